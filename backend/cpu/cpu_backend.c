@@ -1,0 +1,164 @@
+/* cpu_backend.c — the plain-C device: host memory, reference and OpenBLAS
+ * GEMM. Always compiled, always one device ("cpu" == "cpu:0"). */
+#include <cblas.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "backend/cpu/cpu_backend.h"
+#include "backend/status.h"
+
+void rf_cpu_gemm_openblas(const rf_gemm_desc *d, const float *a, const float *b, float *c);
+
+/* OpenBLAS exports this; cblas.h of other BLAS builds may not declare it. */
+char *openblas_get_config(void);
+
+typedef struct cpu_state {
+    rf_cpu_gemm_impl gemm_impl;
+} cpu_state;
+
+/* Cache-line alignment keeps vector loads aligned and lets OpenBLAS use its
+ * aligned paths; buffers are rounded up to a whole line. */
+#define CPU_ALIGN 64
+
+static rf_status cpu_alloc(rf_device *dev, size_t bytes, rf_buffer **out) {
+    rf_buffer *buf = malloc(sizeof *buf);
+    size_t rounded = (bytes + CPU_ALIGN - 1) / CPU_ALIGN * CPU_ALIGN;
+    void *mem = buf ? aligned_alloc(CPU_ALIGN, rounded) : NULL;
+    if (!mem) {
+        free(buf);
+        return RF_ERROR(RF_ERR_OUT_OF_MEMORY, "%s: out of host memory allocating %zu bytes (%.1f MiB)",
+                        dev->info.name, bytes, bytes / 1048576.0);
+    }
+    buf->device = dev;
+    buf->bytes = bytes;
+    buf->native = mem;
+    *out = buf;
+    return RF_OK;
+}
+
+static void cpu_free(rf_buffer *buf) {
+    free(buf->native);
+    free(buf);
+}
+
+static rf_status cpu_upload(rf_buffer *dst, size_t off, const void *src, size_t bytes) {
+    memcpy((char *)dst->native + off, src, bytes);
+    return RF_OK;
+}
+
+static rf_status cpu_download(const rf_buffer *src, size_t off, void *dst, size_t bytes) {
+    memcpy(dst, (const char *)src->native + off, bytes);
+    return RF_OK;
+}
+
+static rf_status cpu_copy(rf_buffer *dst, size_t dst_off, const rf_buffer *src, size_t src_off, size_t bytes) {
+    memcpy((char *)dst->native + dst_off, (const char *)src->native + src_off, bytes);
+    return RF_OK;
+}
+
+static rf_status cpu_fill_u32(rf_buffer *dst, size_t off, size_t count, uint32_t pattern) {
+    uint32_t *p = (uint32_t *)((char *)dst->native + off);
+    for (size_t i = 0; i < count; i++) p[i] = pattern;
+    return RF_OK;
+}
+
+static rf_status cpu_synchronize(rf_device *dev) { return RF_OK; }
+
+static rf_status cpu_gemm(rf_device *dev, const rf_gemm_desc *d) {
+    const cpu_state *st = dev->native;
+    const float *a = (const float *)d->a->native + d->a_offset;
+    const float *b = (const float *)d->b->native + d->b_offset;
+    float *c = (float *)d->c->native + d->c_offset;
+    if (st->gemm_impl == RF_CPU_GEMM_REFERENCE)
+        rf_cpu_gemm_reference(d, a, b, c);
+    else
+        rf_cpu_gemm_openblas(d, a, b, c);
+    return RF_OK;
+}
+
+static void cpu_close(rf_device *dev) { free(dev->native); }
+
+static const rf_device_ops cpu_ops = {
+    .alloc = cpu_alloc,
+    .free = cpu_free,
+    .upload = cpu_upload,
+    .download = cpu_download,
+    .copy = cpu_copy,
+    .fill_u32 = cpu_fill_u32,
+    .synchronize = cpu_synchronize,
+    .gemm = cpu_gemm,
+    .close = cpu_close,
+};
+
+rf_status rf_cpu_set_gemm_impl(rf_device *dev, rf_cpu_gemm_impl impl) {
+    if (!dev || dev->backend != &rf_backend_cpu)
+        return RF_ERROR(RF_ERR_INVALID_ARGUMENT, "rf_cpu_set_gemm_impl: %s is not a cpu device",
+                        dev ? dev->info.name : "(null)");
+    ((cpu_state *)dev->native)->gemm_impl = impl;
+    return RF_OK;
+}
+
+static int cpu_device_count(void) { return 1; }
+
+/* Reads "key : value" from /proc/cpuinfo; leaves out untouched if absent. */
+static void read_cpuinfo_field(const char *key, char *out, size_t size) {
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (!f) return;
+    char line[512];
+    size_t klen = strlen(key);
+    while (fgets(line, sizeof line, f)) {
+        if (strncmp(line, key, klen) != 0) continue;
+        char *colon = strchr(line, ':');
+        if (!colon) continue;
+        colon++;
+        while (*colon == ' ' || *colon == '\t') colon++;
+        colon[strcspn(colon, "\n")] = '\0';
+        snprintf(out, size, "%s", colon);
+        break;
+    }
+    fclose(f);
+}
+
+static rf_status cpu_device_info(int index, rf_device_info *out) {
+    if (index != 0) return RF_ERROR(RF_ERR_NO_DEVICE, "cpu:%d does not exist (only cpu:0)", index);
+    memset(out, 0, sizeof *out);
+    snprintf(out->name, sizeof out->name, "cpu");
+    snprintf(out->backend, sizeof out->backend, "cpu");
+    out->index = 0;
+    out->type = RF_DEVICE_CPU;
+    snprintf(out->description, sizeof out->description, "host CPU");
+    read_cpuinfo_field("model name", out->description, sizeof out->description);
+    read_cpuinfo_field("vendor_id", out->vendor, sizeof out->vendor);
+    const char *config = openblas_get_config();
+    snprintf(out->driver_version, sizeof out->driver_version, "%s", config ? config : "OpenBLAS");
+    snprintf(out->platform, sizeof out->platform, "rfdetr.c reference kernels");
+    long pages = sysconf(_SC_PHYS_PAGES), page_size = sysconf(_SC_PAGESIZE);
+    if (pages > 0 && page_size > 0) out->global_mem_bytes = (uint64_t)pages * (uint64_t)page_size;
+    out->max_alloc_bytes = out->global_mem_bytes;
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    out->compute_units = cores > 0 ? (int)cores : 1;
+    return RF_OK;
+}
+
+static rf_status cpu_open(int index, rf_device **out) {
+    rf_device_info info;
+    RF_TRY(cpu_device_info(index, &info));
+    cpu_state *st = calloc(1, sizeof *st);
+    if (!st) return RF_ERROR(RF_ERR_OUT_OF_MEMORY, "out of host memory opening cpu");
+    st->gemm_impl = RF_CPU_GEMM_OPENBLAS;
+    rf_status s = rf_device_new(&rf_backend_cpu, &info, &cpu_ops, st, out);
+    if (s != RF_OK) free(st);
+    return s;
+}
+
+static const char *cpu_unavailable_reason(void) { return ""; }
+
+const rf_backend rf_backend_cpu = {
+    .name = "cpu",
+    .device_count = cpu_device_count,
+    .device_info = cpu_device_info,
+    .open = cpu_open,
+    .unavailable_reason = cpu_unavailable_reason,
+};

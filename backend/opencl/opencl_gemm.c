@@ -1,0 +1,93 @@
+/* opencl_gemm.c — GEMM through CLBlast: one strided-batched call, row-major,
+ * offsets native. Also the shipped CLBlast tuning for devices CLBlast's own
+ * database does not know (PoCL on x86 CPUs), see docs/backend.md. */
+#include <stdio.h>
+#include <string.h>
+
+#include <clblast_c.h>
+
+#include "backend/opencl/opencl_internal.h"
+#include "backend/status.h"
+
+static const char *clblast_status_name(CLBlastStatusCode s) {
+    switch (s) {
+    case CLBlastSuccess: return "CLBlastSuccess";
+    case CLBlastNotImplemented: return "CLBlastNotImplemented";
+    case CLBlastInvalidMatrixA: return "CLBlastInvalidMatrixA";
+    case CLBlastInvalidMatrixB: return "CLBlastInvalidMatrixB";
+    case CLBlastInvalidMatrixC: return "CLBlastInvalidMatrixC";
+    case CLBlastInvalidDimension: return "CLBlastInvalidDimension";
+    case CLBlastInvalidLeadDimA: return "CLBlastInvalidLeadDimA";
+    case CLBlastInvalidLeadDimB: return "CLBlastInvalidLeadDimB";
+    case CLBlastInvalidLeadDimC: return "CLBlastInvalidLeadDimC";
+    case CLBlastInsufficientMemoryA: return "CLBlastInsufficientMemoryA";
+    case CLBlastInsufficientMemoryB: return "CLBlastInsufficientMemoryB";
+    case CLBlastInsufficientMemoryC: return "CLBlastInsufficientMemoryC";
+    case CLBlastInvalidBatchCount: return "CLBlastInvalidBatchCount";
+    case CLBlastInvalidLocalMemUsage: return "CLBlastInvalidLocalMemUsage";
+    case CLBlastNoHalfPrecision: return "CLBlastNoHalfPrecision";
+    case CLBlastInvalidOverrideKernel: return "CLBlastInvalidOverrideKernel";
+    case CLBlastMissingOverrideParameter: return "CLBlastMissingOverrideParameter";
+    case CLBlastInvalidLocalThreadsTotal: return "CLBlastInvalidLocalThreadsTotal";
+    case CLBlastInvalidLocalThreadsDim: return "CLBlastInvalidLocalThreadsDim";
+    case CLBlastInvalidLocalNumDimensions: return "CLBlastInvalidLocalNumDimensions";
+    case CLBlastUnknownError: return "CLBlastUnknownError";
+    case CLBlastUnexpectedError: return "CLBlastUnexpectedError";
+    default: return (int)s < 0 && (int)s > -1000 ? rf_opencl_error_name((cl_int)s) : "CLBlastError";
+    }
+}
+
+static rf_status scale_c(rf_device *dev, const rf_gemm_desc *d) {
+    cl_kernel k;
+    RF_TRY(rf_opencl_kernel(dev, "memory.cl", "gemm_scale_c", &k));
+    cl_mem c = rf_cl_mem(d->c);
+    cl_ulong off = d->c_offset, ldc = (cl_ulong)d->ldc, stride = (cl_ulong)d->stride_c, m = (cl_ulong)d->m,
+             n = (cl_ulong)d->n;
+    cl_float beta = d->beta;
+    RF_CL_CHECK(dev, clSetKernelArg(k, 0, sizeof c, &c), "clSetKernelArg");
+    RF_CL_CHECK(dev, clSetKernelArg(k, 1, sizeof off, &off), "clSetKernelArg");
+    RF_CL_CHECK(dev, clSetKernelArg(k, 2, sizeof ldc, &ldc), "clSetKernelArg");
+    RF_CL_CHECK(dev, clSetKernelArg(k, 3, sizeof stride, &stride), "clSetKernelArg");
+    RF_CL_CHECK(dev, clSetKernelArg(k, 4, sizeof m, &m), "clSetKernelArg");
+    RF_CL_CHECK(dev, clSetKernelArg(k, 5, sizeof n, &n), "clSetKernelArg");
+    RF_CL_CHECK(dev, clSetKernelArg(k, 6, sizeof beta, &beta), "clSetKernelArg");
+    size_t global[3] = {(size_t)d->n, (size_t)d->m, (size_t)d->batch};
+    return rf_opencl_launch(dev, k, 3, global, NULL);
+}
+
+rf_status rf_opencl_gemm(rf_device *dev, const rf_gemm_desc *d) {
+    if (d->k == 0) return scale_c(dev, d);
+    rf_opencl_state *st = dev->native;
+    CLBlastTranspose ta = d->trans_a ? CLBlastTransposeYes : CLBlastTransposeNo;
+    CLBlastTranspose tb = d->trans_b ? CLBlastTransposeYes : CLBlastTransposeNo;
+    CLBlastStatusCode s;
+    if (d->batch == 1) {
+        /* Strides mean nothing for one matrix, and CLBlast's strided-batched
+         * entry rejects the zero strides callers naturally pass. */
+        s = CLBlastSgemm(CLBlastLayoutRowMajor, ta, tb, (size_t)d->m, (size_t)d->n, (size_t)d->k, d->alpha,
+                         rf_cl_mem(d->a), d->a_offset, (size_t)d->lda, rf_cl_mem(d->b), d->b_offset, (size_t)d->ldb,
+                         d->beta, rf_cl_mem(d->c), d->c_offset, (size_t)d->ldc, &st->queue, NULL);
+    } else {
+        s = CLBlastSgemmStridedBatched(
+            CLBlastLayoutRowMajor, ta, tb, (size_t)d->m, (size_t)d->n, (size_t)d->k, d->alpha, rf_cl_mem(d->a),
+            d->a_offset, (size_t)d->lda, (size_t)d->stride_a, rf_cl_mem(d->b), d->b_offset, (size_t)d->ldb,
+            (size_t)d->stride_b, d->beta, rf_cl_mem(d->c), d->c_offset, (size_t)d->ldc, (size_t)d->stride_c,
+            (size_t)d->batch, &st->queue, NULL);
+    }
+    if (s != CLBlastSuccess) {
+        rf_status status = (s == CLBlastInsufficientMemoryA || s == CLBlastInsufficientMemoryB ||
+                             s == CLBlastInsufficientMemoryC || s == CL_MEM_OBJECT_ALLOCATION_FAILURE ||
+                             s == CL_OUT_OF_RESOURCES)
+                               ? RF_ERR_OUT_OF_MEMORY
+                           : (s == CL_BUILD_PROGRAM_FAILURE) ? RF_ERR_KERNEL_BUILD
+                                                             : RF_ERR_BACKEND;
+        return rf_device_fail(dev, status, s, clblast_status_name(s), d->batch == 1 ? "CLBlastSgemm" : "CLBlastSgemmStridedBatched", __FILE__,
+                              __LINE__, "m=%lld n=%lld k=%lld batch=%lld transA=%d transB=%d", (long long)d->m,
+                              (long long)d->n, (long long)d->k, (long long)d->batch, d->trans_a, d->trans_b);
+    }
+    return RF_OK;
+}
+
+void rf_opencl_gemm_tune_device(rf_device *dev) {
+    (void)dev; /* tuned parameters are added once measured, see bench/RESULTS.md */
+}

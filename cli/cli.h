@@ -1,0 +1,68 @@
+/* cli.h — the rfdetr command line: a thin client of the library.
+ * Exit codes: 0 success, 2 bad usage or bad input, 1 runtime failure. */
+#ifndef RFDETR_CLI_H
+#define RFDETR_CLI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "rfdetr.h"
+
+enum { CLI_EXIT_OK = 0, CLI_EXIT_FAILURE = 1, CLI_EXIT_USAGE = 2 };
+
+/* ---- option parsing shared by every subcommand ------------------------------ */
+typedef enum cli_kind {
+    CLI_FLAG,    /* bool, no value */
+    CLI_STRING,  /* const char *, one value */
+    CLI_INT,     /* long */
+    CLI_DOUBLE,  /* double */
+    CLI_STRINGS, /* cli_strings: one or more values up to the next --option */
+} cli_kind;
+
+typedef struct cli_strings {
+    const char **items;
+    int count;
+} cli_strings;
+
+typedef struct cli_option {
+    const char *name;    /* "--device" */
+    cli_kind kind;
+    void *value;         /* bool*, const char**, long*, double*, cli_strings* */
+    const char *metavar; /* "NAME" in the help text */
+    const char *help;
+    bool seen;           /* set by cli_parse */
+} cli_option;
+
+typedef struct cli_spec {
+    const char *usage;       /* "rfdetr devices [--device NAME] [--json]" */
+    const char *description; /* a paragraph printed by --help */
+    cli_option *options;
+    int option_count;
+    int min_positional, max_positional; /* max -1: unbounded */
+    const char *positional_help;        /* shown in --help, may be NULL */
+} cli_spec;
+
+/* Parses argv[1..] (argv[0] is the subcommand). Returns CLI_EXIT_OK with
+ * positionals in *positional (pointers into argv; free the array), -1 when
+ * --help was printed, CLI_EXIT_USAGE after printing a message. */
+int cli_parse(const cli_spec *spec, int argc, char **argv, char ***positional, int *positional_count);
+void cli_print_help(const cli_spec *spec, FILE *out);
+
+/* Exit code for a library status: bad input is 2, everything else 1. */
+int cli_exit_code(rf_status status);
+/* Prints "rfdetr <cmd>: <what>: <rf_last_error()>" and returns cli_exit_code. */
+int cli_fail(const char *command, rf_status status, const char *what);
+
+/* ---- devices ------------------------------------------------------------------ */
+/* Resolves "auto" (first OpenCL GPU, else first CUDA GPU, else cpu; logs the
+ * choice on stderr) and checks any other name strictly. On failure prints
+ * the error, which lists the available devices, and returns CLI_EXIT_USAGE. */
+int cli_resolve_device(const char *command, const char *requested, char *resolved, size_t size);
+/* cli_resolve_device, then rf_device_open. */
+int cli_open_device(const char *command, const char *requested, rf_device **out);
+
+/* ---- subcommands ----------------------------------------------------------------- */
+int cli_cmd_devices(int argc, char **argv);
+
+#include <stdio.h>
+#endif

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Installs every system package rfdetr.c needs to build, test and benchmark on
+# Debian 12. Idempotent: packages already present are skipped by apt, and the
+# package index is refreshed only when something is missing.
+set -euo pipefail
+
+packages=(
+  build-essential cmake pkg-config git
+  # OpenCL: ICD loader, headers, PoCL (the CPU driver CI runs on), CLBlast
+  ocl-icd-opencl-dev opencl-headers pocl-opencl-icd clinfo libclblast-dev
+  # CPU GEMM
+  libopenblas-dev
+  # images (stb_image / stb_image_write) and JPEG fast path
+  libstb-dev libjpeg62-turbo-dev
+  # JSON (COCO annotations, detections, logs)
+  libyajl-dev
+  # python3 for optional reference checks (tests skip when packages are absent)
+  python3
+)
+
+if [ "$(id -u)" -eq 0 ]; then
+  SUDO=()
+elif command -v sudo >/dev/null 2>&1; then
+  SUDO=(sudo)
+else
+  echo "install-deps.sh: need root or sudo to install: ${packages[*]}" >&2
+  exit 1
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ "${#missing[@]}" -eq 0 ]; then
+  echo "install-deps.sh: all ${#packages[@]} packages already installed"
+  exit 0
+fi
+
+echo "install-deps.sh: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+"${SUDO[@]}" apt-get update -qq
+"${SUDO[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Sets up this machine (Debian 12) and runs every test of rfdetr.c:
+#   1. the whole suite (fast and slow) on a Release build, on cpu, on two PoCL
+#      OpenCL devices, and on CUDA devices where a GPU exists;
+#   2. the fast suite again built with -fsanitize=address,undefined.
+# Exits non-zero if anything fails. .ci/run runs exactly this script.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+bash scripts/install-deps.sh
+
+jobs=$(nproc)
+# Two PoCL devices, so "device 1" is exercised on every run; the device test
+# fails (instead of passing vacuously) if fewer appear.
+export POCL_DEVICES="pthread pthread"
+export RFDETR_TEST_MIN_OPENCL_DEVICES=2
+
+echo "== Release build and full suite =="
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release
+cmake --build build -j"$jobs"
+ctest --test-dir build --output-on-failure --timeout 3000
+
+echo "== Sanitizer build (address, undefined) and fast suite =="
+cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DRFDETR_SANITIZE=ON -DRFDETR_CUDA=OFF
+cmake --build build-asan -j"$jobs"
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
+LSAN_OPTIONS="suppressions=$root/tests/lsan.supp:print_suppressions=0" \
+UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  ctest --test-dir build-asan -L fast --output-on-failure --timeout 3000
+
+echo "== all tests passed =="

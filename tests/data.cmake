@@ -1,0 +1,2 @@
+# Datasets, augmentation, the shapes generator and the loader (issue 4).
+rfdetr_add_test(test_philox SOURCES test_philox.c LABELS fast)

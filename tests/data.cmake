@@ -1,2 +1,3 @@
 # Datasets, augmentation, the shapes generator and the loader (issue 4).
 rfdetr_add_test(test_philox SOURCES test_philox.c LABELS fast)
+rfdetr_add_test(test_image SOURCES test_image.c LABELS fast)

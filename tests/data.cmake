@@ -1,3 +1,4 @@
 # Datasets, augmentation, the shapes generator and the loader (issue 4).
 rfdetr_add_test(test_philox SOURCES test_philox.c LABELS fast)
 rfdetr_add_test(test_image SOURCES test_image.c LABELS fast)
+rfdetr_add_test(test_augment SOURCES test_augment.c LABELS fast)

@@ -1,0 +1,4 @@
+# Weight files and the matcher's assignment solver (issues 6 and 7).
+rfdetr_add_test(test_safetensors SOURCES test_safetensors.c LABELS fast TIMEOUT 120)
+rfdetr_add_test(test_safetensors_python SOURCES test_safetensors.c LABELS fast TIMEOUT 120 ARGS --python)
+rfdetr_add_test(test_safetensors_fuzz SOURCES test_safetensors.c LABELS fast TIMEOUT 300 ARGS --fuzz)

@@ -73,9 +73,14 @@ static inline void io_fuzz_one(const uint8_t *input, size_t n, const char *what,
     free(copy);
 }
 
+/* RFDETR_FUZZ_SCALE=k multiplies the mutations and RFDETR_FUZZ_SEED=s
+ * changes them, for longer runs by hand; ctest uses the defaults. */
 static inline void io_fuzz(const uint8_t *data, size_t size, int flips, unsigned long long seed,
                            rf_status (*probe)(const uint8_t *data, size_t size)) {
     int accepted = 0;
+    const char *scale = getenv("RFDETR_FUZZ_SCALE"), *seed_env = getenv("RFDETR_FUZZ_SEED");
+    if (scale && atoi(scale) > 0) flips *= atoi(scale);
+    if (seed_env) seed += strtoull(seed_env, NULL, 10);
     for (size_t cut = 0; cut < size; cut++) io_fuzz_one(data, cut, "truncation to", cut, probe, &accepted);
     uint8_t *mutated = malloc(size);
     for (int f = 0; f < flips; f++) {

@@ -40,35 +40,42 @@ static int shortest_augmenting_path(lsa_state *s, int row, double *path_length) 
     memset(s->col_visited, 0, (size_t)m * sizeof *s->col_visited);
     for (int j = 0; j < m; j++) s->distance[j] = INFINITY;
 
+    /* Locals, so the compiler need not reload through `s` after each store. */
+    double *restrict distance = s->distance;
+    int *restrict predecessor_row = s->predecessor_row;
+    int *restrict unvisited = s->unvisited;
+    const int *restrict row_of_col = s->row_of_col;
+    const double *restrict col_potential = s->col_potential;
     double reached = 0.0; /* distance of the column reached last */
     int i = row;
     for (;;) {
         s->row_visited[i] = true;
-        const double *cost_row = s->cost + (size_t)i * (size_t)m;
+        const double *restrict cost_row = s->cost + (size_t)i * (size_t)m;
+        double u = s->row_potential[i]; /* same operation order as scipy: ties must round alike */
         double closest = INFINITY;
         int closest_slot = -1;
         for (int k = 0; k < unvisited_count; k++) {
-            int j = s->unvisited[k];
-            double d = reached + cost_row[j] - s->row_potential[i] - s->col_potential[j];
-            if (d < s->distance[j]) {
-                s->distance[j] = d;
-                s->predecessor_row[j] = i;
+            int j = unvisited[k];
+            double d = reached + cost_row[j] - u - col_potential[j];
+            if (d < distance[j]) {
+                distance[j] = d;
+                predecessor_row[j] = i;
             }
-            if (s->distance[j] < closest || (s->distance[j] == closest && s->row_of_col[j] < 0)) {
-                closest = s->distance[j];
+            if (distance[j] < closest || (distance[j] == closest && row_of_col[j] < 0)) {
+                closest = distance[j];
                 closest_slot = k;
             }
         }
         if (closest == INFINITY) return -1;
         reached = closest;
-        int j = s->unvisited[closest_slot];
+        int j = unvisited[closest_slot];
         s->col_visited[j] = true;
-        s->unvisited[closest_slot] = s->unvisited[--unvisited_count];
-        if (s->row_of_col[j] < 0) {
+        unvisited[closest_slot] = unvisited[--unvisited_count];
+        if (row_of_col[j] < 0) {
             *path_length = reached;
             return j;
         }
-        i = s->row_of_col[j]; /* continue from the row that holds j */
+        i = row_of_col[j]; /* continue from the row that holds j */
     }
 }
 

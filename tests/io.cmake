@@ -7,3 +7,4 @@ rfdetr_add_test(test_lsa_scipy SOURCES test_lsa.c LABELS fast TIMEOUT 300 ARGS -
 rfdetr_add_test(test_pth SOURCES test_pth.c LABELS fast TIMEOUT 120)
 rfdetr_add_test(test_pth_torch SOURCES test_pth.c LABELS fast TIMEOUT 300 ARGS --torch)
 rfdetr_add_test(test_pth_fuzz SOURCES test_pth.c LABELS fast TIMEOUT 300 ARGS --fuzz)
+rfdetr_add_test(test_pth_rfdetr SOURCES test_pth.c LABELS slow TIMEOUT 600 ARGS --rfdetr)

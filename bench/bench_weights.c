@@ -12,8 +12,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core/pth.h"
 #include "core/safetensors.h"
+#include "core/weights.h"
 
 enum { TENSORS = 64, ROWS = 512, COLS = 1024 };
 
@@ -28,33 +28,21 @@ static void die(const char *what) {
     exit(1);
 }
 
-static double load_safetensors(const char *path, float *out) {
+/* Opens either format and copies every tensor out as f32. */
+static double load(const char *path, float *out) {
     double start = now();
-    rf_safetensors *st;
-    if (rf_safetensors_open(path, &st) != RF_OK) die("open");
-    for (int i = 0; i < rf_safetensors_count(st); i++) {
+    rf_weights *w;
+    if (rf_weights_open(path, &w) != RF_OK) die("open");
+    for (int i = 0; i < rf_weights_count(w); i++) {
         rf_tensor_info info;
-        rf_safetensors_info_at(st, i, &info);
-        if (rf_safetensors_get_f32(st, info.name, out + (size_t)i * ROWS * COLS, (size_t)info.numel) != RF_OK) die("read");
+        rf_weights_info_at(w, i, &info);
+        if (rf_weights_read_f32(w, info.name, out + (size_t)i * ROWS * COLS, (size_t)info.numel) != RF_OK) die("read");
     }
-    rf_safetensors_close(st);
+    rf_weights_close(w);
     return now() - start;
 }
 
-static double load_pth(const char *path, float *out) {
-    double start = now();
-    rf_pth *pth;
-    if (rf_pth_open(path, &pth) != RF_OK) die("open");
-    for (int i = 0; i < rf_pth_count(pth); i++) {
-        rf_tensor_info info;
-        rf_pth_info_at(pth, i, &info);
-        if (rf_pth_read_f32(pth, info.name, out + (size_t)i * ROWS * COLS, (size_t)info.numel) != RF_OK) die("read");
-    }
-    rf_pth_close(pth);
-    return now() - start;
-}
-
-static double best_of_3(double (*load)(const char *, float *), const char *path, float *out) {
+static double best_of_3(const char *path, float *out) {
     load(path, out); /* warm the page cache */
     double best = INFINITY;
     for (int r = 0; r < 3; r++) {
@@ -90,9 +78,9 @@ int main(void) {
     snprintf(cmd, sizeof cmd, "python3 '%s/bench/weights_python_time.py' to-pth '%s' '%s' 2>/dev/null", source, st_path, pth_path);
     bool have_pth = system(cmd) == 0;
 
-    double ours_st = best_of_3(load_safetensors, st_path, out);
+    double ours_st = best_of_3(st_path, out);
     if (memcmp(out, values, total * sizeof *out) != 0) die("safetensors values differ");
-    double ours_pth = have_pth ? best_of_3(load_pth, pth_path, out) : NAN;
+    double ours_pth = have_pth ? best_of_3(pth_path, out) : NAN;
     if (have_pth && memcmp(out, values, total * sizeof *out) != 0) die("pth values differ");
 
     double py_st = NAN, py_pth = NAN;

@@ -252,12 +252,7 @@ rf_status rf_pth_info_at(const rf_pth *pth, int i, rf_tensor_info *info) {
     if (i < 0 || i >= pth->count)
         return RF_ERROR(RF_ERR_INVALID_ARGUMENT, "%s: tensor index %d out of range [0, %d)", pth->label, i, pth->count);
     const pth_tensor *t = &pth->tensors[i];
-    memset(info, 0, sizeof *info);
-    info->name = t->name;
-    info->dtype = t->dtype;
-    info->ndim = t->ndim;
-    memcpy(info->shape, t->shape, sizeof t->shape);
-    info->numel = t->numel;
+    rf_tensor_info_set(info, t->name, t->dtype, t->ndim, t->shape);
     return RF_OK;
 }
 

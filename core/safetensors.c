@@ -12,6 +12,63 @@
  * Reading
  * ==========================================================================*/
 
+/* "__metadata__": string keys to string values, in the order given. Both
+ * reader and writer own their strings. */
+typedef struct metadata_map {
+    int count, capacity;
+    char **keys, **values;
+} metadata_map;
+
+/* Takes ownership of key and value (freeing them on failure); an existing
+ * key is an error when `replace` is false, else its value is replaced. */
+static rf_status metadata_put(metadata_map *map, char *key, char *value, bool replace) {
+    for (int i = 0; i < map->count; i++) {
+        if (strcmp(map->keys[i], key) != 0) continue;
+        if (!replace) {
+            rf_status s = RF_ERROR(RF_ERR_FORMAT, "duplicate \"__metadata__\" key \"%s\"", key);
+            free(key);
+            free(value);
+            return s;
+        }
+        free(key);
+        free(map->values[i]);
+        map->values[i] = value;
+        return RF_OK;
+    }
+    if (map->count == map->capacity) {
+        int cap = map->capacity ? 2 * map->capacity : 8;
+        char **k = realloc(map->keys, (size_t)cap * sizeof *k);
+        if (k) map->keys = k;
+        char **v = k ? realloc(map->values, (size_t)cap * sizeof *v) : NULL;
+        if (v) map->values = v;
+        if (!k || !v) {
+            free(key);
+            free(value);
+            return RF_ERROR(RF_ERR_OUT_OF_MEMORY, "out of host memory");
+        }
+        map->capacity = cap;
+    }
+    map->keys[map->count] = key;
+    map->values[map->count++] = value;
+    return RF_OK;
+}
+
+static const char *metadata_get(const metadata_map *map, const char *key) {
+    for (int i = 0; i < map->count; i++)
+        if (strcmp(map->keys[i], key) == 0) return map->values[i];
+    return NULL;
+}
+
+static void metadata_free(metadata_map *map) {
+    for (int i = 0; i < map->count; i++) {
+        free(map->keys[i]);
+        free(map->values[i]);
+    }
+    free(map->keys);
+    free(map->values);
+    memset(map, 0, sizeof *map);
+}
+
 typedef struct st_tensor {
     char *name;
     rf_dtype dtype;
@@ -29,8 +86,7 @@ struct rf_safetensors {
     int count, capacity;
     st_tensor *tensors;     /* sorted by data offset after open */
     rf_name_index index;
-    int metadata_count, metadata_capacity;
-    char **metadata_keys, **metadata_values;
+    metadata_map metadata;
 };
 
 /* ---- a strict parser for the header's restricted JSON --------------------- */
@@ -252,25 +308,6 @@ static rf_status parse_count_array(header_parser *hp, int64_t *values, int max, 
     return RF_OK;
 }
 
-static rf_status add_metadata(rf_safetensors *st, char *key, char *value) {
-    if (st->metadata_count == st->metadata_capacity) {
-        int cap = st->metadata_capacity ? 2 * st->metadata_capacity : 8;
-        char **k = realloc(st->metadata_keys, (size_t)cap * sizeof *k);
-        if (k) st->metadata_keys = k;
-        char **v = k ? realloc(st->metadata_values, (size_t)cap * sizeof *v) : NULL;
-        if (v) st->metadata_values = v;
-        if (!k || !v) {
-            free(key);
-            free(value);
-            return RF_ERROR(RF_ERR_OUT_OF_MEMORY, "%s: out of host memory", st->label);
-        }
-        st->metadata_capacity = cap;
-    }
-    st->metadata_keys[st->metadata_count] = key;
-    st->metadata_values[st->metadata_count++] = value;
-    return RF_OK;
-}
-
 static rf_status parse_metadata(header_parser *hp, rf_safetensors *st) {
     skip_ws(hp);
     if (match_literal(hp, "null")) return RF_OK;
@@ -279,13 +316,6 @@ static rf_status parse_metadata(header_parser *hp, rf_safetensors *st) {
     do {
         char *key, *value;
         RF_TRY(parse_string(hp, &key));
-        for (int i = 0; i < st->metadata_count; i++) {
-            if (strcmp(st->metadata_keys[i], key) == 0) {
-                rf_status s = RF_ERROR(RF_ERR_FORMAT, "%s: duplicate \"__metadata__\" key \"%s\"", hp->label, key);
-                free(key);
-                return s;
-            }
-        }
         if (!expect_char(hp, ':')) {
             free(key);
             return header_error(hp, "expected ':'");
@@ -295,7 +325,8 @@ static rf_status parse_metadata(header_parser *hp, rf_safetensors *st) {
             free(key);
             return rf_error_prefix(s, "\"__metadata__\" values must be strings: ");
         }
-        RF_TRY(add_metadata(st, key, value));
+        s = metadata_put(&st->metadata, key, value, false);
+        if (s != RF_OK) return rf_error_prefix(s, "%s: ", hp->label);
     } while (expect_char(hp, ','));
     if (!expect_char(hp, '}')) return header_error(hp, "expected ',' or '}'");
     return RF_OK;
@@ -494,12 +525,7 @@ void rf_safetensors_close(rf_safetensors *st) {
     if (!st) return;
     for (int i = 0; i < st->count; i++) free(st->tensors[i].name);
     free(st->tensors);
-    for (int i = 0; i < st->metadata_count; i++) {
-        free(st->metadata_keys[i]);
-        free(st->metadata_values[i]);
-    }
-    free(st->metadata_keys);
-    free(st->metadata_values);
+    metadata_free(&st->metadata);
     rf_name_index_free(&st->index);
     rf_unmap_file(&st->map);
     free(st->label);
@@ -512,12 +538,7 @@ rf_status rf_safetensors_info_at(const rf_safetensors *st, int i, rf_tensor_info
     if (i < 0 || i >= st->count)
         return RF_ERROR(RF_ERR_INVALID_ARGUMENT, "%s: tensor index %d out of range [0, %d)", st->label, i, st->count);
     const st_tensor *t = &st->tensors[i];
-    memset(info, 0, sizeof *info);
-    info->name = t->name;
-    info->dtype = t->dtype;
-    info->ndim = t->ndim;
-    memcpy(info->shape, t->shape, sizeof t->shape);
-    info->numel = t->numel;
+    rf_tensor_info_set(info, t->name, t->dtype, t->ndim, t->shape);
     return RF_OK;
 }
 
@@ -529,44 +550,34 @@ const void *rf_safetensors_data(const rf_safetensors *st, int i, size_t *nbytes)
     return st->buffer + st->tensors[i].begin;
 }
 
-static rf_status find_for_read(const rf_safetensors *st, const char *name, size_t count, rf_tensor_info *info,
-                               const void **data) {
+static rf_status read_converted(const rf_safetensors *st, const char *name, size_t count, void *out, bool to_f32) {
     int i = rf_safetensors_find(st, name);
     if (i < 0) return RF_ERROR(RF_ERR_INVALID_ARGUMENT, "%s: no tensor named \"%s\"", st->label, name);
-    RF_TRY(rf_safetensors_info_at(st, i, info));
-    RF_TRY(rf_tensor_check_count(st->label, info, count));
-    *data = rf_safetensors_data(st, i, NULL);
-    return RF_OK;
+    rf_tensor_info info;
+    RF_TRY(rf_safetensors_info_at(st, i, &info));
+    RF_TRY(rf_tensor_check_count(st->label, &info, count));
+    const void *data = rf_safetensors_data(st, i, NULL);
+    rf_status s = to_f32 ? rf_convert_to_f32(info.dtype, data, count, out, name)
+                         : rf_convert_to_i64(info.dtype, data, count, out, name);
+    return s == RF_OK ? s : rf_error_prefix(s, "%s: ", st->label);
 }
 
 rf_status rf_safetensors_get_f32(const rf_safetensors *st, const char *name, float *out, size_t count) {
-    rf_tensor_info info;
-    const void *data = NULL;
-    RF_TRY(find_for_read(st, name, count, &info, &data));
-    rf_status s = rf_convert_to_f32(info.dtype, data, count, out, name);
-    return s == RF_OK ? s : rf_error_prefix(s, "%s: ", st->label);
+    return read_converted(st, name, count, out, true);
 }
 
 rf_status rf_safetensors_get_i64(const rf_safetensors *st, const char *name, int64_t *out, size_t count) {
-    rf_tensor_info info;
-    const void *data = NULL;
-    RF_TRY(find_for_read(st, name, count, &info, &data));
-    rf_status s = rf_convert_to_i64(info.dtype, data, count, out, name);
-    return s == RF_OK ? s : rf_error_prefix(s, "%s: ", st->label);
+    return read_converted(st, name, count, out, false);
 }
 
-const char *rf_safetensors_metadata(const rf_safetensors *st, const char *key) {
-    for (int i = 0; i < st->metadata_count; i++)
-        if (strcmp(st->metadata_keys[i], key) == 0) return st->metadata_values[i];
-    return NULL;
-}
+const char *rf_safetensors_metadata(const rf_safetensors *st, const char *key) { return metadata_get(&st->metadata, key); }
 
-int rf_safetensors_metadata_count(const rf_safetensors *st) { return st->metadata_count; }
+int rf_safetensors_metadata_count(const rf_safetensors *st) { return st->metadata.count; }
 
 void rf_safetensors_metadata_at(const rf_safetensors *st, int i, const char **key, const char **value) {
-    bool ok = i >= 0 && i < st->metadata_count;
-    if (key) *key = ok ? st->metadata_keys[i] : NULL;
-    if (value) *value = ok ? st->metadata_values[i] : NULL;
+    bool ok = i >= 0 && i < st->metadata.count;
+    if (key) *key = ok ? st->metadata.keys[i] : NULL;
+    if (value) *value = ok ? st->metadata.values[i] : NULL;
 }
 
 /* ============================================================================
@@ -585,8 +596,7 @@ typedef struct writer_tensor {
 struct rf_safetensors_writer {
     int count, capacity;
     writer_tensor *tensors;
-    int metadata_count, metadata_capacity;
-    char **metadata_keys, **metadata_values;
+    metadata_map metadata;
 };
 
 rf_status rf_safetensors_writer_create(rf_safetensors_writer **out) {
@@ -598,12 +608,7 @@ void rf_safetensors_writer_free(rf_safetensors_writer *w) {
     if (!w) return;
     for (int i = 0; i < w->count; i++) free(w->tensors[i].name);
     free(w->tensors);
-    for (int i = 0; i < w->metadata_count; i++) {
-        free(w->metadata_keys[i]);
-        free(w->metadata_values[i]);
-    }
-    free(w->metadata_keys);
-    free(w->metadata_values);
+    metadata_free(&w->metadata);
     free(w);
 }
 
@@ -645,35 +650,13 @@ rf_status rf_safetensors_writer_add(rf_safetensors_writer *w, const char *name, 
 
 rf_status rf_safetensors_writer_set_metadata(rf_safetensors_writer *w, const char *key, const char *value) {
     if (!key || !value) return RF_ERROR(RF_ERR_INVALID_ARGUMENT, "safetensors writer: NULL metadata key or value");
-    char *v = strdup(value);
-    if (!v) return RF_ERROR(RF_ERR_OUT_OF_MEMORY, "out of host memory");
-    for (int i = 0; i < w->metadata_count; i++) {
-        if (strcmp(w->metadata_keys[i], key) == 0) {
-            free(w->metadata_values[i]);
-            w->metadata_values[i] = v;
-            return RF_OK;
-        }
-    }
-    if (w->metadata_count == w->metadata_capacity) {
-        int cap = w->metadata_capacity ? 2 * w->metadata_capacity : 8;
-        char **k = realloc(w->metadata_keys, (size_t)cap * sizeof *k);
-        if (k) w->metadata_keys = k;
-        char **vs = k ? realloc(w->metadata_values, (size_t)cap * sizeof *vs) : NULL;
-        if (vs) w->metadata_values = vs;
-        if (!k || !vs) {
-            free(v);
-            return RF_ERROR(RF_ERR_OUT_OF_MEMORY, "out of host memory");
-        }
-        w->metadata_capacity = cap;
-    }
-    char *k = strdup(key);
-    if (!k) {
+    char *k = strdup(key), *v = strdup(value);
+    if (!k || !v) {
+        free(k);
         free(v);
         return RF_ERROR(RF_ERR_OUT_OF_MEMORY, "out of host memory");
     }
-    w->metadata_keys[w->metadata_count] = k;
-    w->metadata_values[w->metadata_count++] = v;
-    return RF_OK;
+    return metadata_put(&w->metadata, k, v, true);
 }
 
 /* Largest element first keeps every tensor aligned to its element size
@@ -709,12 +692,12 @@ static rf_status build_header(const rf_safetensors_writer *w, const int *order, 
     rf_json_writer jw;
     rf_json_init(&jw, f, false);
     rf_json_begin_object(&jw);
-    if (w->metadata_count) {
+    if (w->metadata.count) {
         rf_json_key(&jw, "__metadata__");
         rf_json_begin_object(&jw);
-        for (int i = 0; i < w->metadata_count; i++) {
-            rf_json_key(&jw, w->metadata_keys[i]);
-            rf_json_string(&jw, w->metadata_values[i]);
+        for (int i = 0; i < w->metadata.count; i++) {
+            rf_json_key(&jw, w->metadata.keys[i]);
+            rf_json_string(&jw, w->metadata.values[i]);
         }
         rf_json_end_object(&jw);
     }

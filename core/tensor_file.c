@@ -75,6 +75,15 @@ int64_t rf_shape_numel(int ndim, const int64_t *shape) {
     return n;
 }
 
+void rf_tensor_info_set(rf_tensor_info *info, const char *name, rf_dtype dtype, int ndim, const int64_t *shape) {
+    memset(info, 0, sizeof *info);
+    info->name = name;
+    info->dtype = dtype;
+    info->ndim = ndim;
+    if (ndim > 0) memcpy(info->shape, shape, (size_t)ndim * sizeof *shape);
+    info->numel = rf_shape_numel(ndim, shape);
+}
+
 const char *rf_shape_string(int ndim, const int64_t *shape, char *buf, size_t size) {
     size_t used = 0;
     if (size == 0) return buf;
@@ -111,47 +120,30 @@ DEFINE_LOAD(int32_t)
 DEFINE_LOAD(uint64_t)
 DEFINE_LOAD(int64_t)
 DEFINE_LOAD(double)
-#define LOAD(type, p, i) load_##type((p), (i))
+/* The loop of one conversion case: element i of `src` as `type`, bound to
+ * v, becomes dst[i] = expr. */
+#define CONVERT_EACH(type, expr)                              \
+    for (size_t i = 0; i < count; i++) {                      \
+        type v = load_##type(src, i);                         \
+        dst[i] = (expr);                                      \
+    }                                                         \
+    break
 
 rf_status rf_convert_to_f32(rf_dtype dtype, const void *src, size_t count, float *dst, const char *what) {
     switch (dtype) {
-    case RF_DTYPE_F32: memcpy(dst, src, count * sizeof(float)); break;
-    case RF_DTYPE_F16:
-        for (size_t i = 0; i < count; i++) dst[i] = rf_f16_to_f32(LOAD(uint16_t, src, i));
-        break;
-    case RF_DTYPE_BF16:
-        for (size_t i = 0; i < count; i++) dst[i] = rf_bf16_to_f32(LOAD(uint16_t, src, i));
-        break;
-    case RF_DTYPE_F64:
-        for (size_t i = 0; i < count; i++) dst[i] = (float)LOAD(double, src, i);
-        break;
-    case RF_DTYPE_I64:
-        for (size_t i = 0; i < count; i++) dst[i] = (float)LOAD(int64_t, src, i);
-        break;
-    case RF_DTYPE_I32:
-        for (size_t i = 0; i < count; i++) dst[i] = (float)LOAD(int32_t, src, i);
-        break;
-    case RF_DTYPE_I16:
-        for (size_t i = 0; i < count; i++) dst[i] = (float)LOAD(int16_t, src, i);
-        break;
-    case RF_DTYPE_I8:
-        for (size_t i = 0; i < count; i++) dst[i] = (float)LOAD(int8_t, src, i);
-        break;
-    case RF_DTYPE_U8:
-        for (size_t i = 0; i < count; i++) dst[i] = (float)LOAD(uint8_t, src, i);
-        break;
-    case RF_DTYPE_U16:
-        for (size_t i = 0; i < count; i++) dst[i] = (float)LOAD(uint16_t, src, i);
-        break;
-    case RF_DTYPE_U32:
-        for (size_t i = 0; i < count; i++) dst[i] = (float)LOAD(uint32_t, src, i);
-        break;
-    case RF_DTYPE_U64:
-        for (size_t i = 0; i < count; i++) dst[i] = (float)LOAD(uint64_t, src, i);
-        break;
-    case RF_DTYPE_BOOL:
-        for (size_t i = 0; i < count; i++) dst[i] = LOAD(uint8_t, src, i) ? 1.0f : 0.0f;
-        break;
+    case RF_DTYPE_F32: if (count) memcpy(dst, src, count * sizeof(float)); break;
+    case RF_DTYPE_F16: CONVERT_EACH(uint16_t, rf_f16_to_f32(v));
+    case RF_DTYPE_BF16: CONVERT_EACH(uint16_t, rf_bf16_to_f32(v));
+    case RF_DTYPE_F64: CONVERT_EACH(double, (float)v);
+    case RF_DTYPE_I64: CONVERT_EACH(int64_t, (float)v);
+    case RF_DTYPE_I32: CONVERT_EACH(int32_t, (float)v);
+    case RF_DTYPE_I16: CONVERT_EACH(int16_t, (float)v);
+    case RF_DTYPE_I8: CONVERT_EACH(int8_t, (float)v);
+    case RF_DTYPE_U8: CONVERT_EACH(uint8_t, (float)v);
+    case RF_DTYPE_U16: CONVERT_EACH(uint16_t, (float)v);
+    case RF_DTYPE_U32: CONVERT_EACH(uint32_t, (float)v);
+    case RF_DTYPE_U64: CONVERT_EACH(uint64_t, (float)v);
+    case RF_DTYPE_BOOL: CONVERT_EACH(uint8_t, v ? 1.0f : 0.0f);
     default:
         return RF_ERROR(RF_ERR_UNSUPPORTED, "%s: conversion of %s to F32 is not supported", what, rf_dtype_name(dtype));
     }
@@ -160,31 +152,17 @@ rf_status rf_convert_to_f32(rf_dtype dtype, const void *src, size_t count, float
 
 rf_status rf_convert_to_i64(rf_dtype dtype, const void *src, size_t count, int64_t *dst, const char *what) {
     switch (dtype) {
-    case RF_DTYPE_I64: memcpy(dst, src, count * sizeof(int64_t)); break;
-    case RF_DTYPE_I32:
-        for (size_t i = 0; i < count; i++) dst[i] = LOAD(int32_t, src, i);
-        break;
-    case RF_DTYPE_I16:
-        for (size_t i = 0; i < count; i++) dst[i] = LOAD(int16_t, src, i);
-        break;
-    case RF_DTYPE_I8:
-        for (size_t i = 0; i < count; i++) dst[i] = LOAD(int8_t, src, i);
-        break;
-    case RF_DTYPE_U8:
-        for (size_t i = 0; i < count; i++) dst[i] = LOAD(uint8_t, src, i);
-        break;
-    case RF_DTYPE_U16:
-        for (size_t i = 0; i < count; i++) dst[i] = LOAD(uint16_t, src, i);
-        break;
-    case RF_DTYPE_U32:
-        for (size_t i = 0; i < count; i++) dst[i] = LOAD(uint32_t, src, i);
-        break;
-    case RF_DTYPE_BOOL:
-        for (size_t i = 0; i < count; i++) dst[i] = LOAD(uint8_t, src, i) ? 1 : 0;
-        break;
+    case RF_DTYPE_I64: if (count) memcpy(dst, src, count * sizeof(int64_t)); break;
+    case RF_DTYPE_I32: CONVERT_EACH(int32_t, v);
+    case RF_DTYPE_I16: CONVERT_EACH(int16_t, v);
+    case RF_DTYPE_I8: CONVERT_EACH(int8_t, v);
+    case RF_DTYPE_U8: CONVERT_EACH(uint8_t, v);
+    case RF_DTYPE_U16: CONVERT_EACH(uint16_t, v);
+    case RF_DTYPE_U32: CONVERT_EACH(uint32_t, v);
+    case RF_DTYPE_BOOL: CONVERT_EACH(uint8_t, v ? 1 : 0);
     case RF_DTYPE_U64:
         for (size_t i = 0; i < count; i++) {
-            uint64_t v = LOAD(uint64_t, src, i);
+            uint64_t v = load_uint64_t(src, i);
             if (v > (uint64_t)INT64_MAX)
                 return RF_ERROR(RF_ERR_NUMERIC, "%s: U64 element %zu (%llu) does not fit I64", what, i,
                                 (unsigned long long)v);

@@ -59,6 +59,9 @@ typedef struct rf_tensor_info {
     int64_t numel;                      /* product of shape; 1 for a scalar */
 } rf_tensor_info;
 
+/* Fills *info (numel computed from the shape). */
+void rf_tensor_info_set(rf_tensor_info *info, const char *name, rf_dtype dtype, int ndim, const int64_t *shape);
+
 /* numel of a shape, or -1 when a dimension is negative or the product
  * overflows int64 (a malformed file). */
 int64_t rf_shape_numel(int ndim, const int64_t *shape);

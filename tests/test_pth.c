@@ -23,6 +23,7 @@
 #include "core/pickle.h"
 #include "core/pth.h"
 #include "core/safetensors.h"
+#include "core/weights.h"
 #include "core/zip.h"
 #include "io_test_util.h"
 
@@ -162,6 +163,44 @@ static void check_fixture_dir(const char *dir) {
     CHECK_STATUS(rf_pth_open(path, &pth), RF_ERR_UNSUPPORTED);
     CHECK(strstr(rf_last_error(), "legacy"), "%s", rf_last_error());
     CHECK(pth == NULL, "out pointer cleared");
+}
+
+/* rf_weights picks the reader by content, whatever the file is called. */
+static void test_weights_dispatch(void) {
+    char dir[4096], path[4200];
+    io_scratch_make(dir, sizeof dir);
+    snprintf(path, sizeof path, "%s/weights.bin", dir);
+    float values[3] = {1.0f, -2.0f, 0.5f}, got[3];
+    rf_safetensors_writer *w = NULL;
+    CHECK_OK(rf_safetensors_writer_create(&w));
+    CHECK_OK(rf_safetensors_writer_add(w, "w", RF_DTYPE_F32, 1, (int64_t[]){3}, values));
+    CHECK_OK(rf_safetensors_writer_save(w, path));
+    rf_safetensors_writer_free(w);
+    rf_weights *weights = NULL;
+    CHECK_OK(rf_weights_open(path, &weights));
+    if (weights) {
+        CHECK(strcmp(rf_weights_format(weights), "safetensors") == 0, "format %s", rf_weights_format(weights));
+        CHECK(rf_weights_count(weights) == 1 && rf_weights_find(weights, "w") == 0, "one tensor w");
+        CHECK_OK(rf_weights_read_f32(weights, "w", got, 3));
+        CHECK(memcmp(got, values, sizeof got) == 0, "values");
+        rf_weights_close(weights);
+    }
+    weights = NULL;
+    CHECK_OK(rf_weights_open(FIXTURES "/checkpoint.pth", &weights));
+    if (weights) {
+        CHECK(strcmp(rf_weights_format(weights), "pth") == 0, "format %s", rf_weights_format(weights));
+        int64_t tracked = 0;
+        CHECK_OK(rf_weights_read_i64(weights, "norm.num_batches_tracked", &tracked, 1));
+        CHECK(tracked == 7 && rf_weights_count(weights) == 22, "checkpoint through rf_weights");
+        rf_tensor_info info;
+        CHECK_OK(rf_weights_info_at(weights, 0, &info));
+        CHECK(strcmp(info.name, "linear.weight") == 0, "first tensor %s", info.name);
+        rf_weights_close(weights);
+    }
+    CHECK_STATUS(rf_weights_open(FIXTURES "/legacy.pth", &weights), RF_ERR_UNSUPPORTED);
+    snprintf(path, sizeof path, "%s/missing.pth", dir);
+    CHECK_STATUS(rf_weights_open(path, &weights), RF_ERR_IO);
+    io_scratch_remove(dir);
 }
 
 /* ---- corrupted files ------------------------------------------------------------ */
@@ -518,6 +557,7 @@ int main(int argc, char **argv) {
     if (argc > 1 && strcmp(argv[1], "--fuzz") == 0) return run_fuzz();
     if (argc > 1 && strcmp(argv[1], "--rfdetr") == 0) return run_rfdetr();
     check_fixture_dir(FIXTURES);
+    test_weights_dispatch();
     test_corrupted_fixture();
     test_crafted_archives();
     test_pickles();

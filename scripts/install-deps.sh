@@ -14,6 +14,8 @@ packages=(
   libstb-dev libjpeg62-turbo-dev
   # JSON (COCO annotations, detections, logs)
   libyajl-dev
+  # zlib: the ZIP container of PyTorch .pth checkpoints (CRC-32, deflate)
+  zlib1g-dev
   # python3 for optional reference checks (tests skip when packages are absent)
   python3
 )

@@ -23,7 +23,7 @@
 
 typedef struct rf_coco_image {
     int64_t id;
-    char *file_name;
+    char *file_name;       /* "" when the file omits it (results-only GT files do) */
     int32_t width, height; /* 0 when the file omits them */
 } rf_coco_image;
 
@@ -52,6 +52,7 @@ typedef struct rf_coco_dataset {
     rf_coco_category *categories;
     size_t category_count;
     int64_t max_category_id; /* -1 without categories */
+    struct rf_coco_index *index; /* private: id -> index tables (rf_coco_build_index) */
 } rf_coco_dataset;
 
 rf_status rf_coco_load(const char *json_path, rf_coco_dataset **out);
@@ -59,9 +60,18 @@ rf_status rf_coco_load(const char *json_path, rf_coco_dataset **out);
 rf_status rf_coco_parse(const char *json, size_t length, const char *label, rf_coco_dataset **out);
 void rf_coco_free(rf_coco_dataset *ds);
 
-/* Index of the image / category with this id, or -1. O(1) after load. */
+/* Index of the image / category with this id (the first one when ids
+ * repeat), or -1. O(1) once the index is built (load and parse build it);
+ * a linear scan without one. */
 int64_t rf_coco_image_index(const rf_coco_dataset *ds, int64_t image_id);
 int64_t rf_coco_category_index(const rf_coco_dataset *ds, int64_t category_id);
+
+/* (Re)builds the id index, every annotation's image_index and
+ * max_category_id. rf_coco_load / rf_coco_parse call it; call it after
+ * building or changing a dataset by hand (e.g. from YOLO labels). The
+ * dataset must be heap-allocated with malloc'd arrays and strings, since
+ * rf_coco_free frees them. */
+rf_status rf_coco_build_index(rf_coco_dataset *ds);
 
 /* Roboflow exports carry a placeholder category whose supercategory is
  * "none" (the dataset's own name): it is not a class the model predicts. */
@@ -93,14 +103,19 @@ typedef struct rf_coco_detection {
     double score;
 } rf_coco_detection;
 
-/* Reads a results file: a JSON list of {image_id, category_id, bbox, score}.
- * With gt given, an image id absent from it is RF_ERR_FORMAT naming the entry.
- * Negative, NaN or infinite values are RF_ERR_FORMAT. An empty list is valid. */
+/* Reads a results file: a JSON list of {image_id, category_id, bbox, score}
+ * (other keys, e.g. segmentation, are ignored). With gt given, an image id
+ * absent from it is RF_ERR_FORMAT naming the entry. A negative width, height
+ * or score, and a NaN or infinite value anywhere, are RF_ERR_FORMAT; x and y
+ * may be negative (RF-DETR does not clip boxes to the image, and COCO
+ * evaluation accepts them). An empty list is valid. */
 rf_status rf_coco_load_detections(const char *json_path, const rf_coco_dataset *gt, rf_coco_detection **out,
                                   size_t *count);
 rf_status rf_coco_parse_detections(const char *json, size_t length, const char *label, const rf_coco_dataset *gt,
                                    rf_coco_detection **out, size_t *count);
-/* Writes a results file (atomically: temporary file, then rename). */
+/* Writes a results file (atomically: temporary file, then rename), one
+ * detection per line, numbers at full precision. A non-finite value is
+ * RF_ERR_NUMERIC (JSON cannot spell it) and leaves any old file in place. */
 rf_status rf_coco_write_detections(const char *path, const rf_coco_detection *dets, size_t count);
 
 #endif /* RFDETR_DATA_COCO_H */

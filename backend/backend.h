@@ -26,6 +26,10 @@
 
 #include "rfdetr.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct rf_backend rf_backend;
 typedef struct rf_buffer rf_buffer;
 typedef struct rf_device_ops rf_device_ops;
@@ -110,7 +114,7 @@ struct rf_backend {
      * driver is 0 devices plus a reason. Safe to call repeatedly. */
     int (*device_count)(void);
     rf_status (*device_info)(int index, rf_device_info *out);
-    rf_status (*open)(int index, rf_device **out);
+    rf_status (*open)(int index, const rf_device_options *options, rf_device **out);
     /* Why there are no devices ("" when there are). */
     const char *(*unavailable_reason)(void);
 };
@@ -165,6 +169,10 @@ extern const rf_backend rf_backend_opencl;
 #endif
 #ifdef RFDETR_HAVE_CUDA
 extern const rf_backend rf_backend_cuda;
+#endif
+
+#ifdef __cplusplus
+}
 #endif
 
 #endif /* RFDETR_BACKEND_H */

@@ -148,14 +148,17 @@ rf_status rf_device_check_name(const char *name, rf_device_info *info_out) {
     return RF_OK;
 }
 
-rf_status rf_device_open(const char *name, rf_device **out) {
+rf_status rf_device_open_with(const char *name, const rf_device_options *options, rf_device **out) {
     if (!out) return RF_ERROR(RF_ERR_INVALID_ARGUMENT, "rf_device_open: out is NULL");
     *out = NULL;
     const rf_backend *b;
     int index;
     RF_TRY(rf_device_parse_name(name, &b, &index));
-    return b->open(index, out);
+    static const rf_device_options defaults = {0};
+    return b->open(index, options ? options : &defaults, out);
 }
+
+rf_status rf_device_open(const char *name, rf_device **out) { return rf_device_open_with(name, NULL, out); }
 
 void rf_device_close(rf_device *dev) {
     if (!dev) return;

@@ -12,6 +12,10 @@
 
 #include "rfdetr.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 rf_status rf_error_set(rf_status status, const char *file, int line, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 rf_status rf_error_setv(rf_status status, const char *file, int line, const char *fmt, va_list ap);
@@ -25,5 +29,9 @@ void rf_error_clear(void);
         rf_status rf_try_status_ = (expr);             \
         if (rf_try_status_ != RF_OK) return rf_try_status_; \
     } while (0)
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* RFDETR_STATUS_H */

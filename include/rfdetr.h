@@ -89,6 +89,15 @@ rf_status rf_device_check_name(const char *name, rf_device_info *info_out);
 /* Opens a device by canonical name. Each open creates its own context and
  * queue/stream; close with rf_device_close. */
 rf_status rf_device_open(const char *name, rf_device **out);
+
+typedef struct rf_device_options {
+    /* OpenCL: keep CLBlast's stock GEMM parameters instead of the tuned ones
+     * rfdetr.c ships for devices CLBlast has no tuning for (PoCL on x86).
+     * CLBlast keeps parameters per driver device for the whole process. */
+    int opencl_stock_gemm;
+} rf_device_options;
+/* rf_device_open with options; NULL options == rf_device_open. */
+rf_status rf_device_open_with(const char *name, const rf_device_options *options, rf_device **out);
 void rf_device_close(rf_device *device);
 const rf_device_info *rf_device_get_info(const rf_device *device);
 

@@ -12,7 +12,8 @@
 
 #include "rfdetr.h"
 
-static int test_passed_count, test_failed_count;
+/* Weak so every file of one test program shares the same counters. */
+__attribute__((weak)) int test_passed_count, test_failed_count;
 
 #define CHECK(cond, ...)                                                    \
     do {                                                                    \

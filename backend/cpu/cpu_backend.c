@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "backend/cpu/cpu_backend.h"
+#include "backend/kernels.h"
 #include "backend/status.h"
 
 void rf_cpu_gemm_openblas(const rf_gemm_desc *d, const float *a, const float *b, float *c);
@@ -142,15 +143,19 @@ static rf_status cpu_device_info(int index, rf_device_info *out) {
     return RF_OK;
 }
 
-static rf_status cpu_open(int index, rf_device **out) {
+static rf_status cpu_open(int index, const rf_device_options *options, rf_device **out) {
     rf_device_info info;
     RF_TRY(cpu_device_info(index, &info));
     cpu_state *st = calloc(1, sizeof *st);
     if (!st) return RF_ERROR(RF_ERR_OUT_OF_MEMORY, "out of host memory opening cpu");
     st->gemm_impl = RF_CPU_GEMM_OPENBLAS;
     rf_status s = rf_device_new(&rf_backend_cpu, &info, &cpu_ops, st, out);
-    if (s != RF_OK) free(st);
-    return s;
+    if (s != RF_OK) {
+        free(st);
+        return s;
+    }
+    (*out)->kernels = &rf_cpu_kernels;
+    return RF_OK;
 }
 
 static const char *cpu_unavailable_reason(void) { return ""; }

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "backend/cuda/cuda_internal.h"
+#include "backend/kernels.h"
 #include "backend/status.h"
 
 static struct {
@@ -219,7 +220,7 @@ static const rf_device_ops cuda_ops = {
     .close = cuda_close,
 };
 
-static rf_status cuda_open(int index, rf_device **out) {
+static rf_status cuda_open(int index, const rf_device_options *options, rf_device **out) {
     rf_device_info info;
     RF_TRY(cuda_device_info(index, &info));
     rf_cuda_state *st = calloc(1, sizeof *st);
@@ -245,6 +246,7 @@ static rf_status cuda_open(int index, rf_device **out) {
         rf_device_close(dev);
         return s;
     }
+    dev->kernels = &rf_cuda_kernels;
     *out = dev;
     return RF_OK;
 }

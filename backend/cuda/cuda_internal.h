@@ -8,6 +8,10 @@
 
 #include "backend/backend.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct rf_cuda_state {
     int ordinal;
     cudaStream_t stream;
@@ -31,5 +35,9 @@ rf_status rf_cublas_fail(rf_device *dev, cublasStatus_t st, const char *call, co
 cudaError_t rf_cuda_launch_fill_u32(uint32_t *dst, size_t n, uint32_t value, cudaStream_t stream);
 cudaError_t rf_cuda_launch_gemm_scale_c(float *c, size_t ldc, size_t stride, size_t m, size_t n, size_t batch,
                                         float beta, cudaStream_t stream);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

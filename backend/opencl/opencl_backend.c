@@ -200,14 +200,14 @@ static rf_status opencl_alloc(rf_device *dev, size_t bytes, rf_buffer **out) {
 }
 
 static void opencl_free(rf_buffer *buf) {
-    clReleaseMemObject(rf_cl_mem(buf));
+    clReleaseMemObject(rf_cl_buffer(buf));
     free(buf);
 }
 
 static rf_status opencl_upload(rf_buffer *dst, size_t off, const void *src, size_t bytes) {
     rf_device *dev = dst->device;
     rf_opencl_state *st = dev->native;
-    RF_CL_CHECK(dev, clEnqueueWriteBuffer(st->queue, rf_cl_mem(dst), CL_TRUE, off, bytes, src, 0, NULL, NULL),
+    RF_CL_CHECK(dev, clEnqueueWriteBuffer(st->queue, rf_cl_buffer(dst), CL_TRUE, off, bytes, src, 0, NULL, NULL),
                 "clEnqueueWriteBuffer");
     return RF_OK;
 }
@@ -215,7 +215,7 @@ static rf_status opencl_upload(rf_buffer *dst, size_t off, const void *src, size
 static rf_status opencl_download(const rf_buffer *src, size_t off, void *dst, size_t bytes) {
     rf_device *dev = src->device;
     rf_opencl_state *st = dev->native;
-    RF_CL_CHECK(dev, clEnqueueReadBuffer(st->queue, rf_cl_mem(src), CL_TRUE, off, bytes, dst, 0, NULL, NULL),
+    RF_CL_CHECK(dev, clEnqueueReadBuffer(st->queue, rf_cl_buffer(src), CL_TRUE, off, bytes, dst, 0, NULL, NULL),
                 "clEnqueueReadBuffer");
     return RF_OK;
 }
@@ -224,7 +224,7 @@ static rf_status opencl_copy(rf_buffer *dst, size_t dst_off, const rf_buffer *sr
     rf_device *dev = dst->device;
     rf_opencl_state *st = dev->native;
     RF_CL_CHECK(dev,
-                clEnqueueCopyBuffer(st->queue, rf_cl_mem(src), rf_cl_mem(dst), src_off, dst_off, bytes, 0, NULL, NULL),
+                clEnqueueCopyBuffer(st->queue, rf_cl_buffer(src), rf_cl_buffer(dst), src_off, dst_off, bytes, 0, NULL, NULL),
                 "clEnqueueCopyBuffer");
     return RF_OK;
 }
@@ -233,7 +233,7 @@ static rf_status opencl_fill_u32(rf_buffer *dst, size_t off, size_t count, uint3
     rf_device *dev = dst->device;
     cl_kernel k;
     RF_TRY(rf_opencl_kernel(dev, "memory.cl", "fill_u32", &k));
-    cl_mem mem = rf_cl_mem(dst);
+    cl_mem mem = rf_cl_buffer(dst);
     cl_ulong offset = off / 4, n = count;
     cl_uint value = pattern;
     RF_CL_CHECK(dev, clSetKernelArg(k, 0, sizeof mem, &mem), "clSetKernelArg");
@@ -353,7 +353,7 @@ static const rf_device_ops opencl_ops = {
     .close = opencl_close,
 };
 
-static rf_status opencl_open(int index, rf_device **out) {
+static rf_status opencl_open(int index, const rf_device_options *options, rf_device **out) {
     rf_device_info info;
     RF_TRY(opencl_device_info(index, &info));
     const probed_device *pd = &probe.devices[index];
@@ -387,7 +387,8 @@ static rf_status opencl_open(int index, rf_device **out) {
     clGetDeviceInfo(pd->id, CL_DEVICE_MAX_WORK_GROUP_SIZE, sizeof st->max_work_group_size, &st->max_work_group_size,
                     NULL);
     if (st->max_work_group_size == 0) st->max_work_group_size = 1;
-    rf_opencl_gemm_tune_device(dev);
+    if (!options->opencl_stock_gemm) rf_opencl_gemm_tune_device(dev);
+    dev->kernels = &rf_opencl_kernels;
     *out = dev;
     return RF_OK;
 }

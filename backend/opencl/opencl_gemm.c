@@ -40,7 +40,7 @@ static const char *clblast_status_name(CLBlastStatusCode s) {
 static rf_status scale_c(rf_device *dev, const rf_gemm_desc *d) {
     cl_kernel k;
     RF_TRY(rf_opencl_kernel(dev, "memory.cl", "gemm_scale_c", &k));
-    cl_mem c = rf_cl_mem(d->c);
+    cl_mem c = rf_cl_buffer(d->c);
     cl_ulong off = d->c_offset, ldc = (cl_ulong)d->ldc, stride = (cl_ulong)d->stride_c, m = (cl_ulong)d->m,
              n = (cl_ulong)d->n;
     cl_float beta = d->beta;
@@ -65,13 +65,13 @@ rf_status rf_opencl_gemm(rf_device *dev, const rf_gemm_desc *d) {
         /* Strides mean nothing for one matrix, and CLBlast's strided-batched
          * entry rejects the zero strides callers naturally pass. */
         s = CLBlastSgemm(CLBlastLayoutRowMajor, ta, tb, (size_t)d->m, (size_t)d->n, (size_t)d->k, d->alpha,
-                         rf_cl_mem(d->a), d->a_offset, (size_t)d->lda, rf_cl_mem(d->b), d->b_offset, (size_t)d->ldb,
-                         d->beta, rf_cl_mem(d->c), d->c_offset, (size_t)d->ldc, &st->queue, NULL);
+                         rf_cl_buffer(d->a), d->a_offset, (size_t)d->lda, rf_cl_buffer(d->b), d->b_offset, (size_t)d->ldb,
+                         d->beta, rf_cl_buffer(d->c), d->c_offset, (size_t)d->ldc, &st->queue, NULL);
     } else {
         s = CLBlastSgemmStridedBatched(
-            CLBlastLayoutRowMajor, ta, tb, (size_t)d->m, (size_t)d->n, (size_t)d->k, d->alpha, rf_cl_mem(d->a),
-            d->a_offset, (size_t)d->lda, (size_t)d->stride_a, rf_cl_mem(d->b), d->b_offset, (size_t)d->ldb,
-            (size_t)d->stride_b, d->beta, rf_cl_mem(d->c), d->c_offset, (size_t)d->ldc, (size_t)d->stride_c,
+            CLBlastLayoutRowMajor, ta, tb, (size_t)d->m, (size_t)d->n, (size_t)d->k, d->alpha, rf_cl_buffer(d->a),
+            d->a_offset, (size_t)d->lda, (size_t)d->stride_a, rf_cl_buffer(d->b), d->b_offset, (size_t)d->ldb,
+            (size_t)d->stride_b, d->beta, rf_cl_buffer(d->c), d->c_offset, (size_t)d->ldc, (size_t)d->stride_c,
             (size_t)d->batch, &st->queue, NULL);
     }
     if (s != CLBlastSuccess) {

@@ -9,6 +9,7 @@
 #include <CL/cl.h>
 
 #include "backend/backend.h"
+#include "backend/kernels.h"
 
 #define RF_OPENCL_MAX_KERNELS 128
 
@@ -56,6 +57,29 @@ rf_status rf_opencl_gemm(rf_device *dev, const rf_gemm_desc *d);
 /* Applies the shipped CLBlast tuning for devices we have parameters for. */
 void rf_opencl_gemm_tune_device(rf_device *dev);
 
-static inline cl_mem rf_cl_mem(const rf_buffer *b) { return (cl_mem)b->native; }
+static inline cl_mem rf_cl_buffer(const rf_buffer *b) { return (cl_mem)b->native; }
 
 #endif
+
+/* ---- kernel argument helper ---------------------------------------------------
+ * Sets arguments in order and remembers the first failure, so a launcher is a
+ * flat list of rf_cl_* calls followed by one launch. */
+typedef struct rf_cl_call {
+    rf_device *dev;
+    cl_kernel kernel;
+    const char *name;
+    cl_uint next;
+    cl_int err;
+} rf_cl_call;
+
+rf_status rf_cl_begin(rf_device *dev, const char *source, const char *kernel, rf_cl_call *call);
+void rf_cl_arg(rf_cl_call *call, size_t size, const void *value);
+void rf_cl_int(rf_cl_call *call, int v);
+void rf_cl_long(rf_cl_call *call, int64_t v);
+void rf_cl_float(rf_cl_call *call, float v);
+/* Two arguments: the buffer (or NULL) and its element offset as ulong. */
+void rf_cl_mem(rf_cl_call *call, rf_mem m);
+/* A long8 holding up to 8 values (unused lanes 0). */
+void rf_cl_long8(rf_cl_call *call, const int64_t *v, int n);
+/* 1-D launch of `global` work items (rounded up to the work-group size). */
+rf_status rf_cl_run_1d(rf_cl_call *call, size_t global);

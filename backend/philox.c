@@ -1,4 +1,4 @@
-#include "core/philox.h"
+#include "backend/philox.h"
 
 /* Multipliers and Weyl key increments from the Philox paper (and Random123). */
 #define PHILOX_M0 0xD2511F53u

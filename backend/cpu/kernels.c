@@ -1,0 +1,6 @@
+/* kernels.c — the cpu backend's kernel table. */
+#include "backend/cpu/cpu_kernels.h"
+
+const rf_kernels rf_cpu_kernels = {
+    .basic = &rf_cpu_kernels_basic,
+};

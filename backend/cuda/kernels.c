@@ -1,0 +1,9 @@
+/* kernels.c — the CUDA backend's kernel table. */
+#include "backend/cuda/cuda_internal.h"
+#include "backend/kernels.h"
+
+extern const rf_kernels_basic rf_cuda_kernels_basic;
+
+const rf_kernels rf_cuda_kernels = {
+    .basic = &rf_cuda_kernels_basic,
+};

@@ -1,0 +1,430 @@
+/* kernels.h — the op kernels every backend provides, one typed function
+ * pointer per kernel (forward and backward), grouped by family so each
+ * family lives in its own files on every backend:
+ *
+ *   backend/cpu/kernels_<family>.c                 plain C (the reference)
+ *   backend/opencl/kernels_<family>.c + kernels/<family>.cl
+ *   backend/cuda/kernels_<family>.c   + kernels/<family>.cu
+ *
+ * Conventions shared by every kernel:
+ *   - memory is (buffer, element offset): rf_mem; f32 unless stated (indices
+ *     are int32);
+ *   - "accumulate" means out += result, otherwise out = result; backward
+ *     kernels accumulate into gradients so several consumers of one tensor
+ *     add up without extra kernels;
+ *   - every kernel is deterministic: no floating-point atomics, so the same
+ *     inputs give bit-identical outputs on two devices of one kind, run
+ *     after run. Reductions that would scatter (scatter-add, grid-sample and
+ *     deformable-attention input gradients, col2im) are written as gathers
+ *     or as one work item owning each output;
+ *   - the dispatch layer (core/ops*.c) has validated devices, shapes and
+ *     bounds before a kernel runs; kernels do not re-check them;
+ *   - every slot is required on every backend: tests enumerate the table and
+ *     a missing kernel is a failure, not a skip.
+ */
+#ifndef RFDETR_KERNELS_H
+#define RFDETR_KERNELS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "backend/backend.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define RF_MAX_DIMS 6
+
+typedef struct rf_mem {
+    const rf_buffer *buf;
+    size_t off; /* elements */
+} rf_mem;
+
+/* An N-d strided view: element (i0..i{n-1}) is at off + sum(i_k * stride[k]).
+ * Stride 0 broadcasts. The shape lives in the args that use it. */
+typedef struct rf_view {
+    const rf_buffer *buf;
+    size_t off;
+    int64_t stride[RF_MAX_DIMS];
+} rf_view;
+
+/* ======================================================================= */
+/* basic: elementwise, broadcasting, reductions, copies, softmax, layernorm */
+/* ======================================================================= */
+
+typedef enum rf_unary_op {
+    RF_UNARY_IDENTITY = 0,
+    RF_UNARY_AFFINE,     /* alpha * x + beta (scale is AFFINE with beta 0) */
+    RF_UNARY_RELU,
+    RF_UNARY_GELU,       /* erf form: x * 0.5 * (1 + erf(x / sqrt 2)) */
+    RF_UNARY_SILU,       /* x * sigmoid(x) */
+    RF_UNARY_SIGMOID,
+    RF_UNARY_EXP,
+    RF_UNARY_LOG_SIGMOID, /* log(sigmoid(x)), stable for large |x| */
+    RF_UNARY_TANH,
+    RF_UNARY_SQRT,
+    RF_UNARY_LOG,
+    RF_UNARY_INVERSE_SIGMOID, /* log(x / (1 - x)) with x clamped to [eps, 1-eps] (alpha = eps), RF-DETR's inverse_sigmoid */
+    RF_UNARY_COUNT
+} rf_unary_op;
+
+/* y = f(x) on n contiguous elements (y may alias x). */
+typedef struct rf_unary_args {
+    rf_unary_op op;
+    int64_t n;
+    rf_mem x, y;
+    float alpha, beta;
+} rf_unary_args;
+
+/* dx (+)= f'(x) * dy. y is f(x) from the forward pass (some derivatives are
+ * cheaper from it, e.g. sigmoid); both are given. */
+typedef struct rf_unary_backward_args {
+    rf_unary_op op;
+    int64_t n;
+    rf_mem x, y, dy, dx;
+    float alpha, beta;
+    bool accumulate;
+} rf_unary_backward_args;
+
+typedef enum rf_binary_op {
+    RF_BINARY_ADD = 0,
+    RF_BINARY_SUB,
+    RF_BINARY_MUL,
+    RF_BINARY_DIV,
+    RF_BINARY_COUNT
+} rf_binary_op;
+
+/* y[i] (+)= a[i] op b[i] over an N-d index space `shape`; each operand is a
+ * strided view (stride 0 = broadcast). y may alias a or b exactly (same
+ * offset and strides), never partially. */
+typedef struct rf_binary_args {
+    rf_binary_op op;
+    int ndim;
+    int64_t shape[RF_MAX_DIMS];
+    rf_view a, b, y;
+    bool accumulate;
+} rf_binary_args;
+
+/* dst (+)= src over an N-d index space: permute, transpose, contiguous,
+ * concat/split pieces, pad, window partition and their backward passes. */
+typedef struct rf_copy_args {
+    int ndim;
+    int64_t shape[RF_MAX_DIMS];
+    rf_view src, dst;
+    bool accumulate;
+} rf_copy_args;
+
+typedef enum rf_reduce_op { RF_REDUCE_SUM = 0, RF_REDUCE_MEAN, RF_REDUCE_SUMSQ, RF_REDUCE_COUNT } rf_reduce_op;
+
+/* Reduces an N-d strided input over the axes where reduce_mask bit k is set;
+ * the output is contiguous in the kept axes' order. Accumulation in double
+ * on the cpu, in float with a fixed order elsewhere. */
+typedef struct rf_reduce_args {
+    rf_reduce_op op;
+    int ndim;
+    int64_t shape[RF_MAX_DIMS]; /* input shape */
+    unsigned reduce_mask;
+    rf_view x;
+    rf_mem y;
+    bool accumulate;
+} rf_reduce_args;
+
+/* Max over the last axis of a (rows, cols) contiguous matrix: values and the
+ * index of the first maximum (int32). NaN counts as the maximum. */
+typedef struct rf_max_last_args {
+    int64_t rows, cols;
+    rf_mem x, values, indices;
+} rf_max_last_args;
+
+/* dx[r, idx[r]] (+)= dy[r]; other entries of dx get 0 (or are kept when
+ * accumulating). */
+typedef struct rf_max_last_backward_args {
+    int64_t rows, cols;
+    rf_mem dy, indices, dx;
+    bool accumulate;
+} rf_max_last_backward_args;
+
+/* Row softmax of (rows, cols) with an optional additive mask: row r adds
+ * mask row (r % mask_rows) (a (mask_rows, cols) matrix; -inf masks out).
+ * A row whose entries are all -inf gives zeros, not NaN. */
+typedef struct rf_softmax_args {
+    int64_t rows, cols;
+    rf_mem x, y;
+    bool has_mask;
+    rf_mem mask;
+    int64_t mask_rows;
+} rf_softmax_args;
+
+/* dx (+)= y * (dy - sum(dy * y)) per row. */
+typedef struct rf_softmax_backward_args {
+    int64_t rows, cols;
+    rf_mem y, dy, dx;
+    bool accumulate;
+} rf_softmax_backward_args;
+
+/* Layer normalization over `cols` elements per row, generalized by strides
+ * so one kernel serves both forms used by RF-DETR:
+ *   element (r, c) lives at off + (r / inner) * outer_stride + (r % inner) + c * col_stride
+ *   - last-dim LayerNorm:   inner = 1,  outer_stride = cols, col_stride = 1
+ *   - channel LayerNorm on NCHW: rows = N*H*W, inner = H*W,
+ *                                outer_stride = C*H*W, col_stride = H*W
+ * y uses the same layout as x. mean and rstd (per row, contiguous) are saved
+ * for the backward pass. gamma/beta optional (has_affine). */
+typedef struct rf_layernorm_args {
+    int64_t rows, cols, inner, outer_stride, col_stride;
+    float eps;
+    rf_mem x, y, mean, rstd;
+    bool has_affine;
+    rf_mem gamma, beta;
+} rf_layernorm_args;
+
+typedef struct rf_layernorm_backward_args {
+    int64_t rows, cols, inner, outer_stride, col_stride;
+    rf_mem x, mean, rstd, dy, dx; /* x, dy, dx in the strided layout */
+    bool has_affine;
+    rf_mem gamma, dgamma, dbeta; /* dgamma, dbeta always accumulate */
+    bool accumulate;             /* for dx */
+} rf_layernorm_backward_args;
+
+typedef struct rf_kernels_basic {
+    rf_status (*unary)(rf_device *dev, const rf_unary_args *a);
+    rf_status (*unary_backward)(rf_device *dev, const rf_unary_backward_args *a);
+    rf_status (*binary)(rf_device *dev, const rf_binary_args *a);
+    rf_status (*copy)(rf_device *dev, const rf_copy_args *a);
+    rf_status (*reduce)(rf_device *dev, const rf_reduce_args *a);
+    rf_status (*max_last)(rf_device *dev, const rf_max_last_args *a);
+    rf_status (*max_last_backward)(rf_device *dev, const rf_max_last_backward_args *a);
+    rf_status (*softmax)(rf_device *dev, const rf_softmax_args *a);
+    rf_status (*softmax_backward)(rf_device *dev, const rf_softmax_backward_args *a);
+    rf_status (*layernorm)(rf_device *dev, const rf_layernorm_args *a);
+    rf_status (*layernorm_backward)(rf_device *dev, const rf_layernorm_backward_args *a);
+} rf_kernels_basic;
+
+/* ======================================================================= */
+/* conv: im2col / col2im for convolution by GEMM                            */
+/* ======================================================================= */
+
+/* Input (N, C, H, W) contiguous; kernel kh x kw, stride, padding (zeros),
+ * output spatial Ho x Wo. col is (N, C*kh*kw, Ho*Wo) contiguous: row
+ * (c*kh + i)*kw + j holds input (c, ho*stride_h - pad_h + i, wo*stride_w - pad_w + j). */
+typedef struct rf_im2col_args {
+    int64_t n, c, h, w, kh, kw, stride_h, stride_w, pad_h, pad_w, ho, wo;
+    rf_mem x, col;
+} rf_im2col_args;
+
+/* The adjoint: dx (+)= col2im(dcol), written as a gather (each input pixel
+ * sums the col entries that read it) so it is deterministic. */
+typedef struct rf_col2im_args {
+    int64_t n, c, h, w, kh, kw, stride_h, stride_w, pad_h, pad_w, ho, wo;
+    rf_mem col, x;
+    bool accumulate;
+} rf_col2im_args;
+
+typedef struct rf_kernels_conv {
+    rf_status (*im2col)(rf_device *dev, const rf_im2col_args *a);
+    rf_status (*col2im)(rf_device *dev, const rf_col2im_args *a);
+} rf_kernels_conv;
+
+/* ======================================================================= */
+/* sampling: grid sample, deformable attention, gather, top-k               */
+/* ======================================================================= */
+
+/* Bilinear grid sample, align_corners=False, zero padding (PyTorch
+ * semantics): input (N, C, H, W), grid (N, Ho, Wo, 2) with (x, y) in
+ * [-1, 1], output (N, C, Ho, Wo). */
+typedef struct rf_grid_sample_args {
+    int64_t n, c, h, w, ho, wo;
+    rf_mem x, grid, y;
+} rf_grid_sample_args;
+
+/* dx (+)= d/dx, dgrid (+)= d/dgrid; either may be skipped (has_dx / has_dgrid). */
+typedef struct rf_grid_sample_backward_args {
+    int64_t n, c, h, w, ho, wo;
+    rf_mem x, grid, dy;
+    bool has_dx, has_dgrid, accumulate;
+    rf_mem dx, dgrid;
+} rf_grid_sample_backward_args;
+
+/* Multi-scale deformable attention core (Deformable-DETR's
+ * ms_deform_attn_core_pytorch): value (B, S, H, D) with S = sum over levels
+ * of h_l * w_l (level l starts at level_start[l]); sampling_locations
+ * (B, Q, H, L, P, 2) normalized (x, y) in [0, 1]; attention_weights
+ * (B, Q, H, L, P); output (B, Q, H*D). Bilinear, align_corners=False, zero
+ * padding. level_shapes: (L, 2) int32 (h, w); level_start: (L) int32 — both
+ * on the device. */
+typedef struct rf_deform_attn_args {
+    int64_t batch, value_len, heads, head_dim, queries, levels, points;
+    rf_mem value, level_shapes, level_start, sampling_locations, attention_weights, output;
+} rf_deform_attn_args;
+
+typedef struct rf_deform_attn_backward_args {
+    int64_t batch, value_len, heads, head_dim, queries, levels, points;
+    rf_mem value, level_shapes, level_start, sampling_locations, attention_weights, doutput;
+    rf_mem dvalue, dsampling_locations, dattention_weights; /* all accumulate */
+} rf_deform_attn_backward_args;
+
+/* out[b, i, :] = src[b, idx[b, i], :]: src (B, N, C), idx (B, K) int32,
+ * out (B, K, C). */
+typedef struct rf_gather_rows_args {
+    int64_t batch, src_rows, cols, count;
+    rf_mem src, indices, out;
+} rf_gather_rows_args;
+
+/* dsrc[b, idx[b, i], :] += dout[b, i, :] (always accumulates); deterministic:
+ * one work item per (b, column) walks i in order. */
+typedef struct rf_gather_rows_backward_args {
+    int64_t batch, src_rows, cols, count;
+    rf_mem dout, indices, dsrc;
+} rf_gather_rows_backward_args;
+
+/* The k largest entries of each row of (rows, cols), sorted descending;
+ * equal values keep ascending index order. values f32, indices int32. */
+typedef struct rf_topk_args {
+    int64_t rows, cols, k;
+    rf_mem x, values, indices;
+} rf_topk_args;
+
+typedef struct rf_kernels_sampling {
+    rf_status (*grid_sample)(rf_device *dev, const rf_grid_sample_args *a);
+    rf_status (*grid_sample_backward)(rf_device *dev, const rf_grid_sample_backward_args *a);
+    rf_status (*deform_attn)(rf_device *dev, const rf_deform_attn_args *a);
+    rf_status (*deform_attn_backward)(rf_device *dev, const rf_deform_attn_backward_args *a);
+    rf_status (*gather_rows)(rf_device *dev, const rf_gather_rows_args *a);
+    rf_status (*gather_rows_backward)(rf_device *dev, const rf_gather_rows_backward_args *a);
+    rf_status (*topk)(rf_device *dev, const rf_topk_args *a);
+} rf_kernels_sampling;
+
+/* ======================================================================= */
+/* loss: weighted sigmoid BCE, L1, GIoU                                      */
+/* ======================================================================= */
+
+/* Elementwise weighted binary cross-entropy on logits (RF-DETR's IoU-aware
+ * classification loss once the weights are formed):
+ *   loss[i] = -pos_w[i] * log(sigmoid(x[i])) - neg_w[i] * log(1 - sigmoid(x[i]))
+ * computed stably; weights are constants (no gradient). */
+typedef struct rf_bce_args {
+    int64_t n;
+    rf_mem x, pos_w, neg_w, loss;
+} rf_bce_args;
+
+/* dx (+)= dloss * (pos_w * (sigmoid(x) - 1) + neg_w * sigmoid(x)). */
+typedef struct rf_bce_backward_args {
+    int64_t n;
+    rf_mem x, pos_w, neg_w, dloss, dx;
+    bool accumulate;
+} rf_bce_backward_args;
+
+/* Per matched pair i of boxes in cxcywh: l1[i] = sum |pred - target| over the
+ * 4 coordinates; giou[i] = 1 - GIoU(xyxy(pred), xyxy(target)). */
+typedef struct rf_box_loss_args {
+    int64_t n;
+    rf_mem pred, target, l1, giou;
+} rf_box_loss_args;
+
+/* dpred (+)= dl1 * d l1/d pred + dgiou * d giou/d pred. */
+typedef struct rf_box_loss_backward_args {
+    int64_t n;
+    rf_mem pred, target, dl1, dgiou, dpred;
+    bool accumulate;
+} rf_box_loss_backward_args;
+
+typedef struct rf_kernels_loss {
+    rf_status (*bce)(rf_device *dev, const rf_bce_args *a);
+    rf_status (*bce_backward)(rf_device *dev, const rf_bce_backward_args *a);
+    rf_status (*box_loss)(rf_device *dev, const rf_box_loss_args *a);
+    rf_status (*box_loss_backward)(rf_device *dev, const rf_box_loss_backward_args *a);
+} rf_kernels_loss;
+
+/* ======================================================================= */
+/* optim: AdamW, gradient norm, EMA                                          */
+/* ======================================================================= */
+
+/* One AdamW step over a whole parameter slab. Per-tensor learning rate and
+ * weight decay come from segments: segment s covers [seg_start[s],
+ * seg_start[s+1]) and has lr seg_lr[s] and weight decay seg_wd[s]
+ * (seg_start int32 x (segments+1), seg_lr / seg_wd f32 x segments, on the
+ * device). lr_scale multiplies every lr (the schedule); grad_scale
+ * multiplies every gradient (clipping). Decoupled decay as torch.optim.AdamW:
+ *   p -= lr * wd * p;  m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;
+ *   p -= lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps) */
+typedef struct rf_adamw_args {
+    int64_t n, segments, step; /* step t >= 1 */
+    float beta1, beta2, eps, lr_scale, grad_scale;
+    rf_mem param, grad, m, v, seg_start, seg_lr, seg_wd;
+} rf_adamw_args;
+
+/* Partial sums of squares: out[g] = sum of x[i]^2 for i in group g of
+ * `group_size` consecutive elements (the last group shorter); the host
+ * finishes the sum, so the result does not depend on the device's
+ * parallelism. */
+typedef struct rf_sumsq_args {
+    int64_t n, group_size;
+    rf_mem x, out;
+} rf_sumsq_args;
+
+/* ema = decay * ema + (1 - decay) * x. */
+typedef struct rf_ema_args {
+    int64_t n;
+    float decay;
+    rf_mem x, ema;
+} rf_ema_args;
+
+typedef struct rf_kernels_optim {
+    rf_status (*adamw)(rf_device *dev, const rf_adamw_args *a);
+    rf_status (*sumsq)(rf_device *dev, const rf_sumsq_args *a);
+    rf_status (*ema)(rf_device *dev, const rf_ema_args *a);
+} rf_kernels_optim;
+
+/* ======================================================================= */
+/* rng: Philox-4x32-10 counter RNG                                           */
+/* ======================================================================= */
+
+typedef enum rf_rng_dist {
+    RF_RNG_UNIFORM = 0, /* [a, b) */
+    RF_RNG_NORMAL,      /* mean a, std b */
+    RF_RNG_TRUNC_NORMAL /* mean 0 std 1 truncated to [a, b] by inverse CDF */
+} rf_rng_dist;
+
+/* out[i] for i < n from Philox-4x32-10 with key (seed lo, hi) and counter
+ * (offset + i / 4, 0, 0, 0) taking word i % 4 (the normal forms use two
+ * words per pair): element i depends only on (seed, offset, i), so every
+ * device produces the same stream. */
+typedef struct rf_rng_args {
+    rf_rng_dist dist;
+    int64_t n;
+    uint64_t seed, offset;
+    float a, b;
+    rf_mem out;
+} rf_rng_args;
+
+typedef struct rf_kernels_rng {
+    rf_status (*fill)(rf_device *dev, const rf_rng_args *a);
+} rf_kernels_rng;
+
+/* ======================================================================= */
+
+struct rf_kernels {
+    const rf_kernels_basic *basic;
+    const rf_kernels_conv *conv;
+    const rf_kernels_sampling *sampling;
+    const rf_kernels_loss *loss;
+    const rf_kernels_optim *optim;
+    const rf_kernels_rng *rng;
+};
+typedef struct rf_kernels rf_kernels;
+
+/* Each backend's table, assembled in backend/<name>/kernels.c. */
+extern const rf_kernels rf_cpu_kernels;
+#ifdef RFDETR_HAVE_OPENCL
+extern const rf_kernels rf_opencl_kernels;
+#endif
+#ifdef RFDETR_HAVE_CUDA
+extern const rf_kernels rf_cuda_kernels;
+#endif
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* RFDETR_KERNELS_H */

@@ -1,0 +1,501 @@
+/* tensor.c — descriptors, arenas, the context, the tape and parameter slabs. */
+#include "core/tensor.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/status.h"
+
+size_t rf_dtype_size(rf_dtype dtype) {
+    switch (dtype) {
+    case RF_F32: return 4;
+    case RF_I32: return 4;
+    default: return 0;
+    }
+}
+
+const char *rf_dtype_name(rf_dtype dtype) {
+    switch (dtype) {
+    case RF_F32: return "f32";
+    case RF_I32: return "i32";
+    default: return "?";
+    }
+}
+
+int64_t rf_tensor_numel(const rf_tensor *t) {
+    int64_t n = 1;
+    for (int i = 0; i < t->ndim; i++) n *= t->shape[i];
+    return n;
+}
+
+void rf_tensor_set_contiguous_strides(rf_tensor *t) {
+    int64_t s = 1;
+    for (int i = t->ndim - 1; i >= 0; i--) {
+        t->stride[i] = s;
+        s *= t->shape[i];
+    }
+}
+
+bool rf_tensor_is_contiguous(const rf_tensor *t) {
+    int64_t s = 1;
+    for (int i = t->ndim - 1; i >= 0; i--) {
+        if (t->shape[i] != 1 && t->stride[i] != s) return false;
+        s *= t->shape[i];
+    }
+    return true;
+}
+
+const char *rf_shape_str(const rf_tensor *t, char *buf, size_t size) {
+    size_t used = (size_t)snprintf(buf, size, "(");
+    for (int i = 0; i < t->ndim && used < size; i++)
+        used += (size_t)snprintf(buf + used, size - used, "%s%lld", i ? ", " : "", (long long)t->shape[i]);
+    if (used < size) snprintf(buf + used, size - used, ")");
+    return buf;
+}
+
+rf_mem rf_tensor_mem(const rf_tensor *t) { return (rf_mem){t->buffer, t->offset}; }
+
+rf_view rf_tensor_view(const rf_tensor *t) {
+    rf_view v = {t->buffer, t->offset, {0}};
+    for (int i = 0; i < t->ndim; i++) v.stride[i] = t->stride[i];
+    return v;
+}
+
+rf_status rf_tensor_upload(rf_tensor *t, const void *host) {
+    if (!rf_tensor_is_contiguous(t)) return RF_ERROR(RF_ERR_INVALID_ARGUMENT, "upload into a non-contiguous tensor");
+    size_t es = rf_dtype_size(t->dtype);
+    return rf_buffer_upload(t->buffer, t->offset * es, host, (size_t)rf_tensor_numel(t) * es);
+}
+
+rf_status rf_tensor_download(const rf_tensor *t, void *host) {
+    if (!rf_tensor_is_contiguous(t)) return RF_ERROR(RF_ERR_INVALID_ARGUMENT, "download from a non-contiguous tensor");
+    size_t es = rf_dtype_size(t->dtype);
+    return rf_buffer_download(t->buffer, t->offset * es, host, (size_t)rf_tensor_numel(t) * es);
+}
+
+/* ---- device arena --------------------------------------------------------------
+ * Chunks of device memory handed out by bumping an offset; reset rewinds all
+ * chunks. Chunks are never larger than the device's largest allocation (1 GiB
+ * on PoCL), and a tensor bigger than the chunk size gets a chunk of its own. */
+
+#define ARENA_ALIGN 256 /* bytes: keeps vector loads and GEMM operands aligned */
+
+typedef struct arena_chunk {
+    rf_buffer *buf;
+    size_t used; /* bytes */
+} arena_chunk;
+
+struct rf_arena {
+    rf_device *dev;
+    size_t chunk_bytes;
+    arena_chunk *chunks;
+    int count, cap, current;
+    size_t live, peak, total;
+};
+
+static rf_status arena_alloc(rf_arena *a, size_t bytes, rf_buffer **buf, size_t *byte_offset) {
+    bytes = (bytes + ARENA_ALIGN - 1) / ARENA_ALIGN * ARENA_ALIGN;
+    if (bytes == 0) bytes = ARENA_ALIGN;
+    for (int i = a->current; i < a->count; i++) {
+        arena_chunk *c = &a->chunks[i];
+        if (c->buf->bytes - c->used >= bytes) {
+            *buf = c->buf;
+            *byte_offset = c->used;
+            c->used += bytes;
+            a->current = i;
+            a->live += bytes;
+            if (a->live > a->peak) a->peak = a->live;
+            return RF_OK;
+        }
+    }
+    if (a->count == a->cap) {
+        int cap = a->cap ? a->cap * 2 : 8;
+        arena_chunk *grown = realloc(a->chunks, (size_t)cap * sizeof *grown);
+        if (!grown) return RF_ERROR(RF_ERR_OUT_OF_MEMORY, "out of host memory");
+        a->chunks = grown;
+        a->cap = cap;
+    }
+    size_t size = bytes > a->chunk_bytes ? bytes : a->chunk_bytes;
+    rf_buffer *nb = NULL;
+    rf_status s = rf_buffer_alloc(a->dev, size, &nb);
+    if (s != RF_OK)
+        return rf_error_prefix(s, "activation arena on %s (%.1f MiB in use, %.1f MiB requested): ", a->dev->info.name,
+                               a->total / 1048576.0, size / 1048576.0);
+    a->chunks[a->count] = (arena_chunk){nb, bytes};
+    a->current = a->count;
+    a->count++;
+    a->total += size;
+    a->live += bytes;
+    if (a->live > a->peak) a->peak = a->live;
+    *buf = nb;
+    *byte_offset = 0;
+    return RF_OK;
+}
+
+static void arena_reset(rf_arena *a) {
+    for (int i = 0; i < a->count; i++) a->chunks[i].used = 0;
+    a->current = 0;
+    a->live = 0;
+}
+
+static void arena_free(rf_arena *a) {
+    if (!a) return;
+    for (int i = 0; i < a->count; i++) rf_buffer_free(a->chunks[i].buf);
+    free(a->chunks);
+    free(a);
+}
+
+/* ---- host arena: descriptors, nodes, op parameters ----------------------------- */
+
+typedef struct host_block {
+    struct host_block *next;
+    size_t size, used;
+    _Alignas(16) unsigned char data[];
+} host_block;
+
+struct rf_host_arena {
+    host_block *head; /* current block first */
+    host_block *spare;
+};
+
+static void *host_alloc(rf_host_arena *h, size_t bytes) {
+    bytes = (bytes + 15) & ~(size_t)15;
+    if (!h->head || h->head->size - h->head->used < bytes) {
+        host_block *b = NULL;
+        /* Reuse a spare block when it fits. */
+        if (h->spare && h->spare->size >= bytes) {
+            b = h->spare;
+            h->spare = b->next;
+        } else {
+            size_t size = bytes > (1 << 20) ? bytes : (1 << 20);
+            b = malloc(sizeof *b + size);
+            if (!b) return NULL;
+            b->size = size;
+        }
+        b->used = 0;
+        b->next = h->head;
+        h->head = b;
+    }
+    void *p = h->head->data + h->head->used;
+    h->head->used += bytes;
+    memset(p, 0, bytes);
+    return p;
+}
+
+static void host_reset(rf_host_arena *h) {
+    while (h->head) {
+        host_block *b = h->head;
+        h->head = b->next;
+        b->next = h->spare;
+        h->spare = b;
+    }
+}
+
+static void host_free(rf_host_arena *h) {
+    if (!h) return;
+    host_reset(h);
+    while (h->spare) {
+        host_block *b = h->spare;
+        h->spare = b->next;
+        free(b);
+    }
+    free(h);
+}
+
+/* ---- context ------------------------------------------------------------------------- */
+
+rf_status rf_ctx_create(rf_device *device, size_t arena_chunk_bytes, rf_ctx **out) {
+    *out = NULL;
+    if (!device) return RF_ERROR(RF_ERR_INVALID_ARGUMENT, "rf_ctx_create: device is NULL");
+    if (!device->kernels)
+        return RF_ERROR(RF_ERR_UNSUPPORTED, "%s provides no op kernels in this build", device->info.name);
+    rf_ctx *ctx = calloc(1, sizeof *ctx);
+    rf_arena *arena = calloc(1, sizeof *arena);
+    rf_host_arena *host = calloc(1, sizeof *host);
+    if (!ctx || !arena || !host) {
+        free(ctx);
+        free(arena);
+        free(host);
+        return RF_ERROR(RF_ERR_OUT_OF_MEMORY, "out of host memory");
+    }
+    size_t chunk = arena_chunk_bytes ? arena_chunk_bytes : (size_t)256 << 20;
+    if (device->info.max_alloc_bytes && chunk > device->info.max_alloc_bytes) chunk = device->info.max_alloc_bytes;
+    arena->dev = device;
+    arena->chunk_bytes = chunk;
+    ctx->device = device;
+    ctx->arena = arena;
+    ctx->host = host;
+    ctx->grad_enabled = true;
+    *out = ctx;
+    return RF_OK;
+}
+
+void rf_ctx_reset(rf_ctx *ctx) {
+    arena_reset(ctx->arena);
+    host_reset(ctx->host);
+    ctx->tape_len = 0;
+    ctx->status = RF_OK;
+    ctx->message[0] = '\0';
+}
+
+void rf_ctx_free(rf_ctx *ctx) {
+    if (!ctx) return;
+    arena_free(ctx->arena);
+    host_free(ctx->host);
+    free(ctx->tape);
+    free(ctx);
+}
+
+rf_status rf_ctx_status(const rf_ctx *ctx) {
+    if (ctx->status != RF_OK) rf_error_set(ctx->status, __FILE__, __LINE__, "%s", ctx->message);
+    return ctx->status;
+}
+
+rf_tensor *rf_ctx_fail(rf_ctx *ctx, rf_status status, const char *fmt, ...) {
+    if (ctx->status != RF_OK) return NULL;
+    ctx->status = status;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(ctx->message, sizeof ctx->message, fmt, ap);
+    va_end(ap);
+    return NULL;
+}
+
+rf_tensor *rf_ctx_fail_last(rf_ctx *ctx, rf_status status) { return rf_ctx_fail(ctx, status, "%s", rf_last_error()); }
+
+size_t rf_ctx_arena_bytes(const rf_ctx *ctx) { return ctx->arena->total; }
+size_t rf_ctx_arena_peak_bytes(const rf_ctx *ctx) { return ctx->arena->peak; }
+
+bool rf_ctx_set_grad(rf_ctx *ctx, bool enabled) {
+    bool previous = ctx->grad_enabled;
+    ctx->grad_enabled = enabled;
+    return previous;
+}
+
+void *rf_ctx_host_alloc(rf_ctx *ctx, size_t bytes) {
+    void *p = host_alloc(ctx->host, bytes);
+    if (!p) rf_ctx_fail(ctx, RF_ERR_OUT_OF_MEMORY, "out of host memory (%zu bytes)", bytes);
+    return p;
+}
+
+rf_tensor *rf_ctx_tensor(rf_ctx *ctx, rf_dtype dtype, int ndim, const int64_t *shape) {
+    if (ctx->status != RF_OK) return NULL;
+    if (ndim < 0 || ndim > RF_MAX_DIMS) return rf_ctx_fail(ctx, RF_ERR_INVALID_ARGUMENT, "tensor rank %d (max %d)", ndim, RF_MAX_DIMS);
+    rf_tensor *t = rf_ctx_host_alloc(ctx, sizeof *t);
+    if (!t) return NULL;
+    t->device = ctx->device;
+    t->dtype = dtype;
+    t->ndim = ndim;
+    for (int i = 0; i < ndim; i++) {
+        if (shape[i] < 0) return rf_ctx_fail(ctx, RF_ERR_INVALID_ARGUMENT, "negative dimension %lld", (long long)shape[i]);
+        t->shape[i] = shape[i];
+    }
+    rf_tensor_set_contiguous_strides(t);
+    size_t byte_offset = 0;
+    size_t bytes = (size_t)rf_tensor_numel(t) * rf_dtype_size(dtype);
+    rf_status s = arena_alloc(ctx->arena, bytes, &t->buffer, &byte_offset);
+    if (s != RF_OK) return rf_ctx_fail_last(ctx, s);
+    t->offset = byte_offset / rf_dtype_size(dtype);
+    return t;
+}
+
+rf_tensor *rf_ctx_tensor_like(rf_ctx *ctx, const rf_tensor *t) {
+    if (!t) return NULL;
+    return rf_ctx_tensor(ctx, t->dtype, t->ndim, t->shape);
+}
+
+rf_tensor *rf_ctx_zeros(rf_ctx *ctx, rf_dtype dtype, int ndim, const int64_t *shape) {
+    rf_tensor *t = rf_ctx_tensor(ctx, dtype, ndim, shape);
+    if (!t) return NULL;
+    int64_t n = rf_tensor_numel(t);
+    if (n == 0) return t;
+    rf_status s = rf_buffer_fill_u32(t->buffer, t->offset * rf_dtype_size(dtype), (size_t)n, 0);
+    return s == RF_OK ? t : rf_ctx_fail_last(ctx, s);
+}
+
+rf_tensor *rf_ctx_from_host(rf_ctx *ctx, rf_dtype dtype, int ndim, const int64_t *shape, const void *data) {
+    rf_tensor *t = rf_ctx_tensor(ctx, dtype, ndim, shape);
+    if (!t || rf_tensor_numel(t) == 0) return t;
+    rf_status s = rf_tensor_upload(t, data);
+    return s == RF_OK ? t : rf_ctx_fail_last(ctx, s);
+}
+
+rf_tensor *rf_ctx_view_of(rf_ctx *ctx, const rf_tensor *t) {
+    if (ctx->status != RF_OK || !t) return NULL;
+    rf_tensor *v = rf_ctx_host_alloc(ctx, sizeof *v);
+    if (!v) return NULL;
+    *v = *t;
+    v->grad = NULL;
+    v->producer = NULL;
+    v->name = NULL;
+    v->requires_grad = false;
+    return v;
+}
+
+/* ---- autograd ------------------------------------------------------------------------- */
+
+bool rf_needs_grad(const rf_ctx *ctx, rf_tensor *const *inputs, int n) {
+    if (!ctx->grad_enabled) return false;
+    for (int i = 0; i < n; i++)
+        if (inputs[i] && inputs[i]->requires_grad) return true;
+    return false;
+}
+
+rf_node *rf_ctx_record(rf_ctx *ctx, const char *op, rf_backward_fn backward, rf_tensor *out, rf_tensor *const *inputs,
+                       int n) {
+    if (ctx->status != RF_OK) return NULL;
+    if (n > RF_NODE_MAX_INPUTS) {
+        rf_ctx_fail(ctx, RF_ERR_INTERNAL, "%s: %d inputs, a node holds %d", op, n, RF_NODE_MAX_INPUTS);
+        return NULL;
+    }
+    rf_node *node = rf_ctx_host_alloc(ctx, sizeof *node);
+    if (!node) return NULL;
+    if (ctx->tape_len == ctx->tape_cap) {
+        size_t cap = ctx->tape_cap ? ctx->tape_cap * 2 : 256;
+        rf_node **grown = realloc(ctx->tape, cap * sizeof *grown);
+        if (!grown) {
+            rf_ctx_fail(ctx, RF_ERR_OUT_OF_MEMORY, "out of host memory growing the tape");
+            return NULL;
+        }
+        ctx->tape = grown;
+        ctx->tape_cap = cap;
+    }
+    node->op = op;
+    node->backward = backward;
+    node->out = out;
+    node->n_in = n;
+    for (int i = 0; i < n; i++) node->in[i] = inputs[i];
+    out->requires_grad = true;
+    out->producer = node;
+    ctx->tape[ctx->tape_len++] = node;
+    return node;
+}
+
+rf_tensor *rf_grad_of(rf_ctx *ctx, rf_tensor *t) {
+    if (!t || ctx->status != RF_OK) return NULL;
+    if (!t->grad) {
+        /* Gradients are computed with grad recording off; they are never
+         * differentiated again. */
+        t->grad = rf_ctx_zeros(ctx, t->dtype, t->ndim, t->shape);
+    }
+    return t->grad;
+}
+
+rf_status rf_backward(rf_ctx *ctx, rf_tensor *root, const rf_tensor *seed) {
+    if (ctx->status != RF_OK) return rf_ctx_status(ctx);
+    if (!root || !root->requires_grad)
+        return RF_ERROR(RF_ERR_INVALID_ARGUMENT, "backward: the root does not depend on any parameter");
+    bool was = rf_ctx_set_grad(ctx, false);
+    rf_tensor *g = rf_grad_of(ctx, root);
+    if (g) {
+        rf_status s;
+        if (seed) {
+            if (seed->ndim != root->ndim || rf_tensor_numel(seed) != rf_tensor_numel(root) || !rf_tensor_is_contiguous(seed))
+                s = RF_ERROR(RF_ERR_INVALID_ARGUMENT, "backward: seed must be contiguous with the root's shape");
+            else
+                s = rf_buffer_copy(g->buffer, g->offset * 4, seed->buffer, seed->offset * 4, (size_t)rf_tensor_numel(g) * 4);
+        } else {
+            s = rf_buffer_fill_f32(g->buffer, g->offset * 4, (size_t)rf_tensor_numel(g), 1.0f);
+        }
+        if (s != RF_OK) rf_ctx_fail_last(ctx, s);
+    }
+    for (size_t i = ctx->tape_len; i-- > 0 && ctx->status == RF_OK;) {
+        rf_node *node = ctx->tape[i];
+        if (node->out->grad) node->backward(ctx, node);
+    }
+    rf_ctx_set_grad(ctx, was);
+    return rf_ctx_status(ctx);
+}
+
+/* ---- parameters ------------------------------------------------------------------------- */
+
+#define PARAM_ALIGN 16 /* elements: 64-byte aligned starts */
+
+rf_status rf_params_create(rf_device *device, rf_params **out) {
+    rf_params *p = calloc(1, sizeof *p);
+    if (!p) return RF_ERROR(RF_ERR_OUT_OF_MEMORY, "out of host memory");
+    p->device = device;
+    *out = p;
+    return RF_OK;
+}
+
+rf_tensor *rf_params_add(rf_params *p, const char *name, int ndim, const int64_t *shape) {
+    if (p->finalized || ndim < 0 || ndim > RF_MAX_DIMS) return NULL;
+    if (p->count == p->cap) {
+        size_t cap = p->cap ? p->cap * 2 : 64;
+        rf_tensor **grown = realloc(p->tensors, cap * sizeof *grown);
+        if (!grown) return NULL;
+        p->tensors = grown;
+        p->cap = cap;
+    }
+    rf_tensor *t = calloc(1, sizeof *t);
+    rf_tensor *g = calloc(1, sizeof *g);
+    char *copy = strdup(name);
+    if (!t || !g || !copy) {
+        free(t);
+        free(g);
+        free(copy);
+        return NULL;
+    }
+    t->device = p->device;
+    t->dtype = RF_F32;
+    t->ndim = ndim;
+    for (int i = 0; i < ndim; i++) t->shape[i] = shape[i];
+    rf_tensor_set_contiguous_strides(t);
+    t->name = copy;
+    t->requires_grad = true;
+    *g = *t;
+    g->name = NULL;
+    g->requires_grad = false;
+    t->grad = g;
+    int64_t start = (p->total + PARAM_ALIGN - 1) / PARAM_ALIGN * PARAM_ALIGN;
+    t->offset = g->offset = (size_t)start;
+    p->total = start + rf_tensor_numel(t);
+    p->tensors[p->count++] = t;
+    return t;
+}
+
+rf_status rf_params_finalize(rf_params *p) {
+    if (p->finalized) return RF_OK;
+    size_t bytes = (size_t)(p->total > 0 ? p->total : 1) * sizeof(float);
+    RF_TRY(rf_buffer_alloc(p->device, bytes, &p->values));
+    rf_status s = rf_buffer_alloc(p->device, bytes, &p->grads);
+    if (s != RF_OK) return s;
+    /* Padding between tensors stays zero so slab-wide reductions ignore it. */
+    RF_TRY(rf_buffer_fill_u32(p->values, 0, bytes / 4, 0));
+    RF_TRY(rf_buffer_fill_u32(p->grads, 0, bytes / 4, 0));
+    for (size_t i = 0; i < p->count; i++) {
+        p->tensors[i]->buffer = p->values;
+        p->tensors[i]->grad->buffer = p->grads;
+    }
+    p->finalized = true;
+    return RF_OK;
+}
+
+rf_tensor *rf_params_find(const rf_params *p, const char *name) {
+    for (size_t i = 0; i < p->count; i++)
+        if (strcmp(p->tensors[i]->name, name) == 0) return p->tensors[i];
+    return NULL;
+}
+
+rf_status rf_params_zero_grad(rf_params *p) {
+    if (!p->finalized) return RF_ERROR(RF_ERR_INVALID_ARGUMENT, "parameters not finalized");
+    return rf_buffer_fill_u32(p->grads, 0, p->grads->bytes / 4, 0);
+}
+
+void rf_params_free(rf_params *p) {
+    if (!p) return;
+    for (size_t i = 0; i < p->count; i++) {
+        free((char *)p->tensors[i]->name);
+        free(p->tensors[i]->grad);
+        free(p->tensors[i]);
+    }
+    free(p->tensors);
+    rf_buffer_free(p->values);
+    rf_buffer_free(p->grads);
+    rf_buffer_free(p->adam_m);
+    rf_buffer_free(p->adam_v);
+    free(p);
+}

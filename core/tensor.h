@@ -1,0 +1,158 @@
+/* tensor.h — tensors, the per-step context (device arena + autograd tape)
+ * and parameter slabs.
+ *
+ * A tensor is a descriptor: device, dtype, shape, strides and (buffer,
+ * element offset). It owns no memory: activations live in the context's
+ * device arena (bump-allocated, reset every step), parameters, gradients and
+ * optimizer moments in one slab each per device (rf_params).
+ *
+ * Ops (core/ops.h) take a context and return a new tensor, or NULL after a
+ * failure; the context keeps the first failure (status + message) and every
+ * later op on it returns NULL at once, so model code reads like the math and
+ * checks rf_ctx_status once at the end ("sticky error"). */
+#ifndef RFDETR_TENSOR_H
+#define RFDETR_TENSOR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "backend/backend.h"
+#include "backend/kernels.h"
+
+typedef enum rf_dtype { RF_F32 = 0, RF_I32 = 1, RF_DTYPE_COUNT } rf_dtype;
+size_t rf_dtype_size(rf_dtype dtype);
+const char *rf_dtype_name(rf_dtype dtype);
+
+typedef struct rf_node rf_node;
+typedef struct rf_tensor rf_tensor;
+struct rf_ctx;
+
+struct rf_tensor {
+    rf_device *device;
+    rf_dtype dtype;
+    int ndim;
+    int64_t shape[RF_MAX_DIMS];
+    int64_t stride[RF_MAX_DIMS]; /* elements */
+    rf_buffer *buffer;
+    size_t offset;               /* elements */
+    bool requires_grad;
+    rf_tensor *grad;             /* contiguous, same shape; NULL until needed */
+    const char *name;            /* parameters: the official state-dict key */
+    rf_node *producer;           /* tape node that made it, NULL for leaves */
+};
+
+int64_t rf_tensor_numel(const rf_tensor *t);
+bool rf_tensor_is_contiguous(const rf_tensor *t);
+/* "(2, 3, 4)" into buf, for messages. */
+const char *rf_shape_str(const rf_tensor *t, char *buf, size_t size);
+void rf_tensor_set_contiguous_strides(rf_tensor *t);
+rf_mem rf_tensor_mem(const rf_tensor *t);
+rf_view rf_tensor_view(const rf_tensor *t);
+
+/* Host <-> device for a contiguous tensor. */
+rf_status rf_tensor_upload(rf_tensor *t, const void *host);
+rf_status rf_tensor_download(const rf_tensor *t, void *host);
+
+/* ---- the per-step context ---------------------------------------------------- */
+typedef struct rf_arena rf_arena;
+typedef struct rf_host_arena rf_host_arena;
+
+/* A backward function: reads node->out->grad and accumulates into the
+ * gradients of the node's inputs that require them. */
+typedef void (*rf_backward_fn)(struct rf_ctx *ctx, rf_node *node);
+
+#define RF_NODE_MAX_INPUTS 6
+
+struct rf_node {
+    const char *op;
+    rf_backward_fn backward;
+    rf_tensor *out;
+    rf_tensor *in[RF_NODE_MAX_INPUTS];
+    int n_in;
+    rf_tensor *saved[4];   /* extra tensors the backward pass needs */
+    void *params;          /* op-specific, in the host arena */
+};
+
+typedef struct rf_ctx {
+    rf_device *device;
+    rf_arena *arena;       /* device memory for this step's tensors */
+    rf_host_arena *host;   /* descriptors, nodes, op params */
+    rf_node **tape;
+    size_t tape_len, tape_cap;
+    bool grad_enabled;
+    rf_status status;      /* first failure since the last reset */
+    char message[1024];
+    uint64_t rng_seed, rng_offset; /* counter-based RNG stream of this context */
+} rf_ctx;
+
+/* arena_chunk_bytes: device memory per arena chunk (0 picks 256 MiB capped
+ * at the device's largest allocation). */
+rf_status rf_ctx_create(rf_device *device, size_t arena_chunk_bytes, rf_ctx **out);
+/* Starts a new step: drops the tape and every tensor allocated since the last
+ * reset (their memory is reused), clears the sticky error. */
+void rf_ctx_reset(rf_ctx *ctx);
+void rf_ctx_free(rf_ctx *ctx);
+rf_status rf_ctx_status(const rf_ctx *ctx);
+/* Records a failure (first wins); returns NULL for convenient `return`. */
+rf_tensor *rf_ctx_fail(rf_ctx *ctx, rf_status status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Records the thread's last error (after a failing rf_status call). */
+rf_tensor *rf_ctx_fail_last(rf_ctx *ctx, rf_status status);
+/* Bytes of device memory the arena holds (for memory reports). */
+size_t rf_ctx_arena_bytes(const rf_ctx *ctx);
+size_t rf_ctx_arena_peak_bytes(const rf_ctx *ctx);
+
+/* Turns gradient recording off/on; returns the previous state. */
+bool rf_ctx_set_grad(rf_ctx *ctx, bool enabled);
+
+/* A new contiguous tensor in the arena (contents undefined). */
+rf_tensor *rf_ctx_tensor(rf_ctx *ctx, rf_dtype dtype, int ndim, const int64_t *shape);
+rf_tensor *rf_ctx_tensor_like(rf_ctx *ctx, const rf_tensor *t);
+/* A zero-filled one. */
+rf_tensor *rf_ctx_zeros(rf_ctx *ctx, rf_dtype dtype, int ndim, const int64_t *shape);
+/* From host data. */
+rf_tensor *rf_ctx_from_host(rf_ctx *ctx, rf_dtype dtype, int ndim, const int64_t *shape, const void *data);
+/* Host memory that lives until the next reset. */
+void *rf_ctx_host_alloc(rf_ctx *ctx, size_t bytes);
+/* A descriptor copy (a view shares the storage). */
+rf_tensor *rf_ctx_view_of(rf_ctx *ctx, const rf_tensor *t);
+
+/* ---- autograd --------------------------------------------------------------- */
+/* True when an op with these inputs must record a node. */
+bool rf_needs_grad(const rf_ctx *ctx, rf_tensor *const *inputs, int n);
+rf_node *rf_ctx_record(rf_ctx *ctx, const char *op, rf_backward_fn backward, rf_tensor *out,
+                       rf_tensor *const *inputs, int n);
+/* The gradient of t, allocated (zero-filled) on first use. */
+rf_tensor *rf_grad_of(rf_ctx *ctx, rf_tensor *t);
+/* Seeds d(loss)/d(loss) = 1 (or `seed` for a non-scalar root, which must be
+ * the root's shape) and replays the tape in reverse. Parameters' gradients
+ * accumulate into their slabs, so calling backward for several micro-batches
+ * before the optimizer step accumulates gradients. */
+rf_status rf_backward(rf_ctx *ctx, rf_tensor *root, const rf_tensor *seed);
+
+/* ---- parameters ---------------------------------------------------------------- */
+/* Parameters of a model on one device: values, gradients and the two AdamW
+ * moments each in one slab, so checkpointing, the optimizer step, EMA and
+ * the gradient norm are one launch each. Usage: rf_params_create, add every
+ * parameter (name + shape), rf_params_finalize (allocates), then the
+ * tensors returned by add point into the slabs. */
+typedef struct rf_params {
+    rf_device *device;
+    rf_tensor **tensors;  /* in registration order */
+    size_t count, cap;
+    int64_t total;        /* elements */
+    rf_buffer *values, *grads, *adam_m, *adam_v; /* adam_* allocated by the optimizer on demand */
+    bool finalized;
+} rf_params;
+
+rf_status rf_params_create(rf_device *device, rf_params **out);
+/* The returned tensor is valid after rf_params_finalize. Names are copied. */
+rf_tensor *rf_params_add(rf_params *p, const char *name, int ndim, const int64_t *shape);
+rf_status rf_params_finalize(rf_params *p);
+rf_tensor *rf_params_find(const rf_params *p, const char *name);
+rf_status rf_params_zero_grad(rf_params *p);
+void rf_params_free(rf_params *p);
+/* Element offset of a parameter inside the slabs. */
+static inline size_t rf_params_offset(const rf_tensor *t) { return t->offset; }
+
+#endif /* RFDETR_TENSOR_H */

@@ -1,0 +1,87 @@
+/* kernel_cases_gemm.c — GEMM through the device contract: odd sizes (1, 7,
+ * 33, 257 ...), both transposes, leading dimensions wider than the rows,
+ * offsets, batches, broadcast operands (stride 0), alpha/beta, k == 0 and
+ * beta == 0 over NaN (C is then write-only). */
+#include <math.h>
+#include <stdio.h>
+
+#include "kernel_harness.h"
+
+typedef struct gemm_params {
+    rf_gemm_desc d; /* buffers unset; offsets relative to each buffer's data */
+} gemm_params;
+
+static rf_status launch_gemm(const kcase *c, rf_device *dev, const rf_mem *mem) {
+    rf_gemm_desc d = KC_CPARAMS(c, gemm_params)->d;
+    d.a = mem[0].buf;
+    d.b = mem[1].buf;
+    d.c = (rf_buffer *)mem[2].buf;
+    d.a_offset += mem[0].off;
+    d.b_offset += mem[1].off;
+    d.c_offset += mem[2].off;
+    return rf_gemm(dev, &d);
+}
+
+static void add(kcase *cases, int *n, int max, int64_t m, int64_t nn, int64_t k, bool ta, bool tb, int pad, size_t off,
+                int64_t batch, bool bcast_a, bool bcast_b, float alpha, float beta, bool nan_c) {
+    kcase *c = kc_new(cases, n, max, "gemm", "gemm", launch_gemm, 5e-4);
+    if (!c) return;
+    rf_gemm_desc *d = &KC_PARAMS(c, gemm_params)->d;
+    d->trans_a = ta;
+    d->trans_b = tb;
+    d->m = m;
+    d->n = nn;
+    d->k = k;
+    d->alpha = alpha;
+    d->beta = beta;
+    int64_t a_rows = ta ? k : m, a_cols = ta ? m : k, b_rows = tb ? nn : k, b_cols = tb ? k : nn;
+    d->lda = (a_cols > 0 ? a_cols : 1) + pad;
+    d->ldb = (b_cols > 0 ? b_cols : 1) + pad;
+    d->ldc = (nn > 0 ? nn : 1) + pad;
+    d->a_offset = off;
+    d->b_offset = off * 2;
+    d->c_offset = off;
+    /* Gaps between batch entries are guards too (C is in-out, so every
+     * element not written must come back as it was). */
+    d->stride_a = bcast_a ? 0 : a_rows * d->lda + pad;
+    d->stride_b = bcast_b ? 0 : b_rows * d->ldb + pad;
+    d->stride_c = m * d->ldc + pad;
+    d->batch = batch;
+    kc_add(c, "A", KC_IN, KC_F32, d->a_offset + rf_gemm_operand_extent(a_rows, a_cols, d->lda, d->stride_a, batch), -1, 1);
+    kc_add(c, "B", KC_IN, KC_F32, d->b_offset + rf_gemm_operand_extent(b_rows, b_cols, d->ldb, d->stride_b, batch), -1, 1);
+    kc_buf *cb = kc_add(c, "C", KC_INOUT, KC_F32, d->c_offset + rf_gemm_operand_extent(m, nn, d->ldc, d->stride_c, batch), -1, 1);
+    if (nan_c) cb->lo = cb->hi = NAN;
+    c->flops = 2.0 * (double)m * (double)nn * (double)k * (double)batch;
+    snprintf(c->desc, sizeof c->desc,
+             "GEMM(m=%lld,n=%lld,k=%lld,ta=%d,tb=%d,pad=%d,off=%zu,batch=%lld,sa=%lld,sb=%lld,alpha=%g,beta=%g%s)",
+             (long long)m, (long long)nn, (long long)k, ta, tb, pad, off, (long long)batch, (long long)d->stride_a,
+             (long long)d->stride_b, alpha, beta, nan_c ? ",c=nan" : "");
+}
+
+int kc_cases_gemm(kcase *cases, int max) {
+    int n = 0;
+    const int64_t small[] = {1, 7, 33};
+    for (int t = 0; t < 4; t++) {
+        bool ta = t & 1, tb = t & 2;
+        for (int i = 0; i < 3; i++)
+            for (int j = 0; j < 3; j++)
+                for (int l = 0; l < 3; l++)
+                    add(cases, &n, max, small[i], small[j], small[l], ta, tb, (i + j + l) % 2 ? 3 : 0,
+                        (size_t)((i + l) % 2 ? 5 : 0), 1, false, false, 1.0f, 0.0f, false);
+        /* Larger and odd: sizes CLBlast routes to its indirect kernels. */
+        add(cases, &n, max, 257, 33, 129, ta, tb, 0, 0, 1, false, false, 1.0f, 0.0f, false);
+        add(cases, &n, max, 65, 257, 96, ta, tb, 3, 5, 1, false, false, 0.5f, 2.0f, false);
+        add(cases, &n, max, 256, 128, 257, ta, tb, 1, 1, 1, false, false, -1.0f, 1.0f, false);
+        /* Batched, contiguous and padded, then broadcast A or B (stride 0). */
+        add(cases, &n, max, 33, 7, 65, ta, tb, 0, 0, 3, false, false, 1.0f, 0.0f, false);
+        add(cases, &n, max, 17, 40, 33, ta, tb, 3, 5, 4, false, false, 1.0f, 0.5f, false);
+        add(cases, &n, max, 33, 7, 65, ta, tb, 2, 5, 3, true, false, 1.0f, 0.0f, false);
+        add(cases, &n, max, 7, 129, 33, ta, tb, 0, 1, 5, false, true, 1.0f, 1.0f, false);
+        /* beta == 0 treats C as write-only, even when it holds NaN. */
+        add(cases, &n, max, 7, 33, 7, ta, tb, 1, 0, 2, false, false, 1.0f, 0.0f, true);
+    }
+    /* k == 0: C = beta * C. */
+    add(cases, &n, max, 7, 5, 0, false, false, 2, 3, 2, false, false, 1.0f, 0.5f, false);
+    add(cases, &n, max, 7, 5, 0, true, true, 0, 0, 1, false, false, 1.0f, 0.0f, true);
+    return n;
+}

@@ -80,20 +80,54 @@ bool rf_coco_category_is_placeholder(const rf_coco_category *c);
 /* ---- semantic validation ------------------------------------------------ */
 typedef enum rf_coco_severity { RF_COCO_WARNING = 0, RF_COCO_ERROR = 1 } rf_coco_severity;
 
+/* What went wrong, so callers decide per case (docs/data.md has the table of
+ * what check-data reports and what training does about each). */
+typedef enum rf_coco_problem_kind {
+    RF_COCO_PROBLEM_OTHER = 0,
+    RF_COCO_PROBLEM_SYNTAX,             /* unparseable file: malformed JSON, missing key, wrong type */
+    RF_COCO_PROBLEM_EMPTY_SPLIT,        /* no images */
+    RF_COCO_PROBLEM_NO_ANNOTATIONS,     /* images but not one annotation */
+    RF_COCO_PROBLEM_NO_CATEGORIES,
+    RF_COCO_PROBLEM_ALL_PLACEHOLDER,    /* every category has supercategory "none" */
+    RF_COCO_PROBLEM_PLACEHOLDER_USED,   /* annotations of the placeholder category */
+    RF_COCO_PROBLEM_DUPLICATE_IMAGE_ID,
+    RF_COCO_PROBLEM_DUPLICATE_CATEGORY_ID,
+    RF_COCO_PROBLEM_DUPLICATE_ANNOTATION_ID,
+    RF_COCO_PROBLEM_DUPLICATE_FILE_NAME, /* two image entries, one file */
+    RF_COCO_PROBLEM_UNKNOWN_IMAGE,      /* annotation's image_id not among the images */
+    RF_COCO_PROBLEM_UNKNOWN_CATEGORY,   /* annotation's category_id not among the categories */
+    RF_COCO_PROBLEM_IMAGE_SIZE,         /* width/height negative, or absent where needed */
+    RF_COCO_PROBLEM_BBOX_OUTSIDE,       /* bbox reaches outside its image */
+    RF_COCO_PROBLEM_BBOX_NEGATIVE,      /* bbox width or height negative */
+    RF_COCO_PROBLEM_BBOX_EMPTY,         /* bbox width or height zero */
+    RF_COCO_PROBLEM_IMAGE_MISSING,      /* image file absent or not a regular file */
+    RF_COCO_PROBLEM_IMAGE_UNREADABLE,   /* corrupt, truncated, empty or unsupported image file */
+    RF_COCO_PROBLEM_IMAGE_SIZE_MISMATCH, /* decoded size differs from the file's width/height */
+    RF_COCO_PROBLEM_SPLITS_DISAGREE,    /* splits list different categories */
+    RF_COCO_PROBLEM_KIND_COUNT
+} rf_coco_problem_kind;
+
 typedef struct rf_coco_problem {
     rf_coco_severity severity;
-    char message[256]; /* names the file and the entry */
+    char message[512]; /* names the file and the entry */
+    rf_coco_problem_kind kind;
 } rf_coco_problem;
 
 typedef struct rf_coco_problems {
     rf_coco_problem *items;
     size_t count;
+    size_t capacity;
 } rf_coco_problems;
 
 /* Appends every problem found in ds to *problems; returns RF_ERR_FORMAT if any
  * has severity RF_COCO_ERROR. */
 rf_status rf_coco_validate(const rf_coco_dataset *ds, rf_coco_problems *problems);
 void rf_coco_problems_free(rf_coco_problems *problems);
+/* Appends one problem (printf-style message); RF_ERR_OUT_OF_MEMORY only. */
+rf_status rf_coco_problems_add(rf_coco_problems *problems, rf_coco_severity severity, rf_coco_problem_kind kind,
+                               const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* Number of problems of severity RF_COCO_ERROR. */
+size_t rf_coco_problems_errors(const rf_coco_problems *problems);
 
 /* ---- detections (COCO results files) ------------------------------------------ */
 typedef struct rf_coco_detection {

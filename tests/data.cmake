@@ -7,3 +7,4 @@ rfdetr_add_test(test_shapes_default SOURCES test_shapes.c LABELS slow ARGS --def
 rfdetr_add_test(test_yolo SOURCES test_yolo.c LABELS fast)
 rfdetr_add_test(test_dataset SOURCES test_dataset.c LABELS fast)
 rfdetr_add_test(test_loader SOURCES test_loader.c LABELS fast)
+rfdetr_add_test(test_cli_data SOURCES test_cli_data.c LABELS fast)

@@ -11,6 +11,7 @@
 #include "core/fileio.h"
 #include "data/image.h"
 #include "data/paths.h"
+#include "data/shapes.h"
 #include "data/yolo.h"
 
 static const char *const split_names[RF_SPLIT_COUNT] = {"train", "valid", "test"};
@@ -60,6 +61,15 @@ bool rf_dataset_problem_is_fatal(rf_coco_problem_kind kind) {
         return false;
     default: return true;
     }
+}
+
+rf_status rf_dataset_resolve_dir(const char *data, char *dir, size_t size, int *generated) {
+    if (generated) *generated = 0;
+    if (!data || !*data) return RF_ERROR(RF_ERR_INVALID_ARGUMENT, "no dataset given (a folder, or shapes)");
+    if (strcmp(data, "shapes") == 0) return rf_shapes_ensure_default(dir, size, generated);
+    int n = snprintf(dir, size, "%s", data);
+    if (n < 0 || (size_t)n >= size) return RF_ERROR(RF_ERR_INVALID_ARGUMENT, "%s: path too long", data);
+    return RF_OK;
 }
 
 /* ---- layout detection ------------------------------------------------------------- */

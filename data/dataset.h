@@ -71,6 +71,12 @@ typedef struct rf_dataset {
     rf_coco_problems problems;
 } rf_dataset;
 
+/* What `--data` names: "shapes" is the built-in dataset (generated into the
+ * cache on first use, see data/shapes.h; `*generated` tells whether it was
+ * made now, may be NULL); anything else is a folder, copied as it is (write
+ * ./shapes for a folder of that name). */
+rf_status rf_dataset_resolve_dir(const char *data, char *dir, size_t size, int *generated);
+
 /* Which layout DIR has (RF_ERR_FORMAT naming what was looked for when none). */
 rf_status rf_dataset_detect(const char *dir, rf_data_format *format);
 

@@ -288,6 +288,14 @@ static void test_layouts(void) {
     CHECK(strstr(rf_last_error(), "no test split") != NULL, "message: %s", rf_last_error());
     for (int k = 0; k < 4; k++) rf_dataset_free(ds[k]);
 
+    /* --data: a folder is taken as it is; "shapes" is the built-in set
+     * (tests/test_shapes.c --default builds it; here only the folder is checked). */
+    char resolved[4096];
+    int generated = -1;
+    CHECK_OK(rf_dataset_resolve_dir(rf, resolved, sizeof resolved, &generated));
+    CHECK(strcmp(resolved, rf) == 0 && generated == 0, "folder kept: %s", resolved);
+    CHECK_STATUS(rf_dataset_resolve_dir("", resolved, sizeof resolved, NULL), RF_ERR_INVALID_ARGUMENT);
+
     /* A split folder given instead of the dataset: say so. */
     snprintf(a, sizeof a, "%s/train", rf);
     rf_data_format f;

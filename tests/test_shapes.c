@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "core/fileio.h"
+#include "data/dataset.h"
 #include "data/shapes.h"
 #include "test_util.h"
 
@@ -194,6 +195,18 @@ static void test_default(const char *tmp) {
     CHECK(generated == 1 && strcmp(again, dir) == 0, "first use generates (%d) %s", generated, again);
     CHECK_OK(rf_shapes_ensure_default(again, sizeof again, &generated));
     CHECK(generated == 0, "second use reuses");
+    /* --data shapes resolves to it, and it opens as a dataset with the reference's counts. */
+    CHECK_OK(rf_dataset_resolve_dir("shapes", again, sizeof again, &generated));
+    CHECK(generated == 0 && strcmp(again, dir) == 0, "--data shapes is the cached set");
+    rf_dataset *ds = NULL;
+    CHECK_OK(rf_dataset_open(again, RF_SPLIT_BIT(RF_SPLIT_TRAIN) | RF_SPLIT_BIT(RF_SPLIT_VALID), &ds));
+    if (ds) {
+        CHECK(ds->splits[RF_SPLIT_TRAIN].coco->image_count == 2000 && ds->splits[RF_SPLIT_VALID].coco->image_count == 200 &&
+                  ds->num_classes == 3 && ds->problems.count == 0,
+              "default set: %zu train, %zu valid, %lld classes", ds->splits[RF_SPLIT_TRAIN].coco->image_count,
+              ds->splits[RF_SPLIT_VALID].coco->image_count, (long long)ds->num_classes);
+        rf_dataset_free(ds);
+    }
     char path[4300];
     snprintf(path, sizeof path, "%s/train/shapes_001999.jpg", dir);
     CHECK(rf_file_exists(path), "2000 train images");

@@ -148,7 +148,6 @@ int main(void) {
     CHECK(run(cmd, NULL, 0) == 2, "missing folder");
     check_json_shape(path, "");
 
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
-    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmp);
+    test_remove_tree(tmp);
     return test_finish("test_cli_data");
 }

@@ -549,8 +549,6 @@ int main(void) {
     test_fixtures();
     test_layouts();
     test_bad_inputs();
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
-    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmp);
+    test_remove_tree(tmp);
     return test_finish("test_dataset");
 }

@@ -309,8 +309,6 @@ int main(void) {
         rf_dataset_free(ds);
     }
     test_corrupt_image();
-    char cmd[700];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
-    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmp);
+    test_remove_tree(tmp);
     return test_finish("test_loader");
 }

@@ -15,12 +15,6 @@
 #include "data/shapes.h"
 #include "test_util.h"
 
-static void remove_tree(const char *path) {
-    char cmd[4200];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", path);
-    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", path);
-}
-
 static double box_iou(const double *a, const double *b) {
     double ix = fmin(a[0] + a[2], b[0] + b[2]) - fmax(a[0], b[0]);
     double iy = fmin(a[1] + a[3], b[1] + b[3]) - fmax(a[1], b[1]);
@@ -225,6 +219,6 @@ int main(int argc, char **argv) {
         test_config();
         test_write(tmp);
     }
-    remove_tree(tmp);
+    test_remove_tree(tmp);
     return test_finish("test_shapes");
 }

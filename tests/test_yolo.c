@@ -188,8 +188,6 @@ int main(void) {
     char tmp[] = "/tmp/rfdetr_test_yolo_XXXXXX";
     if (!mkdtemp(tmp)) return 1;
     test_labels(tmp);
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
-    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmp);
+    test_remove_tree(tmp);
     return test_finish("test_yolo");
 }

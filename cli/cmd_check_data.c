@@ -114,12 +114,9 @@ int cli_cmd_check_data(int argc, char **argv) {
         .max_positional = 1,
         .positional_help = "DIR: the dataset folder",
     };
-    char **pos = NULL;
-    int npos = 0;
-    int rc = cli_parse(&spec, argc, argv, &pos, &npos);
+    const char *dir = NULL;
+    int rc = cli_parse_one(&spec, argc, argv, &dir);
     if (rc != CLI_EXIT_OK) return rc < 0 ? CLI_EXIT_OK : rc;
-    const char *dir = pos[0];
-    free(pos);
 
     rf_dataset *ds = NULL;
     rf_status s = rf_dataset_inspect(dir, &ds);

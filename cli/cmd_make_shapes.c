@@ -34,12 +34,9 @@ int cli_cmd_make_shapes(int argc, char **argv) {
         .max_positional = 1,
         .positional_help = "DIR: the folder to create",
     };
-    char **pos = NULL;
-    int npos = 0;
-    int rc = cli_parse(&spec, argc, argv, &pos, &npos);
+    const char *dir = NULL;
+    int rc = cli_parse_one(&spec, argc, argv, &dir);
     if (rc != CLI_EXIT_OK) return rc < 0 ? CLI_EXIT_OK : rc;
-    const char *dir = pos[0];
-    free(pos);
     const long limits[][2] = {{0, 10000000}, {0, 10000000}, {0, 10000000}, {1, 1 << 20}, {1, 1 << 20}, {0, 256}};
     const long values[] = {train, valid, test, size, classes, threads};
     const char *names[] = {"--train", "--valid", "--test", "--size", "--classes", "--threads"};

@@ -14,6 +14,7 @@ typedef struct cli_command {
 
 static const cli_command commands[] = {
     {"devices", "list every device: cpu, opencl:N, cuda:N", cli_cmd_devices},
+    {"eval", "COCO AP/AR of a results file (pycocotools' numbers) and per-class P/R/F1", cli_cmd_eval},
 };
 
 static void usage(FILE *out) {

@@ -237,28 +237,41 @@ static void id_set_free(id_set *s) {
     rf_id_map_free(&s->rank);
 }
 
-/* Entries (an annotation or detection index) grouped by category, then by
- * image, keeping their order within a group: start[k]..start[k+1] are
- * category k's, image-ascending. */
+/* What matching reads of a GT box or a detection, copied contiguously in
+ * bucket order so each category's job streams through its own records
+ * instead of gathering them from all over the input. */
+typedef struct gt_record {
+    double bbox[4], area;
+    int64_t id;
+    int crowd;
+} gt_record;
+
+typedef struct dt_record {
+    double bbox[4], score;
+} dt_record;
+
+/* Entries grouped by category, then by image, keeping their order within a
+ * group: start[k]..start[k+1] are category k's, image-ascending. */
 typedef struct buckets {
-    uint32_t *entry; /* annotation / detection index */
     uint32_t *image; /* image rank of each entry */
     size_t *start;   /* K + 1 */
     size_t count;
+    gt_record *gts;  /* one of these two, in bucket order */
+    dt_record *dts;
 } buckets;
 
-/* Two stable counting sorts (by image, then by category) of n entries. */
-static rf_status buckets_build(buckets *b, size_t n, const uint32_t *entry, const uint32_t *image,
-                               const uint32_t *category, size_t image_count, size_t category_count) {
+/* Two stable counting sorts (by image, then by category) of n entries;
+ * *position receives the bucket position of entry i. */
+static rf_status buckets_build(buckets *b, size_t n, const uint32_t *image, const uint32_t *category,
+                               size_t image_count, size_t category_count, uint32_t **position) {
     memset(b, 0, sizeof *b);
     size_t max_keys = image_count > category_count ? image_count : category_count;
-    uint32_t *order = malloc((n ? n : 1) * sizeof *order), *by_image = malloc((n ? n : 1) * sizeof *by_image);
+    uint32_t *by_image = malloc((n ? n : 1) * sizeof *by_image), *pos = malloc((n ? n : 1) * sizeof *pos);
     size_t *counts = calloc(max_keys + 1, sizeof *counts);
-    b->entry = malloc((n ? n : 1) * sizeof *b->entry);
     b->image = malloc((n ? n : 1) * sizeof *b->image);
     b->start = calloc(category_count + 1, sizeof *b->start);
-    if (!order || !by_image || !counts || !b->entry || !b->image || !b->start) {
-        free(order), free(by_image), free(counts);
+    if (!by_image || !pos || !counts || !b->image || !b->start) {
+        free(by_image), free(pos), free(counts);
         return RF_ERROR(RF_ERR_OUT_OF_MEMORY, "out of host memory bucketing %zu entries", n);
     }
     for (size_t i = 0; i < n; i++) counts[image[i] + 1]++;
@@ -267,20 +280,23 @@ static rf_status buckets_build(buckets *b, size_t n, const uint32_t *entry, cons
     for (size_t i = 0; i < n; i++) b->start[category[i] + 1]++;
     for (size_t k = 0; k < category_count; k++) b->start[k + 1] += b->start[k];
     memcpy(counts, b->start, category_count * sizeof *counts);
-    for (size_t j = 0; j < n; j++) order[counts[category[by_image[j]]]++] = by_image[j];
     for (size_t j = 0; j < n; j++) {
-        b->entry[j] = entry[order[j]];
-        b->image[j] = image[order[j]];
+        uint32_t i = by_image[j];
+        size_t at = counts[category[i]]++;
+        pos[i] = (uint32_t)at;
+        b->image[at] = image[i];
     }
     b->count = n;
-    free(order), free(by_image), free(counts);
+    free(by_image), free(counts);
+    *position = pos;
     return RF_OK;
 }
 
 static void buckets_free(buckets *b) {
-    free(b->entry);
     free(b->image);
     free(b->start);
+    free(b->gts);
+    free(b->dts);
 }
 
 /* Everything the per-category jobs read. */
@@ -301,8 +317,8 @@ static rf_status prepare_gt(prepared *pp) {
     const rf_coco_dataset *gt = pp->gt;
     size_t n = gt->annotation_count;
     rf_id_map last_with_id = {0};
-    uint32_t *by_image = malloc((n ? n : 1) * sizeof *by_image), *entry = malloc((n ? n : 1) * sizeof *entry);
-    uint32_t *image = malloc((n ? n : 1) * sizeof *image), *category = malloc((n ? n : 1) * sizeof *category);
+    uint32_t *by_image = calloc(n ? n : 1, sizeof *by_image), *entry = calloc(n ? n : 1, sizeof *entry);
+    uint32_t *image = calloc(n ? n : 1, sizeof *image), *category = calloc(n ? n : 1, sizeof *category);
     size_t *counts = calloc(pp->images.count + 1, sizeof *counts);
     rf_status s = (!by_image || !entry || !image || !category || !counts)
                       ? RF_ERROR(RF_ERR_OUT_OF_MEMORY, "out of host memory for %zu annotations", n)
@@ -333,7 +349,19 @@ static rf_status prepare_gt(prepared *pp) {
             category[kept] = (uint32_t)k;
             kept++;
         }
-        s = buckets_build(&pp->gts, kept, entry, image, category, pp->images.count, pp->categories.count);
+        uint32_t *position = NULL;
+        s = buckets_build(&pp->gts, kept, image, category, pp->images.count, pp->categories.count, &position);
+        if (s == RF_OK && !(pp->gts.gts = malloc((kept ? kept : 1) * sizeof *pp->gts.gts)))
+            s = RF_ERROR(RF_ERR_OUT_OF_MEMORY, "out of host memory for %zu annotations", kept);
+        for (size_t j = 0; s == RF_OK && j < kept; j++) {
+            const rf_coco_annotation *a = &gt->annotations[entry[j]];
+            gt_record *g = &pp->gts.gts[position[j]];
+            memcpy(g->bbox, a->bbox, sizeof g->bbox);
+            g->area = a->area;
+            g->id = a->id;
+            g->crowd = a->iscrowd != 0;
+        }
+        free(position);
     }
     rf_id_map_free(&last_with_id);
     free(by_image), free(entry), free(image), free(category), free(counts);
@@ -341,8 +369,8 @@ static rf_status prepare_gt(prepared *pp) {
 }
 
 static rf_status prepare_detections(prepared *pp, size_t n) {
-    uint32_t *entry = malloc((n ? n : 1) * sizeof *entry), *image = malloc((n ? n : 1) * sizeof *image);
-    uint32_t *category = malloc((n ? n : 1) * sizeof *category);
+    uint32_t *entry = calloc(n ? n : 1, sizeof *entry), *image = calloc(n ? n : 1, sizeof *image);
+    uint32_t *category = calloc(n ? n : 1, sizeof *category);
     rf_status s = RF_OK;
     if (!entry || !image || !category) s = RF_ERROR(RF_ERR_OUT_OF_MEMORY, "out of host memory for %zu detections", n);
     size_t kept = 0;
@@ -360,7 +388,18 @@ static rf_status prepare_detections(prepared *pp, size_t n) {
         category[kept] = (uint32_t)k;
         kept++;
     }
-    if (s == RF_OK) s = buckets_build(&pp->dts, kept, entry, image, category, pp->images.count, pp->categories.count);
+    uint32_t *position = NULL;
+    if (s == RF_OK) s = buckets_build(&pp->dts, kept, image, category, pp->images.count, pp->categories.count, &position);
+    if (s == RF_OK && !(pp->dts.dts = malloc((kept ? kept : 1) * sizeof *pp->dts.dts)))
+        s = RF_ERROR(RF_ERR_OUT_OF_MEMORY, "out of host memory for %zu detections", kept);
+    /* Read in input order, written to 1 stream per category: both sequential. */
+    for (size_t j = 0; s == RF_OK && j < kept; j++) {
+        const rf_coco_detection *d = &pp->dets[entry[j]];
+        dt_record *r = &pp->dts.dts[position[j]];
+        memcpy(r->bbox, d->bbox, sizeof r->bbox);
+        r->score = d->score;
+    }
+    free(position);
     free(entry), free(image), free(category);
     return s;
 }
@@ -406,13 +445,14 @@ typedef struct scratch {
     /* the category's kept detections: image order, then score order */
     buffer score, rank, verdict;    /* verdict: n x A x T */
     buffer sorted, sorted_tmp;      /* all of them by score */
-    buffer recall_points, precision_points;
+    buffer verdict_rows;            /* A x T rows of n verdicts, in score order */
+    buffer precision_points;
 } scratch;
 
 static void scratch_free(scratch *w) {
     buffer *all[] = {&w->order, &w->order_tmp, &w->keys, &w->kept_dets, &w->ious,   &w->gt_order,      &w->gt_ignore,
-                     &w->gt_taken, &w->score,   &w->rank, &w->verdict, &w->sorted, &w->sorted_tmp,
-                     &w->recall_points, &w->precision_points};
+                     &w->gt_taken, &w->score,   &w->rank, &w->verdict, &w->sorted, &w->sorted_tmp, &w->verdict_rows,
+                     &w->precision_points};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) free(all[i]->data);
     memset(w, 0, sizeof *w);
 }
@@ -420,10 +460,8 @@ static void scratch_free(scratch *w) {
 /* pycocotools' evaluateImg for one image and category, every area range:
  * appends the image's kept detections (score order) and their verdicts at
  * position *kept of the category's arrays. */
-static void evaluate_image(const prepared *pp, scratch *w, const uint32_t *gt_entries, size_t g_count,
-                           const uint32_t *dt_entries, size_t d_all, size_t *kept, category_outcome *out) {
-    const rf_coco_annotation *anns = pp->gt->annotations;
-    const rf_coco_detection *dets = pp->dets;
+static void evaluate_image(const prepared *pp, scratch *w, const gt_record *gts, size_t g_count,
+                           const dt_record *dts, size_t d_all, size_t *kept, category_outcome *out) {
     uint32_t *order = w->order.data;
     double *keys = w->keys.data, *ious = w->ious.data, *score = w->score.data;
     uint32_t *gt_order = w->gt_order.data, *rank = w->rank.data;
@@ -431,19 +469,16 @@ static void evaluate_image(const prepared *pp, scratch *w, const uint32_t *gt_en
 
     for (size_t i = 0; i < d_all; i++) {
         order[i] = (uint32_t)i;
-        keys[i] = dets[dt_entries[i]].score;
+        keys[i] = dts[i].score;
     }
     sort_by_score_desc(order, w->order_tmp.data, d_all, keys);
     size_t max_det = (size_t)pp->params.max_dets[M_COUNT - 1];
     size_t d_count = d_all < max_det ? d_all : max_det;
 
-    const rf_coco_detection **det = w->kept_dets.data;
-    for (size_t d = 0; d < d_count; d++) det[d] = &dets[dt_entries[order[d]]];
+    const dt_record **det = w->kept_dets.data;
+    for (size_t d = 0; d < d_count; d++) det[d] = &dts[order[d]];
     for (size_t d = 0; d < d_count; d++)
-        for (size_t g = 0; g < g_count; g++) {
-            const rf_coco_annotation *a = &anns[gt_entries[g]];
-            ious[d * g_count + g] = box_iou(det[d]->bbox, a->bbox, a->iscrowd);
-        }
+        for (size_t g = 0; g < g_count; g++) ious[d * g_count + g] = box_iou(det[d]->bbox, gts[g].bbox, gts[g].crowd);
     size_t base = *kept;
     for (size_t d = 0; d < d_count; d++) {
         score[base + d] = det[d]->score;
@@ -455,8 +490,7 @@ static void evaluate_image(const prepared *pp, scratch *w, const uint32_t *gt_en
         /* GT ignored here (crowd, or area outside the range) go last, order kept. */
         size_t n_counted = 0;
         for (size_t g = 0; g < g_count; g++) {
-            const rf_coco_annotation *ann = &anns[gt_entries[g]];
-            gt_ignore[g] = ann->iscrowd || ann->area < lo || ann->area > hi;
+            gt_ignore[g] = gts[g].crowd || gts[g].area < lo || gts[g].area > hi;
             if (!gt_ignore[g]) gt_order[n_counted++] = (uint32_t)g;
         }
         out->gt_count[a] += n_counted;
@@ -472,7 +506,7 @@ static void evaluate_image(const prepared *pp, scratch *w, const uint32_t *gt_en
                 long m = -1;
                 for (size_t j = 0; j < g_count; j++) {
                     size_t g = gt_order[j];
-                    if (taken[j] && !anns[gt_entries[g]].iscrowd) continue;
+                    if (taken[j] && !gts[g].crowd) continue;
                     /* matched a counted GT, and only ignored ones are left */
                     if (m > -1 && !gt_ignore[gt_order[m]] && gt_ignore[g]) break;
                     if (ious[d * g_count + g] < best) continue;
@@ -480,7 +514,7 @@ static void evaluate_image(const prepared *pp, scratch *w, const uint32_t *gt_en
                     m = (long)j;
                 }
                 /* pycocotools stores the matched GT's id and reads 0 as "no match". */
-                int matched = m > -1 && anns[gt_entries[gt_order[m]]].id != 0;
+                int matched = m > -1 && gts[gt_order[m]].id != 0;
                 int ignored = m > -1 && gt_ignore[gt_order[m]];
                 if (m > -1) taken[m] = 1;
                 if (!matched) {
@@ -500,57 +534,75 @@ static void evaluate_image(const prepared *pp, scratch *w, const uint32_t *gt_en
 static void accumulate_category(const prepared *pp, scratch *w, size_t k, size_t kept, category_outcome *out,
                                 double *precision, double *recall) {
     size_t K = pp->categories.count;
-    uint32_t *sorted = w->sorted.data, *rank = w->rank.data;
+    uint32_t *sorted = w->sorted.data, *rank = w->rank.data, *sorted_rank = w->sorted_tmp.data;
     const unsigned char *verdict = w->verdict.data;
+    unsigned char *rows = w->verdict_rows.data;
     const double *score = w->score.data;
-    double *rc = w->recall_points.data, *pr = w->precision_points.data;
+    double *pr_at_tp = w->precision_points.data; /* kept + 1 */
     /* All images' detections by score; ties keep image order, then rank. */
     for (size_t i = 0; i < kept; i++) sorted[i] = (uint32_t)i;
     sort_by_score_desc(sorted, w->sorted_tmp.data, kept, score);
+    /* Verdicts in that order, one contiguous row per (area, IoU). */
+    for (size_t i = 0; i < kept; i++) {
+        const unsigned char *v = verdict + (size_t)sorted[i] * A_COUNT * T_COUNT;
+        for (size_t at = 0; at < (size_t)A_COUNT * T_COUNT; at++) rows[at * kept + i] = v[at];
+        sorted_rank[i] = rank[sorted[i]];
+    }
 
     for (int a = 0; a < A_COUNT; a++) {
         if (out->gt_count[a] == 0) continue; /* npig == 0: stays -1 */
-        double npig = (double)out->gt_count[a];
+        size_t npig = out->gt_count[a];
+        /* pycocotools takes, for each recall threshold, the first point whose
+         * recall tp / npig reaches it (np.searchsorted). Recall only grows
+         * with tp, so that is the first point with tp >= first_tp[r],
+         * found once here with the same divisions. */
+        size_t first_tp[R_COUNT];
+        for (size_t r = 0, tp = 0; r < R_COUNT; r++) {
+            while (tp <= npig && (double)tp / (double)npig < pp->recall_thresholds[r]) tp++;
+            first_tp[r] = tp;
+        }
         for (int m = 0; m < M_COUNT; m++) {
             uint32_t max_det = (uint32_t)pp->params.max_dets[m];
             for (int t = 0; t < T_COUNT; t++) {
-                /* One point per true or false positive. Ignored detections
-                 * only repeat the previous point, which changes neither the
-                 * envelope nor the first point reaching a recall: skipped. */
-                double tp = 0, fp = 0;
-                size_t n = 0;
+                const unsigned char *row = rows + ((size_t)a * T_COUNT + (size_t)t) * kept;
+                /* Precision tp / (tp + fp + eps) where each true positive
+                 * lands: pr_at_tp[j] for the j-th. The monotone envelope
+                 * (max over the points after) is the max over the true
+                 * positives after: every false positive scores below the
+                 * true positive before it (same tp, more fp), and ignored
+                 * detections only repeat the previous point. */
+                size_t tp = 0, fp = 0, points = 0;
                 for (size_t i = 0; i < kept; i++) {
-                    uint32_t e = sorted[i];
-                    if (rank[e] >= max_det) continue;
-                    unsigned char v = verdict[((size_t)e * A_COUNT + (size_t)a) * T_COUNT + (size_t)t];
-                    if (v == VERDICT_IGNORED) continue;
-                    if (v == VERDICT_TP) tp += 1;
-                    else fp += 1;
-                    rc[n] = tp / npig;
-                    pr[n] = tp / (fp + tp + 2.220446049250313e-16); /* np.spacing(1) */
-                    n++;
+                    if (row[i] == VERDICT_IGNORED || sorted_rank[i] >= max_det) continue;
+                    points++;
+                    if (row[i] == VERDICT_FP) {
+                        fp++;
+                        continue;
+                    }
+                    tp++;
+                    pr_at_tp[tp] = (double)tp / ((double)fp + (double)tp + 2.220446049250313e-16); /* np.spacing(1) */
                 }
-                for (size_t i = n; i-- > 1;)
-                    if (pr[i] > pr[i - 1]) pr[i - 1] = pr[i];
-                /* np.searchsorted(rc, recThrs, side='left'); past the end: 0. */
-                size_t i = 0;
-                for (int r = 0; r < R_COUNT; r++) {
-                    while (i < n && rc[i] < pp->recall_thresholds[r]) i++;
+                for (size_t j = tp; j > 1; j--)
+                    if (pr_at_tp[j] > pr_at_tp[j - 1]) pr_at_tp[j - 1] = pr_at_tp[j];
+                /* The first point (recall threshold 0) may be a false
+                 * positive; its envelope is the best true positive's, or 0. */
+                pr_at_tp[0] = tp ? pr_at_tp[1] : 0;
+                for (int r = 0; r < R_COUNT; r++)
                     precision[((((size_t)t * R_COUNT + (size_t)r) * K + k) * A_COUNT + (size_t)a) * M_COUNT +
-                              (size_t)m] = i < n ? pr[i] : 0;
-                }
-                recall[(((size_t)t * K + k) * A_COUNT + (size_t)a) * M_COUNT + (size_t)m] = n ? rc[n - 1] : 0;
+                              (size_t)m] = points && first_tp[r] <= tp ? pr_at_tp[first_tp[r]] : 0;
+                recall[(((size_t)t * K + k) * A_COUNT + (size_t)a) * M_COUNT + (size_t)m] =
+                    points ? (double)tp / (double)npig : 0;
             }
         }
     }
 
     /* Confidence thresholds are np.linspace(0, 1, 101), the recall thresholds' twins. */
+    const unsigned char *row50 = rows; /* area all, IoU .50 */
     size_t tp = 0, fp = 0, i = 0;
     for (int c = R_COUNT - 1; c >= 0; c--) {
         while (i < kept && score[sorted[i]] >= pp->recall_thresholds[c]) {
-            unsigned char v = verdict[(size_t)sorted[i] * A_COUNT * T_COUNT]; /* area all, IoU .50 */
-            tp += v == VERDICT_TP;
-            fp += v == VERDICT_FP;
+            tp += row50[i] == VERDICT_TP;
+            fp += row50[i] == VERDICT_FP;
             i++;
         }
         out->sweep_tp[c] = tp;
@@ -566,10 +618,10 @@ static rf_status evaluate_category(const prepared *pp, scratch *w, size_t k, cat
     size_t g0 = gts->start[k], g1 = gts->start[k + 1], d0 = dts->start[k], d1 = dts->start[k + 1];
     size_t n = d1 - d0; /* an upper bound of the kept detections */
     int ok = buffer_reserve(&w->score, n, sizeof(double)) && buffer_reserve(&w->rank, n, sizeof(uint32_t)) &&
-             buffer_reserve(&w->verdict, n * A_COUNT * T_COUNT, 1) && buffer_reserve(&w->sorted, n, sizeof(uint32_t)) &&
+             buffer_reserve(&w->verdict, n * A_COUNT * T_COUNT, 1) &&
+             buffer_reserve(&w->verdict_rows, n * A_COUNT * T_COUNT, 1) && buffer_reserve(&w->sorted, n, sizeof(uint32_t)) &&
              buffer_reserve(&w->sorted_tmp, n, sizeof(uint32_t)) &&
-             buffer_reserve(&w->recall_points, n, sizeof(double)) &&
-             buffer_reserve(&w->precision_points, n, sizeof(double));
+             buffer_reserve(&w->precision_points, n + 1, sizeof(double));
     size_t kept = 0;
     while (ok && (g0 < g1 || d0 < d1)) {
         /* The next image with GT or detections of this category. */
@@ -583,12 +635,12 @@ static rf_status evaluate_category(const prepared *pp, scratch *w, size_t k, cat
         ok = buffer_reserve(&w->order, d_count, sizeof(uint32_t)) &&
              buffer_reserve(&w->order_tmp, d_count, sizeof(uint32_t)) &&
              buffer_reserve(&w->keys, d_count, sizeof(double)) &&
-             buffer_reserve(&w->kept_dets, d_count, sizeof(rf_coco_detection *)) &&
+             buffer_reserve(&w->kept_dets, d_count, sizeof(dt_record *)) &&
              buffer_reserve(&w->ious, d_count * g_count, sizeof(double)) &&
              buffer_reserve(&w->gt_order, g_count, sizeof(uint32_t)) && buffer_reserve(&w->gt_ignore, g_count, 1) &&
              buffer_reserve(&w->gt_taken, g_count * T_COUNT, 1);
         if (!ok) break;
-        evaluate_image(pp, w, gts->entry + g0, g_count, dts->entry + d0, d_count, &kept, out);
+        evaluate_image(pp, w, gts->gts + g0, g_count, dts->dts + d0, d_count, &kept, out);
         out->evaluated = 1;
         g0 = g_end;
         d0 = d_end;

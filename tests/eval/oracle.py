@@ -175,20 +175,23 @@ def write_expected():
 
     lines[0] = lines[0] % (getattr(pycocotools, "__version__", "?"), numpy.__version__)
     entries = []
-    for n, (name, gt, dt, max_dets) in enumerate(cases()):
+    tables = {}  # identical per-class tables (often across maxDets) are written once
+    for name, gt, dt, max_dets in cases():
         r = oracle(gt, dt, max_dets)
-        lines.append("static const expected_class expected_classes_%d[] = {" % n)
-        for c in r["per_class"]:
-            lines.append("    {%d, %d, %d, %s, %s, %s, %s, %s}," % (
-                c["id"], c["gt_boxes"], c["detections"], c_double(c["ap"]), c_double(c["ap50"]),
-                c_double(c["precision"]), c_double(c["recall"]), c_double(c["f1"])))
-        if not r["per_class"]:
-            lines.append("    {0, 0, 0, 0, 0, 0, 0, 0},")
-        lines.append("};")
-        entries.append('    {"%s", "%s", "%s", {%d, %d, %d},\n     {%s},\n     %s, %s, %s, %s, %d, expected_classes_%d},' % (
+        rows = ["    {%d, %d, %d, %s, %s, %s, %s, %s}," % (
+            c["id"], c["gt_boxes"], c["detections"], c_double(c["ap"]), c_double(c["ap50"]),
+            c_double(c["precision"]), c_double(c["recall"]), c_double(c["f1"])) for c in r["per_class"]]
+        rows = rows or ["    {0, 0, 0, 0, 0, 0, 0, 0},"]
+        key = "\n".join(rows)
+        if key not in tables:
+            tables[key] = "expected_classes_%d" % len(tables)
+            lines.append("static const expected_class %s[] = {" % tables[key])
+            lines += rows
+            lines.append("};")
+        entries.append('    {"%s", "%s", "%s", {%d, %d, %d},\n     {%s},\n     %s, %s, %s, %s, %d, %s},' % (
             name, gt, dt, max_dets[0], max_dets[1], max_dets[2], ", ".join(c_double(s) for s in r["stats"]),
             c_double(r["f1_threshold"]), c_double(r["precision"]), c_double(r["recall"]), c_double(r["f1"]),
-            len(r["per_class"]), n))
+            len(r["per_class"]), tables[key]))
         print("%-26s maxDets %-13s AP %.4f AR100 %.4f" % (name, "%d,%d,%d" % max_dets, r["stats"][0], r["stats"][8]))
     # numpy's own thresholds and pairwise sums, so the C side checks its
     # replicas of np.linspace and np.sum bit for bit.

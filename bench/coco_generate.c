@@ -7,7 +7,7 @@
  *                 [--polygon-points P] [--dt DT.json --dets-per-image D] [--seed S]
  *
  * COCO train2017: 118287 images, 860001 annotations, ~448 MB (polygons of
- * ~24 points on average) — the defaults reproduce that size. */
+ * ~24 points on average) — the defaults reproduce that size (445 MB). */
 #include <inttypes.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -45,12 +45,16 @@ static int write_detections(const char *path, const box *gt, long gt_count, long
         perror(path);
         return 1;
     }
-    /* GT indices grouped by image (counting sort). */
+    /* GT indices grouped by image (a counting sort): image i (0-based, id
+     * i + 1) owns order[start[i] .. start[i + 1]). */
     long *start = calloc((size_t)images + 1, sizeof *start), *order = malloc((size_t)(gt_count + 1) * sizeof *order);
     if (!start || !order) return 1;
-    for (long a = 0; a < gt_count; a++) start[gt[a].image_id]++;
+    for (long a = 0; a < gt_count; a++) start[gt[a].image_id]++; /* = start[i + 1] of image i */
     for (long i = 0; i < images; i++) start[i + 1] += start[i];
     for (long a = gt_count - 1; a >= 0; a--) order[--start[gt[a].image_id]] = a;
+    /* the loop above left start[i + 1] at image i's first entry: shift back */
+    for (long i = 0; i < images; i++) start[i] = start[i + 1];
+    start[images] = gt_count;
     fprintf(f, "[");
     int first = 1;
     for (long i = 0; i < images; i++) {

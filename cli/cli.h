@@ -68,6 +68,7 @@ int cli_open_device(const char *command, const char *requested, rf_device **out)
 int cli_cmd_devices(int argc, char **argv);
 int cli_cmd_make_shapes(int argc, char **argv);
 int cli_cmd_check_data(int argc, char **argv);
+int cli_cmd_eval(int argc, char **argv);
 
 #include <stdio.h>
 #endif

@@ -64,6 +64,12 @@ static const char *const field_names[F_COUNT] = {
     [F_SUPERCATEGORY] = "supercategory",
 };
 
+static const size_t field_lengths[F_COUNT] = {
+    [F_UNKNOWN] = 1, [F_ID] = 2,    [F_IMAGE_ID] = 8, [F_CATEGORY_ID] = 11, [F_BBOX] = 4,  [F_AREA] = 4,
+    [F_ISCROWD] = 7, [F_SCORE] = 5, [F_FILE_NAME] = 9, [F_WIDTH] = 5,      [F_HEIGHT] = 6, [F_NAME] = 4,
+    [F_SUPERCATEGORY] = 13,
+};
+
 #define BIT(f) (1u << (f))
 
 /* The keys each kind of element has (others are skipped) and must have.
@@ -123,7 +129,7 @@ static void entry_path(const parser *p, char *out, size_t size) {
 
 /* Records why the parse stops (a callback then returns 0). */
 __attribute__((format(printf, 3, 4))) static int stop(parser *p, rf_status status, const char *fmt, ...) {
-    char path[160], what[400];
+    char path[160], what[340]; /* both fit p->problem with ": " */
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(what, sizeof what, fmt, ap);
@@ -287,11 +293,66 @@ static int unexpected_value(parser *p, const char *got) {
     }
 }
 
+/* Clinger's fast path: a decimal with at most 15 significant digits whose
+ * power of ten is exact in a double (|e| <= 22) is one correctly rounded
+ * multiplication or division of two exact doubles — the same double strtod
+ * (and Python) give. COCO numbers nearly always qualify; the others go
+ * through strtod. Returns 0 when the fast path does not apply. */
+static int parse_decimal_fast(const char *text, size_t len, double *out, int *is_integer) {
+    static const double powers_of_ten[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
+                                           1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+    size_t i = 0;
+    int negative = 0, digits = 0, exponent = 0;
+    uint64_t mantissa = 0;
+    if (i < len && text[i] == '-') negative = 1, i++;
+    for (; i < len && text[i] >= '0' && text[i] <= '9'; i++) {
+        if (mantissa == 0 && text[i] == '0') continue; /* leading zeros are not significant */
+        if (++digits > 15) return 0;
+        mantissa = mantissa * 10 + (uint64_t)(text[i] - '0');
+    }
+    *is_integer = 1;
+    if (i < len && text[i] == '.') {
+        *is_integer = 0;
+        for (i++; i < len && text[i] >= '0' && text[i] <= '9'; i++) {
+            if (mantissa == 0 && text[i] == '0') {
+                exponent--;
+                continue;
+            }
+            if (++digits > 15) return 0;
+            mantissa = mantissa * 10 + (uint64_t)(text[i] - '0');
+            exponent--;
+        }
+    }
+    if (i < len && (text[i] == 'e' || text[i] == 'E')) {
+        *is_integer = 0;
+        i++;
+        int exp_negative = 0, e = 0;
+        if (i < len && (text[i] == '+' || text[i] == '-')) exp_negative = text[i++] == '-';
+        for (; i < len && text[i] >= '0' && text[i] <= '9'; i++) {
+            if (e > 1000) return 0;
+            e = e * 10 + (text[i] - '0');
+        }
+        exponent += exp_negative ? -e : e;
+    }
+    if (i != len) return 0;
+    if (mantissa == 0) exponent = 0;
+    if (exponent < -22 || exponent > 22) return 0;
+    double v = (double)mantissa; /* exact: < 10^15 < 2^53 */
+    v = exponent < 0 ? v / powers_of_ten[-exponent] : v * powers_of_ten[exponent];
+    /* "-0" is the integer 0 in Python, hence +0.0 */
+    *out = negative && !(*is_integer && mantissa == 0) ? -v : v;
+    return 1;
+}
+
 /* Parses a JSON number token (already validated by yajl). Integers keep
- * all 64 bits; everything else (and integers too long for 64 bits) goes
- * through strtod, which rounds correctly: the same double Python's json
- * module gives. */
+ * all 64 bits; everything else (and integers too long for 64 bits) becomes
+ * the correctly rounded double, as Python's json module makes it. */
 static int parse_number(parser *p, const char *text, size_t len, double *d, int64_t *i, int *is_integer) {
+    *i = 0;
+    if (parse_decimal_fast(text, len, d, is_integer)) {
+        if (*is_integer) *i = (int64_t)*d; /* at most 15 digits: exact */
+        return 1;
+    }
     char small[64], *buf = small;
     if (len >= sizeof small && !(buf = copy_string(p, text, len))) return 0;
     if (buf == small) {
@@ -299,7 +360,6 @@ static int parse_number(parser *p, const char *text, size_t len, double *d, int6
         small[len] = '\0';
     }
     int ok = 1;
-    *i = 0;
     *is_integer = strpbrk(buf, ".eE") == NULL;
     if (*is_integer) {
         errno = 0;
@@ -445,10 +505,12 @@ static int cb_map_key(void *ctx, const unsigned char *key, size_t len) {
     }
     if (p->depth == p->element_depth && p->sec != SEC_NONE) {
         p->fld = F_UNKNOWN;
+        unsigned known = schemas[p->sec].known;
         for (int f = 1; f < F_COUNT; f++)
-            if ((schemas[p->sec].known & BIT(f)) && strlen(field_names[f]) == len &&
-                memcmp(field_names[f], key, len) == 0)
+            if ((known & BIT(f)) && field_lengths[f] == len && memcmp(field_names[f], key, len) == 0) {
                 p->fld = (field)f;
+                break;
+            }
     }
     return 1;
 }

@@ -226,6 +226,55 @@ static void test_round_trip(void) {
     CHECK(s == RF_ERR_IO && strstr(rf_last_error(), "missing.json"), "missing file: %s", rf_last_error());
 }
 
+/* Numbers take a fast exact path (Clinger's) or strtod: either way the
+ * double must be strtod's, i.e. Python's. */
+static void test_number_parsing(void) {
+    enum { N = 20000 };
+    static char texts[N][40];
+    size_t size = 64 + (size_t)N * 100;
+    char *json = malloc(size), *at = json;
+    unsigned long long state = 12345;
+    at += sprintf(at, "[");
+    for (int i = 0; i < N; i++) {
+        double magnitude = pow(10.0, (double)((int)test_uniform(&state, 0, 40) - 20));
+        double v = test_uniform(&state, 0, 1) * magnitude;
+        int digits = (int)test_uniform(&state, 1, 19);
+        switch (i % 4) {
+        case 0: snprintf(texts[i], sizeof texts[i], "%.*g", digits, v); break;
+        case 1: snprintf(texts[i], sizeof texts[i], "%.*f", digits % 8, v * 1e6); break;
+        case 2: snprintf(texts[i], sizeof texts[i], "%.*e", digits, v); break;
+        default: snprintf(texts[i], sizeof texts[i], "%llu", (unsigned long long)(v * 1e6)); break;
+        }
+        if (i % 4 == 3) {
+            at += sprintf(at, "%s{\"image_id\": 1, \"category_id\": 1, \"bbox\": [%s, %s, %s, %s], \"score\": 1}",
+                          i > 3 ? ",\n" : "", texts[i - 3], texts[i - 2], texts[i - 1], texts[i]);
+        }
+    }
+    sprintf(at, "]");
+    rf_coco_detection *dets = NULL;
+    size_t n = 0;
+    CHECK_OK(rf_coco_parse_detections(json, strlen(json), "numbers.json", NULL, &dets, &n));
+    int mismatches = 0;
+    for (size_t i = 0; i < n * 4 && i < N; i++) {
+        double want = strtod(texts[i], NULL), got = dets[i / 4].bbox[i % 4];
+        if (memcmp(&want, &got, sizeof want) != 0 && mismatches++ < 5)
+            CHECK(0, "'%s' parsed to %a, strtod gives %a", texts[i], got, want);
+    }
+    CHECK(n == N / 4 && mismatches == 0, "%d of %d numbers differ from strtod", mismatches, N);
+    free(dets);
+    free(json);
+    const char *edge = "[{\"image_id\": -0, \"category_id\": 123456789012345678, \"bbox\": "
+                       "[-0.0, 1e22, 1e23, 0.30000000000000004441], \"score\": 1E-2}]";
+    CHECK_OK(rf_coco_parse_detections(edge, strlen(edge), "edge.json", NULL, &dets, &n));
+    if (n == 1) {
+        CHECK(dets[0].image_id == 0 && dets[0].category_id == 123456789012345678LL, "integers beyond the fast path");
+        CHECK(signbit(dets[0].bbox[0]) && dets[0].bbox[1] == 1e22 && dets[0].bbox[2] == 1e23 &&
+                  dets[0].bbox[3] == strtod("0.30000000000000004441", NULL) && dets[0].score == 0.01,
+              "edge numbers");
+    }
+    free(dets);
+}
+
 /* Files are fed to yajl in 1 MiB chunks: positions must add up across them. */
 static void test_chunked_positions(void) {
     const char *path = temp_path("big.json");
@@ -316,6 +365,7 @@ int main(void) {
     test_bad_datasets();
     test_detections();
     test_round_trip();
+    test_number_parsing();
     test_chunked_positions();
     test_shared_files();
     char cmd[128];

@@ -16,5 +16,6 @@
  * implemented on this backend. */
 extern const rf_kernels_basic rf_cpu_kernels_basic;
 extern const rf_kernels_conv rf_cpu_kernels_conv;
+extern const rf_kernels_sampling rf_cpu_kernels_sampling;
 
 #endif

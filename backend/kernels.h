@@ -302,27 +302,41 @@ typedef struct rf_kernels_sampling {
 /* Elementwise weighted binary cross-entropy on logits (RF-DETR's IoU-aware
  * classification loss once the weights are formed):
  *   loss[i] = -pos_w[i] * log(sigmoid(x[i])) - neg_w[i] * log(1 - sigmoid(x[i]))
- * computed stably; weights are constants (no gradient). */
+ * computed stably as pos_w * softplus(-x) + neg_w * softplus(x). */
 typedef struct rf_bce_args {
     int64_t n;
     rf_mem x, pos_w, neg_w, loss;
 } rf_bce_args;
 
-/* dx (+)= dloss * (pos_w * (sigmoid(x) - 1) + neg_w * sigmoid(x)). */
+/* dx (+)= dloss * (pos_w * (sigmoid(x) - 1) + neg_w * sigmoid(x)).
+ * The weights may carry gradients too: RF-DETR forms neg_w = sigmoid(x)^2
+ * without detaching it, so its loss differentiates through the weight. With
+ * has_dweights, dpos_w += dloss * softplus(-x) and dneg_w += dloss *
+ * softplus(x) (both always accumulate). */
 typedef struct rf_bce_backward_args {
     int64_t n;
     rf_mem x, pos_w, neg_w, dloss, dx;
-    bool accumulate;
+    bool accumulate; /* for dx */
+    bool has_dweights;
+    rf_mem dpos_w, dneg_w;
 } rf_bce_backward_args;
 
-/* Per matched pair i of boxes in cxcywh: l1[i] = sum |pred - target| over the
- * 4 coordinates; giou[i] = 1 - GIoU(xyxy(pred), xyxy(target)). */
+/* Per matched pair i of boxes in cxcywh ((n, 4) contiguous):
+ *   l1[i]   = sum over the 4 coordinates of |pred - target|;
+ *   giou[i] = 1 - GIoU(xyxy(pred), xyxy(target)).
+ * As RF-DETR's box_ops: xyxy clamps w and h at 0 (cx -+ w/2 with w =
+ * max(w, 0)), areas are (x1 - x0) * (y1 - y0) of those corners, the
+ * intersection and enclosing extents are clamped at 0, GIoU = I/U - (C - U)/C.
+ * Degenerate pairs (U = 0 or C = 0) give Inf/NaN exactly as torch does. */
 typedef struct rf_box_loss_args {
     int64_t n;
     rf_mem pred, target, l1, giou;
 } rf_box_loss_args;
 
-/* dpred (+)= dl1 * d l1/d pred + dgiou * d giou/d pred. */
+/* dpred (+)= dl1 * d l1/d pred + dgiou * d giou/d pred, with torch's
+ * subgradients at kinks so the result matches autograd of the same
+ * formulas: |.|' = sign (0 at 0); clamp(min=0) passes the gradient where
+ * its input is >= 0; elementwise max/min give half to each side of a tie. */
 typedef struct rf_box_loss_backward_args {
     int64_t n;
     rf_mem pred, target, dl1, dgiou, dpred;

@@ -15,5 +15,6 @@
 /* One table per kernel family (kernels_<family>.c). NULL until a family is
  * implemented on this backend. */
 extern const rf_kernels_basic rf_cpu_kernels_basic;
+extern const rf_kernels_loss rf_cpu_kernels_loss;
 
 #endif

@@ -3,4 +3,5 @@
 
 const rf_kernels rf_cpu_kernels = {
     .basic = &rf_cpu_kernels_basic,
+    .loss = &rf_cpu_kernels_loss,
 };

@@ -3,7 +3,9 @@
 #include "backend/kernels.h"
 
 extern const rf_kernels_basic rf_cuda_kernels_basic;
+extern const rf_kernels_loss rf_cuda_kernels_loss;
 
 const rf_kernels rf_cuda_kernels = {
     .basic = &rf_cuda_kernels_basic,
+    .loss = &rf_cuda_kernels_loss,
 };

@@ -2,7 +2,9 @@
 #include "backend/opencl/opencl_internal.h"
 
 extern const rf_kernels_basic rf_opencl_kernels_basic;
+extern const rf_kernels_loss rf_opencl_kernels_loss;
 
 const rf_kernels rf_opencl_kernels = {
     .basic = &rf_opencl_kernels_basic,
+    .loss = &rf_opencl_kernels_loss,
 };

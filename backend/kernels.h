@@ -358,10 +358,16 @@ typedef struct rf_kernels_loss {
  * weight decay come from segments: segment s covers [seg_start[s],
  * seg_start[s+1]) and has lr seg_lr[s] and weight decay seg_wd[s]
  * (seg_start int32 x (segments+1), seg_lr / seg_wd f32 x segments, on the
- * device). lr_scale multiplies every lr (the schedule); grad_scale
- * multiplies every gradient (clipping). Decoupled decay as torch.optim.AdamW:
- *   p -= lr * wd * p;  m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;
- *   p -= lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps) */
+ * device; seg_start[0] = 0, seg_start[segments] = n). lr_scale multiplies
+ * every lr (the schedule); grad_scale multiplies every gradient (clipping).
+ * Per element, in torch.optim.AdamW's order (single-tensor form):
+ *   lr = seg_lr * lr_scale;  g = grad * grad_scale;
+ *   p *= 1 - lr * wd;
+ *   m = lerp(m, g, 1 - b1);          (torch's two-sided lerp formula)
+ *   v = v * b2 + (1 - b2) * g * g;
+ *   p -= (lr / bc1) * m / (sqrt(v) / sqrt(bc2) + eps)
+ * with bc1 = 1 - b1^t, bc2 = 1 - b2^t computed by the launcher on the host
+ * in double (so no device's pow enters the result). */
 typedef struct rf_adamw_args {
     int64_t n, segments, step; /* step t >= 1 */
     float beta1, beta2, eps, lr_scale, grad_scale;

@@ -16,5 +16,6 @@
  * implemented on this backend. */
 extern const rf_kernels_basic rf_cpu_kernels_basic;
 extern const rf_kernels_loss rf_cpu_kernels_loss;
+extern const rf_kernels_optim rf_cpu_kernels_optim;
 
 #endif

@@ -4,8 +4,10 @@
 
 extern const rf_kernels_basic rf_cuda_kernels_basic;
 extern const rf_kernels_loss rf_cuda_kernels_loss;
+extern const rf_kernels_optim rf_cuda_kernels_optim;
 
 const rf_kernels rf_cuda_kernels = {
     .basic = &rf_cuda_kernels_basic,
     .loss = &rf_cuda_kernels_loss,
+    .optim = &rf_cuda_kernels_optim,
 };

@@ -400,23 +400,57 @@ typedef struct rf_kernels_optim {
 /* rng: Philox-4x32-10 counter RNG                                           */
 /* ======================================================================= */
 
+/* The stream: key = seed (low word first); block j of a fill is Philox of
+ * counter (lo32(offset + j), hi32(offset + j), 0, RF_RNG_TAG_TENSOR), and
+ * the fill's words W[0], W[1], ... are those blocks' words in order (W[k] =
+ * word k % 4 of block k / 4). For offset 0 this is exactly the host stream
+ * rf_philox_stream_init(seed, 0, 0, RF_RNG_TAG_TENSOR) of backend/philox.h;
+ * the tag keeps it apart from the data pipeline's streams of the same seed.
+ * Element i depends only on (seed, offset, i), and every conversion is
+ * integer arithmetic plus one correctly rounded fma, so every device gives
+ * the same bits:
+ *   UNIFORM       out[i] = fma(b - a, u, a), u = rf_philox_to_float(W[i])
+ *                 (in [a, b) up to the rounding of that fma);
+ *   NORMAL        out[i] = fma(b, z, a) with z the Irwin-Hall normal of
+ *                 rf_philox_next_normal from W[6i .. 6i+5] (mean a, std b);
+ *   TRUNC_NORMAL  mean a, std b, kept in [lo, hi] (absolute bounds, as
+ *                 torch.nn.init.trunc_normal_): element i owns W[32i ..
+ *                 32i+31]; candidates x_c = fma(b, z_c, a), z_c from
+ *                 W[32i+6c .. 32i+6c+5], c = 0..4; the first with lo <= x_c
+ *                 <= hi is taken; if none is (probability (1-P)^5 for a
+ *                 window of mass P: 2e-7 for +-2 std), the element is
+ *                 fma(hi - lo, rf_philox_to_float(W[32i+30]), lo), uniform on
+ *                 the window, which is what a normal looks like inside a
+ *                 window too narrow to hit. Fixed, bounded work per element
+ *                 (no unbounded rejection loop). lo < hi, both finite.
+ * A fill consumes rf_rng_blocks(dist, n) blocks; callers advance offset by
+ * that so the next fill draws fresh numbers. */
 typedef enum rf_rng_dist {
     RF_RNG_UNIFORM = 0, /* [a, b) */
     RF_RNG_NORMAL,      /* mean a, std b */
-    RF_RNG_TRUNC_NORMAL /* mean 0 std 1 truncated to [a, b] by inverse CDF */
+    RF_RNG_TRUNC_NORMAL /* mean a, std b, within [lo, hi] */
 } rf_rng_dist;
 
-/* out[i] for i < n from Philox-4x32-10 with key (seed lo, hi) and counter
- * (offset + i / 4, 0, 0, 0) taking word i % 4 (the normal forms use two
- * words per pair): element i depends only on (seed, offset, i), so every
- * device produces the same stream. */
+#define RF_RNG_TAG_TENSOR 0x54656e73u /* "Tens": counter word 3 of tensor fills */
+#define RF_RNG_TRUNC_CANDIDATES 5
+#define RF_RNG_TRUNC_WORDS 32 /* words per truncated-normal element */
+
 typedef struct rf_rng_args {
     rf_rng_dist dist;
     int64_t n;
-    uint64_t seed, offset;
+    uint64_t seed, offset; /* offset in Philox blocks */
     float a, b;
+    float lo, hi; /* TRUNC_NORMAL only */
     rf_mem out;
 } rf_rng_args;
+
+/* Words one element uses, and blocks a fill of n elements consumes. */
+static inline uint64_t rf_rng_words_per_element(rf_rng_dist dist) {
+    return dist == RF_RNG_UNIFORM ? 1u : dist == RF_RNG_NORMAL ? 6u : (uint64_t)RF_RNG_TRUNC_WORDS;
+}
+static inline uint64_t rf_rng_blocks(rf_rng_dist dist, int64_t n) {
+    return ((uint64_t)n * rf_rng_words_per_element(dist) + 3u) / 4u;
+}
 
 typedef struct rf_kernels_rng {
     rf_status (*fill)(rf_device *dev, const rf_rng_args *a);

@@ -5,4 +5,5 @@ const rf_kernels rf_cpu_kernels = {
     .basic = &rf_cpu_kernels_basic,
     .loss = &rf_cpu_kernels_loss,
     .optim = &rf_cpu_kernels_optim,
+    .rng = &rf_cpu_kernels_rng,
 };

@@ -4,9 +4,11 @@
 extern const rf_kernels_basic rf_opencl_kernels_basic;
 extern const rf_kernels_loss rf_opencl_kernels_loss;
 extern const rf_kernels_optim rf_opencl_kernels_optim;
+extern const rf_kernels_rng rf_opencl_kernels_rng;
 
 const rf_kernels rf_opencl_kernels = {
     .basic = &rf_opencl_kernels_basic,
     .loss = &rf_opencl_kernels_loss,
     .optim = &rf_opencl_kernels_optim,
+    .rng = &rf_opencl_kernels_rng,
 };

@@ -407,22 +407,26 @@ typedef struct rf_kernels_optim {
  * rf_philox_stream_init(seed, 0, 0, RF_RNG_TAG_TENSOR) of backend/philox.h;
  * the tag keeps it apart from the data pipeline's streams of the same seed.
  * Element i depends only on (seed, offset, i), and every conversion is
- * integer arithmetic plus one correctly rounded fma, so every device gives
- * the same bits:
+ * integer arithmetic or correctly rounded float arithmetic written out
+ * (explicit fma, never left to contraction), so every device gives the same
+ * bits:
  *   UNIFORM       out[i] = fma(b - a, u, a), u = rf_philox_to_float(W[i])
  *                 (in [a, b) up to the rounding of that fma);
  *   NORMAL        out[i] = fma(b, z, a) with z the Irwin-Hall normal of
  *                 rf_philox_next_normal from W[6i .. 6i+5] (mean a, std b);
- *   TRUNC_NORMAL  mean a, std b, kept in [lo, hi] (absolute bounds, as
- *                 torch.nn.init.trunc_normal_): element i owns W[32i ..
- *                 32i+31]; candidates x_c = fma(b, z_c, a), z_c from
- *                 W[32i+6c .. 32i+6c+5], c = 0..4; the first with lo <= x_c
- *                 <= hi is taken; if none is (probability (1-P)^5 for a
- *                 window of mass P: 2e-7 for +-2 std), the element is
- *                 fma(hi - lo, rf_philox_to_float(W[32i+30]), lo), uniform on
- *                 the window, which is what a normal looks like inside a
- *                 window too narrow to hit. Fixed, bounded work per element
- *                 (no unbounded rejection loop). lo < hi, both finite.
+ *   TRUNC_NORMAL  mean a, std b, clamped to [lo, hi] (absolute bounds), by
+ *                 torch.nn.init.trunc_normal_'s inverse CDF: with base =
+ *                 erf(alpha/sqrt 2), span = erf(beta/sqrt 2) - base (alpha,
+ *                 beta the standardised bounds; rf_rng_trunc_normal_map
+ *                 computes them once on the host, in double),
+ *                 out[i] = clamp(fma(erfinv(fma(span, u, base)), b sqrt 2, a),
+ *                 lo, hi), u from W[i]. erfinv is Giles' single-precision
+ *                 approximation (rel. error ~1e-7) over a log and a square
+ *                 root built from bit manipulation, fma and products only,
+ *                 because no device's libm erfinv/log gives the same bits.
+ *                 One word per element, no loop: fixed work. Like torch's,
+ *                 it loses precision for windows far in a tail (|alpha|,
+ *                 |beta| both beyond ~5), which initialisation never uses.
  * A fill consumes rf_rng_blocks(dist, n) blocks; callers advance offset by
  * that so the next fill draws fresh numbers. */
 typedef enum rf_rng_dist {
@@ -432,25 +436,26 @@ typedef enum rf_rng_dist {
 } rf_rng_dist;
 
 #define RF_RNG_TAG_TENSOR 0x54656e73u /* "Tens": counter word 3 of tensor fills */
-#define RF_RNG_TRUNC_CANDIDATES 5
-#define RF_RNG_TRUNC_WORDS 32 /* words per truncated-normal element */
 
 typedef struct rf_rng_args {
     rf_rng_dist dist;
     int64_t n;
     uint64_t seed, offset; /* offset in Philox blocks */
     float a, b;
-    float lo, hi; /* TRUNC_NORMAL only */
+    float lo, hi; /* TRUNC_NORMAL only: finite, lo <= hi */
     rf_mem out;
 } rf_rng_args;
 
 /* Words one element uses, and blocks a fill of n elements consumes. */
-static inline uint64_t rf_rng_words_per_element(rf_rng_dist dist) {
-    return dist == RF_RNG_UNIFORM ? 1u : dist == RF_RNG_NORMAL ? 6u : (uint64_t)RF_RNG_TRUNC_WORDS;
-}
+static inline uint64_t rf_rng_words_per_element(rf_rng_dist dist) { return dist == RF_RNG_NORMAL ? 6u : 1u; }
 static inline uint64_t rf_rng_blocks(rf_rng_dist dist, int64_t n) {
     return ((uint64_t)n * rf_rng_words_per_element(dist) + 3u) / 4u;
 }
+
+/* For TRUNC_NORMAL launchers: the uniform range (base, span) erfinv maps
+ * and the scale std * sqrt 2, computed on the host in double (backend/rng.c)
+ * so every backend passes its kernel the same floats. std 0 gives all 0. */
+void rf_rng_trunc_normal_map(float mean, float std, float lo, float hi, float *base, float *span, float *scale);
 
 typedef struct rf_kernels_rng {
     rf_status (*fill)(rf_device *dev, const rf_rng_args *a);

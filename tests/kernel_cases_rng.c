@@ -1,10 +1,10 @@
 /* kernel_cases_rng.c — cases for the random fill: every distribution, sizes
  * around the four-word block, offsets whose block counter crosses into the
- * high word, seeds with high bits, truncation windows wide (rarely falls
- * back) and narrow (mostly falls back). The bits must equal the cpu
- * device's exactly (tolerance 0): the stream is integer arithmetic plus one
- * correctly rounded fma. tests/test_random.c checks the host Philox and the
- * distributions. */
+ * high word, seeds with high bits, truncation windows centred, narrow,
+ * one-sided and wide enough to reach erfinv's tail branch. The bits must equal the cpu
+ * device's exactly (tolerance 0): the stream is integer arithmetic and
+ * correctly rounded float operations only. tests/test_random.c checks the
+ * host Philox and the distributions. */
 #include <math.h>
 #include <stdio.h>
 
@@ -43,6 +43,7 @@ int kc_cases_rng(kcase *cases, int max) {
                     add(cases, &n, max, RF_RNG_TRUNC_NORMAL, sizes[s], seed, offsets[o], 0.0f, 1.0f, -2.0f, 2.0f);
                     add(cases, &n, max, RF_RNG_TRUNC_NORMAL, sizes[s], seed, offsets[o], 0.0f, 1.0f, -0.05f, 0.05f);
                     add(cases, &n, max, RF_RNG_TRUNC_NORMAL, sizes[s], seed, offsets[o], 1.0f, 0.5f, 1.5f, 3.0f);
+                    add(cases, &n, max, RF_RNG_TRUNC_NORMAL, sizes[s], seed, offsets[o], 0.0f, 0.02f, -2.0f, 2.0f);
                 }
             }
     return n;

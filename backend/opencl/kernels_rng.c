@@ -14,9 +14,14 @@ static rf_status cl_rng_fill(rf_device *dev, const rf_rng_args *a) {
     rf_cl_float(&c, a->b);
     rf_cl_float(&c, a->lo);
     rf_cl_float(&c, a->hi);
+    float base = 0, span = 0, scale = 0;
+    if (a->dist == RF_RNG_TRUNC_NORMAL) rf_rng_trunc_normal_map(a->a, a->b, a->lo, a->hi, &base, &span, &scale);
+    rf_cl_float(&c, base);
+    rf_cl_float(&c, span);
+    rf_cl_float(&c, scale);
     rf_cl_mem(&c, a->out);
-    /* Uniform: one work item per Philox block of four elements. */
-    return rf_cl_run_1d(&c, (size_t)(a->dist == RF_RNG_UNIFORM ? (a->n + 3) / 4 : a->n));
+    /* One work item per Philox block of four elements, per element for the normal. */
+    return rf_cl_run_1d(&c, (size_t)(a->dist == RF_RNG_NORMAL ? a->n : (a->n + 3) / 4));
 }
 
 const rf_kernels_rng rf_opencl_kernels_rng = {

@@ -1,2 +1,4 @@
 # Losses, optimizer, EMA, random fills and the training-loop check (issue 3).
 rfdetr_add_test(test_random SOURCES test_random.c LABELS fast)
+rfdetr_add_test(test_ops_loss SOURCES test_ops_loss.c LABELS fast)
+rfdetr_add_test(test_ops_loss_torch SOURCES test_ops_loss.c ARGS --torch LABELS slow torch TIMEOUT 300)

@@ -92,7 +92,7 @@ rf_tensor *rf_box_losses(rf_ctx *ctx, rf_tensor *pred, rf_tensor *target, rf_ten
     pred = rf_contiguous(ctx, pred);
     target = rf_contiguous(ctx, target);
     int64_t n = pred ? pred->shape[0] : 0;
-    rf_tensor *y = rf_ctx_tensor(ctx, RF_F32, 2, (int64_t[]){2, n});
+    rf_tensor *y = rf_ctx_tensor(ctx, RF_F32, 2, (int64_t[]){2, n}); /* (2, N): row 0 l1, row 1 giou */
     if (!y || !target) return NULL;
     rf_box_loss_args a = {.n = n, .pred = rf_tensor_mem(pred), .target = rf_tensor_mem(target),
                           .l1 = rf_tensor_mem(y), .giou = {y->buffer, y->offset + (size_t)n}};

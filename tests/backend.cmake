@@ -7,3 +7,4 @@ rfdetr_add_test(test_backend_ops
 rfdetr_add_test(test_gradcheck
   SOURCES test_gradcheck.c gradcheck_basic.c gradcheck_conv.c gradcheck_sampling.c gradcheck_loss.c
   LABELS fast)
+rfdetr_add_test(test_ops SOURCES test_ops.c op_harness.c LABELS fast)

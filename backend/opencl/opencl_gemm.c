@@ -88,6 +88,35 @@ rf_status rf_opencl_gemm(rf_device *dev, const rf_gemm_desc *d) {
     return RF_OK;
 }
 
+/* CLBlast ships no tuning for PoCL on x86 CPUs and falls back to defaults
+ * aimed at GPUs. These parameters come from CLBlast's own tuners
+ * (clblast-utils: clblast_tuner_xgemm at 1024^3, clblast_tuner_xgemm_direct
+ * at 256^3) run on PoCL 3.1's pthread device (AVX-512 x86); see
+ * docs/backend.md and bench/RESULTS.md for the measured effect. CLBlast
+ * keeps them per cl_device_id for the whole process. */
+typedef struct tuned_kernel {
+    const char *kernel;
+    size_t count;
+    const char *names[16];
+    size_t values[16];
+} tuned_kernel;
+
+static const tuned_kernel pocl_cpu_tuning[] = {
+    {"Xgemm", 16,
+     {"GEMMK", "KREG", "KWG", "KWI", "MDIMA", "MDIMC", "MWG", "NDIMB", "NDIMC", "NWG", "SA", "SB", "STRM", "STRN", "VWM", "VWN"},
+     {0, 1, 32, 2, 8, 8, 64, 8, 8, 64, 1, 1, 0, 0, 4, 2}},
+    {"XgemmDirect", 10,
+     {"KWID", "MDIMAD", "MDIMCD", "NDIMBD", "NDIMCD", "PADA", "PADB", "VWMD", "VWND", "WGD"},
+     {16, 8, 16, 16, 8, 0, 1, 2, 1, 64}},
+};
+
 void rf_opencl_gemm_tune_device(rf_device *dev) {
-    (void)dev; /* tuned parameters are added once measured, see bench/RESULTS.md */
+    rf_opencl_state *st = dev->native;
+    if (!st->is_pocl || dev->info.type != RF_DEVICE_CPU) return;
+    for (size_t i = 0; i < sizeof pocl_cpu_tuning / sizeof pocl_cpu_tuning[0]; i++) {
+        const tuned_kernel *t = &pocl_cpu_tuning[i];
+        /* A refusal leaves CLBlast's defaults in place: slower, still correct. */
+        CLBlastOverrideParameters(st->device_id, t->kernel, CLBlastPrecisionSingle, t->count, (const char **)t->names,
+                                  t->values);
+    }
 }

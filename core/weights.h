@@ -1,0 +1,31 @@
+/* weights.h — one reader for both weight formats, so model import (issue 6)
+ * loads official .pth checkpoints and our safetensors files alike.
+ *
+ * The format is decided by the file's first bytes, not its name: a ZIP
+ * ("PK") or a pickle (0x80) is a PyTorch checkpoint (core/pth.h, state dict
+ * chosen as rf_pth_open does); anything else is read as safetensors
+ * (core/safetensors.h), whose own validation then names what is wrong. */
+#ifndef RFDETR_WEIGHTS_H
+#define RFDETR_WEIGHTS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/tensor_file.h"
+#include "rfdetr.h"
+
+typedef struct rf_weights rf_weights;
+
+rf_status rf_weights_open(const char *path, rf_weights **out);
+void rf_weights_close(rf_weights *weights);
+/* "pth" or "safetensors". */
+const char *rf_weights_format(const rf_weights *weights);
+
+int rf_weights_count(const rf_weights *weights);
+rf_status rf_weights_info_at(const rf_weights *weights, int i, rf_tensor_info *info);
+int rf_weights_find(const rf_weights *weights, const char *name);
+/* As rf_safetensors_get_f32 / rf_pth_read_f32. Not thread-safe for .pth. */
+rf_status rf_weights_read_f32(rf_weights *weights, const char *name, float *out, size_t count);
+rf_status rf_weights_read_i64(rf_weights *weights, const char *name, int64_t *out, size_t count);
+
+#endif /* RFDETR_WEIGHTS_H */

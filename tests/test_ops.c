@@ -1,0 +1,213 @@
+/* test_ops.c — the basic ops through the tensor layer on every device:
+ * outputs and autograd gradients against the cpu device, cpu gradients
+ * against finite differences, composite ops (broadcasting, matmul, linear,
+ * views, concat, pad, windows, attention), and device-mismatch errors. */
+#include <math.h>
+
+#include "core/ops.h"
+#include "op_harness.h"
+#include "test_util.h"
+
+#define FD 2e-2  /* float finite differences: relative tolerance */
+#define EXACT 1e-7
+#define GEMM 5e-4
+
+/* ---- builders ------------------------------------------------------------------ */
+static rf_tensor *b_add(rf_ctx *c, rf_tensor **in, const op_test *t) { return rf_add(c, in[0], in[1]); }
+static rf_tensor *b_sub(rf_ctx *c, rf_tensor **in, const op_test *t) { return rf_sub(c, in[0], in[1]); }
+static rf_tensor *b_mul(rf_ctx *c, rf_tensor **in, const op_test *t) { return rf_mul(c, in[0], in[1]); }
+static rf_tensor *b_div(rf_ctx *c, rf_tensor **in, const op_test *t) { return rf_div(c, in[0], in[1]); }
+static rf_tensor *b_unary(rf_ctx *c, rf_tensor **in, const op_test *t) {
+    return rf_unary(c, (rf_unary_op)t->iparam[0], in[0], t->fparam[0], t->fparam[1]);
+}
+static rf_tensor *b_sum(rf_ctx *c, rf_tensor **in, const op_test *t) {
+    return rf_sum(c, in[0], (unsigned)t->iparam[0], t->iparam[1]);
+}
+static rf_tensor *b_mean(rf_ctx *c, rf_tensor **in, const op_test *t) {
+    return rf_mean(c, in[0], (unsigned)t->iparam[0], t->iparam[1]);
+}
+static rf_tensor *b_sum_all(rf_ctx *c, rf_tensor **in, const op_test *t) { return rf_sum_all(c, in[0]); }
+static rf_tensor *b_max(rf_ctx *c, rf_tensor **in, const op_test *t) { return rf_max_last(c, in[0], NULL); }
+static rf_tensor *b_softmax(rf_ctx *c, rf_tensor **in, const op_test *t) {
+    return rf_softmax(c, in[0], t->n_in > 1 ? in[1] : NULL);
+}
+static rf_tensor *b_layernorm(rf_ctx *c, rf_tensor **in, const op_test *t) {
+    return rf_layernorm(c, in[0], in[1], in[2], 1e-6f);
+}
+static rf_tensor *b_channel_ln(rf_ctx *c, rf_tensor **in, const op_test *t) {
+    return rf_channel_layernorm(c, in[0], in[1], in[2], 1e-6f);
+}
+static rf_tensor *b_matmul(rf_ctx *c, rf_tensor **in, const op_test *t) {
+    return rf_matmul(c, in[0], in[1], t->iparam[0], t->iparam[1]);
+}
+static rf_tensor *b_linear(rf_ctx *c, rf_tensor **in, const op_test *t) {
+    return rf_linear(c, in[0], in[1], t->n_in > 2 ? in[2] : NULL);
+}
+/* (2,3,4) -> permute (2,0,1) -> scaled so the gradient mapping is visible */
+static rf_tensor *b_permute(rf_ctx *c, rf_tensor **in, const op_test *t) {
+    rf_tensor *p = rf_permute(c, in[0], (int[]){2, 0, 1});
+    return rf_mul(c, p, in[1]);
+}
+static rf_tensor *b_slice_reshape(rf_ctx *c, rf_tensor **in, const op_test *t) {
+    rf_tensor *s = rf_slice(c, in[0], 1, 1, 4);              /* (3, 3, 5) */
+    s = rf_transpose(c, s, 0, 2);                            /* (5, 3, 3) non-contiguous */
+    rf_tensor *r = rf_reshape(c, s, 2, (int64_t[]){5, -1});  /* copies, then views */
+    return rf_mul(c, r, r);
+}
+static rf_tensor *b_concat(rf_ctx *c, rf_tensor **in, const op_test *t) {
+    rf_tensor *xs[3] = {in[0], in[1], in[2]};
+    return rf_concat(c, xs, 3, t->iparam[0]);
+}
+static rf_tensor *b_pad(rf_ctx *c, rf_tensor **in, const op_test *t) {
+    rf_tensor *p = rf_pad2d(c, in[0], 1, 2, 0, 3);
+    return rf_mul(c, p, p);
+}
+static rf_tensor *b_windows(rf_ctx *c, rf_tensor **in, const op_test *t) {
+    rf_tensor *w = rf_window_partition(c, in[0], 2, 3); /* (2, 4, 6, 5) -> (12, 4, 5) */
+    w = rf_mul(c, w, in[1]);                           /* position-dependent weights */
+    return rf_window_reverse(c, w, 2, 4, 6, 2, 3);
+}
+static rf_tensor *b_attention(rf_ctx *c, rf_tensor **in, const op_test *t) {
+    return rf_attention(c, in[0], in[1], in[2], t->n_in > 3 ? in[3] : NULL, 0.35f);
+}
+static rf_tensor *b_mlp(rf_ctx *c, rf_tensor **in, const op_test *t) {
+    rf_tensor *h = rf_linear(c, in[0], in[1], in[2]);
+    h = rf_gelu(c, h);
+    h = rf_layernorm(c, h, NULL, NULL, 1e-5f);
+    return rf_linear(c, h, in[3], in[4]);
+}
+
+/* ---- cases ----------------------------------------------------------------------- */
+#define IN(nd, ...) {.ndim = nd, .shape = {__VA_ARGS__}, .lo = -1, .hi = 1, .grad = true}
+
+static float group_mask[6 * 6];
+
+static int make_tests(op_test *t) {
+    int n = 0;
+    /* broadcasting binary ops */
+    t[n++] = (op_test){"add (3,4,5)+(4,1)", 2, {IN(3, 3, 4, 5), IN(2, 4, 1)}, b_add, EXACT, FD};
+    t[n++] = (op_test){"sub (2,1,5)-(1,3,1)", 2, {IN(3, 2, 1, 5), IN(3, 1, 3, 1)}, b_sub, EXACT, FD};
+    t[n++] = (op_test){"mul (2,3,4)*(4)", 2, {IN(3, 2, 3, 4), IN(1, 4)}, b_mul, EXACT, FD};
+    op_test d = {"div (3,4)/(3,1)", 2, {IN(2, 3, 4), IN(2, 3, 1)}, b_div, EXACT, FD};
+    d.in[1].lo = 0.5f;
+    d.in[1].hi = 2.0f;
+    t[n++] = d;
+    /* unary ops (smooth ones through finite differences) */
+    const int smooth[] = {RF_UNARY_AFFINE, RF_UNARY_GELU, RF_UNARY_SILU, RF_UNARY_SIGMOID, RF_UNARY_EXP,
+                          RF_UNARY_LOG_SIGMOID, RF_UNARY_TANH};
+    for (size_t i = 0; i < sizeof smooth / sizeof smooth[0]; i++) {
+        op_test u = {"unary", 1, {IN(2, 5, 7)}, b_unary, EXACT, FD, {smooth[i]}, {1.5f, -0.5f}};
+        static char names[8][32];
+        snprintf(names[i], sizeof names[i], "unary op %d", smooth[i]);
+        u.name = names[i];
+        t[n++] = u;
+    }
+    op_test sq = {"unary sqrt/log", 1, {IN(1, 33)}, b_unary, EXACT, FD, {RF_UNARY_SQRT}};
+    sq.in[0].lo = 0.5f;
+    sq.in[0].hi = 3;
+    t[n++] = sq;
+    op_test is = {"unary inverse_sigmoid", 1, {IN(1, 40)}, b_unary, EXACT, FD, {RF_UNARY_INVERSE_SIGMOID}, {1e-5f}};
+    is.in[0].lo = 0.1f;
+    is.in[0].hi = 0.9f;
+    t[n++] = is;
+    /* reductions */
+    t[n++] = (op_test){"sum axes 0,2 keepdim", 1, {IN(3, 3, 4, 5)}, b_sum, EXACT, FD, {5, 1}};
+    t[n++] = (op_test){"mean axis 1", 1, {IN(3, 3, 4, 5)}, b_mean, EXACT, FD, {2, 0}};
+    t[n++] = (op_test){"sum_all", 1, {IN(2, 7, 9)}, b_sum_all, EXACT, FD};
+    op_test mx = {"max_last", 1, {IN(2, 6, 9)}, b_max, EXACT, FD};
+    t[n++] = mx;
+    /* softmax, layer norms */
+    t[n++] = (op_test){"softmax", 1, {IN(3, 2, 6, 9)}, b_softmax, EXACT, FD};
+    for (int i = 0; i < 6; i++)
+        for (int j = 0; j < 6; j++) group_mask[i * 6 + j] = i / 3 == j / 3 ? 0.0f : -INFINITY;
+    op_test sm = {"softmax group mask", 2, {IN(4, 2, 2, 6, 6), {.ndim = 2, .shape = {6, 6}, .values = group_mask}}, b_softmax,
+                  EXACT, FD};
+    t[n++] = sm;
+    op_test ln = {"layernorm", 3, {IN(3, 2, 5, 16), IN(1, 16), IN(1, 16)}, b_layernorm, EXACT, FD};
+    ln.in[0].hi = 3;
+    t[n++] = ln;
+    t[n++] = (op_test){"channel_layernorm", 3, {IN(4, 2, 8, 3, 5), IN(1, 8), IN(1, 8)}, b_channel_ln, EXACT, FD};
+    /* matrix products */
+    t[n++] = (op_test){"matmul (7,5)x(5,9)", 2, {IN(2, 7, 5), IN(2, 5, 9)}, b_matmul, GEMM, FD};
+    t[n++] = (op_test){"matmul ta", 2, {IN(2, 5, 7), IN(2, 5, 9)}, b_matmul, GEMM, FD, {1, 0}};
+    t[n++] = (op_test){"matmul tb", 2, {IN(2, 7, 5), IN(2, 9, 5)}, b_matmul, GEMM, FD, {0, 1}};
+    t[n++] = (op_test){"matmul ta tb", 2, {IN(2, 5, 7), IN(2, 9, 5)}, b_matmul, GEMM, FD, {1, 1}};
+    t[n++] = (op_test){"matmul batched", 2, {IN(4, 2, 3, 4, 5), IN(4, 2, 3, 5, 6)}, b_matmul, GEMM, FD, {0, 1 - 1}};
+    t[n++] = (op_test){"matmul batched tb", 2, {IN(3, 4, 6, 5), IN(3, 4, 7, 5)}, b_matmul, GEMM, FD, {0, 1}};
+    t[n++] = (op_test){"matmul broadcast b", 2, {IN(3, 3, 4, 5), IN(2, 5, 6)}, b_matmul, GEMM, FD};
+    t[n++] = (op_test){"matmul broadcast a ta", 2, {IN(2, 5, 4), IN(3, 3, 5, 6)}, b_matmul, GEMM, FD, {1, 0}};
+    t[n++] = (op_test){"linear 3d with bias", 3, {IN(3, 2, 3, 8), IN(2, 5, 8), IN(1, 5)}, b_linear, GEMM, FD};
+    t[n++] = (op_test){"linear no bias", 2, {IN(2, 9, 4), IN(2, 6, 4)}, b_linear, GEMM, FD};
+    /* views and copies */
+    t[n++] = (op_test){"permute", 2, {IN(3, 2, 3, 4), IN(3, 4, 2, 3)}, b_permute, EXACT, FD};
+    t[n++] = (op_test){"slice transpose reshape", 1, {IN(3, 3, 5, 5)}, b_slice_reshape, EXACT, FD};
+    t[n++] = (op_test){"concat axis 1", 3, {IN(3, 2, 1, 3), IN(3, 2, 4, 3), IN(3, 2, 2, 3)}, b_concat, EXACT, FD, {1}};
+    t[n++] = (op_test){"concat axis -1", 3, {IN(2, 3, 1), IN(2, 3, 2), IN(2, 3, 5)}, b_concat, EXACT, FD, {-1}};
+    t[n++] = (op_test){"pad2d", 1, {IN(3, 2, 3, 4)}, b_pad, EXACT, FD};
+    t[n++] = (op_test){"window partition/reverse", 2, {IN(4, 2, 4, 6, 5), IN(3, 12, 4, 5)}, b_windows, EXACT, FD};
+    /* attention, plain and with Group DETR's mask, and a small MLP */
+    t[n++] = (op_test){"attention", 3, {IN(4, 2, 2, 6, 4), IN(4, 2, 2, 5, 4), IN(4, 2, 2, 5, 3)}, b_attention, GEMM, FD};
+    t[n++] = (op_test){"attention group mask", 4,
+                       {IN(4, 1, 2, 6, 4), IN(4, 1, 2, 6, 4), IN(4, 1, 2, 6, 3), {.ndim = 2, .shape = {6, 6}, .values = group_mask}},
+                       b_attention, GEMM, FD};
+    t[n++] = (op_test){"mlp", 5, {IN(2, 6, 8), IN(2, 16, 8), IN(1, 16), IN(2, 3, 16), IN(1, 3)}, b_mlp, GEMM, FD};
+    return n;
+}
+
+/* Tensors of one device given to an op on another: refused, named. */
+static void test_device_mismatch(void) {
+    char names[16][32];
+    int n = test_device_names(names, 16);
+    if (n < 2) return;
+    rf_device *a = NULL, *b = NULL;
+    CHECK_OK(rf_device_open(names[0], &a));
+    CHECK_OK(rf_device_open(names[n - 1], &b));
+    rf_ctx *ca = NULL, *cb = NULL;
+    CHECK_OK(rf_ctx_create(a, 1 << 20, &ca));
+    CHECK_OK(rf_ctx_create(b, 1 << 20, &cb));
+    if (ca && cb) {
+        int64_t shape[1] = {4};
+        rf_tensor *x = rf_ctx_zeros(ca, RF_F32, 1, shape), *y = rf_ctx_zeros(cb, RF_F32, 1, shape);
+        CHECK(rf_add(cb, x, y) == NULL, "an op accepted a tensor from another device");
+        CHECK_STATUS(rf_ctx_status(cb), RF_ERR_DEVICE_MISMATCH);
+        CHECK(strstr(rf_last_error(), names[0]) && strstr(rf_last_error(), names[n - 1]), "message: %s", rf_last_error());
+        /* The context stays failed (first error kept) until reset. */
+        CHECK(rf_add(cb, y, y) == NULL, "op ran after a failure");
+        rf_ctx_reset(cb);
+        CHECK(rf_add(cb, rf_ctx_zeros(cb, RF_F32, 1, shape), rf_ctx_zeros(cb, RF_F32, 1, shape)) != NULL, "after reset");
+    }
+    rf_ctx_free(ca);
+    rf_ctx_free(cb);
+    rf_device_close(a);
+    rf_device_close(b);
+}
+
+/* Shape errors are reported, not crashed on. */
+static void test_shape_errors(void) {
+    rf_device *dev = NULL;
+    CHECK_OK(rf_device_open("cpu", &dev));
+    rf_ctx *ctx = NULL;
+    CHECK_OK(rf_ctx_create(dev, 1 << 20, &ctx));
+    if (!ctx) return;
+    rf_tensor *a = rf_ctx_zeros(ctx, RF_F32, 2, (int64_t[]){3, 4}), *b = rf_ctx_zeros(ctx, RF_F32, 2, (int64_t[]){5, 6});
+    CHECK(rf_matmul(ctx, a, b, false, false) == NULL, "matmul accepted mismatched inner dimensions");
+    CHECK_STATUS(rf_ctx_status(ctx), RF_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(rf_last_error(), "(3, 4)") && strstr(rf_last_error(), "(5, 6)"), "message: %s", rf_last_error());
+    rf_ctx_reset(ctx);
+    a = rf_ctx_zeros(ctx, RF_F32, 2, (int64_t[]){3, 4});
+    CHECK(rf_add(ctx, a, rf_ctx_zeros(ctx, RF_F32, 1, (int64_t[]){3})) == NULL, "add accepted (3,4)+(3)");
+    rf_ctx_reset(ctx);
+    a = rf_ctx_zeros(ctx, RF_F32, 2, (int64_t[]){3, 4});
+    CHECK(rf_reshape(ctx, a, 2, (int64_t[]){5, -1}) == NULL, "reshape 12 elements into 5 x ?");
+    rf_ctx_free(ctx);
+    rf_device_close(dev);
+}
+
+int main(int argc, char **argv) {
+    static op_test tests[128];
+    int n = make_tests(tests);
+    op_harness_run(tests, n, argc > 1 ? argv[1] : NULL);
+    test_device_mismatch();
+    test_shape_errors();
+    return test_finish("test_ops");
+}

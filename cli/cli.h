@@ -73,6 +73,7 @@ void cli_print_coco_classes(const rf_coco_eval_result *r);
 
 /* ---- subcommands ----------------------------------------------------------------- */
 int cli_cmd_devices(int argc, char **argv);
+int cli_cmd_train(int argc, char **argv);
 int cli_cmd_make_shapes(int argc, char **argv);
 int cli_cmd_check_data(int argc, char **argv);
 int cli_cmd_eval(int argc, char **argv);

@@ -1,0 +1,611 @@
+/* trainer.c — see trainer.h. */
+#include "train/trainer.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "backend/status.h"
+#include "core/fileio.h"
+#include "core/ops.h"
+#include "core/optim.h"
+#include "data/augment.h"
+#include "data/dataset.h"
+#include "data/loader.h"
+#include "eval/coco_eval.h"
+#include "model/criterion.h"
+#include "model/model.h"
+#include "train/run_files.h"
+#include "train/schedule.h"
+#include "train/train_state.h"
+
+void rf_train_config_defaults(rf_train_config *c) {
+    memset(c, 0, sizeof *c);
+    c->data = "shapes";
+    c->size = "tiny";
+    c->device = "cpu";
+    c->out_dir = "runs/train";
+    c->epochs = 10;
+    c->batch = 8;
+    c->grad_accum = 1;
+    c->multi_scale = false;
+    c->lr = 4e-4;
+    c->lr_encoder = 6e-4;
+    c->lr_vit_layer_decay = 0.8;
+    c->lr_component_decay = 0.7;
+    c->weight_decay = 1e-4;
+    c->warmup_steps = 100;
+    c->cosine = false;
+    c->lr_drop = 100;
+    c->min_factor = 0.0;
+    c->clip_max_norm = 0.1;
+    c->ema = true;
+    c->ema_decay = 0.993;
+    c->ema_tau = 100;
+    c->seed = 42;
+    c->threads = 2;
+    c->eval_batch = 8;
+}
+
+/* ---- the trainer's state -------------------------------------------------------------- */
+
+typedef struct trainer {
+    const rf_train_config *cfg;
+    rf_dataset *ds;
+    rf_device *dev;
+    rfdetr_model *model;
+    rf_adamw *opt;
+    rf_ema *ema;
+    rf_ctx *ctx;   /* forward / backward, reset every micro-batch */
+    rf_ctx *stage; /* the images of one optimizer step */
+    rf_criterion_config crit;
+    rf_schedule sched;
+    rf_train_state st; /* what a checkpoint carries to resume */
+    int sizes[RF_LOADER_MAX_SIZES], size_count;
+    int64_t batches_per_epoch;
+    char path[4096];
+    rf_run_log log;
+} trainer;
+
+static void notify(const trainer *t, rf_train_event event, const char *message) {
+    if (!t->cfg->progress) return;
+    rf_train_progress p = {.event = event, .epoch = t->st.epoch, .epochs = t->cfg->epochs, .message = message,
+                           .global_step = t->st.step};
+    t->cfg->progress(t->cfg->progress_user, &p);
+}
+
+static const char *run_path(trainer *t, const char *name) {
+    snprintf(t->path, sizeof t->path, "%s/%s", t->cfg->out_dir, name);
+    return t->path;
+}
+
+static double now_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* ---- set-up ------------------------------------------------------------------------------ */
+
+static rf_status open_data(trainer *t) {
+    char dir[4096];
+    int generated = 0;
+    RF_TRY(rf_dataset_resolve_dir(t->cfg->data, dir, sizeof dir, &generated));
+    if (generated) notify(t, RF_TRAIN_MESSAGE, "generated the built-in shapes dataset");
+    unsigned splits = RF_SPLIT_BIT(RF_SPLIT_TRAIN) | RF_SPLIT_BIT(RF_SPLIT_VALID);
+    RF_TRY(rf_dataset_open(dir, splits, &t->ds));
+    if (t->ds->splits[RF_SPLIT_TEST].present) {
+        /* Reopen with the test split so its problems surface now, not after training. */
+        rf_dataset_free(t->ds);
+        t->ds = NULL;
+        RF_TRY(rf_dataset_open(dir, splits | RF_SPLIT_BIT(RF_SPLIT_TEST), &t->ds));
+    }
+    return RF_OK;
+}
+
+static rf_status build_model(trainer *t) {
+    const rf_train_config *c = t->cfg;
+    rfdetr_config mc;
+    if (c->resume) {
+        /* The run's own checkpoint carries the configuration. */
+        RF_TRY(rfdetr_config_from_weights(run_path(t, "checkpoint.safetensors"), NULL, &mc));
+    } else {
+        RF_TRY(rfdetr_config_preset(c->size, &mc));
+        if (c->resolution > 0) RF_TRY(rfdetr_config_set_resolution(&mc, c->resolution));
+        mc.num_classes = (int)t->ds->num_classes;
+    }
+    RF_TRY(rfdetr_model_create(t->dev, &mc, c->seed, &t->model));
+    if (c->resume) {
+        RF_TRY(rfdetr_model_load_weights(t->model, run_path(t, "checkpoint.safetensors"), NULL));
+    } else if (c->weights) {
+        rfdetr_load_report report;
+        RF_TRY(rfdetr_model_load_weights(t->model, c->weights, &report));
+        char msg[256];
+        snprintf(msg, sizeof msg, "loaded %d tensors from %s (%d adapted to this model)", report.loaded, c->weights,
+                 report.adapted);
+        notify(t, RF_TRAIN_MESSAGE, msg);
+    }
+    /* Class names by id travel with every checkpoint. */
+    const rf_coco_dataset *train = t->ds->splits[RF_SPLIT_TRAIN].coco;
+    if (train && train->category_count) {
+        int count = (int)t->ds->num_classes;
+        const char **names = calloc((size_t)count, sizeof *names);
+        if (!names) return RF_ERROR(RF_ERR_OUT_OF_MEMORY, "out of host memory");
+        for (size_t i = 0; i < train->category_count; i++)
+            if (train->categories[i].id >= 0 && train->categories[i].id < count)
+                names[train->categories[i].id] = train->categories[i].name;
+        rf_status s = rfdetr_model_set_class_names(t->model, names, count);
+        free(names);
+        RF_TRY(s);
+    }
+    return RF_OK;
+}
+
+static rf_status build_optimizer(trainer *t) {
+    const rf_train_config *c = t->cfg;
+    const rfdetr_config *mc = &t->model->cfg;
+    rf_adamw_config ac = rf_adamw_default_config();
+    ac.lr = (float)c->lr;
+    ac.weight_decay = (float)c->weight_decay;
+    RF_TRY(rf_adamw_create(t->model->params, &ac, &t->opt));
+    rf_group_rules rules = {c->lr, c->lr_encoder, c->lr_vit_layer_decay, c->lr_component_decay, c->weight_decay,
+                            mc->out_feature_indexes[mc->num_taps - 1] + 1};
+    rf_params *p = t->model->params;
+    for (size_t i = 0; i < p->count; i++) {
+        rf_param_group g = rf_param_group_for(p->tensors[i]->name, &rules);
+        RF_TRY(rf_adamw_set_group(t->opt, p->tensors[i], (float)g.lr, (float)g.weight_decay));
+    }
+    if (c->ema) RF_TRY(rf_ema_create(p, c->ema_decay, c->ema_tau, &t->ema));
+    return RF_OK;
+}
+
+/* ---- one optimizer step ------------------------------------------------------------------- */
+
+typedef struct staged_batch {
+    rf_tensor *images;         /* (n, 3, h, w) in the stage context */
+    int n;
+    rf_match_target targets[64];
+    float *boxes;              /* all boxes of the batch */
+    int32_t *labels;
+} staged_batch;
+
+static void staged_free(staged_batch *b) {
+    free(b->boxes);
+    free(b->labels);
+    memset(b, 0, sizeof *b);
+}
+
+/* Uploads a loader batch and copies its targets, so the slot can go back. */
+static rf_status stage_batch(trainer *t, const rf_batch *lb, staged_batch *sb) {
+    memset(sb, 0, sizeof *sb);
+    if (lb->size > 64) return RF_ERROR(RF_ERR_INVALID_ARGUMENT, "batch of %d images: at most 64 per micro-batch", lb->size);
+    sb->n = lb->size;
+    sb->images = rf_ctx_from_host(t->stage, RF_F32, 4, (int64_t[]){lb->size, 3, lb->height, lb->width}, lb->pixels);
+    if (!sb->images) return rf_ctx_status(t->stage);
+    size_t total = 0;
+    for (int i = 0; i < lb->size; i++) total += lb->targets[i].count;
+    sb->boxes = malloc((total * 4 + 1) * sizeof *sb->boxes);
+    sb->labels = malloc((total + 1) * sizeof *sb->labels);
+    if (!sb->boxes || !sb->labels) return RF_ERROR(RF_ERR_OUT_OF_MEMORY, "out of host memory");
+    size_t at = 0;
+    for (int i = 0; i < lb->size; i++) {
+        const rf_target *tg = &lb->targets[i];
+        memcpy(sb->boxes + at * 4, tg->boxes, tg->count * 4 * sizeof(float));
+        for (size_t k = 0; k < tg->count; k++) sb->labels[at + k] = (int32_t)tg->labels[k];
+        sb->targets[i] = (rf_match_target){(int)tg->count, sb->boxes + at * 4, sb->labels + at};
+        at += tg->count;
+    }
+    return RF_OK;
+}
+
+typedef struct step_result {
+    double loss;      /* weighted total, averaged over micro-batches' sum */
+    double terms[3];  /* final head's ce, bbox, giou */
+    double grad_norm;
+    int images;
+} step_result;
+
+static rf_status micro_batch(trainer *t, staged_batch *sb, double num_boxes, step_result *r) {
+    rf_ctx_reset(t->ctx);
+    rfdetr_outputs out;
+    RF_TRY(rfdetr_model_forward(t->model, t->ctx, sb->images, true, &out));
+    rf_head_output heads[RFDETR_MAX_DEC_LAYERS + 1];
+    int n = 0;
+    /* Final layer first (its terms are the ones logged as loss_ce etc.),
+     * then the auxiliary layers, then the encoder proposals. */
+    heads[n++] = (rf_head_output){out.logits[out.layers - 1], out.boxes[out.layers - 1]};
+    for (int l = 0; l < out.layers - 1; l++) heads[n++] = (rf_head_output){out.logits[l], out.boxes[l]};
+    heads[n++] = (rf_head_output){out.enc_logits, out.enc_boxes};
+    rf_loss_terms terms[RFDETR_MAX_DEC_LAYERS + 1];
+    rf_tensor *loss = rf_criterion(t->ctx, &t->crit, heads, n, out.groups, sb->targets, sb->n, num_boxes, terms);
+    if (!loss) return rf_ctx_status(t->ctx);
+    float value = 0;
+    RF_TRY(rf_tensor_download(loss, &value));
+    if (!isfinite(value))
+        return RF_ERROR(RF_ERR_NUMERIC, "the loss is %s at step %" PRId64 " (epoch %" PRId64 ")",
+                        isnan(value) ? "NaN" : "infinite", t->st.step + 1, t->st.epoch + 1);
+    RF_TRY(rf_backward(t->ctx, loss, NULL));
+    r->loss += value;
+    r->terms[0] += terms[0].loss_ce;
+    r->terms[1] += terms[0].loss_bbox;
+    r->terms[2] += terms[0].loss_giou;
+    r->images += sb->n;
+    return RF_OK;
+}
+
+/* Pulls grad_accum batches (fewer at the end of an epoch), trains on them
+ * and steps the optimizer. *epoch_done tells the epoch ended. */
+static rf_status optimizer_step(trainer *t, rf_loader *loader, step_result *r, bool *epoch_done) {
+    memset(r, 0, sizeof *r);
+    *epoch_done = false;
+    rf_ctx_reset(t->stage);
+    staged_batch batches[64];
+    int count = 0;
+    rf_status s = RF_OK;
+    double num_boxes = 0;
+    int groups = t->model->cfg.group_detr;
+    while (count < t->cfg->grad_accum && count < 64) {
+        const rf_batch *lb = NULL;
+        s = rf_loader_next(loader, &lb);
+        if (s != RF_OK || !lb) break;
+        bool last = lb->last_in_epoch;
+        s = stage_batch(t, lb, &batches[count]);
+        rf_loader_release(loader, lb);
+        if (s != RF_OK) break;
+        for (int i = 0; i < batches[count].n; i++) num_boxes += batches[count].targets[i].count;
+        count++;
+        t->st.batches_done++;
+        if (last) {
+            *epoch_done = true;
+            break;
+        }
+    }
+    /* RF-DETR divides by the targets of the whole step times the groups. */
+    num_boxes *= groups;
+    for (int i = 0; i < count && s == RF_OK; i++) s = micro_batch(t, &batches[i], num_boxes, r);
+    for (int i = 0; i < count; i++) staged_free(&batches[i]);
+    RF_TRY(s);
+    if (count == 0) {
+        *epoch_done = true;
+        return RF_OK;
+    }
+    double factor = rf_lr_factor(&t->sched, t->st.step);
+    RF_TRY(rf_adamw_step_clipped(t->opt, (float)factor, t->cfg->clip_max_norm, &r->grad_norm));
+    RF_TRY(rf_params_zero_grad(t->model->params));
+    if (t->ema) RF_TRY(rf_ema_update(t->ema));
+    t->st.step++;
+    return RF_OK;
+}
+
+/* ---- evaluation -------------------------------------------------------------------------- */
+
+static rf_status evaluate(trainer *t, const rf_dataset *ds, rf_split split, rf_coco_eval_result **result) {
+    *result = NULL;
+    const rf_coco_dataset *gt = ds->splits[split].coco;
+    rf_loader_config lc;
+    rf_loader_config_eval(&lc, split, t->cfg->eval_batch, t->model->cfg.resolution);
+    lc.threads = t->cfg->threads;
+    lc.stop = t->cfg->stop;
+    rf_loader *loader = NULL;
+    rf_coco_evaluator *ev = NULL;
+    rf_coco_eval_params ep;
+    rf_coco_eval_params_default(&ep);
+    ep.max_dets[2] = 500; /* RF-DETR evaluates with 1 / 10 / 500 */
+    RF_TRY(rf_loader_open(ds, &lc, &loader));
+    rf_status s = rf_coco_evaluator_create(gt, &ep, &ev);
+    int num_select = t->model->cfg.num_select;
+    rfdetr_detection *dets = NULL;
+    rf_coco_detection *coco = NULL;
+    bool was = rf_ctx_set_grad(t->ctx, false);
+    while (s == RF_OK) {
+        const rf_batch *lb = NULL;
+        s = rf_loader_next(loader, &lb);
+        if (s != RF_OK || !lb) break;
+        rf_ctx_reset(t->ctx);
+        int n = lb->size;
+        rf_tensor *images = rf_ctx_from_host(t->ctx, RF_F32, 4, (int64_t[]){n, 3, lb->height, lb->width}, lb->pixels);
+        int (*hw)[2] = malloc((size_t)n * sizeof *hw);
+        int64_t *ids = malloc((size_t)n * sizeof *ids);
+        for (int i = 0; hw && ids && i < n; i++) {
+            hw[i][0] = lb->targets[i].orig_height;
+            hw[i][1] = lb->targets[i].orig_width;
+            ids[i] = lb->targets[i].image_id;
+        }
+        rf_loader_release(loader, lb);
+        rfdetr_outputs out;
+        s = images && hw && ids ? rfdetr_model_forward(t->model, t->ctx, images, false, &out) : rf_ctx_status(t->ctx);
+        int k = 0;
+        if (s == RF_OK) {
+            int64_t per = out.queries * out.classes < num_select ? out.queries * out.classes : num_select;
+            dets = realloc(dets, (size_t)(n * per + 1) * sizeof *dets);
+            coco = realloc(coco, (size_t)(n * per + 1) * sizeof *coco);
+            if (!dets || !coco) s = RF_ERROR(RF_ERR_OUT_OF_MEMORY, "out of host memory");
+        }
+        if (s == RF_OK)
+            s = rfdetr_postprocess(t->ctx, out.logits[out.layers - 1], out.boxes[out.layers - 1], (const int(*)[2])hw,
+                                   num_select, dets, &k);
+        if (s == RF_OK) {
+            size_t m = 0;
+            for (int i = 0; i < n; i++)
+                for (int j = 0; j < k; j++) {
+                    const rfdetr_detection *d = &dets[(size_t)i * k + j];
+                    coco[m++] = (rf_coco_detection){ids[i], d->label,
+                                                    {d->box[0], d->box[1], d->box[2] - d->box[0], d->box[3] - d->box[1]},
+                                                    d->score};
+                }
+            s = rf_coco_evaluator_add(ev, coco, m);
+        }
+        free(hw);
+        free(ids);
+    }
+    rf_ctx_set_grad(t->ctx, was);
+    if (s == RF_OK) s = rf_coco_evaluator_compute(ev, result);
+    free(dets);
+    free(coco);
+    rf_coco_evaluator_free(ev);
+    rf_loader_close(loader);
+    return s;
+}
+
+/* Evaluates the EMA weights by swapping them in (no copy) and back. */
+static rf_status evaluate_ema(trainer *t, rf_coco_eval_result **result) {
+    RF_TRY(rf_ema_swap(t->ema));
+    rf_status s = evaluate(t, t->ds, RF_SPLIT_VALID, result);
+    rf_status back = rf_ema_swap(t->ema);
+    return s != RF_OK ? s : back;
+}
+
+static rf_status save_weights(trainer *t, const char *name, bool ema) {
+    if (ema) RF_TRY(rf_ema_swap(t->ema));
+    rf_status s = rfdetr_model_save(t->model, run_path(t, name));
+    if (ema) {
+        rf_status back = rf_ema_swap(t->ema);
+        if (s == RF_OK) s = back;
+    }
+    return s;
+}
+
+/* ---- the loop -------------------------------------------------------------------------------- */
+
+static rf_status end_of_epoch(trainer *t, const double *loss_sums, int64_t steps, double epoch_seconds,
+                              bool *stop_early) {
+    const rf_train_config *c = t->cfg;
+    notify(t, RF_TRAIN_EVALUATING, "evaluating the regular model on valid");
+    rf_coco_eval_result *reg = NULL, *ema = NULL;
+    RF_TRY(evaluate(t, t->ds, RF_SPLIT_VALID, &reg));
+    rf_status s = RF_OK;
+    if (t->ema) {
+        notify(t, RF_TRAIN_EVALUATING, "evaluating the EMA model on valid");
+        s = evaluate_ema(t, &ema);
+    }
+    double reg_map = reg->stats[0], ema_map = ema ? ema->stats[0] : -1;
+    /* Every epoch: the latest weights, then the bests. The first epoch is
+     * always the best so far, so all files exist after it. */
+    if (s == RF_OK) s = save_weights(t, "checkpoint.safetensors", false);
+    bool first = t->st.epochs_evaluated == 0;
+    if (s == RF_OK && (first || reg_map > t->st.best_regular)) {
+        t->st.best_regular = reg_map;
+        s = save_weights(t, "checkpoint_best_regular.safetensors", false);
+    }
+    if (s == RF_OK && ema && (first || ema_map > t->st.best_ema)) {
+        t->st.best_ema = ema_map;
+        s = save_weights(t, "checkpoint_best_ema.safetensors", true);
+    }
+    double total = ema_map > reg_map ? ema_map : reg_map;
+    bool total_from_ema = ema && ema_map > reg_map;
+    if (s == RF_OK && (first || total > t->st.best_total)) {
+        t->st.best_total = total;
+        t->st.best_total_is_ema = total_from_ema;
+        memcpy(t->st.best_total_stats, total_from_ema ? ema->stats : reg->stats, sizeof t->st.best_total_stats);
+        s = save_weights(t, "checkpoint_best_total.safetensors", total_from_ema);
+        if (s == RF_OK) s = rf_run_write_results(&t->log, total_from_ema ? ema : reg, "valid");
+    }
+    /* Early stopping on max(regular, EMA) mAP. */
+    if (first || total > t->st.best_for_patience + c->min_delta) {
+        t->st.best_for_patience = total;
+        t->st.epochs_without_improvement = 0;
+    } else {
+        t->st.epochs_without_improvement++;
+    }
+    *stop_early = c->patience > 0 && t->st.epochs_without_improvement >= c->patience;
+    t->st.epochs_evaluated++;
+    t->st.epoch++;
+    t->st.batches_done = 0;
+    if (s == RF_OK) {
+        rf_run_epoch rec = {.epoch = t->st.epoch - 1, .step = t->st.step, .seconds = epoch_seconds,
+                            .train_loss = steps ? loss_sums[0] / steps : NAN,
+                            .loss_ce = steps ? loss_sums[1] / steps : NAN,
+                            .loss_bbox = steps ? loss_sums[2] / steps : NAN,
+                            .loss_giou = steps ? loss_sums[3] / steps : NAN,
+                            .grad_norm = steps ? loss_sums[4] / steps : NAN,
+                            .lr = c->lr * rf_lr_factor(&t->sched, t->st.step > 0 ? t->st.step - 1 : 0),
+                            .n_parameters = rfdetr_model_param_count(t->model)};
+        memcpy(rec.stats, reg->stats, sizeof rec.stats);
+        rec.has_ema = ema != NULL;
+        if (ema) memcpy(rec.ema_stats, ema->stats, sizeof rec.ema_stats);
+        s = rf_run_log_append(&t->log, &rec);
+    }
+    if (s == RF_OK) s = rf_train_state_save(&t->st, t->model->params, t->opt, t->ema, run_path(t, "training_state.safetensors"));
+    if (s == RF_OK && c->progress) {
+        rf_train_progress p = {.event = RF_TRAIN_EPOCH_DONE, .epoch = t->st.epoch - 1, .epochs = c->epochs,
+                               .global_step = t->st.step, .stats = reg->stats, .ema_stats = ema ? ema->stats : NULL,
+                               .loss = steps ? loss_sums[0] / steps : NAN};
+        c->progress(c->progress_user, &p);
+    }
+    rf_coco_eval_result_free(reg);
+    rf_coco_eval_result_free(ema);
+    return s;
+}
+
+static rf_status train_loop(trainer *t, rf_train_summary *summary) {
+    const rf_train_config *c = t->cfg;
+    rf_loader_config lc;
+    rf_loader_config_train(&lc, c->batch, t->model->cfg.resolution, c->seed);
+    memcpy(lc.sizes, t->sizes, sizeof lc.sizes);
+    lc.size_count = t->size_count;
+    lc.threads = c->threads;
+    lc.first_epoch = t->st.epoch;
+    lc.epochs = c->epochs - t->st.epoch;
+    lc.stop = c->stop;
+    if (lc.epochs <= 0) return RF_OK;
+    rf_loader *loader = NULL;
+    RF_TRY(rf_loader_open(t->ds, &lc, &loader));
+    rf_status s = RF_OK;
+    /* A run interrupted mid-epoch resumes after the batches it consumed. */
+    for (int64_t i = 0; i < t->st.batches_done && s == RF_OK; i++) {
+        const rf_batch *lb = NULL;
+        s = rf_loader_next(loader, &lb);
+        if (lb) rf_loader_release(loader, lb);
+    }
+    double t_start = now_seconds();
+    int64_t steps_at_start = t->st.step;
+    while (s == RF_OK && t->st.epoch < c->epochs) {
+        double sums[5] = {0};
+        int64_t steps = 0;
+        double epoch_start = now_seconds();
+        bool epoch_done = false;
+        while (s == RF_OK && !epoch_done) {
+            if (c->stop && *c->stop) {
+                summary->interrupted = true;
+                break;
+            }
+            if (c->max_steps > 0 && t->st.step >= c->max_steps) break;
+            step_result r;
+            s = optimizer_step(t, loader, &r, &epoch_done);
+            if (s != RF_OK || r.images == 0) break;
+            sums[0] += r.loss;
+            sums[1] += r.terms[0];
+            sums[2] += r.terms[1];
+            sums[3] += r.terms[2];
+            sums[4] += r.grad_norm;
+            steps++;
+            if (c->progress) {
+                double elapsed = now_seconds() - t_start;
+                int64_t done = t->st.step - steps_at_start;
+                int64_t remaining = t->sched.total_steps - t->st.step;
+                rf_train_progress p = {.event = RF_TRAIN_STEP, .epoch = t->st.epoch, .epochs = c->epochs,
+                                       .step_in_epoch = (t->st.batches_done + c->grad_accum - 1) / c->grad_accum,
+                                       .steps_per_epoch = t->sched.steps_per_epoch, .global_step = t->st.step,
+                                       .total_steps = t->sched.total_steps, .loss = r.loss,
+                                       .lr = c->lr * rf_lr_factor(&t->sched, t->st.step - 1), .grad_norm = r.grad_norm,
+                                       .images_per_second = elapsed > 0 ? done * (double)c->batch * c->grad_accum / elapsed : 0,
+                                       .eta_seconds = done > 0 ? elapsed / done * (double)remaining : 0};
+                c->progress(c->progress_user, &p);
+            }
+        }
+        if (s != RF_OK) break;
+        if (summary->interrupted) {
+            /* Leave a resumable state at this step; nothing half-written. */
+            s = save_weights(t, "checkpoint.safetensors", false);
+            if (s == RF_OK) s = rf_train_state_save(&t->st, t->model->params, t->opt, t->ema, run_path(t, "training_state.safetensors"));
+            if (s == RF_OK) s = RF_ERROR(RF_ERR_INTERRUPTED, "interrupted at step %" PRId64 "; resume with --resume %s",
+                                         t->st.step, c->out_dir);
+            break;
+        }
+        bool stop_early = false;
+        s = end_of_epoch(t, sums, steps, now_seconds() - epoch_start, &stop_early);
+        if (s == RF_OK && stop_early) {
+            summary->stopped_early = true;
+            notify(t, RF_TRAIN_MESSAGE, "early stopping: no improvement for --patience epochs");
+            break;
+        }
+        if (c->max_steps > 0 && t->st.step >= c->max_steps) break;
+    }
+    rf_loader_close(loader);
+    return s;
+}
+
+rf_status rf_train(const rf_train_config *cfg, rf_train_summary *summary) {
+    memset(summary, 0, sizeof *summary);
+    if (cfg->epochs < 1 || cfg->batch < 1 || cfg->grad_accum < 1 || cfg->grad_accum > 64)
+        return RF_ERROR(RF_ERR_INVALID_ARGUMENT, "train: need epochs >= 1, batch >= 1 and 1 <= grad_accum <= 64");
+    double started = now_seconds();
+    trainer t = {.cfg = cfg, .crit = rf_criterion_defaults()};
+    rf_status s = rf_make_dirs(cfg->out_dir);
+    if (s == RF_OK) s = open_data(&t);
+    if (s == RF_OK) s = rf_device_open(cfg->device, &t.dev);
+    if (s == RF_OK) s = build_model(&t);
+    if (s == RF_OK) s = build_optimizer(&t);
+    if (s == RF_OK && cfg->resume) s = rf_train_state_load(&t.st, t.model->params, t.opt, t.ema, run_path(&t, "training_state.safetensors"));
+    if (s == RF_OK) s = rf_ctx_create(t.dev, 0, &t.ctx);
+    if (s == RF_OK) s = rf_ctx_create(t.dev, 0, &t.stage);
+    if (s == RF_OK) {
+        const rfdetr_config *mc = &t.model->cfg;
+        t.size_count = cfg->multi_scale ? rf_multi_scale_sizes(mc->resolution, mc->patch_size, mc->num_windows, true,
+                                                               t.sizes, RF_LOADER_MAX_SIZES)
+                                        : 0;
+        if (t.size_count <= 0) {
+            t.sizes[0] = mc->resolution;
+            t.size_count = 1;
+        }
+        rf_loader_config probe;
+        rf_loader_config_train(&probe, cfg->batch, mc->resolution, cfg->seed);
+        /* batches per epoch with drop_last, as the loader makes them */
+        size_t images = t.ds->splits[RF_SPLIT_TRAIN].coco->image_count;
+        t.batches_per_epoch = (int64_t)(images / (size_t)cfg->batch);
+        if (t.batches_per_epoch == 0)
+            s = RF_ERROR(RF_ERR_INVALID_ARGUMENT, "the train split has %zu images, fewer than one batch of %d", images,
+                         cfg->batch);
+        t.sched = (rf_schedule){.warmup_steps = cfg->warmup_steps,
+                                .steps_per_epoch = (t.batches_per_epoch + cfg->grad_accum - 1) / cfg->grad_accum,
+                                .cosine = cfg->cosine, .lr_drop = cfg->lr_drop, .min_factor = cfg->min_factor};
+        t.sched.total_steps = t.sched.steps_per_epoch * cfg->epochs;
+        if (cfg->max_steps > 0 && cfg->max_steps < t.sched.total_steps) t.sched.total_steps = cfg->max_steps;
+    }
+    if (s == RF_OK) s = rf_run_log_open(&t.log, cfg->out_dir, cfg->resume);
+    if (s == RF_OK) {
+        char msg[512];
+        snprintf(msg, sizeof msg, "training %s (%" PRId64 " parameters, %d classes) on %s (%s) for %d epochs of %" PRId64
+                 " steps, batch %d x %d",
+                 t.model->cfg.size, rfdetr_model_param_count(t.model), t.model->cfg.num_classes, t.dev->info.name,
+                 t.dev->info.description, cfg->epochs, t.sched.steps_per_epoch, cfg->batch, cfg->grad_accum);
+        notify(&t, RF_TRAIN_STARTED, msg);
+        s = train_loop(&t, summary);
+    }
+    /* The test split, with the best total model. */
+    if (s == RF_OK && t.ds->splits[RF_SPLIT_TEST].present && t.st.epochs_evaluated > 0) {
+        notify(&t, RF_TRAIN_EVALUATING, "evaluating the best total model on test");
+        rfdetr_model *best = NULL;
+        rf_coco_eval_result *test = NULL;
+        rfdetr_model *current = t.model;
+        s = rfdetr_model_open(t.dev, run_path(&t, "checkpoint_best_total.safetensors"), NULL, 0, &best);
+        if (s == RF_OK) {
+            t.model = best;
+            s = evaluate(&t, t.ds, RF_SPLIT_TEST, &test);
+            t.model = current;
+        }
+        if (s == RF_OK) {
+            summary->has_test = true;
+            memcpy(summary->test_stats, test->stats, sizeof summary->test_stats);
+            s = rf_run_write_results(&t.log, test, "test");
+        }
+        rf_coco_eval_result_free(test);
+        rfdetr_model_free(best);
+    }
+    summary->epochs_run = t.st.epoch;
+    summary->steps = t.st.step;
+    summary->best_regular_map = t.st.best_regular;
+    summary->best_ema_map = t.st.best_ema;
+    memcpy(summary->best_total_stats, t.st.best_total_stats, sizeof summary->best_total_stats);
+    summary->seconds = now_seconds() - started;
+    if (s != RF_OK && s != RF_ERR_INTERRUPTED && t.st.epochs_evaluated > 0) {
+        char last_good[4400];
+        snprintf(last_good, sizeof last_good, "; the last good checkpoint is %s/checkpoint.safetensors (epoch %" PRId64 ")",
+                 cfg->out_dir, t.st.epoch);
+        char msg[4096];
+        snprintf(msg, sizeof msg, "%s%s", rf_last_error(), last_good);
+        rf_error_set(s, __FILE__, __LINE__, "%s", msg);
+    }
+    rf_run_log_close(&t.log);
+    rf_ctx_free(t.ctx);
+    rf_ctx_free(t.stage);
+    rf_ema_free(t.ema);
+    rf_adamw_free(t.opt);
+    rfdetr_model_free(t.model);
+    rf_device_close(t.dev);
+    rf_dataset_free(t.ds);
+    return s;
+}

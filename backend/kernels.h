@@ -232,13 +232,19 @@ typedef struct rf_kernels_conv {
 
 /* Bilinear grid sample, align_corners=False, zero padding (PyTorch
  * semantics): input (N, C, H, W), grid (N, Ho, Wo, 2) with (x, y) in
- * [-1, 1], output (N, C, Ho, Wo). */
+ * [-1, 1], output (N, C, Ho, Wo). Pixel coordinates are
+ * ((g + 1) * size - 1) / 2 in float without fused multiply-adds on every
+ * device, so a point on a pixel boundary picks the same corners everywhere;
+ * a NaN or infinite grid value samples zeros (and gets zero gradient). */
 typedef struct rf_grid_sample_args {
     int64_t n, c, h, w, ho, wo;
     rf_mem x, grid, y;
 } rf_grid_sample_args;
 
-/* dx (+)= d/dx, dgrid (+)= d/dgrid; either may be skipped (has_dx / has_dgrid). */
+/* dx (+)= d/dx, dgrid (+)= d/dgrid; either may be skipped (has_dx / has_dgrid)
+ * and is then left untouched. dx is computed by one work item per (n, c)
+ * plane walking the outputs in order, dgrid by one per point walking the
+ * channels in order. */
 typedef struct rf_grid_sample_backward_args {
     int64_t n, c, h, w, ho, wo;
     rf_mem x, grid, dy;
@@ -251,8 +257,9 @@ typedef struct rf_grid_sample_backward_args {
  * of h_l * w_l (level l starts at level_start[l]); sampling_locations
  * (B, Q, H, L, P, 2) normalized (x, y) in [0, 1]; attention_weights
  * (B, Q, H, L, P); output (B, Q, H*D). Bilinear, align_corners=False, zero
- * padding. level_shapes: (L, 2) int32 (h, w); level_start: (L) int32 — both
- * on the device. */
+ * padding: pixel x = loc_x * w_l - 0.5 (the official CUDA kernel's form of
+ * grid_sample's unnormalization). level_shapes: (L, 2) int32 (h, w);
+ * level_start: (L) int32 — both on the device. */
 typedef struct rf_deform_attn_args {
     int64_t batch, value_len, heads, head_dim, queries, levels, points;
     rf_mem value, level_shapes, level_start, sampling_locations, attention_weights, output;
@@ -265,7 +272,9 @@ typedef struct rf_deform_attn_backward_args {
 } rf_deform_attn_backward_args;
 
 /* out[b, i, :] = src[b, idx[b, i], :]: src (B, N, C), idx (B, K) int32,
- * out (B, K, C). */
+ * out (B, K, C). An index outside [0, N) gathers a zero row (and receives
+ * no gradient): the indices live on the device, so the dispatch layer
+ * cannot check them without a round trip, and memory stays safe. */
 typedef struct rf_gather_rows_args {
     int64_t batch, src_rows, cols, count;
     rf_mem src, indices, out;
@@ -279,7 +288,10 @@ typedef struct rf_gather_rows_backward_args {
 } rf_gather_rows_backward_args;
 
 /* The k largest entries of each row of (rows, cols), sorted descending;
- * equal values keep ascending index order. values f32, indices int32. */
+ * equal values keep ascending index order (+0 and -0 are equal); NaN counts
+ * as the largest value (as in max_last), NaNs in index order. 0 <= k <=
+ * cols. values f32, indices int32. Devices rank each element against its
+ * row, so the result is unique and identical everywhere. */
 typedef struct rf_topk_args {
     int64_t rows, cols, k;
     rf_mem x, values, indices;

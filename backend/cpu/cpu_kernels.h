@@ -15,5 +15,7 @@
 /* One table per kernel family (kernels_<family>.c). NULL until a family is
  * implemented on this backend. */
 extern const rf_kernels_basic rf_cpu_kernels_basic;
+extern const rf_kernels_conv rf_cpu_kernels_conv;
+extern const rf_kernels_sampling rf_cpu_kernels_sampling;
 
 #endif

@@ -3,4 +3,6 @@
 
 const rf_kernels rf_cpu_kernels = {
     .basic = &rf_cpu_kernels_basic,
+    .conv = &rf_cpu_kernels_conv,
+    .sampling = &rf_cpu_kernels_sampling,
 };

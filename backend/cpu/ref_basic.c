@@ -12,14 +12,5 @@ static inline double rf_ref_sigmoid(double x) {
     return e / (1.0 + e);
 }
 
-#define REAL float
-#define SUFFIX f32
-#include "backend/cpu/ref_basic_impl.h"
-#undef REAL
-#undef SUFFIX
-
-#define REAL double
-#define SUFFIX f64
-#include "backend/cpu/ref_basic_impl.h"
-#undef REAL
-#undef SUFFIX
+#define RF_REF_TEMPLATE "backend/cpu/ref_basic_impl.h"
+#include "backend/cpu/ref_instantiate.h"

@@ -1,10 +1,6 @@
 /* ref_basic_impl.h — template body of the basic reference kernels.
- * Included by ref_basic.c once per precision with REAL and SUFFIX defined.
- * No include guard on purpose. */
-
-#define RF_CAT_(a, b) a##_##b
-#define RF_CAT(a, b) RF_CAT_(a, b)
-#define FN(name) RF_CAT(name, SUFFIX)
+ * Included by ref_basic.c once per precision through ref_instantiate.h
+ * (REAL, FN). No include guard on purpose. */
 
 
 static double FN(unary_value)(rf_unary_op op, double x, double alpha, double beta) {
@@ -271,7 +267,3 @@ void FN(rf_ref_layernorm_backward)(int64_t rows, int64_t cols, int64_t inner, in
         dbeta[c] = (REAL)((double)dbeta[c] + sb);
     }
 }
-
-#undef FN
-#undef RF_CAT
-#undef RF_CAT_

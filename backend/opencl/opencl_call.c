@@ -25,6 +25,10 @@ void rf_cl_long(rf_cl_call *call, int64_t v) {
     rf_cl_arg(call, sizeof x, &x);
 }
 
+void rf_cl_longs(rf_cl_call *call, const int64_t *v, int n) {
+    for (int i = 0; i < n; i++) rf_cl_long(call, v[i]);
+}
+
 void rf_cl_float(rf_cl_call *call, float v) {
     cl_float x = v;
     rf_cl_arg(call, sizeof x, &x);

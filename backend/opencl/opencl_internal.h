@@ -77,6 +77,8 @@ void rf_cl_arg(rf_cl_call *call, size_t size, const void *value);
 void rf_cl_int(rf_cl_call *call, int v);
 void rf_cl_long(rf_cl_call *call, int64_t v);
 void rf_cl_float(rf_cl_call *call, float v);
+/* n long arguments in a row (sizes a kernel takes one by one). */
+void rf_cl_longs(rf_cl_call *call, const int64_t *v, int n);
 /* Two arguments: the buffer (or NULL) and its element offset as ulong. */
 void rf_cl_mem(rf_cl_call *call, rf_mem m);
 /* A long8 holding up to 8 values (unused lanes 0). */

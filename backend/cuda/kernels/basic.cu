@@ -6,24 +6,13 @@
 #include <cstdint>
 #include <cstring>
 
-#include "backend/cuda/cuda_internal.h"
+#include "backend/cuda/kernels/common.cuh"
 #include "backend/nd.h"
-#include "backend/status.h"
 
 namespace {
 
 struct nd6 {
     long long v[RF_MAX_DIMS];
-};
-
-struct kahan {
-    float sum = 0.0f, c = 0.0f;
-    __device__ void add(float x) {
-        float y = x - c;
-        float t = sum + y;
-        c = (t - sum) - y;
-        sum = t;
-    }
 };
 
 __device__ inline float sigmoid_f(float x) {
@@ -89,8 +78,6 @@ __device__ inline long long nd_offset(long long i, int ndim, const nd6 &shape, c
     }
     return off;
 }
-
-__device__ inline long long global_index() { return (long long)blockIdx.x * blockDim.x + threadIdx.x; }
 
 __global__ void unary_kernel(int op, long long n, const float *x, float *y, float alpha, float beta) {
     long long i = global_index();
@@ -277,34 +264,11 @@ __global__ void layernorm_backward_affine_kernel(ln_layout L, const float *x, co
 
 // ---- launchers ------------------------------------------------------------------
 
-const unsigned kThreads = 256;
-
-inline unsigned blocks_for(long long n) { return (unsigned)((n + kThreads - 1) / kThreads); }
-inline float *F(rf_mem m) { return (float *)m.buf->native + m.off; }
-inline const float *CF(rf_mem m) { return (const float *)m.buf->native + m.off; }
-inline int *I(rf_mem m) { return (int *)m.buf->native + m.off; }
-inline const int *CI(rf_mem m) { return (const int *)m.buf->native + m.off; }
-inline float *VF(const rf_view &v) { return (float *)v.buf->native + v.off; }
-inline cudaStream_t stream_of(rf_device *dev) { return ((rf_cuda_state *)dev->native)->stream; }
-
 nd6 to_nd6(const int64_t *v) {
     nd6 r;
     for (int i = 0; i < RF_MAX_DIMS; i++) r.v[i] = v[i];
     return r;
 }
-
-rf_status finish(rf_device *dev, const char *name) {
-    cudaError_t err = cudaGetLastError();
-    if (err != cudaSuccess) return rf_cuda_fail(dev, err, name, __FILE__, __LINE__);
-    rf_device_count_launch(dev);
-    return RF_OK;
-}
-
-#define ENTER(dev)                                                                              \
-    do {                                                                                        \
-        cudaError_t e_ = cudaSetDevice(((rf_cuda_state *)(dev)->native)->ordinal);              \
-        if (e_ != cudaSuccess) return rf_cuda_fail((dev), e_, "cudaSetDevice", __FILE__, __LINE__); \
-    } while (0)
 
 rf_status cuda_unary(rf_device *dev, const rf_unary_args *a) {
     ENTER(dev);

@@ -1,0 +1,19 @@
+/* kernels_conv.c — the cpu device's conv kernels: the float reference
+ * implementations applied to host buffers. */
+#include "backend/cpu/cpu_kernels.h"
+#include "backend/cpu/ref_conv.h"
+
+static rf_status cpu_im2col(rf_device *dev, const rf_im2col_args *a) {
+    rf_ref_im2col_f32(&RF_CONV_GEOM(a), CPU_CF(a->x), CPU_F(a->col));
+    return RF_OK;
+}
+
+static rf_status cpu_col2im(rf_device *dev, const rf_col2im_args *a) {
+    rf_ref_col2im_f32(&RF_CONV_GEOM(a), CPU_CF(a->col), CPU_F(a->x), a->accumulate);
+    return RF_OK;
+}
+
+const rf_kernels_conv rf_cpu_kernels_conv = {
+    .im2col = cpu_im2col,
+    .col2im = cpu_col2im,
+};

@@ -1,0 +1,8 @@
+/* ref_sampling.c — instantiates the sampling reference kernels in float and
+ * double. */
+#include <math.h>
+
+#include "backend/cpu/ref_sampling.h"
+
+#define RF_REF_TEMPLATE "backend/cpu/ref_sampling_impl.h"
+#include "backend/cpu/ref_instantiate.h"

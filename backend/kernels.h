@@ -314,27 +314,41 @@ typedef struct rf_kernels_sampling {
 /* Elementwise weighted binary cross-entropy on logits (RF-DETR's IoU-aware
  * classification loss once the weights are formed):
  *   loss[i] = -pos_w[i] * log(sigmoid(x[i])) - neg_w[i] * log(1 - sigmoid(x[i]))
- * computed stably; weights are constants (no gradient). */
+ * computed stably as pos_w * softplus(-x) + neg_w * softplus(x). */
 typedef struct rf_bce_args {
     int64_t n;
     rf_mem x, pos_w, neg_w, loss;
 } rf_bce_args;
 
-/* dx (+)= dloss * (pos_w * (sigmoid(x) - 1) + neg_w * sigmoid(x)). */
+/* dx (+)= dloss * (pos_w * (sigmoid(x) - 1) + neg_w * sigmoid(x)).
+ * The weights may carry gradients too: RF-DETR forms neg_w = sigmoid(x)^2
+ * without detaching it, so its loss differentiates through the weight. With
+ * has_dweights, dpos_w += dloss * softplus(-x) and dneg_w += dloss *
+ * softplus(x) (both always accumulate). */
 typedef struct rf_bce_backward_args {
     int64_t n;
     rf_mem x, pos_w, neg_w, dloss, dx;
-    bool accumulate;
+    bool accumulate; /* for dx */
+    bool has_dweights;
+    rf_mem dpos_w, dneg_w;
 } rf_bce_backward_args;
 
-/* Per matched pair i of boxes in cxcywh: l1[i] = sum |pred - target| over the
- * 4 coordinates; giou[i] = 1 - GIoU(xyxy(pred), xyxy(target)). */
+/* Per matched pair i of boxes in cxcywh ((n, 4) contiguous):
+ *   l1[i]   = sum over the 4 coordinates of |pred - target|;
+ *   giou[i] = 1 - GIoU(xyxy(pred), xyxy(target)).
+ * As RF-DETR's box_ops: xyxy clamps w and h at 0 (cx -+ w/2 with w =
+ * max(w, 0)), areas are (x1 - x0) * (y1 - y0) of those corners, the
+ * intersection and enclosing extents are clamped at 0, GIoU = I/U - (C - U)/C.
+ * Degenerate pairs (U = 0 or C = 0) give Inf/NaN exactly as torch does. */
 typedef struct rf_box_loss_args {
     int64_t n;
     rf_mem pred, target, l1, giou;
 } rf_box_loss_args;
 
-/* dpred (+)= dl1 * d l1/d pred + dgiou * d giou/d pred. */
+/* dpred (+)= dl1 * d l1/d pred + dgiou * d giou/d pred, with torch's
+ * subgradients at kinks so the result matches autograd of the same
+ * formulas: |.|' = sign (0 at 0); clamp(min=0) passes the gradient where
+ * its input is >= 0; elementwise max/min give half to each side of a tie. */
 typedef struct rf_box_loss_backward_args {
     int64_t n;
     rf_mem pred, target, dl1, dgiou, dpred;
@@ -356,10 +370,16 @@ typedef struct rf_kernels_loss {
  * weight decay come from segments: segment s covers [seg_start[s],
  * seg_start[s+1]) and has lr seg_lr[s] and weight decay seg_wd[s]
  * (seg_start int32 x (segments+1), seg_lr / seg_wd f32 x segments, on the
- * device). lr_scale multiplies every lr (the schedule); grad_scale
- * multiplies every gradient (clipping). Decoupled decay as torch.optim.AdamW:
- *   p -= lr * wd * p;  m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;
- *   p -= lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps) */
+ * device; seg_start[0] = 0, seg_start[segments] = n). lr_scale multiplies
+ * every lr (the schedule); grad_scale multiplies every gradient (clipping).
+ * Per element, in torch.optim.AdamW's order (single-tensor form):
+ *   lr = seg_lr * lr_scale;  g = grad * grad_scale;
+ *   p *= 1 - lr * wd;
+ *   m = lerp(m, g, 1 - b1);          (torch's two-sided lerp formula)
+ *   v = v * b2 + (1 - b2) * g * g;
+ *   p -= (lr / bc1) * m / (sqrt(v) / sqrt(bc2) + eps)
+ * with bc1 = 1 - b1^t, bc2 = 1 - b2^t computed by the launcher on the host
+ * in double (so no device's pow enters the result). */
 typedef struct rf_adamw_args {
     int64_t n, segments, step; /* step t >= 1 */
     float beta1, beta2, eps, lr_scale, grad_scale;
@@ -392,23 +412,62 @@ typedef struct rf_kernels_optim {
 /* rng: Philox-4x32-10 counter RNG                                           */
 /* ======================================================================= */
 
+/* The stream: key = seed (low word first); block j of a fill is Philox of
+ * counter (lo32(offset + j), hi32(offset + j), 0, RF_RNG_TAG_TENSOR), and
+ * the fill's words W[0], W[1], ... are those blocks' words in order (W[k] =
+ * word k % 4 of block k / 4). For offset 0 this is exactly the host stream
+ * rf_philox_stream_init(seed, 0, 0, RF_RNG_TAG_TENSOR) of backend/philox.h;
+ * the tag keeps it apart from the data pipeline's streams of the same seed.
+ * Element i depends only on (seed, offset, i), and every conversion is
+ * integer arithmetic or correctly rounded float arithmetic written out
+ * (explicit fma, never left to contraction), so every device gives the same
+ * bits:
+ *   UNIFORM       out[i] = fma(b - a, u, a), u = rf_philox_to_float(W[i])
+ *                 (in [a, b) up to the rounding of that fma);
+ *   NORMAL        out[i] = fma(b, z, a) with z the Irwin-Hall normal of
+ *                 rf_philox_next_normal from W[6i .. 6i+5] (mean a, std b);
+ *   TRUNC_NORMAL  mean a, std b, clamped to [lo, hi] (absolute bounds), by
+ *                 torch.nn.init.trunc_normal_'s inverse CDF: with base =
+ *                 erf(alpha/sqrt 2), span = erf(beta/sqrt 2) - base (alpha,
+ *                 beta the standardised bounds; rf_rng_trunc_normal_map
+ *                 computes them once on the host, in double),
+ *                 out[i] = clamp(fma(erfinv(fma(span, u, base)), b sqrt 2, a),
+ *                 lo, hi), u from W[i]. erfinv is Giles' single-precision
+ *                 approximation (rel. error ~1e-7) over a log and a square
+ *                 root built from bit manipulation, fma and products only,
+ *                 because no device's libm erfinv/log gives the same bits.
+ *                 One word per element, no loop: fixed work. Like torch's,
+ *                 it loses precision for windows far in a tail (|alpha|,
+ *                 |beta| both beyond ~5), which initialisation never uses.
+ * A fill consumes rf_rng_blocks(dist, n) blocks; callers advance offset by
+ * that so the next fill draws fresh numbers. */
 typedef enum rf_rng_dist {
     RF_RNG_UNIFORM = 0, /* [a, b) */
     RF_RNG_NORMAL,      /* mean a, std b */
-    RF_RNG_TRUNC_NORMAL /* mean 0 std 1 truncated to [a, b] by inverse CDF */
+    RF_RNG_TRUNC_NORMAL /* mean a, std b, within [lo, hi] */
 } rf_rng_dist;
 
-/* out[i] for i < n from Philox-4x32-10 with key (seed lo, hi) and counter
- * (offset + i / 4, 0, 0, 0) taking word i % 4 (the normal forms use two
- * words per pair): element i depends only on (seed, offset, i), so every
- * device produces the same stream. */
+#define RF_RNG_TAG_TENSOR 0x54656e73u /* "Tens": counter word 3 of tensor fills */
+
 typedef struct rf_rng_args {
     rf_rng_dist dist;
     int64_t n;
-    uint64_t seed, offset;
+    uint64_t seed, offset; /* offset in Philox blocks */
     float a, b;
+    float lo, hi; /* TRUNC_NORMAL only: finite, lo <= hi */
     rf_mem out;
 } rf_rng_args;
+
+/* Words one element uses, and blocks a fill of n elements consumes. */
+static inline uint64_t rf_rng_words_per_element(rf_rng_dist dist) { return dist == RF_RNG_NORMAL ? 6u : 1u; }
+static inline uint64_t rf_rng_blocks(rf_rng_dist dist, int64_t n) {
+    return ((uint64_t)n * rf_rng_words_per_element(dist) + 3u) / 4u;
+}
+
+/* For TRUNC_NORMAL launchers: the uniform range (base, span) erfinv maps
+ * and the scale std * sqrt 2, computed on the host in double (backend/rng.c)
+ * so every backend passes its kernel the same floats. std 0 gives all 0. */
+void rf_rng_trunc_normal_map(float mean, float std, float lo, float hi, float *base, float *span, float *scale);
 
 typedef struct rf_kernels_rng {
     rf_status (*fill)(rf_device *dev, const rf_rng_args *a);

@@ -17,5 +17,8 @@
 extern const rf_kernels_basic rf_cpu_kernels_basic;
 extern const rf_kernels_conv rf_cpu_kernels_conv;
 extern const rf_kernels_sampling rf_cpu_kernels_sampling;
+extern const rf_kernels_loss rf_cpu_kernels_loss;
+extern const rf_kernels_optim rf_cpu_kernels_optim;
+extern const rf_kernels_rng rf_cpu_kernels_rng;
 
 #endif

@@ -33,6 +33,7 @@ import json
 import math
 import os
 import sys
+import types
 import warnings
 
 try:
@@ -194,6 +195,8 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--f16", action="store_true", help="store weights and inputs as float16 (values rounded first)")
     ap.add_argument("--no-train", action="store_true", help="skip the training-mode outputs")
+    ap.add_argument("--pth", action="store_true",
+                    help="also write <name>.pth laid out as RF-DETR's released checkpoints ({'model', 'args'})")
     ap.add_argument("--min-margin", type=float, default=3e-5,
                     help="redraw the perturbation until eval's two-stage selection margin reaches this")
     a = ap.parse_args()
@@ -225,6 +228,12 @@ def main():
     dtype = torch.float16 if a.f16 else torch.float32
     state = {k: v.detach().to(dtype).contiguous() for k, v in model.state_dict().items() if v.is_floating_point()}
     save_file(state, os.path.join(a.out, name + ".safetensors"), metadata=metadata(a.size, cfg))
+    if a.pth:
+        # As the released checkpoints: the state dict (its empty bool buffer
+        # included) beside an args namespace the C reader must skip.
+        args = types.SimpleNamespace(num_classes=cfg["num_classes"] - 1, num_queries=cfg["num_queries"],
+                                     group_detr=cfg["group_detr"], resolution=cfg["resolution"])
+        torch.save({"model": model.state_dict(), "args": args}, os.path.join(a.out, name + ".pth"))
     io = {k: (v.to(dtype) if k == "images" else v) for k, v in tensors.items()}
     save_file(io, os.path.join(a.out, name + "_io.safetensors"), metadata={"rfdetr.size": a.size})
     n = sum(v.numel() for v in state.values())

@@ -66,6 +66,7 @@ typedef enum rf_unary_op {
     RF_UNARY_SQRT,
     RF_UNARY_LOG,
     RF_UNARY_INVERSE_SIGMOID, /* log(x / (1 - x)) with x clamped to [eps, 1-eps] (alpha = eps), RF-DETR's inverse_sigmoid */
+    RF_UNARY_SIN,        /* sin(x): DETR's sine embedding of reference boxes (cos x = sin(x + pi/2)) */
     RF_UNARY_COUNT
 } rf_unary_op;
 

@@ -155,6 +155,7 @@ rf_tensor *rf_log_sigmoid(rf_ctx *ctx, rf_tensor *x) { return rf_unary(ctx, RF_U
 rf_tensor *rf_tanh(rf_ctx *ctx, rf_tensor *x) { return rf_unary(ctx, RF_UNARY_TANH, x, 0, 0); }
 rf_tensor *rf_sqrt(rf_ctx *ctx, rf_tensor *x) { return rf_unary(ctx, RF_UNARY_SQRT, x, 0, 0); }
 rf_tensor *rf_log(rf_ctx *ctx, rf_tensor *x) { return rf_unary(ctx, RF_UNARY_LOG, x, 0, 0); }
+rf_tensor *rf_sin(rf_ctx *ctx, rf_tensor *x) { return rf_unary(ctx, RF_UNARY_SIN, x, 0, 0); }
 rf_tensor *rf_inverse_sigmoid(rf_ctx *ctx, rf_tensor *x, float eps) {
     return rf_unary(ctx, RF_UNARY_INVERSE_SIGMOID, x, eps, 0);
 }

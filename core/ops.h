@@ -31,6 +31,7 @@ rf_tensor *rf_log_sigmoid(rf_ctx *ctx, rf_tensor *x);
 rf_tensor *rf_tanh(rf_ctx *ctx, rf_tensor *x);
 rf_tensor *rf_sqrt(rf_ctx *ctx, rf_tensor *x);
 rf_tensor *rf_log(rf_ctx *ctx, rf_tensor *x);
+rf_tensor *rf_sin(rf_ctx *ctx, rf_tensor *x);
 /* log(x / (1 - x)) with x clamped to [eps, 1 - eps] (RF-DETR's inverse_sigmoid). */
 rf_tensor *rf_inverse_sigmoid(rf_ctx *ctx, rf_tensor *x, float eps);
 rf_tensor *rf_unary(rf_ctx *ctx, rf_unary_op op, rf_tensor *x, float alpha, float beta);

@@ -16,14 +16,22 @@ struct rf_weights {
 
 rf_status rf_weights_open(const char *path, rf_weights **out) {
     *out = NULL;
-    unsigned char magic[2] = {0, 0};
+    unsigned char magic[9] = {0};
     FILE *f = fopen(path, "rb");
     if (!f) return RF_ERROR(RF_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     size_t got = fread(magic, 1, sizeof magic, f);
+    long size = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
     fclose(f);
     rf_weights *w = calloc(1, sizeof *w);
     if (!w) return RF_ERROR(RF_ERR_OUT_OF_MEMORY, "out of host memory");
-    bool pytorch = (got == 2 && magic[0] == 'P' && magic[1] == 'K') || (got >= 1 && magic[0] == 0x80);
+    /* A safetensors file starts with its header's length (little-endian u64)
+     * and then '{'; that length's low bytes can be anything, 'P' 'K' or 0x80
+     * included (1 file in ~256 starts with 0x80), so recognise safetensors
+     * first and only then look for a ZIP or a pickle. */
+    uint64_t header = 0;
+    for (int i = 7; i >= 0; i--) header = header << 8 | magic[i];
+    bool safetensors = got == sizeof magic && magic[8] == '{' && size >= 9 && header <= (uint64_t)size - 8;
+    bool pytorch = !safetensors && ((got >= 2 && magic[0] == 'P' && magic[1] == 'K') || (got >= 1 && magic[0] == 0x80));
     rf_status s = pytorch ? rf_pth_open(path, &w->pth) : rf_safetensors_open(path, &w->st);
     if (s != RF_OK) {
         free(w);

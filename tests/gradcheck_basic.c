@@ -28,7 +28,7 @@ static void unary_bwd(void *u, const double *x, const double *dy, double *dx) {
 
 static void check_unary(void) {
     const char *names[RF_UNARY_COUNT] = {"identity", "affine", "relu", "gelu", "silu", "sigmoid", "exp", "log_sigmoid",
-                                         "tanh", "sqrt", "log", "inverse_sigmoid"};
+                                         "tanh", "sqrt", "log", "inverse_sigmoid", "sin"};
     enum { N = 64 };
     for (int op = 0; op < RF_UNARY_COUNT; op++) {
         double x[N];

@@ -8,7 +8,7 @@
 #define TOL 1e-7
 
 static const char *const unary_names[RF_UNARY_COUNT] = {
-    "identity", "affine", "relu", "gelu", "silu", "sigmoid", "exp", "log_sigmoid", "tanh", "sqrt", "log", "inverse_sigmoid",
+    "identity", "affine", "relu", "gelu", "silu", "sigmoid", "exp", "log_sigmoid", "tanh", "sqrt", "log", "inverse_sigmoid", "sin",
 };
 
 /* Input range where each op is defined and well conditioned. */

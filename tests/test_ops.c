@@ -94,7 +94,7 @@ static int make_tests(op_test *t) {
     t[n++] = d;
     /* unary ops (smooth ones through finite differences) */
     const int smooth[] = {RF_UNARY_AFFINE, RF_UNARY_GELU, RF_UNARY_SILU, RF_UNARY_SIGMOID, RF_UNARY_EXP,
-                          RF_UNARY_LOG_SIGMOID, RF_UNARY_TANH};
+                          RF_UNARY_LOG_SIGMOID, RF_UNARY_TANH, RF_UNARY_SIN};
     for (size_t i = 0; i < sizeof smooth / sizeof smooth[0]; i++) {
         op_test u = {"unary", 1, {IN(2, 5, 7)}, b_unary, EXACT, FD, {smooth[i]}, {1.5f, -0.5f}};
         static char names[8][32];

@@ -21,6 +21,7 @@ static double FN(unary_value)(rf_unary_op op, double x, double alpha, double bet
         double x1 = c < alpha ? alpha : c, x2 = (1 - c) < alpha ? alpha : (1 - c);
         return log(x1 / x2);
     }
+    case RF_UNARY_SIN: return sin(x);
     default: return NAN;
     }
 }
@@ -50,6 +51,7 @@ static double FN(unary_derivative)(rf_unary_op op, double x, double y, double al
         if (1 - x >= alpha) g += 1 / (1 - x);
         return g;
     }
+    case RF_UNARY_SIN: return cos(x);
     default: return NAN;
     }
 }

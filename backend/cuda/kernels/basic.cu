@@ -38,6 +38,7 @@ __device__ float unary_value(int op, float x, float alpha, float beta) {
         float c = fminf(fmaxf(x, 0.0f), 1.0f);
         return logf(fmaxf(c, alpha) / fmaxf(1.0f - c, alpha));
     }
+    case RF_UNARY_SIN: return sinf(x);
     default: return NAN;
     }
 }
@@ -65,6 +66,7 @@ __device__ float unary_derivative(int op, float x, float y, float alpha) {
         if (1.0f - x >= alpha) g += 1.0f / (1.0f - x);
         return g;
     }
+    case RF_UNARY_SIN: return cosf(x);
     default: return NAN;
     }
 }

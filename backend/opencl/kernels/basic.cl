@@ -11,7 +11,7 @@
 #define RF_MAX_DIMS 6
 
 // Must match rf_unary_op / rf_binary_op / rf_reduce_op in backend/kernels.h.
-enum { U_IDENTITY, U_AFFINE, U_RELU, U_GELU, U_SILU, U_SIGMOID, U_EXP, U_LOG_SIGMOID, U_TANH, U_SQRT, U_LOG, U_INVERSE_SIGMOID };
+enum { U_IDENTITY, U_AFFINE, U_RELU, U_GELU, U_SILU, U_SIGMOID, U_EXP, U_LOG_SIGMOID, U_TANH, U_SQRT, U_LOG, U_INVERSE_SIGMOID, U_SIN };
 enum { B_ADD, B_SUB, B_MUL, B_DIV };
 enum { R_SUM, R_MEAN, R_SUMSQ };
 
@@ -48,6 +48,7 @@ inline float unary_value(int op, float x, float alpha, float beta) {
         float x1 = fmax(c, alpha), x2 = fmax(1.0f - c, alpha);
         return log(x1 / x2);
     }
+    case U_SIN: return sin(x);
     default: return NAN;
     }
 }
@@ -75,6 +76,7 @@ inline float unary_derivative(int op, float x, float y, float alpha) {
         if (1.0f - x >= alpha) g += 1.0f / (1.0f - x);
         return g;
     }
+    case U_SIN: return cos(x);
     default: return NAN;
     }
 }

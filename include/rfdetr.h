@@ -123,6 +123,12 @@ typedef struct rf_device_counters {
 } rf_device_counters;
 
 void rf_device_get_counters(const rf_device *device, rf_device_counters *out);
+
+/* How many times this process has opened the named device (a diagnostic,
+ * process-wide, read-only for callers): a test can prove that a run on
+ * opencl:1 never opened opencl:0 at all, not only that one handle stayed
+ * idle. Unknown names count 0. */
+uint64_t rf_device_open_count(const char *name);
 /* The sum of every counter; 0 proves the device was never used. */
 uint64_t rf_device_counters_total(const rf_device_counters *c);
 

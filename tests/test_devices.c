@@ -146,6 +146,7 @@ static void test_memory(const char *name) {
 /* Operands on two devices are refused, never migrated. Work on one device
  * leaves every other device's counters at zero. */
 static void test_isolation(const char *a_name, const char *b_name) {
+    uint64_t opens_a = rf_device_open_count(a_name), opens_b = rf_device_open_count(b_name);
     rf_device *a = NULL, *b = NULL;
     CHECK_OK(rf_device_open(a_name, &a));
     CHECK_OK(rf_device_open(b_name, &b));
@@ -168,6 +169,10 @@ static void test_isolation(const char *a_name, const char *b_name) {
     rf_device_get_counters(a, &ca);
     rf_device_get_counters(b, &cb);
     CHECK(rf_device_counters_total(&ca) == 0, "%s was touched by work on %s", a_name, b_name);
+    CHECK(rf_device_open_count(a_name) == opens_a + 1 && rf_device_open_count(b_name) == opens_b + 1,
+          "open counts: %s %llu -> %llu, %s %llu -> %llu", a_name, (unsigned long long)opens_a,
+          (unsigned long long)rf_device_open_count(a_name), b_name, (unsigned long long)opens_b,
+          (unsigned long long)rf_device_open_count(b_name));
     CHECK(cb.gemm_calls == 1 && cb.allocations == 3 && cb.kernel_launches >= 1,
           "%s counters: gemm=%llu alloc=%llu launches=%llu", b_name, (unsigned long long)cb.gemm_calls,
           (unsigned long long)cb.allocations, (unsigned long long)cb.kernel_launches);

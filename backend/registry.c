@@ -175,6 +175,7 @@ rf_status rf_device_open_with(const char *name, const rf_device_options *options
     RF_TRY(rf_device_parse_name(name, &b, &index));
     static const rf_device_options defaults = {0};
     rf_status s = b->open(index, options ? options : &defaults, out);
+    if (s == RF_OK && options) (*out)->memory_limit_bytes = options->memory_limit_bytes;
     if (s == RF_OK)
         for (int i = 0; i < BACKEND_TABLE_COUNT; i++)
             if (backend_table[i] == b) open_counts[i][index < OPEN_COUNT_SLOTS ? index : OPEN_COUNT_SLOTS - 1]++;

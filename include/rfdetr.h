@@ -95,6 +95,10 @@ typedef struct rf_device_options {
      * rfdetr.c ships for devices CLBlast has no tuning for (PoCL on x86).
      * CLBlast keeps parameters per driver device for the whole process. */
     int opencl_stock_gemm;
+    /* Refuse allocations that would bring this handle's live device memory
+     * above this many bytes (0: only the device's own limits). Lets a user
+     * share a GPU, and lets tests provoke out-of-memory deterministically. */
+    uint64_t memory_limit_bytes;
 } rf_device_options;
 /* rf_device_open with options; NULL options == rf_device_open. */
 rf_status rf_device_open_with(const char *name, const rf_device_options *options, rf_device **out);

@@ -200,6 +200,23 @@ done:
     rf_device_close(b);
 }
 
+/* A memory limit refuses what would exceed it, naming the device and sizes. */
+static void test_memory_limit(const char *name) {
+    rf_device_options opts = {.memory_limit_bytes = 1 << 20};
+    rf_device *dev = NULL;
+    CHECK_OK(rf_device_open_with(name, &opts, &dev));
+    if (!dev) return;
+    rf_buffer *a = NULL, *b = NULL;
+    CHECK_OK(rf_buffer_alloc(dev, 768 << 10, &a));
+    CHECK_STATUS(rf_buffer_alloc(dev, 512 << 10, &b), RF_ERR_OUT_OF_MEMORY);
+    CHECK(strstr(rf_last_error(), name) && strstr(rf_last_error(), "524288 bytes") && strstr(rf_last_error(), "smaller batch"),
+          "message: %s", rf_last_error());
+    rf_buffer_free(a);
+    CHECK_OK(rf_buffer_alloc(dev, 512 << 10, &b)); /* fits again once freed */
+    rf_buffer_free(b);
+    rf_device_close(dev);
+}
+
 static void test_status_names(void) {
     for (int s = 0; s < RF_STATUS_COUNT; s++)
         CHECK(strncmp(rf_status_name((rf_status)s), "RF_", 3) == 0 && strcmp(rf_status_name((rf_status)s), "RF_ERR_UNKNOWN") != 0,
@@ -235,6 +252,7 @@ int main(void) {
     char names[16][32];
     int n = test_device_names(names, 16);
     for (int i = 0; i < n; i++) test_memory(names[i]);
+    for (int i = 0; i < n; i++) test_memory_limit(names[i]);
     /* Isolation between every ordered pair of listed devices. */
     for (int i = 0; i < n; i++)
         for (int j = 0; j < n; j++)

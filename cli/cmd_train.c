@@ -191,7 +191,7 @@ int cli_cmd_train(int argc, char **argv) {
 
     const int max_dets[3] = {1, 10, 500};
     printf("\nbest total model (%s) on valid, after %" PRId64 " epochs / %" PRId64 " steps in %.0f s:\n",
-           sum.best_total_stats[0] >= sum.best_regular_map && sum.best_ema_map > sum.best_regular_map ? "EMA" : "regular",
+           sum.best_total_is_ema ? "EMA" : "regular",
            sum.epochs_run, sum.steps, sum.seconds);
     cli_print_coco_summary(sum.best_total_stats, max_dets);
     if (sum.has_test) {

@@ -3,6 +3,9 @@
  * watching the run sees the chart grow (darknet's chart, which users love). */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
+
+#include "backend/status.h"
 
 #include "core/draw.h"
 #include "train/run_files.h"

@@ -55,6 +55,12 @@ rf_status rf_train_state_save(const rf_train_state *st, const rf_params *params,
     put_f64(w, "rfdetr.train.best_ema", st->best_ema, &s);
     put_f64(w, "rfdetr.train.best_total", st->best_total, &s);
     put_f64(w, "rfdetr.train.best_for_patience", st->best_for_patience, &s);
+    put_i64(w, "rfdetr.train.epoch_steps", st->epoch_steps, &s);
+    for (int i = 0; i < 5; i++) {
+        char key[64];
+        snprintf(key, sizeof key, "rfdetr.train.epoch_sums.%d", i);
+        put_f64(w, key, st->epoch_sums[i], &s);
+    }
     for (int i = 0; i < 12; i++) {
         char key[64];
         snprintf(key, sizeof key, "rfdetr.train.best_total_stats.%d", i);
@@ -121,6 +127,12 @@ rf_status rf_train_state_load(rf_train_state *st, rf_params *params, rf_adamw *o
         char key[64];
         snprintf(key, sizeof key, "rfdetr.train.best_total_stats.%d", i);
         s = get_f64(f, path, key, &r.best_total_stats[i]);
+    }
+    if (s == RF_OK) s = get_i64(f, path, "rfdetr.train.epoch_steps", &r.epoch_steps);
+    for (int i = 0; i < 5 && s == RF_OK; i++) {
+        char key[64];
+        snprintf(key, sizeof key, "rfdetr.train.epoch_sums.%d", i);
+        s = get_f64(f, path, key, &r.epoch_sums[i]);
     }
     if (s == RF_OK) s = upload_slab(f, path, "adamw.exp_avg", params->adam_m);
     if (s == RF_OK) s = upload_slab(f, path, "adamw.exp_avg_sq", params->adam_v);

@@ -19,6 +19,10 @@ typedef struct rf_train_state {
     bool best_total_is_ema;
     double best_total_stats[12];
     int64_t epochs_without_improvement;
+    /* Running sums of the current epoch (loss, ce, bbox, giou, grad norm) and
+     * its step count, so an epoch resumed mid-way logs the same averages. */
+    double epoch_sums[5];
+    int64_t epoch_steps;
 } rf_train_state;
 
 /* ema may be NULL (EMA off). */

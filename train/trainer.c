@@ -68,6 +68,7 @@ typedef struct trainer {
     int64_t batches_per_epoch;
     char path[4096];
     rf_run_log log;
+    int64_t last_saved_epoch; /* epochs in the newest checkpoint.safetensors on disk (-1: none) */
 } trainer;
 
 static void notify(const trainer *t, rf_train_event event, const char *message) {
@@ -288,7 +289,9 @@ static rf_status evaluate(trainer *t, const rf_dataset *ds, rf_split split, rf_c
     rf_loader_config lc;
     rf_loader_config_eval(&lc, split, t->cfg->eval_batch, t->model->cfg.resolution);
     lc.threads = t->cfg->threads;
-    lc.stop = t->cfg->stop;
+    /* No stop flag here: an evaluation always completes (Ctrl-C is honoured
+     * between training steps), so an interrupted run never stands between
+     * an epoch's training and its checkpoints. */
     rf_loader *loader = NULL;
     rf_coco_evaluator *ev = NULL;
     rf_coco_eval_params ep;
@@ -332,8 +335,13 @@ static rf_status evaluate(trainer *t, const rf_dataset *ds, rf_split split, rf_c
             for (int i = 0; i < n; i++)
                 for (int j = 0; j < k; j++) {
                     const rfdetr_detection *d = &dets[(size_t)i * k + j];
-                    coco[m++] = (rf_coco_detection){ids[i], d->label,
-                                                    {d->box[0], d->box[1], d->box[2] - d->box[0], d->box[3] - d->box[1]},
+                    /* A query whose learned reference box has a negative side
+                     * (RF-DETR trains such raw refpoint_embed rows when an image
+                     * has fewer proposals than queries) gives corners in the
+                     * wrong order: an empty box, a false positive, as
+                     * pycocotools counts it. */
+                    double w = d->box[2] - d->box[0], h = d->box[3] - d->box[1];
+                    coco[m++] = (rf_coco_detection){ids[i], d->label, {d->box[0], d->box[1], w > 0 ? w : 0, h > 0 ? h : 0},
                                                     d->score};
                 }
             s = rf_coco_evaluator_add(ev, coco, m);
@@ -385,6 +393,7 @@ static rf_status end_of_epoch(trainer *t, const double *loss_sums, int64_t steps
     /* Every epoch: the latest weights, then the bests. The first epoch is
      * always the best so far, so all files exist after it. */
     if (s == RF_OK) s = save_weights(t, "checkpoint.safetensors", false);
+    if (s == RF_OK) t->last_saved_epoch = t->st.epoch + 1;
     bool first = t->st.epochs_evaluated == 0;
     if (s == RF_OK && (first || reg_map > t->st.best_regular)) {
         t->st.best_regular = reg_map;
@@ -414,6 +423,11 @@ static rf_status end_of_epoch(trainer *t, const double *loss_sums, int64_t steps
     t->st.epochs_evaluated++;
     t->st.epoch++;
     t->st.batches_done = 0;
+    double sums_copy[5];
+    memcpy(sums_copy, loss_sums, sizeof sums_copy);
+    loss_sums = sums_copy;
+    memset(t->st.epoch_sums, 0, sizeof t->st.epoch_sums);
+    t->st.epoch_steps = 0;
     if (s == RF_OK) {
         rf_run_epoch rec = {.epoch = t->st.epoch - 1, .step = t->st.step, .seconds = epoch_seconds,
                             .train_loss = steps ? loss_sums[0] / steps : NAN,
@@ -463,8 +477,8 @@ static rf_status train_loop(trainer *t, rf_train_summary *summary) {
     double t_start = now_seconds();
     int64_t steps_at_start = t->st.step;
     while (s == RF_OK && t->st.epoch < c->epochs) {
-        double sums[5] = {0};
-        int64_t steps = 0;
+        /* Continue the sums of an epoch resumed mid-way. */
+        double *sums = t->st.epoch_sums;
         double epoch_start = now_seconds();
         bool epoch_done = false;
         while (s == RF_OK && !epoch_done) {
@@ -474,14 +488,24 @@ static rf_status train_loop(trainer *t, rf_train_summary *summary) {
             }
             if (c->max_steps > 0 && t->st.step >= c->max_steps) break;
             step_result r;
+            int64_t batches_before = t->st.batches_done;
             s = optimizer_step(t, loader, &r, &epoch_done);
+            if (s == RF_ERR_INTERRUPTED && c->stop && *c->stop) {
+                /* Ctrl-C while the loader was filling the step: nothing was
+                 * computed yet; the step restarts on --resume. */
+                t->st.batches_done = batches_before;
+                rf_params_zero_grad(t->model->params);
+                summary->interrupted = true;
+                s = RF_OK;
+                break;
+            }
             if (s != RF_OK || r.images == 0) break;
             sums[0] += r.loss;
             sums[1] += r.terms[0];
             sums[2] += r.terms[1];
             sums[3] += r.terms[2];
             sums[4] += r.grad_norm;
-            steps++;
+            t->st.epoch_steps++;
             if (c->progress) {
                 double elapsed = now_seconds() - t_start;
                 int64_t done = t->st.step - steps_at_start;
@@ -506,7 +530,7 @@ static rf_status train_loop(trainer *t, rf_train_summary *summary) {
             break;
         }
         bool stop_early = false;
-        s = end_of_epoch(t, sums, steps, now_seconds() - epoch_start, &stop_early);
+        s = end_of_epoch(t, sums, t->st.epoch_steps, now_seconds() - epoch_start, &stop_early);
         if (s == RF_OK && stop_early) {
             summary->stopped_early = true;
             notify(t, RF_TRAIN_MESSAGE, "early stopping: no improvement for --patience epochs");
@@ -523,13 +547,19 @@ rf_status rf_train(const rf_train_config *cfg, rf_train_summary *summary) {
     if (cfg->epochs < 1 || cfg->batch < 1 || cfg->grad_accum < 1 || cfg->grad_accum > 64)
         return RF_ERROR(RF_ERR_INVALID_ARGUMENT, "train: need epochs >= 1, batch >= 1 and 1 <= grad_accum <= 64");
     double started = now_seconds();
-    trainer t = {.cfg = cfg, .crit = rf_criterion_defaults()};
+    trainer t = {.cfg = cfg, .crit = rf_criterion_defaults(), .last_saved_epoch = -1};
     rf_status s = rf_make_dirs(cfg->out_dir);
     if (s == RF_OK) s = open_data(&t);
-    if (s == RF_OK) s = rf_device_open(cfg->device, &t.dev);
+    if (s == RF_OK) {
+        rf_device_options opts = {.memory_limit_bytes = cfg->device_memory_limit};
+        s = rf_device_open_with(cfg->device, &opts, &t.dev);
+    }
     if (s == RF_OK) s = build_model(&t);
     if (s == RF_OK) s = build_optimizer(&t);
-    if (s == RF_OK && cfg->resume) s = rf_train_state_load(&t.st, t.model->params, t.opt, t.ema, run_path(&t, "training_state.safetensors"));
+    if (s == RF_OK && cfg->resume) {
+        s = rf_train_state_load(&t.st, t.model->params, t.opt, t.ema, run_path(&t, "training_state.safetensors"));
+        t.last_saved_epoch = t.st.epoch;
+    }
     if (s == RF_OK) s = rf_ctx_create(t.dev, 0, &t.ctx);
     if (s == RF_OK) s = rf_ctx_create(t.dev, 0, &t.stage);
     if (s == RF_OK) {
@@ -590,13 +620,13 @@ rf_status rf_train(const rf_train_config *cfg, rf_train_summary *summary) {
     summary->best_regular_map = t.st.best_regular;
     summary->best_ema_map = t.st.best_ema;
     memcpy(summary->best_total_stats, t.st.best_total_stats, sizeof summary->best_total_stats);
+    summary->best_total_is_ema = t.st.best_total_is_ema;
     summary->seconds = now_seconds() - started;
-    if (s != RF_OK && s != RF_ERR_INTERRUPTED && t.st.epochs_evaluated > 0) {
-        char last_good[4400];
-        snprintf(last_good, sizeof last_good, "; the last good checkpoint is %s/checkpoint.safetensors (epoch %" PRId64 ")",
-                 cfg->out_dir, t.st.epoch);
+    if (s != RF_OK && s != RF_ERR_INTERRUPTED && t.last_saved_epoch > 0) {
+        /* Name the last good checkpoint after the cause. */
         char msg[4096];
-        snprintf(msg, sizeof msg, "%s%s", rf_last_error(), last_good);
+        snprintf(msg, sizeof msg, "%.3000s; the last good checkpoint is %.900s/checkpoint.safetensors (epoch %" PRId64 ")",
+                 rf_last_error(), cfg->out_dir, t.last_saved_epoch);
         rf_error_set(s, __FILE__, __LINE__, "%s", msg);
     }
     rf_run_log_close(&t.log);

@@ -72,6 +72,7 @@ typedef struct rf_train_config {
     int64_t max_steps;         /* stop after this many optimizer steps (0: no cap) */
     int threads;               /* loader threads */
     int eval_batch;
+    uint64_t device_memory_limit; /* bytes of device memory the run may hold; 0: the device's own limits */
     const volatile sig_atomic_t *stop; /* set by a SIGINT handler: stop at a safe point */
     rf_train_progress_fn progress;
     void *progress_user;
@@ -88,6 +89,7 @@ typedef struct rf_train_summary {
     double best_regular_map, best_ema_map;   /* AP@[.50:.95] of the bests */
     double best_regular_map50, best_ema_map50;
     double best_total_stats[RF_TRAIN_STATS]; /* of the best total model on valid */
+    bool best_total_is_ema;
     bool has_test;
     double test_stats[RF_TRAIN_STATS];       /* best total on the test split */
     bool stopped_early, interrupted;

@@ -1,0 +1,331 @@
+/* test_train.c — the trainer end to end on a small shapes dataset (tiny model
+ * at 128 px, a few steps):
+ *   - the run directory: log.jsonl per epoch, results.json (valid + test),
+ *     metrics_plot.png, and the four checkpoints, all present after epoch 1;
+ *   - resume: 1 epoch, then --resume to 2 equals 2 epochs straight, bit for
+ *     bit (weights, optimizer, EMA, log numbers); an interrupted run
+ *     (stop flag mid-epoch, as Ctrl-C sets it) resumed equals it too;
+ *   - the device guarantee: the same run on opencl:1 and opencl:0 gives
+ *     identical losses, weights and AP/AR, never opening opencl:0 during the
+ *     opencl:1 run; the cpu agrees within 1e-4 relative over the first steps;
+ *   - faults: NaN loss stops naming the step and the last good checkpoint;
+ *     out of device memory names the device and suggests a smaller batch;
+ *     a checkpoint write that hits a full disk fails without leaving a torn
+ *     or temporary file and keeps the previous checkpoint.
+ * Modes: no argument runs all; or one of layout, resume, devices, faults. */
+#include <dirent.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "core/fileio.h"
+#include "core/safetensors.h"
+#include "data/shapes.h"
+#include "test_util.h"
+#include "train/trainer.h"
+
+static char data_dir[256], work_dir[256];
+
+#define MAX_RECORDED 512
+
+typedef struct recorder {
+    double loss[MAX_RECORDED];
+    int steps;
+    int stop_after; /* raise the stop flag after this many steps (0: never) */
+    volatile sig_atomic_t *stop;
+} recorder;
+
+static void record(void *user, const rf_train_progress *p) {
+    recorder *r = user;
+    if (p->event != RF_TRAIN_STEP) return;
+    if (r->steps < MAX_RECORDED) r->loss[r->steps] = p->loss;
+    r->steps++;
+    if (r->stop_after && r->steps == r->stop_after && r->stop) *r->stop = 1;
+}
+
+static void base_config(rf_train_config *c, const char *device, const char *out, int epochs) {
+    rf_train_config_defaults(c);
+    c->data = data_dir;
+    c->device = device;
+    c->out_dir = out;
+    c->epochs = epochs;
+    c->batch = 4;
+    c->grad_accum = 2;
+    c->resolution = 128; /* 8 x 8 tokens: more proposals than the 50 queries */
+    c->warmup_steps = 2;
+    c->eval_batch = 4;
+    c->seed = 7;
+    c->threads = 2;
+}
+
+static char *path_in(const char *dir, const char *name) {
+    static char buf[8][512];
+    static int next;
+    char *p = buf[next++ % 8];
+    snprintf(p, 512, "%s/%s", dir, name);
+    return p;
+}
+
+static bool same_file(const char *a, const char *b) {
+    char *da = NULL, *db = NULL;
+    size_t la = 0, lb = 0;
+    bool same = rf_read_file(a, &da, &la) == RF_OK && rf_read_file(b, &db, &lb) == RF_OK && la == lb && !memcmp(da, db, la);
+    free(da);
+    free(db);
+    return same;
+}
+
+/* The log without its wall-clock field: equal runs give equal logs. */
+static char *log_without_times(const char *dir) {
+    char *text = NULL;
+    size_t n = 0;
+    if (rf_read_file(path_in(dir, "log.jsonl"), &text, &n) != RF_OK) return NULL;
+    /* Drop the value of every "epoch_time" (text shrinks in place). */
+    char *w = text;
+    for (char *r = text; *r;) {
+        if (!strncmp(r, "\"epoch_time\":", 13)) {
+            memcpy(w, r, 13);
+            w += 13;
+            r += 13;
+            while (*r && *r != ',' && *r != '}') r++;
+            continue;
+        }
+        *w++ = *r++;
+    }
+    *w = '\0';
+    return text;
+}
+
+static bool same_training_state(const char *a, const char *b) {
+    /* The state embeds nothing time-dependent: identical runs, identical bytes. */
+    return same_file(path_in(a, "training_state.safetensors"), path_in(b, "training_state.safetensors")) &&
+           same_file(path_in(a, "checkpoint.safetensors"), path_in(b, "checkpoint.safetensors"));
+}
+
+static rf_status run(rf_train_config *c, rf_train_summary *s) {
+    rf_status st = rf_train(c, s);
+    if (st != RF_OK && st != RF_ERR_INTERRUPTED) fprintf(stderr, "rf_train: %s\n", rf_last_error());
+    return st;
+}
+
+/* ---- the run directory ------------------------------------------------------------- */
+static void test_layout(void) {
+    char out[300];
+    snprintf(out, sizeof out, "%s/layout", work_dir);
+    rf_train_config c;
+    base_config(&c, "cpu", out, 2);
+    rf_train_summary s;
+    CHECK_OK(run(&c, &s));
+    const char *files[] = {"checkpoint.safetensors", "training_state.safetensors", "checkpoint_best_regular.safetensors",
+                           "checkpoint_best_ema.safetensors", "checkpoint_best_total.safetensors", "log.jsonl",
+                           "results.json", "metrics_plot.png"};
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++)
+        CHECK(rf_file_exists(path_in(out, files[i])), "%s missing", files[i]);
+    char *log = NULL;
+    size_t n = 0;
+    CHECK_OK(rf_read_file(path_in(out, "log.jsonl"), &log, &n));
+    int lines = 0;
+    for (size_t i = 0; log && i < n; i++) lines += log[i] == '\n';
+    CHECK(lines == 2, "log.jsonl has %d lines for 2 epochs", lines);
+    CHECK(log && strstr(log, "\"test_coco_eval_bbox\":[") && strstr(log, "\"ema_test_coco_eval_bbox\":[") &&
+              strstr(log, "\"train_loss\":"),
+          "log fields");
+    free(log);
+    char *results = NULL;
+    CHECK_OK(rf_read_file(path_in(out, "results.json"), &results, &n));
+    CHECK(results && strstr(results, "\"valid\"") && strstr(results, "\"test\"") && strstr(results, "\"circle\""),
+          "results.json has valid and test tables with class names");
+    free(results);
+    CHECK(s.epochs_run == 2 && s.steps > 0 && s.has_test, "summary: %lld epochs %lld steps test %d",
+          (long long)s.epochs_run, (long long)s.steps, s.has_test);
+    /* No temporary files left behind. */
+    DIR *d = opendir(out);
+    struct dirent *e;
+    while (d && (e = readdir(d))) CHECK(!strstr(e->d_name, ".tmp."), "temporary file %s left", e->d_name);
+    if (d) closedir(d);
+    /* The weights carry their configuration: a model loads from them alone. */
+    rf_safetensors *st = NULL;
+    CHECK_OK(rf_safetensors_open(path_in(out, "checkpoint_best_total.safetensors"), &st));
+    rf_safetensors_close(st);
+}
+
+/* ---- resume ------------------------------------------------------------------------ */
+static void test_resume(void) {
+    char straight[300], split[300], interrupted[300];
+    snprintf(straight, sizeof straight, "%s/straight", work_dir);
+    snprintf(split, sizeof split, "%s/split", work_dir);
+    snprintf(interrupted, sizeof interrupted, "%s/interrupted", work_dir);
+    rf_train_config c;
+    rf_train_summary s;
+    base_config(&c, "cpu", straight, 2);
+    CHECK_OK(run(&c, &s));
+
+    /* Stopped after epoch 1, resumed to 2. */
+    base_config(&c, "cpu", split, 1);
+    CHECK_OK(run(&c, &s));
+    base_config(&c, "cpu", split, 2);
+    c.resume = true;
+    CHECK_OK(run(&c, &s));
+    CHECK(same_training_state(straight, split), "resumed after epoch 1 differs from the uninterrupted run");
+    char *a = log_without_times(straight), *b = log_without_times(split);
+    CHECK(a && b && !strcmp(a, b), "log.jsonl differs:\n%s\n%s", a ? a : "", b ? b : "");
+    free(b);
+
+    /* Interrupted mid-epoch (the stop flag Ctrl-C raises), then resumed. */
+    volatile sig_atomic_t stop = 0;
+    recorder r = {.stop_after = 2, .stop = &stop}; /* the epoch has 3 steps: stop inside it */
+    base_config(&c, "cpu", interrupted, 2);
+    c.stop = &stop;
+    c.progress = record;
+    c.progress_user = &r;
+    CHECK_STATUS(run(&c, &s), RF_ERR_INTERRUPTED);
+    CHECK(strstr(rf_last_error(), "--resume"), "interrupt message: %s", rf_last_error());
+    CHECK(s.interrupted, "summary says interrupted");
+    base_config(&c, "cpu", interrupted, 2);
+    c.resume = true;
+    CHECK_OK(run(&c, &s));
+    CHECK(same_training_state(straight, interrupted), "resumed after an interruption differs from the uninterrupted run");
+    b = log_without_times(interrupted);
+    CHECK(a && b && !strcmp(a, b), "log.jsonl differs after interruption");
+    free(a);
+    free(b);
+}
+
+/* ---- the device guarantee ---------------------------------------------------------------- */
+static void test_devices(void) {
+    if (rf_device_check_name("opencl:1", NULL) != RF_OK) {
+        printf("test_train: no opencl:1, device checks skipped\n");
+        return;
+    }
+    char on1[300], on0[300], oncpu[300];
+    snprintf(on1, sizeof on1, "%s/opencl1", work_dir);
+    snprintf(on0, sizeof on0, "%s/opencl0", work_dir);
+    snprintf(oncpu, sizeof oncpu, "%s/cpu", work_dir);
+    rf_train_config c;
+    rf_train_summary s1, s0, sc;
+    recorder r1 = {0}, r0 = {0}, rc = {0};
+    uint64_t opens0 = rf_device_open_count("opencl:0");
+    base_config(&c, "opencl:1", on1, 1);
+    c.progress = record;
+    c.progress_user = &r1;
+    CHECK_OK(run(&c, &s1));
+    CHECK(rf_device_open_count("opencl:0") == opens0, "the opencl:1 run opened opencl:0");
+    CHECK(rf_device_open_count("opencl:1") > 0, "the opencl:1 run did not open opencl:1");
+    base_config(&c, "opencl:0", on0, 1);
+    c.progress = record;
+    c.progress_user = &r0;
+    CHECK_OK(run(&c, &s0));
+    CHECK(r1.steps == r0.steps && r1.steps > 0, "step counts %d vs %d", r1.steps, r0.steps);
+    for (int i = 0; i < r1.steps && i < MAX_RECORDED; i++)
+        CHECK(r1.loss[i] == r0.loss[i], "step %d loss opencl:1 %.9g opencl:0 %.9g", i, r1.loss[i], r0.loss[i]);
+    for (int i = 0; i < 12; i++)
+        CHECK(s1.best_total_stats[i] == s0.best_total_stats[i], "stat %d: %.9g vs %.9g", i, s1.best_total_stats[i],
+              s0.best_total_stats[i]);
+    CHECK(same_training_state(on1, on0), "weights / optimizer state differ between opencl:1 and opencl:0");
+    base_config(&c, "cpu", oncpu, 1);
+    c.max_steps = 3;
+    c.progress = record;
+    c.progress_user = &rc;
+    CHECK_OK(run(&c, &sc));
+    /* Different hardware sums in another order: close, not equal. */
+    for (int i = 0; i < rc.steps && i < 3; i++)
+        CHECK(fabs(rc.loss[i] - r1.loss[i]) <= 1e-4 * fabs(r1.loss[i]), "step %d loss cpu %.9g opencl:1 %.9g", i,
+              rc.loss[i], r1.loss[i]);
+}
+
+/* ---- faults ------------------------------------------------------------------------------ */
+static void test_faults(void) {
+    char nan_dir[300], oom_dir[300], full_dir[300];
+    snprintf(nan_dir, sizeof nan_dir, "%s/nan", work_dir);
+    snprintf(oom_dir, sizeof oom_dir, "%s/oom", work_dir);
+    snprintf(full_dir, sizeof full_dir, "%s/full", work_dir);
+    rf_train_config c;
+    rf_train_summary s;
+
+    /* NaN: one good epoch, then an absurd learning rate blows the weights up. */
+    base_config(&c, "cpu", nan_dir, 1);
+    CHECK_OK(run(&c, &s));
+    base_config(&c, "cpu", nan_dir, 3);
+    c.resume = true;
+    c.lr = 1e30;
+    c.lr_encoder = 1e30;
+    c.clip_max_norm = 0;
+    c.warmup_steps = 0;
+    rf_status st = rf_train(&c, &s);
+    CHECK(st == RF_ERR_NUMERIC, "NaN loss gave %s: %s", rf_status_name(st), rf_last_error());
+    CHECK(strstr(rf_last_error(), "at step") && strstr(rf_last_error(), "last good checkpoint") &&
+              strstr(rf_last_error(), "checkpoint.safetensors"),
+          "NaN message: %s", rf_last_error());
+
+    /* Out of device memory, provoked by a small memory limit. */
+    base_config(&c, "cpu", oom_dir, 1);
+    c.device_memory_limit = 4 << 20;
+    st = rf_train(&c, &s);
+    CHECK(st == RF_ERR_OUT_OF_MEMORY, "memory limit gave %s", rf_status_name(st));
+    CHECK(strstr(rf_last_error(), "cpu") && strstr(rf_last_error(), "bytes") && strstr(rf_last_error(), "smaller batch"),
+          "OOM message: %s", rf_last_error());
+
+    /* Disk full while writing a checkpoint: in a child whose file size limit
+     * (RLIMIT_FSIZE, with SIGXFSZ ignored: writes fail with EFBIG as on a
+     * full disk) is below one checkpoint. The first epoch runs unlimited. */
+    base_config(&c, "cpu", full_dir, 1);
+    CHECK_OK(run(&c, &s));
+    char *before = NULL;
+    size_t before_n = 0;
+    CHECK_OK(rf_read_file(path_in(full_dir, "checkpoint.safetensors"), &before, &before_n));
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        signal(SIGXFSZ, SIG_IGN);
+        struct rlimit lim = {1 << 20, 1 << 20};
+        setrlimit(RLIMIT_FSIZE, &lim);
+        rf_train_config cc;
+        base_config(&cc, "cpu", full_dir, 2);
+        cc.resume = true;
+        rf_train_summary ss;
+        rf_status cs = rf_train(&cc, &ss);
+        fprintf(stderr, "disk full child: %s: %s\n", rf_status_name(cs), rf_last_error());
+        _exit(cs == RF_ERR_IO && strstr(rf_last_error(), "previous file is kept") ? 0 : 1);
+    }
+    int wstatus = 0;
+    waitpid(pid, &wstatus, 0);
+    CHECK(WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0, "disk-full run did not fail cleanly with RF_ERR_IO");
+    char *after = NULL;
+    size_t after_n = 0;
+    CHECK_OK(rf_read_file(path_in(full_dir, "checkpoint.safetensors"), &after, &after_n));
+    CHECK(before && after && before_n == after_n && !memcmp(before, after, before_n), "the previous checkpoint changed");
+    free(before);
+    free(after);
+    DIR *d = opendir(full_dir);
+    struct dirent *e;
+    while (d && (e = readdir(d))) CHECK(!strstr(e->d_name, ".tmp."), "temporary file %s left after disk full", e->d_name);
+    if (d) closedir(d);
+}
+
+int main(int argc, char **argv) {
+    const char *mode = argc > 1 ? argv[1] : "all";
+    snprintf(work_dir, sizeof work_dir, "/tmp/rfdetr_train_XXXXXX");
+    if (!mkdtemp(work_dir)) return 1;
+    snprintf(data_dir, sizeof data_dir, "%s/data", work_dir);
+    rf_shapes_config sc;
+    rf_shapes_config_default(&sc);
+    sc.train = 24;
+    sc.valid = 8;
+    sc.test = 8;
+    sc.size = 128;
+    sc.seed = 3;
+    CHECK_OK(rf_shapes_write(data_dir, &sc));
+    if (!strcmp(mode, "all") || !strcmp(mode, "layout")) test_layout();
+    if (!strcmp(mode, "all") || !strcmp(mode, "resume")) test_resume();
+    if (!strcmp(mode, "all") || !strcmp(mode, "devices")) test_devices();
+    if (!strcmp(mode, "all") || !strcmp(mode, "faults")) test_faults();
+    if (test_failed_count == 0) test_remove_tree(work_dir);
+    else fprintf(stderr, "kept %s for inspection\n", work_dir);
+    return test_finish("test_train");
+}

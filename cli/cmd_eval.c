@@ -8,6 +8,9 @@
 
 #include "backend/status.h"
 #include "cli/cli.h"
+#include "data/dataset.h"
+#include "model/model.h"
+#include "train/evaluate.h"
 #include "core/fileio.h"
 #include "core/json_writer.h"
 #include "data/coco.h"
@@ -86,23 +89,78 @@ static rf_status write_json(const char *path, const char *gt_path, const char *d
     return rf_atomic_file_commit(&af);
 }
 
+/* The model form: a checkpoint evaluated on a dataset split on a device. */
+static int eval_weights(const char *weights, const char *data, const char *split_name, const char *device,
+                        const char *json_path, const rf_coco_eval_params *params, long batch, long threads) {
+    rf_split split;
+    if (rf_split_parse(split_name, &split) != RF_OK) {
+        fprintf(stderr, "rfdetr eval: --split must be train, valid or test, got '%s'\n", split_name);
+        return CLI_EXIT_USAGE;
+    }
+    char dir[4096];
+    rf_status s = rf_dataset_resolve_dir(data, dir, sizeof dir, NULL);
+    if (s != RF_OK) return cli_fail("eval", s, "finding the dataset");
+    rf_dataset *ds = NULL;
+    s = rf_dataset_open(dir, RF_SPLIT_BIT(split), &ds);
+    if (s != RF_OK) return cli_fail("eval", s, "reading the dataset");
+    rf_device *dev = NULL;
+    int rc = cli_open_device("eval", device, &dev);
+    if (rc != CLI_EXIT_OK) {
+        rf_dataset_free(ds);
+        return rc;
+    }
+    rfdetr_model *model = NULL;
+    rf_ctx *ctx = NULL;
+    rf_coco_eval_result *result = NULL;
+    s = rfdetr_model_open(dev, weights, NULL, 0, &model);
+    if (s != RF_OK) rc = cli_fail("eval", s, "loading the weights");
+    if (rc == CLI_EXIT_OK && (s = rf_ctx_create(dev, 0, &ctx)) != RF_OK) rc = cli_fail("eval", s, "creating a context");
+    if (rc == CLI_EXIT_OK) {
+        fprintf(stderr, "rfdetr eval: %s (%s, %d classes) on %s split %s (%zu images) on %s\n", weights, model->cfg.size,
+                model->cfg.num_classes, dir, split_name, ds->splits[split].coco->image_count, dev->info.name);
+        s = rf_evaluate_model(model, ctx, ds, split, (int)batch, (int)threads, params->max_dets, &result);
+        if (s != RF_OK) rc = cli_fail("eval", s, "evaluating");
+    }
+    if (rc == CLI_EXIT_OK) {
+        cli_print_coco_summary(result->stats, result->max_dets);
+        cli_print_coco_classes(result);
+        if (json_path && (s = write_json(json_path, ds->splits[split].annotations, weights, result)) != RF_OK)
+            rc = cli_fail("eval", s, "writing --json");
+    }
+    rf_coco_eval_result_free(result);
+    rf_ctx_free(ctx);
+    rfdetr_model_free(model);
+    rf_device_close(dev);
+    rf_dataset_free(ds);
+    return rc;
+}
+
 int cli_cmd_eval(int argc, char **argv) {
     const char *gt_path = NULL, *dt_path = NULL, *max_dets_text = NULL, *json_path = NULL;
-    long threads = 0;
+    const char *weights = NULL, *data = NULL, *split = "valid", *device = "auto";
+    long threads = 0, batch = 8;
     cli_option options[] = {
         {"--gt", CLI_STRING, &gt_path, "GT.json", "ground truth: a COCO annotation file"},
         {"--dt", CLI_STRING, &dt_path, "DT.json", "detections: a COCO results file [{image_id, category_id, bbox, score}]"},
         {"--max-dets", CLI_STRING, &max_dets_text, "A,B,C", "detections per image for the AR columns (default 1,10,100; RF-DETR uses 1,10,500)"},
         {"--json", CLI_STRING, &json_path, "OUT", "also write the stats (full precision) and the per-class table as JSON"},
         {"--threads", CLI_INT, &threads, "N", "worker threads (default: one per CPU; results do not depend on it)"},
+        {"--weights", CLI_STRING, &weights, "W", "model form: evaluate these weights (.safetensors or official .pth)"},
+        {"--data", CLI_STRING, &data, "DIR", "model form: the dataset (folder or shapes)"},
+        {"--split", CLI_STRING, &split, "NAME", "model form: valid (default), test or train"},
+        {"--device", CLI_STRING, &device, "NAME", "model form: cpu, opencl:N, cuda:N or auto"},
+        {"--batch", CLI_INT, &batch, "B", "model form: images per batch (default 8)"},
     };
     cli_spec spec = {
-        .usage = "rfdetr eval --gt GT.json --dt DT.json [--max-dets 1,10,100] [--json OUT]",
+        .usage = "rfdetr eval --gt GT.json --dt DT.json [--max-dets 1,10,100] [--json OUT]\n"
+                 "       rfdetr eval --weights W --data DIR [--split valid|test] [--device D] [--json OUT]",
         .description =
             "COCO bbox evaluation with pycocotools' semantics: prints the 12-line summary (the same numbers as\n"
             "pycocotools' COCOeval) and a per-class table: AP@[.50:.95], AP50, and precision / recall / F1 at\n"
             "IoU 0.50 at the confidence that maximizes macro F1 (what RF-DETR's results.json reports).\n"
-            "An empty detection list is valid: every AP and AR is then 0 (-1 where there is no GT).",
+            "An empty detection list is valid: every AP and AR is then 0 (-1 where there is no GT).\n"
+            "The model form runs a checkpoint on a dataset split on any device and evaluates its detections the\n"
+            "same way: the same numbers on every device.",
         .options = options,
         .option_count = (int)(sizeof options / sizeof options[0]),
         .max_positional = 0,
@@ -112,8 +170,13 @@ int cli_cmd_eval(int argc, char **argv) {
     int rc = cli_parse(&spec, argc, argv, &pos, &npos);
     if (rc != CLI_EXIT_OK) return rc < 0 ? CLI_EXIT_OK : rc;
     free(pos);
-    if (!gt_path || !dt_path) {
-        fprintf(stderr, "rfdetr eval: --gt and --dt are both required\nusage: %s\n", spec.usage);
+    bool file_form = gt_path || dt_path, model_form = weights || data;
+    if (file_form == model_form || (file_form && (!gt_path || !dt_path)) || (model_form && (!weights || !data))) {
+        fprintf(stderr, "rfdetr eval: give --gt and --dt, or --weights and --data\nusage: %s\n", spec.usage);
+        return CLI_EXIT_USAGE;
+    }
+    if (batch < 1) {
+        fprintf(stderr, "rfdetr eval: --batch must be >= 1\n");
         return CLI_EXIT_USAGE;
     }
     rf_coco_eval_params params;
@@ -128,6 +191,7 @@ int cli_cmd_eval(int argc, char **argv) {
         return CLI_EXIT_USAGE;
     }
     params.threads = (int)threads;
+    if (model_form) return eval_weights(weights, data, split, device, json_path, &params, batch, threads > 0 ? threads : 2);
 
     rf_coco_dataset *gt = NULL;
     rf_coco_detection *dets = NULL;

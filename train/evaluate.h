@@ -1,0 +1,20 @@
+/* evaluate.h — COCO evaluation of a model on a dataset split, on the model's
+ * device: batches from the loader (square resize only), the forward pass
+ * without gradients, RF-DETR's post-processing (top num_select per image,
+ * boxes in original pixels) and the evaluator (eval/coco_eval.h). Used by
+ * the trainer every epoch and by `rfdetr eval --weights`. */
+#ifndef RFDETR_TRAIN_EVALUATE_H
+#define RFDETR_TRAIN_EVALUATE_H
+
+#include "core/tensor.h"
+#include "data/dataset.h"
+#include "eval/coco_eval.h"
+#include "model/model.h"
+
+/* ctx: a context on the model's device (reset per batch; its gradient
+ * recording is switched off meanwhile). max_dets NULL: pycocotools'
+ * 1/10/100. */
+rf_status rf_evaluate_model(rfdetr_model *model, rf_ctx *ctx, const rf_dataset *ds, rf_split split, int batch,
+                            int threads, const int max_dets[3], rf_coco_eval_result **result);
+
+#endif

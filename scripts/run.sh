@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # The main job on a fresh Debian 12 machine: install dependencies, build,
-# list every device, benchmark GEMM on each against OpenBLAS.
-# (Becomes "train on the built-in dataset" once the trainer lands.)
+# list the devices, then train the tiny RF-DETR on the built-in shapes
+# dataset on `auto` (first OpenCL GPU, else first CUDA GPU, else cpu),
+# evaluate it every epoch and keep the best checkpoint in runs/train.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release
 cmake --build build -j"$(nproc)"
 build/rfdetr devices
-build/bench_gemm --sizes 256,512,1024 --min-time 1
+build/rfdetr train --out runs/train "$@"

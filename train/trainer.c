@@ -553,6 +553,12 @@ rf_status rf_train(const rf_train_config *cfg, rf_train_summary *summary) {
     summary->best_ema_map = t.st.best_ema;
     memcpy(summary->best_total_stats, t.st.best_total_stats, sizeof summary->best_total_stats);
     summary->best_total_is_ema = t.st.best_total_is_ema;
+    /* The best AP50 of either model over the run (the log covers resumed epochs too). */
+    for (size_t i = 0; i < t.log.count; i++) {
+        const rf_run_epoch *e = &t.log.epochs[i];
+        if (e->stats[1] > summary->best_regular_map50) summary->best_regular_map50 = e->stats[1];
+        if (e->has_ema && e->ema_stats[1] > summary->best_ema_map50) summary->best_ema_map50 = e->ema_stats[1];
+    }
     summary->seconds = now_seconds() - started;
     if (s != RF_OK && s != RF_ERR_INTERRUPTED && t.last_saved_epoch > 0) {
         /* Name the last good checkpoint after the cause. */

@@ -63,6 +63,7 @@ int cli_open_device(const char *command, const char *requested, rf_device **out)
 
 /* ---- subcommands ----------------------------------------------------------------- */
 int cli_cmd_devices(int argc, char **argv);
+int cli_cmd_predict(int argc, char **argv);
 
 #include <stdio.h>
 #endif

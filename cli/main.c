@@ -14,6 +14,7 @@ typedef struct cli_command {
 
 static const cli_command commands[] = {
     {"devices", "list every device: cpu, opencl:N, cuda:N", cli_cmd_devices},
+    {"predict", "detect objects in images with a model (annotated images, COCO JSON)", cli_cmd_predict},
 };
 
 static void usage(FILE *out) {

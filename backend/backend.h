@@ -105,6 +105,7 @@ struct rf_device {
     void *native;                 /* backend-private state */
     rf_device_error error;
     rf_device_counters counters;
+    uint64_t memory_limit_bytes;  /* rf_device_options.memory_limit_bytes, 0: none */
 };
 
 /* ---- backends ------------------------------------------------------------- */

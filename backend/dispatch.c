@@ -32,6 +32,12 @@ rf_status rf_buffer_alloc(rf_device *dev, size_t bytes, rf_buffer **out) {
                         "%llu bytes (%.1f MiB); try a smaller batch or resolution",
                         dev->info.name, bytes, bytes / 1048576.0, (unsigned long long)dev->info.max_alloc_bytes,
                         dev->info.max_alloc_bytes / 1048576.0);
+    if (dev->memory_limit_bytes && dev->counters.bytes_live + bytes > dev->memory_limit_bytes)
+        return RF_ERROR(RF_ERR_OUT_OF_MEMORY,
+                        "%s: out of device memory: allocating %zu bytes (%.1f MiB) on top of %.1f MiB in use exceeds "
+                        "the %.1f MiB limit; try a smaller batch or resolution",
+                        dev->info.name, bytes, bytes / 1048576.0, dev->counters.bytes_live / 1048576.0,
+                        dev->memory_limit_bytes / 1048576.0);
     RF_TRY(dev->ops->alloc(dev, bytes, out));
     rf_device_counters *c = &dev->counters;
     c->allocations++;

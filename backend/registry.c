@@ -148,6 +148,25 @@ rf_status rf_device_check_name(const char *name, rf_device_info *info_out) {
     return RF_OK;
 }
 
+/* Opens per (backend, index): diagnostics only, never consulted to pick a
+ * device. Indices past the table are counted in its last slot. */
+#define OPEN_COUNT_SLOTS 64
+static _Atomic uint64_t open_counts[BACKEND_TABLE_COUNT][OPEN_COUNT_SLOTS];
+
+uint64_t rf_device_open_count(const char *name) {
+    const rf_backend *b;
+    int index;
+    /* Parse quietly: a diagnostic must not replace the caller's last error. */
+    char saved[512];
+    snprintf(saved, sizeof saved, "%s", rf_last_error());
+    rf_status s = rf_device_parse_name(name, &b, &index);
+    rf_error_set(RF_OK, NULL, 0, "%s", saved);
+    if (s != RF_OK) return 0;
+    for (int i = 0; i < BACKEND_TABLE_COUNT; i++)
+        if (backend_table[i] == b) return open_counts[i][index < OPEN_COUNT_SLOTS ? index : OPEN_COUNT_SLOTS - 1];
+    return 0;
+}
+
 rf_status rf_device_open_with(const char *name, const rf_device_options *options, rf_device **out) {
     if (!out) return RF_ERROR(RF_ERR_INVALID_ARGUMENT, "rf_device_open: out is NULL");
     *out = NULL;
@@ -155,7 +174,12 @@ rf_status rf_device_open_with(const char *name, const rf_device_options *options
     int index;
     RF_TRY(rf_device_parse_name(name, &b, &index));
     static const rf_device_options defaults = {0};
-    return b->open(index, options ? options : &defaults, out);
+    rf_status s = b->open(index, options ? options : &defaults, out);
+    if (s == RF_OK && options) (*out)->memory_limit_bytes = options->memory_limit_bytes;
+    if (s == RF_OK)
+        for (int i = 0; i < BACKEND_TABLE_COUNT; i++)
+            if (backend_table[i] == b) open_counts[i][index < OPEN_COUNT_SLOTS ? index : OPEN_COUNT_SLOTS - 1]++;
+    return s;
 }
 
 rf_status rf_device_open(const char *name, rf_device **out) { return rf_device_open_with(name, NULL, out); }

@@ -34,37 +34,67 @@ static void fill(float *x, size_t n, unsigned seed) {
     }
 }
 
-/* Repeats until min_time has passed (after one warm-up call) and returns
- * the best-of-3 rate of whole batches of repetitions. */
-static double openblas_gflops(int n, double min_time) {
+/* Host matrices for the OpenBLAS baseline, kept across slices. */
+typedef struct host_gemm {
+    int n;
+    float *a, *b, *c;
+} host_gemm;
+
+static void host_gemm_init(host_gemm *h, int n) {
     size_t count = (size_t)n * n;
-    float *a = malloc(count * sizeof *a), *b = malloc(count * sizeof *b), *c = malloc(count * sizeof *c);
-    fill(a, count, 1);
-    fill(b, count, 2);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
-    double best = 0;
-    for (int trial = 0; trial < 3; trial++) {
-        int reps = 0;
-        double t0 = now(), t;
-        do {
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
-            reps++;
-            t = now() - t0;
-        } while (t < min_time / 3);
-        double rate = 2.0 * n * n * (double)n * reps / t * 1e-9;
-        if (rate > best) best = rate;
-    }
-    free(a);
-    free(b);
-    free(c);
-    return best;
+    h->n = n;
+    h->a = malloc(count * sizeof *h->a);
+    h->b = malloc(count * sizeof *h->b);
+    h->c = malloc(count * sizeof *h->c);
+    fill(h->a, count, 1);
+    fill(h->b, count, 2);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, h->a, n, h->b, n, 0.0f, h->c, n);
 }
 
-static double device_gflops(rf_device *dev, int n, double min_time) {
+static void host_gemm_free(host_gemm *h) {
+    free(h->a);
+    free(h->b);
+    free(h->c);
+}
+
+/* GFLOP/s of OpenBLAS over one time slice. */
+static double openblas_slice(host_gemm *h, double slice) {
+    int n = h->n, reps = 0;
+    double t0 = now(), t;
+    do {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, h->a, n, h->b, n, 0.0f, h->c, n);
+        reps++;
+        t = now() - t0;
+    } while (t < slice);
+    return 2.0 * n * n * (double)n * reps / t * 1e-9;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median(double *v, int n) {
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+#define SLICES 5
+
+typedef struct pair_result {
+    double device, baseline, ratio; /* medians over interleaved slices */
+} pair_result;
+
+/* Alternates slices of the device and of OpenBLAS so both see the same
+ * machine load (this machine is shared): reports each one's median and the
+ * median of the per-pair ratios. */
+static pair_result measure_pair(rf_device *dev, host_gemm *h, double min_time) {
+    int n = h->n;
     size_t count = (size_t)n * n;
     float *host = malloc(count * sizeof *host);
     rf_buffer *a = NULL, *b = NULL, *c = NULL;
-    double best = -1;
+    pair_result r = {-1, -1, -1};
+    double dev_rates[SLICES], base_rates[SLICES], ratios[SLICES], slice = min_time / (2 * SLICES);
     if (rf_buffer_alloc(dev, count * 4, &a) || rf_buffer_alloc(dev, count * 4, &b) || rf_buffer_alloc(dev, count * 4, &c))
         goto done;
     fill(host, count, 1);
@@ -75,26 +105,28 @@ static double device_gflops(rf_device *dev, int n, double min_time) {
                       .c = c, .ldc = n, .batch = 1};
     /* Warm-up compiles kernels (CLBlast, PoCL) outside the timing. */
     if (rf_gemm(dev, &d) != RF_OK || rf_device_synchronize(dev) != RF_OK) goto done;
-    best = 0;
-    for (int trial = 0; trial < 3; trial++) {
+    for (int i = 0; i < SLICES; i++) {
         int reps = 0;
         double t0 = now(), t;
         do {
-            if (rf_gemm(dev, &d) != RF_OK) goto done;
+            if (rf_gemm(dev, &d) != RF_OK || rf_device_synchronize(dev) != RF_OK) goto done;
             reps++;
-            if (rf_device_synchronize(dev) != RF_OK) goto done;
             t = now() - t0;
-        } while (t < min_time / 3);
-        double rate = 2.0 * n * n * (double)n * reps / t * 1e-9;
-        if (rate > best) best = rate;
+        } while (t < slice);
+        dev_rates[i] = 2.0 * n * n * (double)n * reps / t * 1e-9;
+        base_rates[i] = openblas_slice(h, slice);
+        ratios[i] = dev_rates[i] / base_rates[i];
     }
+    r.device = median(dev_rates, SLICES);
+    r.baseline = median(base_rates, SLICES);
+    r.ratio = median(ratios, SLICES);
 done:
-    if (best < 0) fprintf(stderr, "bench_gemm: %s n=%d failed: %s\n", dev->info.name, n, rf_last_error());
+    if (r.device < 0) fprintf(stderr, "bench_gemm: %s n=%d failed: %s\n", dev->info.name, n, rf_last_error());
     rf_buffer_free(a);
     rf_buffer_free(b);
     rf_buffer_free(c);
     free(host);
-    return best;
+    return r;
 }
 
 static int parse_sizes(const char *text, int *sizes) {
@@ -119,14 +151,11 @@ int main(int argc, char **argv) {
         }
     }
 
-    printf("# GEMM, row-major C = A*B, square n, f32; GFLOP/s = 2n^3/s, best of 3 timed batches\n");
-    double base[MAX_SIZES];
-    printf("%-28s", "baseline OpenBLAS (host)");
-    for (int s = 0; s < nsizes; s++) {
-        base[s] = openblas_gflops(sizes[s], min_time);
-        printf("  n=%-5d %8.1f", sizes[s], base[s]);
-    }
-    printf("\n");
+    printf("# GEMM, row-major C = A*B, square n, f32. GFLOP/s = 2n^3/s, medians of %d slices; each device slice\n"
+           "# alternates with an OpenBLAS slice on the host (the baseline), and ratios are medians of the pairs.\n",
+           SLICES);
+    host_gemm hosts[MAX_SIZES];
+    for (int s = 0; s < nsizes; s++) host_gemm_init(&hosts[s], sizes[s]);
 
     int total = rf_device_count();
     for (int i = 0; i < total; i++) {
@@ -145,35 +174,26 @@ int main(int argc, char **argv) {
             fprintf(stderr, "bench_gemm: %s\n", rf_last_error());
             continue;
         }
-        double first[MAX_SIZES];
-        char label[64];
-        snprintf(label, sizeof label, "%s%s", info.name, is_opencl ? " CLBlast stock" : "");
-        printf("%-28s", label);
+        pair_result first[MAX_SIZES];
+        printf("%-10s %s%s\n", info.name, info.description, is_opencl ? " (CLBlast stock parameters)" : "");
         for (int s = 0; s < nsizes; s++) {
-            first[s] = device_gflops(dev, sizes[s], min_time);
-            printf("  n=%-5d %8.1f", sizes[s], first[s]);
+            first[s] = measure_pair(dev, &hosts[s], min_time);
+            printf("  n=%-5d %8.1f GFLOP/s   OpenBLAS %8.1f GFLOP/s   ratio %.2f\n", sizes[s], first[s].device,
+                   first[s].baseline, first[s].ratio);
         }
-        printf("\n%-28s", "  ratio to OpenBLAS");
-        for (int s = 0; s < nsizes; s++) printf("  n=%-5d %8.2f", sizes[s], first[s] / base[s]);
-        printf("\n");
 #ifdef RFDETR_HAVE_OPENCL
         if (is_opencl) {
             rf_opencl_gemm_tune_device(dev);
-            snprintf(label, sizeof label, "%s rfdetr tuned", info.name);
-            printf("%-28s", label);
-            double tuned[MAX_SIZES];
+            printf("%-10s %s (rfdetr.c tuned parameters)\n", info.name, info.description);
             for (int s = 0; s < nsizes; s++) {
-                tuned[s] = device_gflops(dev, sizes[s], min_time);
-                printf("  n=%-5d %8.1f", sizes[s], tuned[s]);
+                pair_result t = measure_pair(dev, &hosts[s], min_time);
+                printf("  n=%-5d %8.1f GFLOP/s   OpenBLAS %8.1f GFLOP/s   ratio %.2f   tuned/stock %.2f\n", sizes[s],
+                       t.device, t.baseline, t.ratio, t.ratio / first[s].ratio);
             }
-            printf("\n%-28s", "  ratio tuned/stock");
-            for (int s = 0; s < nsizes; s++) printf("  n=%-5d %8.2f", sizes[s], tuned[s] / first[s]);
-            printf("\n%-28s", "  ratio tuned/OpenBLAS");
-            for (int s = 0; s < nsizes; s++) printf("  n=%-5d %8.2f", sizes[s], tuned[s] / base[s]);
-            printf("\n");
         }
 #endif
         rf_device_close(dev);
     }
+    for (int s = 0; s < nsizes; s++) host_gemm_free(&hosts[s]);
     return 0;
 }

@@ -146,6 +146,16 @@ int cli_parse(const cli_spec *spec, int argc, char **argv, char ***positional, i
     return CLI_EXIT_OK;
 }
 
+int cli_parse_one(const cli_spec *spec, int argc, char **argv, const char **arg) {
+    char **pos = NULL;
+    int npos = 0;
+    int rc = cli_parse(spec, argc, argv, &pos, &npos);
+    if (rc != CLI_EXIT_OK) return rc;
+    *arg = npos > 0 ? pos[0] : NULL;
+    free(pos);
+    return CLI_EXIT_OK;
+}
+
 int cli_exit_code(rf_status status) {
     switch (status) {
     case RF_OK: return CLI_EXIT_OK;

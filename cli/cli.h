@@ -47,6 +47,9 @@ typedef struct cli_spec {
  * --help was printed, CLI_EXIT_USAGE after printing a message. */
 int cli_parse(const cli_spec *spec, int argc, char **argv, char ***positional, int *positional_count);
 void cli_print_help(const cli_spec *spec, FILE *out);
+/* cli_parse for a command taking exactly one positional argument (the spec
+ * says min = max = 1): *arg points into argv. Same returns as cli_parse. */
+int cli_parse_one(const cli_spec *spec, int argc, char **argv, const char **arg);
 
 /* Exit code for a library status: bad input is 2, everything else 1. */
 int cli_exit_code(rf_status status);
@@ -61,8 +64,18 @@ int cli_resolve_device(const char *command, const char *requested, char *resolve
 /* cli_resolve_device, then rf_device_open. */
 int cli_open_device(const char *command, const char *requested, rf_device **out);
 
+/* ---- COCO results ---------------------------------------------------------------- */
+#include "eval/coco_eval.h"
+/* pycocotools' 12 summarize() lines, character for character. */
+void cli_print_coco_summary(const double stats[RF_COCO_STATS], const int max_dets[RF_COCO_MAX_DETS]);
+/* The per-class table (AP, AP50, P/R/F1 at the best macro-F1 confidence). */
+void cli_print_coco_classes(const rf_coco_eval_result *r);
+
 /* ---- subcommands ----------------------------------------------------------------- */
 int cli_cmd_devices(int argc, char **argv);
+int cli_cmd_make_shapes(int argc, char **argv);
+int cli_cmd_check_data(int argc, char **argv);
+int cli_cmd_eval(int argc, char **argv);
 int cli_cmd_predict(int argc, char **argv);
 
 #include <stdio.h>

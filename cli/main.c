@@ -14,6 +14,9 @@ typedef struct cli_command {
 
 static const cli_command commands[] = {
     {"devices", "list every device: cpu, opencl:N, cuda:N", cli_cmd_devices},
+    {"make-shapes", "write the built-in shapes dataset (Roboflow COCO layout)", cli_cmd_make_shapes},
+    {"check-data", "validate a dataset: counts, class names by id, every problem", cli_cmd_check_data},
+    {"eval", "COCO AP/AR of a results file (pycocotools' numbers) and per-class P/R/F1", cli_cmd_eval},
     {"predict", "detect objects in images with a model (annotated images, COCO JSON)", cli_cmd_predict},
 };
 

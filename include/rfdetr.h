@@ -95,6 +95,10 @@ typedef struct rf_device_options {
      * rfdetr.c ships for devices CLBlast has no tuning for (PoCL on x86).
      * CLBlast keeps parameters per driver device for the whole process. */
     int opencl_stock_gemm;
+    /* Refuse allocations that would bring this handle's live device memory
+     * above this many bytes (0: only the device's own limits). Lets a user
+     * share a GPU, and lets tests provoke out-of-memory deterministically. */
+    uint64_t memory_limit_bytes;
 } rf_device_options;
 /* rf_device_open with options; NULL options == rf_device_open. */
 rf_status rf_device_open_with(const char *name, const rf_device_options *options, rf_device **out);
@@ -123,6 +127,12 @@ typedef struct rf_device_counters {
 } rf_device_counters;
 
 void rf_device_get_counters(const rf_device *device, rf_device_counters *out);
+
+/* How many times this process has opened the named device (a diagnostic,
+ * process-wide, read-only for callers): a test can prove that a run on
+ * opencl:1 never opened opencl:0 at all, not only that one handle stayed
+ * idle. Unknown names count 0. */
+uint64_t rf_device_open_count(const char *name);
 /* The sum of every counter; 0 proves the device was never used. */
 uint64_t rf_device_counters_total(const rf_device_counters *c);
 

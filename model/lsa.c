@@ -1,5 +1,6 @@
 #include "model/lsa.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -180,18 +181,22 @@ double rf_lsa_total(const double *cost, int rows, int cols, const int *row_to_co
 }
 
 size_t rf_lsa_replace_nonfinite(double *cost, size_t count) {
-    double largest = -INFINITY;
+    double largest = -INFINITY, largest_abs = 0;
     size_t replaced = 0;
     for (size_t k = 0; k < count; k++) {
         if (isfinite(cost[k])) {
             if (cost[k] > largest) largest = cost[k];
+            if (fabs(cost[k]) > largest_abs) largest_abs = fabs(cost[k]);
         } else {
             replaced++;
         }
     }
     if (replaced == 0) return 0;
-    double value = largest == -INFINITY ? 1.0 : largest > 0 ? 2.0 * largest : largest + 1.0;
-    if (!isfinite(value)) value = largest; /* 2·m overflowed: m is already the most expensive finite cost */
+    /* RF-DETR 1.11's _sanitize_cost_matrix: max + max|.| + 1 stays above
+     * every finite entry even when all are negative; DBL_MAX when nothing is
+     * finite or the sum overflows. */
+    double value = largest == -INFINITY ? DBL_MAX : largest + largest_abs + 1.0;
+    if (!isfinite(value)) value = DBL_MAX;
     for (size_t k = 0; k < count; k++)
         if (!isfinite(cost[k])) cost[k] = value;
     return replaced;

@@ -29,24 +29,13 @@ rf_status rf_lsa_solve(const double *cost, int rows, int cols, int *row_to_col);
 /* Total cost of an assignment from rf_lsa_solve (unmatched rows skipped). */
 double rf_lsa_total(const double *cost, int rows, int cols, const int *row_to_col);
 
-/* What RF-DETR's matcher does before calling scipy, made total.
- *
- * rfdetr/models/matcher.py computes the whole batch's cost C (all images,
- * all query groups) and then
- *     max_cost = C.max(); C[C.isinf() | C.isnan()] = max_cost * 2
- * "assuming any good match will not cause NaN or Inf". Taken literally that
- * only works when -Inf is the only non-finite value: torch's max propagates
- * NaN (so NaN entries stay NaN and scipy raises, stopping training) and a
- * +Inf entry makes max_cost +Inf (so -Inf becomes +Inf and scipy may raise
- * "infeasible"); with every cost ≤ 0 it even makes the replacement cheaper
- * than the finite maximum.
- *
- * This replaces every NaN/±Inf of cost[0..count) with 2·m, m the largest
- * finite entry, when m > 0 — RF-DETR's value wherever RF-DETR's code works —
- * and with m + 1 otherwise (1 when no entry is finite), so the replacement
- * is always the most expensive choice and rf_lsa_solve always succeeds.
- * Call it on the whole batch's cost, as RF-DETR takes the maximum over it.
- * Returns the number of entries replaced. */
+/* What RF-DETR's matcher does before calling scipy (rfdetr 1.11,
+ * HungarianMatcher._sanitize_cost_matrix): every NaN/±Inf of cost[0..count)
+ * becomes m + a + 1, m the largest and a the largest absolute finite entry,
+ * so the replacement is dearer than every real pair even when all costs are
+ * negative; DBL_MAX when nothing is finite. Call it on the whole batch's
+ * cost, as RF-DETR takes the maxima over it. Returns the number of entries
+ * replaced. */
 size_t rf_lsa_replace_nonfinite(double *cost, size_t count);
 
 #endif /* RFDETR_LSA_H */

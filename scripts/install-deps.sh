@@ -12,7 +12,7 @@ packages=(
   libopenblas-dev
   # images (stb_image / stb_image_write) and JPEG fast path
   libstb-dev libjpeg62-turbo-dev
-  # JSON (COCO annotations, detections, logs)
+  # JSON: yajl's streaming parser reads COCO files (chosen by bench/json, docs/json.md)
   libyajl-dev
   # zlib: the ZIP container of PyTorch .pth checkpoints (CRC-32, deflate)
   zlib1g-dev

@@ -6,8 +6,9 @@
  *   - devices of the same kind (opencl:0 and opencl:1) must agree bit for bit;
  *   - every kernel slot of every device's table must exist;
  *   -o KERNEL filters by kernel name prefix (or family: -o basic), -d DEVICE
- *     by device, --perf times each case instead of checking it, --list prints
- *     the cases. Exit status non-zero on any failure. */
+ *     by device, --perf times each case on every device against the cpu
+ *     device instead of checking it (--largest: only each kernel's biggest
+ *     case; this is bench/ops), --list prints the cases. Exit status non-zero on any failure. */
 #include <math.h>
 #include <stdint.h>
 #include <time.h>
@@ -188,6 +189,22 @@ static void check_kernel_table(const rf_device *dev, const rf_device *ref) {
 #undef FAMILY
 }
 
+static double case_bytes(const kcase *c) {
+    double bytes = 0;
+    for (int b = 0; b < c->nbufs; b++) bytes += (double)c->bufs[b].n;
+    return bytes;
+}
+
+/* The biggest case of its kernel (the first of equals): what --perf --largest times. */
+static bool is_largest_of_kernel(const kcase *cases, int n, int i) {
+    for (int j = 0; j < n; j++) {
+        if (j == i || strcmp(cases[j].kernel, cases[i].kernel) != 0) continue;
+        double bj = case_bytes(&cases[j]), bi = case_bytes(&cases[i]);
+        if (bj > bi || (bj == bi && j < i)) return false;
+    }
+    return true;
+}
+
 static bool selected(const kcase *c, const char *only) {
     if (!only) return true;
     return strncmp(c->kernel, only, strlen(only)) == 0 || strcmp(c->family, only) == 0;
@@ -212,14 +229,15 @@ static bool family_available(const rf_device *dev, const char *family) {
 
 int main(int argc, char **argv) {
     const char *only = NULL, *only_dev = NULL;
-    bool perf = false, list = false;
+    bool perf = false, list = false, largest_only = false;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-o") && i + 1 < argc) only = argv[++i];
         else if (!strcmp(argv[i], "-d") && i + 1 < argc) only_dev = argv[++i];
         else if (!strcmp(argv[i], "--perf")) perf = true;
+        else if (!strcmp(argv[i], "--largest")) largest_only = true;
         else if (!strcmp(argv[i], "--list")) list = true;
         else {
-            printf("usage: test_backend_ops [-o KERNEL|FAMILY] [-d DEVICE] [--perf] [--list]\n");
+            printf("usage: test_backend_ops [-o KERNEL|FAMILY] [-d DEVICE] [--perf [--largest]] [--list]\n");
             return 2;
         }
     }
@@ -255,6 +273,11 @@ int main(int argc, char **argv) {
         if (!selected(c, only)) continue;
         unsigned long long seed = (unsigned long long)ci + 1;
         if (perf) {
+            if (largest_only && !is_largest_of_kernel(cases, ncases, ci)) continue;
+            double bytes = 0;
+            for (int b = 0; b < c->nbufs; b++) bytes += (double)c->bufs[b].n * 4 * (c->bufs[b].role == KC_INOUT ? 2 : 1);
+            printf("%s\n", c->desc);
+            double cpu_time = 0;
             for (int d = 0; d < ndev; d++) {
                 if (!devs[d] || !family_available(devs[d], c->family)) continue;
                 double t = 0;
@@ -267,10 +290,11 @@ int main(int argc, char **argv) {
                     if (r.status != RF_OK || t * (reps - 1) > 0.2 || reps > 1000) break;
                     reps *= 4;
                 }
-                double bytes = 0;
-                for (int b = 0; b < c->nbufs; b++) bytes += (double)c->bufs[b].n * 4 * (c->bufs[b].role == KC_INOUT ? 2 : 1);
-                printf("%-10s %-100s %10.4f ms %9.2f %s\n", names[d], c->desc, t * 1e3,
-                       c->flops > 0 ? c->flops / t * 1e-9 : bytes / t * 1e-9, c->flops > 0 ? "GFLOP/s" : "GB/s");
+                if (!strcmp(names[d], "cpu")) cpu_time = t;
+                printf("  %-10s %10.4f ms %9.2f %-7s", names[d], t * 1e3, c->flops > 0 ? c->flops / t * 1e-9 : bytes / t * 1e-9,
+                       c->flops > 0 ? "GFLOP/s" : "GB/s");
+                if (cpu_time > 0 && strcmp(names[d], "cpu")) printf("  %.2fx the cpu device", cpu_time / t);
+                printf("\n");
             }
             continue;
         }

@@ -146,6 +146,7 @@ static void test_memory(const char *name) {
 /* Operands on two devices are refused, never migrated. Work on one device
  * leaves every other device's counters at zero. */
 static void test_isolation(const char *a_name, const char *b_name) {
+    uint64_t opens_a = rf_device_open_count(a_name), opens_b = rf_device_open_count(b_name);
     rf_device *a = NULL, *b = NULL;
     CHECK_OK(rf_device_open(a_name, &a));
     CHECK_OK(rf_device_open(b_name, &b));
@@ -168,6 +169,10 @@ static void test_isolation(const char *a_name, const char *b_name) {
     rf_device_get_counters(a, &ca);
     rf_device_get_counters(b, &cb);
     CHECK(rf_device_counters_total(&ca) == 0, "%s was touched by work on %s", a_name, b_name);
+    CHECK(rf_device_open_count(a_name) == opens_a + 1 && rf_device_open_count(b_name) == opens_b + 1,
+          "open counts: %s %llu -> %llu, %s %llu -> %llu", a_name, (unsigned long long)opens_a,
+          (unsigned long long)rf_device_open_count(a_name), b_name, (unsigned long long)opens_b,
+          (unsigned long long)rf_device_open_count(b_name));
     CHECK(cb.gemm_calls == 1 && cb.allocations == 3 && cb.kernel_launches >= 1,
           "%s counters: gemm=%llu alloc=%llu launches=%llu", b_name, (unsigned long long)cb.gemm_calls,
           (unsigned long long)cb.allocations, (unsigned long long)cb.kernel_launches);
@@ -193,6 +198,23 @@ static void test_isolation(const char *a_name, const char *b_name) {
 done:
     rf_device_close(a);
     rf_device_close(b);
+}
+
+/* A memory limit refuses what would exceed it, naming the device and sizes. */
+static void test_memory_limit(const char *name) {
+    rf_device_options opts = {.memory_limit_bytes = 1 << 20};
+    rf_device *dev = NULL;
+    CHECK_OK(rf_device_open_with(name, &opts, &dev));
+    if (!dev) return;
+    rf_buffer *a = NULL, *b = NULL;
+    CHECK_OK(rf_buffer_alloc(dev, 768 << 10, &a));
+    CHECK_STATUS(rf_buffer_alloc(dev, 512 << 10, &b), RF_ERR_OUT_OF_MEMORY);
+    CHECK(strstr(rf_last_error(), name) && strstr(rf_last_error(), "524288 bytes") && strstr(rf_last_error(), "smaller batch"),
+          "message: %s", rf_last_error());
+    rf_buffer_free(a);
+    CHECK_OK(rf_buffer_alloc(dev, 512 << 10, &b)); /* fits again once freed */
+    rf_buffer_free(b);
+    rf_device_close(dev);
 }
 
 static void test_status_names(void) {
@@ -230,6 +252,7 @@ int main(void) {
     char names[16][32];
     int n = test_device_names(names, 16);
     for (int i = 0; i < n; i++) test_memory(names[i]);
+    for (int i = 0; i < n; i++) test_memory_limit(names[i]);
     /* Isolation between every ordered pair of listed devices. */
     for (int i = 0; i < n; i++)
         for (int j = 0; j < n; j++)

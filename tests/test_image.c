@@ -112,6 +112,18 @@ static void test_decode_broken(void) {
         }
         free(m.data);
     }
+    /* A JPEG whose frame header is damaged: the decoder's reason, with the file. */
+    membuf bad = encode("jpg", 3);
+    for (size_t i = 2; i + 1 < bad.size; i++)
+        if (bad.data[i] == 0xFF && bad.data[i + 1] == 0xC0) { /* SOF0: zero the precision and sizes */
+            memset(bad.data + i + 4, 0, 5);
+            break;
+        }
+    rf_status bs = rf_image_decode(bad.data, bad.size, "badframe.jpg", &img);
+    CHECK(bs == RF_ERR_FORMAT && strstr(rf_last_error(), "badframe.jpg"), "damaged frame header: %s: %s",
+          rf_status_name(bs), rf_last_error());
+    if (bs == RF_OK) rf_image_free(&img);
+    free(bad.data);
     /* Trailing bytes after a JPEG's end marker are fine (some cameras add them). */
     membuf m = encode("jpg", 3);
     membuf_write(&m, "trailer", 7);

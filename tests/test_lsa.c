@@ -1,3 +1,4 @@
+#include <float.h>
 /* test_lsa — the linear sum assignment solver of the Hungarian matcher.
  *
  *   test_lsa          brute force on every size up to 7 x 7 (both
@@ -120,16 +121,20 @@ static void test_non_finite(void) {
           rf_last_error());
     CHECK_STATUS(rf_lsa_solve((double[]){1, 2, 3, -INFINITY}, 2, 2, got), RF_ERR_NUMERIC);
 
-    /* RF-DETR's replacement: 2 x the largest finite cost when positive. */
+    /* RF-DETR 1.11's replacement: max + max|.| + 1 over the finite entries
+     * (its docstring example: [[1, nan], [inf, -2]] -> 4). */
+    double doc[4] = {1.0, NAN, INFINITY, -2.0};
+    CHECK(rf_lsa_replace_nonfinite(doc, 4) == 2, "two replaced");
+    CHECK(doc[1] == 4.0 && doc[2] == 4.0 && doc[0] == 1.0 && doc[3] == -2.0, "replaced with 1 + 2 + 1: %g", doc[1]);
     double c[6] = {1.0, NAN, 3.0, INFINITY, -INFINITY, -2.0};
     CHECK(rf_lsa_replace_nonfinite(c, 6) == 3, "three replaced");
-    CHECK(c[1] == 6.0 && c[3] == 6.0 && c[4] == 6.0 && c[0] == 1.0 && c[5] == -2.0, "replaced with 2 * 3");
+    CHECK(c[1] == 7.0 && c[3] == 7.0 && c[4] == 7.0, "replaced with 3 + 3 + 1");
     double negative[3] = {-1.0, NAN, -4.0};
     rf_lsa_replace_nonfinite(negative, 3);
-    CHECK(negative[1] == 0.0, "all-negative costs: max + 1 = 0, got %g", negative[1]);
+    CHECK(negative[1] == 4.0, "all-negative costs: -1 + 4 + 1 = 4, got %g", negative[1]);
     double none[2] = {NAN, -INFINITY};
     rf_lsa_replace_nonfinite(none, 2);
-    CHECK(none[0] == 1.0 && none[1] == 1.0, "no finite entry: 1");
+    CHECK(none[0] == DBL_MAX && none[1] == DBL_MAX, "no finite entry: the largest double");
     double finite[2] = {1.0, 2.0};
     CHECK(rf_lsa_replace_nonfinite(finite, 2) == 0, "nothing to replace");
     /* After replacement the solver always succeeds. */

@@ -11,14 +11,9 @@
 #include <unistd.h>
 
 #include "core/fileio.h"
+#include "data/dataset.h"
 #include "data/shapes.h"
 #include "test_util.h"
-
-static void remove_tree(const char *path) {
-    char cmd[4200];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", path);
-    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", path);
-}
 
 static double box_iou(const double *a, const double *b) {
     double ix = fmin(a[0] + a[2], b[0] + b[2]) - fmax(a[0], b[0]);
@@ -30,7 +25,7 @@ static double box_iou(const double *a, const double *b) {
 static void test_render(void) {
     rf_shapes_config cfg;
     rf_shapes_config_default(&cfg);
-    const int S = cfg.size, N = 300;
+    const int S = cfg.size, N = 150;
     uint8_t *a = malloc((size_t)S * S * 3), *b = malloc((size_t)S * S * 3);
     rf_shapes_object oa[RF_SHAPES_MAX_OBJECTS], ob[RF_SHAPES_MAX_OBJECTS];
     int na, nb;
@@ -68,7 +63,7 @@ static void test_render(void) {
     CHECK(bad == 0, "%d boxes outside the image or the 4..70 px range", bad);
     CHECK(overlap == 0, "%d pairs overlap more than IoU 0.3", overlap);
     for (int c = 0; c < 3; c++)
-        CHECK(abs(per_class[c] - objects / 3) < objects / 12, "class %d: %d of %d", c, per_class[c], objects);
+        CHECK(abs(per_class[c] - objects / 3) < objects / 8, "class %d: %d of %d", c, per_class[c], objects);
     /* The reference (shapes.py, 2,000 images) has median width 39, mean ~40,
      * 36% of boxes under 32x32 px. */
     mean_w /= objects;
@@ -78,12 +73,12 @@ static void test_render(void) {
     /* Every extra class is drawn and labelled. */
     cfg.classes = RF_SHAPES_MAX_CLASSES;
     int seen[RF_SHAPES_MAX_CLASSES] = {0};
-    for (int i = 0; i < 200; i++) {
+    for (int i = 0; i < 80; i++) {
         rf_shapes_render(&cfg, 0, i, a, oa, &na);
         for (int k = 0; k < na; k++) seen[oa[k].category_id]++;
     }
     for (int c = 0; c < RF_SHAPES_MAX_CLASSES; c++)
-        CHECK(seen[c] > 20, "class %d (%s) seen %d times", c, rf_shapes_class_name(c), seen[c]);
+        CHECK(seen[c] > 5, "class %d (%s) seen %d times", c, rf_shapes_class_name(c), seen[c]);
     free(a);
     free(b);
 }
@@ -130,6 +125,7 @@ static void test_write(const char *tmp) {
     cfg.valid = 7;
     cfg.test = 5;
     cfg.seed = 42;
+    cfg.size = 64;
     char one[4096], two[4096], path_a[4300], path_b[4300];
     snprintf(one, sizeof one, "%s/one", tmp);
     snprintf(two, sizeof two, "%s/two/nested", tmp);
@@ -194,6 +190,18 @@ static void test_default(const char *tmp) {
     CHECK(generated == 1 && strcmp(again, dir) == 0, "first use generates (%d) %s", generated, again);
     CHECK_OK(rf_shapes_ensure_default(again, sizeof again, &generated));
     CHECK(generated == 0, "second use reuses");
+    /* --data shapes resolves to it, and it opens as a dataset with the reference's counts. */
+    CHECK_OK(rf_dataset_resolve_dir("shapes", again, sizeof again, &generated));
+    CHECK(generated == 0 && strcmp(again, dir) == 0, "--data shapes is the cached set");
+    rf_dataset *ds = NULL;
+    CHECK_OK(rf_dataset_open(again, RF_SPLIT_BIT(RF_SPLIT_TRAIN) | RF_SPLIT_BIT(RF_SPLIT_VALID), &ds));
+    if (ds) {
+        CHECK(ds->splits[RF_SPLIT_TRAIN].coco->image_count == 2000 && ds->splits[RF_SPLIT_VALID].coco->image_count == 200 &&
+                  ds->num_classes == 3 && ds->problems.count == 0,
+              "default set: %zu train, %zu valid, %lld classes", ds->splits[RF_SPLIT_TRAIN].coco->image_count,
+              ds->splits[RF_SPLIT_VALID].coco->image_count, (long long)ds->num_classes);
+        rf_dataset_free(ds);
+    }
     char path[4300];
     snprintf(path, sizeof path, "%s/train/shapes_001999.jpg", dir);
     CHECK(rf_file_exists(path), "2000 train images");
@@ -211,6 +219,6 @@ int main(int argc, char **argv) {
         test_config();
         test_write(tmp);
     }
-    remove_tree(tmp);
+    test_remove_tree(tmp);
     return test_finish("test_shapes");
 }

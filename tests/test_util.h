@@ -75,4 +75,12 @@ static inline float test_uniform(unsigned long long *state, float lo, float hi) 
     return lo + (hi - lo) * (float)((*state >> 40) / 16777216.0);
 }
 
+/* Removes a test's temporary directory tree (made with mkdtemp); a failure
+ * is reported but does not fail the test. */
+static inline void test_remove_tree(const char *path) {
+    char cmd[4200];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", path);
+    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", path);
+}
+
 #endif

@@ -42,6 +42,22 @@ static inline uint32_t float_to_bits(float f) {
     return u;
 }
 
+/* Polynomial coefficients, highest degree first: a degree-8 fit of
+ * (log1p(f) - f) / f^2 on [sqrt(1/2) - 1, sqrt 2 - 1], and Giles' two
+ * erfinv branches. */
+static const float LOG1P_FIT[9] = {-0.0786666796f, 0.128217489f, -0.131016344f, 0.141890004f, -0.166275993f,
+                                    0.200019687f, -0.250007719f, 0.333333224f, -0.49999997f};
+static const float ERFINV_CENTRAL[9] = {2.81022636e-08f, 3.43273939e-07f, -3.5233877e-06f, -4.39150654e-06f, 0.00021858087f,
+                                         -0.00125372503f, -0.00417768164f, 0.246640727f, 1.50140941f};
+static const float ERFINV_TAIL[9] = {-0.000200214257f, 0.000100950558f, 0.00134934322f, -0.00367342844f, 0.00573950773f,
+                                      -0.0076224613f, 0.00943887047f, 1.00167406f, 2.83297682f};
+
+static float horner(const float *c, float x) {
+    float p = c[0];
+    for (int k = 1; k < 9; k++) p = fmaf(p, x, c[k]);
+    return p;
+}
+
 /* log(y) for y > 0: the exponent from the bits, log1p of the mantissa
  * folded into [sqrt(1/2), sqrt 2) by a degree-8 fit of (log1p(f) - f) / f^2
  * (error below half an ulp of the result). */
@@ -61,15 +77,7 @@ static float portable_log(float y) {
         e += 1;
     }
     float f = bits_to_float(m) - 1.0f;
-    float p = -0.0786666796f;
-    p = fmaf(p, f, 0.128217489f);
-    p = fmaf(p, f, -0.131016344f);
-    p = fmaf(p, f, 0.141890004f);
-    p = fmaf(p, f, -0.166275993f);
-    p = fmaf(p, f, 0.200019687f);
-    p = fmaf(p, f, -0.250007719f);
-    p = fmaf(p, f, 0.333333224f);
-    p = fmaf(p, f, -0.49999997f);
+    float p = horner(LOG1P_FIT, f);
     return fmaf((float)e, 0.693147182f, fmaf(f * f, p, f));
 }
 
@@ -88,26 +96,10 @@ static float portable_erfinv(float x) {
     if (w == INFINITY) return x * INFINITY;
     if (w < 5.0f) {
         w = w - 2.5f;
-        p = 2.81022636e-08f;
-        p = fmaf(p, w, 3.43273939e-07f);
-        p = fmaf(p, w, -3.5233877e-06f);
-        p = fmaf(p, w, -4.39150654e-06f);
-        p = fmaf(p, w, 0.00021858087f);
-        p = fmaf(p, w, -0.00125372503f);
-        p = fmaf(p, w, -0.00417768164f);
-        p = fmaf(p, w, 0.246640727f);
-        p = fmaf(p, w, 1.50140941f);
+        p = horner(ERFINV_CENTRAL, w);
     } else {
         w = portable_sqrt(w) - 3.0f;
-        p = -0.000200214257f;
-        p = fmaf(p, w, 0.000100950558f);
-        p = fmaf(p, w, 0.00134934322f);
-        p = fmaf(p, w, -0.00367342844f);
-        p = fmaf(p, w, 0.00573950773f);
-        p = fmaf(p, w, -0.0076224613f);
-        p = fmaf(p, w, 0.00943887047f);
-        p = fmaf(p, w, 1.00167406f);
-        p = fmaf(p, w, 2.83297682f);
+        p = horner(ERFINV_TAIL, w);
     }
     return p * x;
 }

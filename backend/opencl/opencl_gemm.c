@@ -108,6 +108,12 @@ static const tuned_kernel pocl_cpu_tuning[] = {
     {"XgemmDirect", 10,
      {"KWID", "MDIMAD", "MDIMCD", "NDIMBD", "NDIMCD", "PADA", "PADB", "VWMD", "VWND", "WGD"},
      {16, 8, 16, 16, 8, 0, 1, 2, 1, 64}},
+    /* The indirect path's pre/post-processing kernels (clblast_tuner_copy_fast,
+     * _copy_pad, _transpose_fast, _transpose_pad). */
+    {"Copy", 4, {"COPY_DIMX", "COPY_DIMY", "COPY_VW", "COPY_WPT"}, {16, 8, 8, 4}},
+    {"Pad", 4, {"PAD_DIMX", "PAD_DIMY", "PAD_WPTX", "PAD_WPTY"}, {16, 16, 1, 1}},
+    {"Transpose", 4, {"TRA_DIM", "TRA_PAD", "TRA_SHUFFLE", "TRA_WPT"}, {8, 0, 0, 16}},
+    {"Padtranspose", 3, {"PADTRA_PAD", "PADTRA_TILE", "PADTRA_WPT"}, {1, 64, 1}},
 };
 
 void rf_opencl_gemm_tune_device(rf_device *dev) {

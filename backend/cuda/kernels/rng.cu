@@ -51,6 +51,20 @@ __device__ float irwin_hall(const stream &s, unsigned long long word) {
 // backend/cpu/kernels_rng.c, operation for operation; the _rn intrinsics are
 // never contracted) ---------------------------------------------------------
 
+// Coefficients, highest degree first (see backend/cpu/kernels_rng.c).
+__constant__ const float LOG1P_FIT[9] = {-0.0786666796f, 0.128217489f, -0.131016344f, 0.141890004f, -0.166275993f,
+                                          0.200019687f, -0.250007719f, 0.333333224f, -0.49999997f};
+__constant__ const float ERFINV_CENTRAL[9] = {2.81022636e-08f, 3.43273939e-07f, -3.5233877e-06f, -4.39150654e-06f, 0.00021858087f,
+                                               -0.00125372503f, -0.00417768164f, 0.246640727f, 1.50140941f};
+__constant__ const float ERFINV_TAIL[9] = {-0.000200214257f, 0.000100950558f, 0.00134934322f, -0.00367342844f, 0.00573950773f,
+                                            -0.0076224613f, 0.00943887047f, 1.00167406f, 2.83297682f};
+
+__device__ inline float horner(const float *c, float x) {
+    float p = c[0];
+    for (int k = 1; k < 9; k++) p = __fmaf_rn(p, x, c[k]);
+    return p;
+}
+
 // log(y) for y > 0: exponent from the bits, log1p of the mantissa folded
 // into [sqrt(1/2), sqrt 2) by a degree-8 fit of (log1p(f) - f) / f^2.
 __device__ float portable_log(float y) {
@@ -69,15 +83,7 @@ __device__ float portable_log(float y) {
         e += 1;
     }
     float f = __fsub_rn(__uint_as_float(m), 1.0f);
-    float p = -0.0786666796f;
-    p = __fmaf_rn(p, f, 0.128217489f);
-    p = __fmaf_rn(p, f, -0.131016344f);
-    p = __fmaf_rn(p, f, 0.141890004f);
-    p = __fmaf_rn(p, f, -0.166275993f);
-    p = __fmaf_rn(p, f, 0.200019687f);
-    p = __fmaf_rn(p, f, -0.250007719f);
-    p = __fmaf_rn(p, f, 0.333333224f);
-    p = __fmaf_rn(p, f, -0.49999997f);
+    float p = horner(LOG1P_FIT, f);
     return __fmaf_rn((float)e, 0.693147182f, __fmaf_rn(__fmul_rn(f, f), p, f));
 }
 
@@ -94,26 +100,10 @@ __device__ float portable_erfinv(float x) {
     if (w == INFINITY) return __fmul_rn(x, INFINITY);
     if (w < 5.0f) {
         w = __fsub_rn(w, 2.5f);
-        p = 2.81022636e-08f;
-        p = __fmaf_rn(p, w, 3.43273939e-07f);
-        p = __fmaf_rn(p, w, -3.5233877e-06f);
-        p = __fmaf_rn(p, w, -4.39150654e-06f);
-        p = __fmaf_rn(p, w, 0.00021858087f);
-        p = __fmaf_rn(p, w, -0.00125372503f);
-        p = __fmaf_rn(p, w, -0.00417768164f);
-        p = __fmaf_rn(p, w, 0.246640727f);
-        p = __fmaf_rn(p, w, 1.50140941f);
+        p = horner(ERFINV_CENTRAL, w);
     } else {
         w = __fsub_rn(portable_sqrt(w), 3.0f);
-        p = -0.000200214257f;
-        p = __fmaf_rn(p, w, 0.000100950558f);
-        p = __fmaf_rn(p, w, 0.00134934322f);
-        p = __fmaf_rn(p, w, -0.00367342844f);
-        p = __fmaf_rn(p, w, 0.00573950773f);
-        p = __fmaf_rn(p, w, -0.0076224613f);
-        p = __fmaf_rn(p, w, 0.00943887047f);
-        p = __fmaf_rn(p, w, 1.00167406f);
-        p = __fmaf_rn(p, w, 2.83297682f);
+        p = horner(ERFINV_TAIL, w);
     }
     return __fmul_rn(p, x);
 }

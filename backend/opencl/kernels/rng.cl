@@ -48,6 +48,20 @@ inline float irwin_hall(uint2 key, ulong offset, ulong word) {
 // ---- erfinv from correctly rounded operations only (twin of
 // backend/cpu/kernels_rng.c, operation for operation) ----------------------
 
+// Coefficients, highest degree first (see backend/cpu/kernels_rng.c).
+__constant float LOG1P_FIT[9] = {-0.0786666796f, 0.128217489f, -0.131016344f, 0.141890004f, -0.166275993f,
+                                  0.200019687f, -0.250007719f, 0.333333224f, -0.49999997f};
+__constant float ERFINV_CENTRAL[9] = {2.81022636e-08f, 3.43273939e-07f, -3.5233877e-06f, -4.39150654e-06f, 0.00021858087f,
+                                       -0.00125372503f, -0.00417768164f, 0.246640727f, 1.50140941f};
+__constant float ERFINV_TAIL[9] = {-0.000200214257f, 0.000100950558f, 0.00134934322f, -0.00367342844f, 0.00573950773f,
+                                    -0.0076224613f, 0.00943887047f, 1.00167406f, 2.83297682f};
+
+inline float horner(__constant const float *c, float x) {
+    float p = c[0];
+    for (int k = 1; k < 9; k++) p = fma(p, x, c[k]);
+    return p;
+}
+
 // log(y) for y > 0: exponent from the bits, log1p of the mantissa folded
 // into [sqrt(1/2), sqrt 2) by a degree-8 fit of (log1p(f) - f) / f^2.
 inline float portable_log(float y) {
@@ -66,15 +80,7 @@ inline float portable_log(float y) {
         e += 1;
     }
     float f = as_float(m) - 1.0f;
-    float p = -0.0786666796f;
-    p = fma(p, f, 0.128217489f);
-    p = fma(p, f, -0.131016344f);
-    p = fma(p, f, 0.141890004f);
-    p = fma(p, f, -0.166275993f);
-    p = fma(p, f, 0.200019687f);
-    p = fma(p, f, -0.250007719f);
-    p = fma(p, f, 0.333333224f);
-    p = fma(p, f, -0.49999997f);
+    float p = horner(LOG1P_FIT, f);
     return fma((float)e, 0.693147182f, fma(f * f, p, f));
 }
 
@@ -91,26 +97,10 @@ inline float portable_erfinv(float x) {
     if (w == INFINITY) return x * INFINITY;
     if (w < 5.0f) {
         w = w - 2.5f;
-        p = 2.81022636e-08f;
-        p = fma(p, w, 3.43273939e-07f);
-        p = fma(p, w, -3.5233877e-06f);
-        p = fma(p, w, -4.39150654e-06f);
-        p = fma(p, w, 0.00021858087f);
-        p = fma(p, w, -0.00125372503f);
-        p = fma(p, w, -0.00417768164f);
-        p = fma(p, w, 0.246640727f);
-        p = fma(p, w, 1.50140941f);
+        p = horner(ERFINV_CENTRAL, w);
     } else {
         w = portable_sqrt(w) - 3.0f;
-        p = -0.000200214257f;
-        p = fma(p, w, 0.000100950558f);
-        p = fma(p, w, 0.00134934322f);
-        p = fma(p, w, -0.00367342844f);
-        p = fma(p, w, 0.00573950773f);
-        p = fma(p, w, -0.0076224613f);
-        p = fma(p, w, 0.00943887047f);
-        p = fma(p, w, 1.00167406f);
-        p = fma(p, w, 2.83297682f);
+        p = horner(ERFINV_TAIL, w);
     }
     return p * x;
 }

@@ -1,0 +1,4 @@
+# core/ utilities without a device.
+rfdetr_add_test(test_draw SOURCES test_draw.c LABELS fast)
+find_path(RFDETR_STB_INCLUDE_DIR_TESTS stb/stb_image.h REQUIRED)
+target_include_directories(test_draw PRIVATE ${RFDETR_STB_INCLUDE_DIR_TESTS})

@@ -11,8 +11,8 @@
 #include <string.h>
 #include <strings.h>
 
-#include "cli/annotate.h"
 #include "cli/cli.h"
+#include "core/draw.h"
 #include "core/fileio.h"
 #include "core/json_writer.h"
 #include "data/image.h"
@@ -43,6 +43,34 @@ static void caption(const rfdetr_model *m, const rfdetr_detection *d, char *text
         snprintf(text, size, "%s %.2f", name, d->score);
     else
         snprintf(text, size, "class %d %.2f", d->label, d->score);
+}
+
+/* Distinct, saturated colours; class c takes palette[c % n]. */
+static const rf_rgb palette[] = {
+    {230, 25, 75},  {60, 180, 75},  {255, 225, 25}, {0, 130, 200},  {245, 130, 48}, {145, 30, 180},
+    {70, 240, 240}, {240, 50, 230}, {210, 245, 60}, {250, 190, 212}, {0, 128, 128}, {220, 190, 255},
+};
+
+/* Boxes a few pixels thick (scaled to the image) with their captions on a
+ * filled tag above them (inside the box at the top edge, kept in the image). */
+static void annotate(rf_canvas *c, const rfdetr_model *m, const rfdetr_detection *d, int count) {
+    int side = c->width < c->height ? c->width : c->height;
+    int thick = side / 250 + 1, scale = side / 400 + 1;
+    for (int i = 0; i < count; i++) {
+        rf_rgb color = palette[(unsigned)d[i].label % (sizeof palette / sizeof palette[0])];
+        int x0 = (int)d[i].box[0], y0 = (int)d[i].box[1], x1 = (int)d[i].box[2], y1 = (int)d[i].box[3];
+        rf_draw_rect(c, x0, y0, x1, y1, thick, color);
+        char text[96];
+        caption(m, &d[i], text, sizeof text);
+        int tw = rf_text_width(text, scale) + 2 * scale, th = rf_text_height(scale) + 2 * scale;
+        int ty = y0 - th >= 0 ? y0 - th : y0;
+        if (x0 + tw > c->width) x0 = c->width - tw > 0 ? c->width - tw : 0;
+        rf_fill_rect(c, x0, ty, x0 + tw, ty + th, color);
+        /* Dark text on light colours, white on dark ones. */
+        int luma = (299 * color.r + 587 * color.g + 114 * color.b) / 1000;
+        rf_rgb ink = luma > 140 ? (rf_rgb){0, 0, 0} : (rf_rgb){255, 255, 255};
+        rf_draw_text(c, x0 + scale, ty + scale, text, scale, ink);
+    }
 }
 
 typedef struct batch_state {
@@ -87,20 +115,11 @@ static rf_status run_batch(const predict_args *a, rfdetr_model *m, rf_ctx *ctx, 
         const char *path = a->images.items[b->index[i]];
         rfdetr_detection *d = det + (size_t)i * k;
         int kept = 0;
-        annotate_box *boxes = malloc(sizeof *boxes * (size_t)k);
-        char(*texts)[96] = malloc(sizeof *texts * (size_t)k);
-        if (!boxes || !texts) {
-            free(boxes);
-            free(texts);
-            s = RF_ERR_OUT_OF_MEMORY;
-            break;
-        }
         for (int j = 0; j < k; j++) {
-            /* RF-DETR keeps detections whose confidence exceeds the threshold. */
+            /* RF-DETR keeps detections whose confidence exceeds the threshold
+             * (sorted best first, so the kept ones move to the front). */
             if (!(d[j].score > a->threshold) && a->threshold > 0) continue;
-            caption(m, &d[j], texts[kept], sizeof texts[kept]);
-            boxes[kept] = (annotate_box){{d[j].box[0], d[j].box[1], d[j].box[2], d[j].box[3]}, d[j].label, texts[kept]};
-            kept++;
+            d[kept++] = d[j];
             if (json) {
                 rf_json_begin_object(json);
                 rf_json_key(json, "image_id"), rf_json_int(json, b->index[i]);
@@ -118,17 +137,20 @@ static rf_status run_batch(const predict_args *a, rfdetr_model *m, rf_ctx *ctx, 
             }
         }
         printf("%s: %d detection%s", path, kept, kept == 1 ? "" : "s");
-        for (int j = 0; j < kept && j < 5; j++) printf("%s %s", j ? "," : ":", texts[j]);
+        for (int j = 0; j < kept && j < 5; j++) {
+            char text[96];
+            caption(m, &d[j], text, sizeof text);
+            printf("%s %s", j ? "," : ":", text);
+        }
         printf("%s\n", kept > 5 ? ", ..." : "");
         *total_detections += kept;
         if (a->out) {
             char file[4096];
             output_name(path, a->out, b->index[i], file, sizeof file);
-            annotate_draw(b->images[i].rgb, b->images[i].width, b->images[i].height, boxes, kept);
-            s = annotate_write(file, b->images[i].rgb, b->images[i].width, b->images[i].height);
+            rf_canvas canvas = rf_canvas_wrap(b->images[i].rgb, b->images[i].width, b->images[i].height);
+            annotate(&canvas, m, d, kept);
+            s = rf_canvas_save(&canvas, file);
         }
-        free(boxes);
-        free(texts);
     }
     free(det);
     free(pixels);

@@ -5,6 +5,7 @@
 #include "backend/cpu/ref_basic.h"
 
 static rf_status cpu_unary(rf_device *dev, const rf_unary_args *a) {
+    if (rf_cpu_fast_unary(a)) return RF_OK;
     rf_ref_unary_f32(a->op, a->n, CPU_CF(a->x), CPU_F(a->y), a->alpha, a->beta);
     return RF_OK;
 }
@@ -55,6 +56,7 @@ static rf_status cpu_softmax_backward(rf_device *dev, const rf_softmax_backward_
 }
 
 static rf_status cpu_layernorm(rf_device *dev, const rf_layernorm_args *a) {
+    if (rf_cpu_fast_layernorm(a)) return RF_OK;
     rf_ref_layernorm_f32(a->rows, a->cols, a->inner, a->outer_stride, a->col_stride, a->eps, CPU_CF(a->x),
                          a->has_affine ? CPU_CF(a->gamma) : NULL, a->has_affine ? CPU_CF(a->beta) : NULL, CPU_F(a->y),
                          CPU_F(a->mean), CPU_F(a->rstd));

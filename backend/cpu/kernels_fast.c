@@ -3,11 +3,89 @@
 #include "backend/cpu/kernels_fast.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "backend/cpu/cpu_kernels.h"
+#include "backend/cpu/ref_basic.h"
 #include "backend/nd.h"
+
+/* ---- splitting independent work across the host's cores ------------------------------- */
+
+typedef void (*range_fn)(const void *ctx, int64_t begin, int64_t end);
+
+typedef struct range_job {
+    range_fn fn;
+    const void *ctx;
+    int64_t begin, end;
+} range_job;
+
+static void *range_thread(void *p) {
+    const range_job *j = p;
+    j->fn(j->ctx, j->begin, j->end);
+    return NULL;
+}
+
+#define MAX_THREADS 8
+
+/* fn over [0, n) in up to one part per core, each at least `grain` long;
+ * the calling thread takes the last part. A thread that cannot be started
+ * leaves its part to the caller. The parts touch disjoint outputs, so the
+ * result does not depend on the split. */
+static void parallel_for(int64_t n, int64_t grain, range_fn fn, const void *ctx) {
+    static long cores;
+    if (!cores) {
+        long c = sysconf(_SC_NPROCESSORS_ONLN);
+        cores = c < 1 ? 1 : (c > MAX_THREADS ? MAX_THREADS : c);
+    }
+    int64_t parts = grain > 0 ? n / grain : 1;
+    if (parts > cores) parts = cores;
+    if (parts <= 1) {
+        fn(ctx, 0, n);
+        return;
+    }
+    pthread_t threads[MAX_THREADS];
+    range_job jobs[MAX_THREADS];
+    bool started[MAX_THREADS] = {false};
+    for (int64_t p = 0; p < parts; p++) jobs[p] = (range_job){fn, ctx, n * p / parts, n * (p + 1) / parts};
+    for (int64_t p = 0; p < parts - 1; p++) started[p] = pthread_create(&threads[p], NULL, range_thread, &jobs[p]) == 0;
+    fn(ctx, jobs[parts - 1].begin, jobs[parts - 1].end);
+    for (int64_t p = 0; p < parts - 1; p++) {
+        if (started[p])
+            pthread_join(threads[p], NULL);
+        else
+            fn(ctx, jobs[p].begin, jobs[p].end);
+    }
+}
+
+/* Work below this many elements per part is not worth a thread. */
+#define GRAIN (1 << 16)
+
+static void unary_range(const void *p, int64_t b, int64_t e) {
+    const rf_unary_args *a = p;
+    rf_ref_unary_f32(a->op, e - b, CPU_CF(a->x) + b, CPU_F(a->y) + b, a->alpha, a->beta);
+}
+
+bool rf_cpu_fast_unary(const rf_unary_args *a) {
+    parallel_for(a->n, GRAIN, unary_range, a);
+    return true;
+}
+
+static void layernorm_range(const void *p, int64_t b, int64_t e) {
+    const rf_layernorm_args *a = p;
+    int64_t off = b * a->outer_stride;
+    rf_ref_layernorm_f32(e - b, a->cols, 1, a->outer_stride, a->col_stride, a->eps, CPU_CF(a->x) + off,
+                         a->has_affine ? CPU_CF(a->gamma) : NULL, a->has_affine ? CPU_CF(a->beta) : NULL,
+                         CPU_F(a->y) + off, CPU_F(a->mean) + b, CPU_F(a->rstd) + b);
+}
+
+bool rf_cpu_fast_layernorm(const rf_layernorm_args *a) {
+    if (a->inner != 1) return false; /* channel layer norms: rows interleave */
+    parallel_for(a->rows, a->cols > 0 ? (GRAIN + a->cols - 1) / a->cols : a->rows, layernorm_range, a);
+    return true;
+}
 
 /* Walks every index of the outer ndim - 1 axes, calling `inner` with the
  * operands' element offsets; the last axis is the inner loop's. */
@@ -116,12 +194,12 @@ bool rf_cpu_fast_binary(const rf_binary_args *a) {
     return true;
 }
 
-bool rf_cpu_fast_softmax(const rf_softmax_args *a) {
+static void softmax_range(const void *p, int64_t begin, int64_t end) {
+    const rf_softmax_args *a = p;
     const float *x = CPU_CF(a->x), *mask = a->has_mask ? CPU_CF(a->mask) : NULL;
     float *y = CPU_F(a->y);
-    double stack[4096], *e = a->cols <= 4096 ? stack : malloc(sizeof *e * (size_t)a->cols);
-    if (!e) return false;
-    for (int64_t r = 0; r < a->rows; r++) {
+    double stack[4096], *e = stack; /* rf_cpu_fast_softmax keeps rows within the stack scratch */
+    for (int64_t r = begin; r < end; r++) {
         const float *row = x + r * a->cols;
         const float *mrow = mask ? mask + (r % a->mask_rows) * a->cols : NULL;
         float *out = y + r * a->cols;
@@ -138,7 +216,11 @@ bool rf_cpu_fast_softmax(const rf_softmax_args *a) {
         for (int64_t c = 0; c < a->cols; c++) sum += e[c] = exp((double)row[c] + (mrow ? (double)mrow[c] : 0.0) - mx);
         for (int64_t c = 0; c < a->cols; c++) out[c] = (float)(e[c] / sum);
     }
-    if (e != stack) free(e);
+}
+
+bool rf_cpu_fast_softmax(const rf_softmax_args *a) {
+    if (a->cols > 4096) return false;
+    parallel_for(a->rows, a->cols > 0 ? (GRAIN + a->cols - 1) / a->cols : a->rows, softmax_range, a);
     return true;
 }
 

@@ -13,7 +13,10 @@
  *   - softmax evaluates the same double exp of the same arguments once
  *     instead of twice;
  *   - top-k sorts by the reference's total order (value descending, NaN
- *     first, ties by lower index), which has one answer.
+ *     first, ties by lower index), which has one answer;
+ *   - unary ops, softmax and layer norms split their independent elements
+ *     or rows across the host's cores, each part computed by the reference
+ *     code itself.
  * tests/test_model.c compares each against the reference kernel. */
 #ifndef RFDETR_CPU_KERNELS_FAST_H
 #define RFDETR_CPU_KERNELS_FAST_H
@@ -26,5 +29,7 @@ bool rf_cpu_fast_copy(const rf_copy_args *a);
 bool rf_cpu_fast_binary(const rf_binary_args *a);
 bool rf_cpu_fast_softmax(const rf_softmax_args *a);
 bool rf_cpu_fast_topk(const rf_topk_args *a);
+bool rf_cpu_fast_unary(const rf_unary_args *a);
+bool rf_cpu_fast_layernorm(const rf_layernorm_args *a);
 
 #endif

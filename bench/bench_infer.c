@@ -3,13 +3,21 @@
  *
  *   bench_infer [--size nano] [--resolution 384] [--device cpu] [--runs 10]
  *               [--threads 2] [--no-python] [--weights W (ours alone, e.g. for perf)]
+ *               [--openblas-core SKYLAKEX]
  *
  * bench/infer_python_time.py builds the rfdetr package's model (random
  * initialisation, offline), saves its weights for us, times torch and an
  * ONNX export under onnxruntime; then we load those weights and time
  * forward + post-processing (top-300) on the device. Each side runs alone
  * (never at the same time) and the medians are compared: ratio > 1 means
- * rfdetr.c is faster. Without Python the C number prints alone. */
+ * rfdetr.c is faster. Without Python the C number prints alone.
+ *
+ * Threads: every side gets --threads (torch.set_num_threads, onnxruntime's
+ * intra-op threads, OpenBLAS's OPENBLAS_NUM_THREADS). OpenBLAS reads its
+ * settings when it loads, so the benchmark re-executes itself once with
+ * them set. --openblas-core SKYLAKEX picks OpenBLAS's AVX-512 kernels where
+ * the environment pins another core type or OpenBLAS 0.3.21 does not
+ * recognise the CPU (AMD Zen 4/5 fall back to its Haswell AVX2 kernels). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "backend/cpu/kernels_fast.h"
 #include "core/tensor.h"
 #include "model/model.h"
 
@@ -33,6 +42,19 @@ static double cpu_ms(void) {
     struct rusage u;
     getrusage(RUSAGE_SELF, &u);
     return (double)(u.ru_utime.tv_sec + u.ru_stime.tv_sec) * 1e3 + (double)(u.ru_utime.tv_usec + u.ru_stime.tv_usec) * 1e-3;
+}
+
+/* OpenBLAS's settings must be in the environment before it loads: set them
+ * and start over (once). */
+static void configure_openblas(char **argv, int threads, const char *core) {
+    if (getenv("RFDETR_BENCH_CONFIGURED")) return;
+    char value[32];
+    snprintf(value, sizeof value, "%d", threads);
+    setenv("OPENBLAS_NUM_THREADS", value, 1);
+    if (core) setenv("OPENBLAS_CORETYPE", core, 1);
+    setenv("RFDETR_BENCH_CONFIGURED", "1", 1);
+    execv("/proc/self/exe", argv);
+    perror("bench_infer: re-executing with OpenBLAS's settings"); /* carry on with the defaults */
 }
 
 static int cmp_double(const void *a, const void *b) {
@@ -71,7 +93,7 @@ static void die(const char *what) {
 }
 
 int main(int argc, char **argv) {
-    const char *size = "nano", *device = "cpu", *given = NULL;
+    const char *size = "nano", *device = "cpu", *given = NULL, *core = NULL;
     int resolution = 384, runs = 10, threads = 2;
     bool python = true;
     for (int i = 1; i < argc; i++) {
@@ -81,14 +103,17 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--runs") && i + 1 < argc) runs = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--no-python")) python = false;
+        else if (!strcmp(argv[i], "--openblas-core") && i + 1 < argc) core = argv[++i];
         else if (!strcmp(argv[i], "--weights") && i + 1 < argc) given = argv[++i], python = false;
         else {
             fprintf(stderr, "usage: bench_infer [--size S] [--resolution R] [--device D] [--runs N] [--threads T] "
-                            "[--no-python] [--weights W]\n");
+                            "[--no-python] [--weights W] [--openblas-core C]\n");
             return 2;
         }
     }
     if (runs < 1 || runs > 200) runs = 10;
+    if (threads < 1) threads = 1;
+    configure_openblas(argv, threads, core);
     const char *tmp = getenv("TMPDIR"), *source = getenv("RFDETR_SOURCE_DIR");
     char dir[1024], weights[1200], cmd[4096];
     snprintf(dir, sizeof dir, "%s/bench_infer_%ld", tmp && *tmp ? tmp : "/tmp", (long)getpid());
@@ -111,6 +136,7 @@ int main(int argc, char **argv) {
         }
     }
 
+    rf_cpu_set_threads(threads);
     rf_device *dev;
     if (rf_device_open(device, &dev) != RF_OK) die("opening the device");
     rfdetr_model *m;
@@ -147,7 +173,9 @@ int main(int argc, char **argv) {
         }
     }
     double ours = median(ms, runs), ours_cpu = median(cpu, runs);
-    printf("bench_infer: %s at %d px, batch 1, %d runs (medians), %d threads\n", size, R, runs, threads);
+    core = getenv("OPENBLAS_CORETYPE");
+    printf("bench_infer: %s at %d px, batch 1, %d runs (medians), %d thread%s each, OpenBLAS core %s\n", size, R, runs,
+           threads, threads == 1 ? "" : "s", core ? core : "auto-detected");
     printf("  rfdetr.c on %-10s %8.1f ms   (process CPU %.1f ms per run)\n", device, ours, ours_cpu);
     if (python) {
         double t = json_median(result, "torch_ms"), o = json_median(result, "ort_ms");

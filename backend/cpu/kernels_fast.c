@@ -34,12 +34,14 @@ static void *range_thread(void *p) {
  * the calling thread takes the last part. A thread that cannot be started
  * leaves its part to the caller. The parts touch disjoint outputs, so the
  * result does not depend on the split. */
+static _Atomic int thread_limit;
+
+void rf_cpu_set_threads(int threads) { thread_limit = threads < 0 ? 0 : threads; }
+
 static void parallel_for(int64_t n, int64_t grain, range_fn fn, const void *ctx) {
-    static long cores;
-    if (!cores) {
-        long c = sysconf(_SC_NPROCESSORS_ONLN);
-        cores = c < 1 ? 1 : (c > MAX_THREADS ? MAX_THREADS : c);
-    }
+    long cores = thread_limit;
+    if (cores <= 0) cores = sysconf(_SC_NPROCESSORS_ONLN);
+    cores = cores < 1 ? 1 : (cores > MAX_THREADS ? MAX_THREADS : cores);
     int64_t parts = grain > 0 ? n / grain : 1;
     if (parts > cores) parts = cores;
     if (parts <= 1) {
@@ -240,8 +242,16 @@ static int rank_cmp(const void *pa, const void *pb) {
 
 bool rf_cpu_fast_topk(const rf_topk_args *a) {
     if (a->cols > INT32_MAX) return false;
-    ranked *buf = malloc(sizeof *buf * (size_t)(a->cols > 0 ? a->cols : 1));
-    if (!buf) return false;
+    /* One scratch per thread, kept: a fresh malloc this size is an mmap
+     * and page faults on every call. */
+    static _Thread_local ranked *buf;
+    static _Thread_local size_t cap;
+    if ((size_t)a->cols > cap) {
+        ranked *grown = realloc(buf, sizeof *grown * (size_t)a->cols);
+        if (!grown) return false;
+        buf = grown;
+        cap = (size_t)a->cols;
+    }
     const float *x = CPU_CF(a->x);
     float *values = CPU_F(a->values);
     int32_t *indices = CPU_I(a->indices);
@@ -254,6 +264,5 @@ bool rf_cpu_fast_topk(const rf_topk_args *a) {
             indices[r * a->k + t] = buf[t].i;
         }
     }
-    free(buf);
     return true;
 }

@@ -25,6 +25,10 @@
 
 #include "backend/kernels.h"
 
+/* Threads the cpu kernels may use (process-wide; 0, the default, is one per
+ * core). OpenBLAS keeps its own setting (OPENBLAS_NUM_THREADS). */
+void rf_cpu_set_threads(int threads);
+
 bool rf_cpu_fast_copy(const rf_copy_args *a);
 bool rf_cpu_fast_binary(const rf_binary_args *a);
 bool rf_cpu_fast_softmax(const rf_softmax_args *a);

@@ -24,6 +24,7 @@
 
 #include "backend/status.h"
 #include "core/ops.h"
+#include "core/fileio.h"
 #include "core/safetensors.h"
 #include "core/weights.h"
 #include "model/model.h"
@@ -383,21 +384,6 @@ static bool write_bytes(const char *path, const void *data, size_t n) {
     return fclose(f) == 0 && ok;
 }
 
-static void *read_all(const char *path, size_t *n) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    void *buf = malloc((size_t)len + 1);
-    if (buf && fread(buf, 1, (size_t)len, f) != (size_t)len) {
-        free(buf);
-        buf = NULL;
-    }
-    fclose(f);
-    *n = (size_t)len;
-    return buf;
-}
 
 /* A safetensors file starts with its header length, whose first byte may be
  * 0x80 (a pickle's magic) or whose first two 'P' 'K' (a ZIP's): the reader
@@ -483,8 +469,9 @@ static void test_weights(void) {
     rfdetr_model_free(again);
 
     /* A truncated and a corrupt copy: clear errors, no crash. */
-    size_t n;
-    unsigned char *bytes = read_all(fixture, &n);
+    size_t n = 0;
+    unsigned char *bytes = NULL;
+    rf_read_file(fixture, (char **)&bytes, &n);
     CHECK(bytes != NULL, "reading %s", fixture);
     if (bytes) {
         snprintf(path, sizeof path, "%s/truncated.safetensors", scratch_dir());

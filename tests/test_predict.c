@@ -11,6 +11,7 @@
 
 #include <stb/stb_image_write.h>
 
+#include "core/fileio.h"
 #include "test_util.h"
 
 static char bin[1024], work[1024], weights[1024];
@@ -39,16 +40,9 @@ static int count(const char *text, const char *needle) {
 }
 
 static char *slurp(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)n + 1);
-    if (s && fread(s, 1, (size_t)n, f) != (size_t)n) n = 0;
-    if (s) s[n] = 0;
-    fclose(f);
-    return s;
+    char *data = NULL;
+    size_t n;
+    return rf_read_file(path, &data, &n) == RF_OK ? data : NULL;
 }
 
 int main(void) {

@@ -578,6 +578,21 @@ static void test_forward_and_postprocess(void) {
     rf_ctx_reset(ctx);
     rf_ctx_set_grad(ctx, false);
     CHECK_OK(rfdetr_model_forward(m, ctx, rf_ctx_from_host(ctx, RF_F32, 4, (int64_t[]){2, 3, 96, 96}, img), false, &o));
+    /* A non-square input (positions interpolated to 4 x 6, proposals on that grid). */
+    rf_ctx_reset(ctx);
+    rf_ctx_set_grad(ctx, false);
+    CHECK_OK(rfdetr_model_forward(m, ctx, rf_ctx_from_host(ctx, RF_F32, 4, (int64_t[]){1, 3, 32, 48}, img), false, &o));
+    CHECK(o.memory && o.memory->shape[2] == 4 && o.memory->shape[3] == 6 && o.queries == 12, "non-square memory");
+    /* Fewer positions (2 x 2) than queries (12): 4 proposals, the other
+     * queries keep their learned boxes (RF-DETR's rule). */
+    rf_ctx_reset(ctx);
+    rf_ctx_set_grad(ctx, false);
+    CHECK_OK(rfdetr_model_forward(m, ctx, rf_ctx_from_host(ctx, RF_F32, 4, (int64_t[]){1, 3, 16, 16}, img), false, &o));
+    CHECK(o.enc_queries == 4 && o.queries == 12, "tiny input: %lld proposals, %lld queries", (long long)o.enc_queries,
+          (long long)o.queries);
+    rf_ctx_reset(ctx);
+    rf_ctx_set_grad(ctx, false);
+    CHECK_OK(rfdetr_model_forward(m, ctx, rf_ctx_from_host(ctx, RF_F32, 4, (int64_t[]){2, 3, 96, 96}, img), false, &o));
     /* Post-processing: k = num_select, sorted, labels < C, boxes inside the image. */
     int k = 0;
     int hw[2][2] = {{480, 640}, {100, 50}};

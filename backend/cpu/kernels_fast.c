@@ -242,16 +242,8 @@ static int rank_cmp(const void *pa, const void *pb) {
 
 bool rf_cpu_fast_topk(const rf_topk_args *a) {
     if (a->cols > INT32_MAX) return false;
-    /* One scratch per thread, kept: a fresh malloc this size is an mmap
-     * and page faults on every call. */
-    static _Thread_local ranked *buf;
-    static _Thread_local size_t cap;
-    if ((size_t)a->cols > cap) {
-        ranked *grown = realloc(buf, sizeof *grown * (size_t)a->cols);
-        if (!grown) return false;
-        buf = grown;
-        cap = (size_t)a->cols;
-    }
+    ranked *buf = malloc(sizeof *buf * (size_t)(a->cols > 0 ? a->cols : 1));
+    if (!buf) return false;
     const float *x = CPU_CF(a->x);
     float *values = CPU_F(a->values);
     int32_t *indices = CPU_I(a->indices);
@@ -264,5 +256,6 @@ bool rf_cpu_fast_topk(const rf_topk_args *a) {
             indices[r * a->k + t] = buf[t].i;
         }
     }
+    free(buf);
     return true;
 }

@@ -345,7 +345,9 @@ static rf_status init_params(rfdetr_model *m, uint64_t seed) {
 
 /* ---- create / free ---------------------------------------------------------------------------- */
 
-rf_status rfdetr_model_create(rf_device *device, const rfdetr_config *config, uint64_t seed, rfdetr_model **out) {
+/* init: false leaves every parameter zero (a load fills them next). */
+static rf_status model_create(rf_device *device, const rfdetr_config *config, uint64_t seed, bool init,
+                              rfdetr_model **out) {
     *out = NULL;
     if (!device || !config) return RF_ERROR(RF_ERR_INVALID_ARGUMENT, "rfdetr_model_create: device and config required");
     RF_TRY(rfdetr_config_check(config));
@@ -385,7 +387,7 @@ rf_status rfdetr_model_create(rf_device *device, const rfdetr_config *config, ui
                 k->qkv.w = k->qkv.b = NULL;
             }
         }
-        s = init_params(m, seed);
+        if (init) s = init_params(m, seed);
     }
     if (s != RF_OK) {
         rfdetr_model_free(m);
@@ -393,6 +395,14 @@ rf_status rfdetr_model_create(rf_device *device, const rfdetr_config *config, ui
     }
     *out = m;
     return RF_OK;
+}
+
+rf_status rfdetr_model_create(rf_device *device, const rfdetr_config *config, uint64_t seed, rfdetr_model **out) {
+    return model_create(device, config, seed, true, out);
+}
+
+rf_status rfdetr_model_create_for_load(rf_device *device, const rfdetr_config *config, rfdetr_model **out) {
+    return model_create(device, config, 0, false, out);
 }
 
 void rfdetr_model_free(rfdetr_model *m) {

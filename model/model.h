@@ -111,6 +111,9 @@ typedef struct rfdetr_model {
  * heads' last layers and refpoint_embed zero; query_feat N(0, 1); the
  * per-group encoder heads copies of the decoder's heads. */
 rf_status rfdetr_model_create(rf_device *device, const rfdetr_config *config, uint64_t seed, rfdetr_model **out);
+/* The same parameters left at zero, for a load to fill (no time spent on
+ * an initialisation that the weights replace). */
+rf_status rfdetr_model_create_for_load(rf_device *device, const rfdetr_config *config, rfdetr_model **out);
 void rfdetr_model_free(rfdetr_model *m);
 
 /* Total parameter count (elements). */

@@ -479,7 +479,7 @@ rf_status rfdetr_model_open(rf_device *device, const char *path, const char *siz
     RF_TRY(rfdetr_config_from_weights(path, size_hint, &cfg));
     if (resolution > 0) RF_TRY(rfdetr_config_set_resolution(&cfg, resolution));
     rfdetr_model *m;
-    RF_TRY(rfdetr_model_create(device, &cfg, 0, &m));
+    RF_TRY(rfdetr_model_create_for_load(device, &cfg, &m));
     rf_status s = rfdetr_model_load_weights(m, path, NULL);
     char **names = NULL;
     int n = 0;

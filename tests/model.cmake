@@ -5,3 +5,8 @@
 rfdetr_add_test(test_model SOURCES test_model.c LABELS fast TIMEOUT 300)
 rfdetr_add_test(test_model_tiny SOURCES test_model.c LABELS slow torch ARGS --python tiny TIMEOUT 900)
 rfdetr_add_test(test_model_nano SOURCES test_model.c LABELS slow torch ARGS --python nano TIMEOUT 1800)
+# `rfdetr predict` through the binary: outputs and bad inputs.
+rfdetr_add_test(test_predict SOURCES test_predict.c LABELS fast TIMEOUT 300)
+add_dependencies(test_predict rfdetr)
+# The cpu device's fast kernels give the reference kernels' bits.
+rfdetr_add_test(test_cpu_fast SOURCES test_cpu_fast.c LABELS fast TIMEOUT 120)

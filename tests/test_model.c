@@ -24,6 +24,7 @@
 
 #include "backend/status.h"
 #include "core/ops.h"
+#include "core/fileio.h"
 #include "core/safetensors.h"
 #include "core/weights.h"
 #include "model/model.h"
@@ -383,21 +384,6 @@ static bool write_bytes(const char *path, const void *data, size_t n) {
     return fclose(f) == 0 && ok;
 }
 
-static void *read_all(const char *path, size_t *n) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    void *buf = malloc((size_t)len + 1);
-    if (buf && fread(buf, 1, (size_t)len, f) != (size_t)len) {
-        free(buf);
-        buf = NULL;
-    }
-    fclose(f);
-    *n = (size_t)len;
-    return buf;
-}
 
 /* A safetensors file starts with its header length, whose first byte may be
  * 0x80 (a pickle's magic) or whose first two 'P' 'K' (a ZIP's): the reader
@@ -483,8 +469,9 @@ static void test_weights(void) {
     rfdetr_model_free(again);
 
     /* A truncated and a corrupt copy: clear errors, no crash. */
-    size_t n;
-    unsigned char *bytes = read_all(fixture, &n);
+    size_t n = 0;
+    unsigned char *bytes = NULL;
+    rf_read_file(fixture, (char **)&bytes, &n);
     CHECK(bytes != NULL, "reading %s", fixture);
     if (bytes) {
         snprintf(path, sizeof path, "%s/truncated.safetensors", scratch_dir());
@@ -588,6 +575,21 @@ static void test_forward_and_postprocess(void) {
     s = rfdetr_model_forward(m, ctx, rf_ctx_from_host(ctx, RF_F32, 3, (int64_t[]){3, 64, 64}, img), false, &o);
     CHECK(s == RF_ERR_INVALID_ARGUMENT, "rank-3 images: %s", rf_status_name(s));
     /* Another allowed size runs (positions interpolated to 6 x 6). */
+    rf_ctx_reset(ctx);
+    rf_ctx_set_grad(ctx, false);
+    CHECK_OK(rfdetr_model_forward(m, ctx, rf_ctx_from_host(ctx, RF_F32, 4, (int64_t[]){2, 3, 96, 96}, img), false, &o));
+    /* A non-square input (positions interpolated to 4 x 6, proposals on that grid). */
+    rf_ctx_reset(ctx);
+    rf_ctx_set_grad(ctx, false);
+    CHECK_OK(rfdetr_model_forward(m, ctx, rf_ctx_from_host(ctx, RF_F32, 4, (int64_t[]){1, 3, 32, 48}, img), false, &o));
+    CHECK(o.memory && o.memory->shape[2] == 4 && o.memory->shape[3] == 6 && o.queries == 12, "non-square memory");
+    /* Fewer positions (2 x 2) than queries (12): 4 proposals, the other
+     * queries keep their learned boxes (RF-DETR's rule). */
+    rf_ctx_reset(ctx);
+    rf_ctx_set_grad(ctx, false);
+    CHECK_OK(rfdetr_model_forward(m, ctx, rf_ctx_from_host(ctx, RF_F32, 4, (int64_t[]){1, 3, 16, 16}, img), false, &o));
+    CHECK(o.enc_queries == 4 && o.queries == 12, "tiny input: %lld proposals, %lld queries", (long long)o.enc_queries,
+          (long long)o.queries);
     rf_ctx_reset(ctx);
     rf_ctx_set_grad(ctx, false);
     CHECK_OK(rfdetr_model_forward(m, ctx, rf_ctx_from_host(ctx, RF_F32, 4, (int64_t[]){2, 3, 96, 96}, img), false, &o));

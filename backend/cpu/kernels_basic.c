@@ -1,9 +1,11 @@
 /* kernels_basic.c — the cpu device's basic kernels: the float reference
  * implementations applied to host buffers. */
 #include "backend/cpu/cpu_kernels.h"
+#include "backend/cpu/kernels_fast.h"
 #include "backend/cpu/ref_basic.h"
 
 static rf_status cpu_unary(rf_device *dev, const rf_unary_args *a) {
+    if (rf_cpu_fast_unary(a)) return RF_OK;
     rf_ref_unary_f32(a->op, a->n, CPU_CF(a->x), CPU_F(a->y), a->alpha, a->beta);
     return RF_OK;
 }
@@ -15,12 +17,14 @@ static rf_status cpu_unary_backward(rf_device *dev, const rf_unary_backward_args
 }
 
 static rf_status cpu_binary(rf_device *dev, const rf_binary_args *a) {
+    if (rf_cpu_fast_binary(a)) return RF_OK;
     rf_ref_binary_f32(a->op, a->ndim, a->shape, CPU_VCF(a->a), a->a.stride, CPU_VCF(a->b), a->b.stride, CPU_VF(a->y),
                       a->y.stride, a->accumulate);
     return RF_OK;
 }
 
 static rf_status cpu_copy(rf_device *dev, const rf_copy_args *a) {
+    if (rf_cpu_fast_copy(a)) return RF_OK;
     rf_ref_copy_f32(a->ndim, a->shape, CPU_VCF(a->src), a->src.stride, CPU_VF(a->dst), a->dst.stride, a->accumulate);
     return RF_OK;
 }
@@ -41,6 +45,7 @@ static rf_status cpu_max_last_backward(rf_device *dev, const rf_max_last_backwar
 }
 
 static rf_status cpu_softmax(rf_device *dev, const rf_softmax_args *a) {
+    if (rf_cpu_fast_softmax(a)) return RF_OK;
     rf_ref_softmax_f32(a->rows, a->cols, CPU_CF(a->x), a->has_mask ? CPU_CF(a->mask) : NULL, a->mask_rows, CPU_F(a->y));
     return RF_OK;
 }
@@ -51,6 +56,7 @@ static rf_status cpu_softmax_backward(rf_device *dev, const rf_softmax_backward_
 }
 
 static rf_status cpu_layernorm(rf_device *dev, const rf_layernorm_args *a) {
+    if (rf_cpu_fast_layernorm(a)) return RF_OK;
     rf_ref_layernorm_f32(a->rows, a->cols, a->inner, a->outer_stride, a->col_stride, a->eps, CPU_CF(a->x),
                          a->has_affine ? CPU_CF(a->gamma) : NULL, a->has_affine ? CPU_CF(a->beta) : NULL, CPU_F(a->y),
                          CPU_F(a->mean), CPU_F(a->rstd));

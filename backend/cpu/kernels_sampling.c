@@ -1,6 +1,7 @@
 /* kernels_sampling.c — the cpu device's sampling kernels: the float
  * reference implementations applied to host buffers. */
 #include "backend/cpu/cpu_kernels.h"
+#include "backend/cpu/kernels_fast.h"
 #include "backend/cpu/ref_sampling.h"
 
 static rf_status cpu_grid_sample(rf_device *dev, const rf_grid_sample_args *a) {
@@ -41,6 +42,7 @@ static rf_status cpu_gather_rows_backward(rf_device *dev, const rf_gather_rows_b
 }
 
 static rf_status cpu_topk(rf_device *dev, const rf_topk_args *a) {
+    if (rf_cpu_fast_topk(a)) return RF_OK;
     rf_ref_topk_f32(a->rows, a->cols, a->k, CPU_CF(a->x), CPU_F(a->values), CPU_I(a->indices));
     return RF_OK;
 }

@@ -1,0 +1,89 @@
+#!/usr/bin/env python3
+"""Baselines of bench_infer: RF-DETR inference latency with PyTorch (CPU,
+eager) and ONNX Runtime (CPU), on the rfdetr package's own model.
+
+  infer_python_time.py SIZE RESOLUTION OUT_DIR [--runs N] [--threads T]
+
+Builds SIZE offline with random initialisation, writes its weights as
+OUT_DIR/<SIZE>.safetensors (with rfdetr.c's configuration metadata, so the
+C side runs the very same model), exports it to ONNX as RF-DETR's exporter
+does (the model's export mode, opset 17), and prints one JSON line:
+{"torch_ms": [...], "ort_ms": [...], "threads": T, ...} with per-run
+latencies of batch 1 after warm-up. "ort_ms" is null when onnx/onnxruntime
+cannot be imported; exit 77 when torch or rfdetr cannot."""
+import argparse
+import json
+import os
+import sys
+import time
+import warnings
+
+warnings.filterwarnings("ignore")
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
+try:
+    import torch
+    from safetensors.torch import save_file
+
+    import model_reference as ref
+except SystemExit:
+    raise
+except Exception as e:  # noqa: BLE001
+    print(f"infer_python_time.py: skipped ({e})", file=sys.stderr)
+    sys.exit(77)
+
+
+def timed(fn, runs, warmup=3):
+    for _ in range(warmup):
+        fn()
+    out = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn()
+        out.append((time.perf_counter() - start) * 1000.0)
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("size")
+    ap.add_argument("resolution", type=int)
+    ap.add_argument("out")
+    ap.add_argument("--runs", type=int, default=10)
+    ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    a = ap.parse_args()
+    torch.manual_seed(0)
+    torch.set_num_threads(a.threads)
+    cfg, model = ref.build(a.size, a.resolution)
+    model.eval()
+    os.makedirs(a.out, exist_ok=True)
+    state = {k: v.detach().contiguous() for k, v in model.state_dict().items() if v.is_floating_point()}
+    save_file(state, os.path.join(a.out, a.size + ".safetensors"), metadata=ref.metadata(a.size, cfg))
+    x = torch.randn(1, 3, cfg["resolution"], cfg["resolution"])
+    result = {"size": a.size, "resolution": cfg["resolution"], "threads": a.threads, "torch": torch.__version__}
+
+    with torch.inference_mode():
+        result["torch_ms"] = timed(lambda: model(x), a.runs)
+
+    try:
+        import onnxruntime as ort
+
+        model.export()  # RF-DETR's export mode: tensor inputs, (boxes, logits) outputs
+        path = os.path.join(a.out, a.size + ".onnx")
+        with torch.no_grad():
+            torch.onnx.export(model, (x,), path, input_names=["input"], output_names=["dets", "labels"],
+                              opset_version=17, dynamo=False)
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = a.threads
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        sess = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+        feed = {"input": x.numpy()}
+        result["ort_ms"] = timed(lambda: sess.run(None, feed), a.runs)
+        result["onnxruntime"] = ort.__version__
+    except Exception as e:  # noqa: BLE001 - report, keep the torch number
+        result["ort_ms"] = None
+        result["ort_error"] = str(e)[:300]
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

@@ -143,7 +143,7 @@ static void test_bad_input(void) {
     snprintf(args, sizeof args, "--gt '%s' --dt '%s' --max-dets 10,10,100", gt_copy, temp_file("e.json", "[]"));
     EXPECT_BAD(args, "max_dets must be 3 distinct positive numbers");
     snprintf(args, sizeof args, "--gt '%s'", gt_copy);
-    EXPECT_BAD(args, "--gt and --dt are both required");
+    EXPECT_BAD(args, "give --gt and --dt, or --weights and --data");
     snprintf(args, sizeof args, "--gt '%s' --dt '%s' --json '%s/no/such/dir/out.json'", gt_copy,
              temp_file("e.json", "[]"), temp_dir);
     EXPECT_BAD(args, "writing --json", "cannot create");

@@ -1,0 +1,185 @@
+/* bench_train.c — training throughput (images/s) of one RF-DETR optimizer
+ * step on a device, against PyTorch CPU eager running the rfdetr package's
+ * own model and criterion on the same configuration and batch, in the same
+ * run (bench/train_python_time.py).
+ *
+ *   bench_train [--size tiny|nano|...] [--resolution R] [--batch B] [--steps N]
+ *               [--device cpu] [--threads T] [--no-python]
+ *
+ * One step = forward in training mode with every query group, the criterion
+ * (matching on the host, IoU-aware BCE + L1 + GIoU on every head), backward,
+ * global-norm clipping at 0.1, AdamW, and the EMA update — what the trainer
+ * does per step, without data loading (both sides use one fixed batch whose
+ * image i holds (i % 4) + 1 boxes). Median step time over --steps after one
+ * warm-up step. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/ops.h"
+#include "core/optim.h"
+#include "core/random.h"
+#include "model/criterion.h"
+#include "model/model.h"
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static int cmp(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median(double *v, int n) {
+    qsort(v, (size_t)n, sizeof *v, cmp);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+/* bench/train_python_time.py's targets_for, box for box. */
+static void make_targets(int batch, int classes, float *boxes, int32_t *labels, rf_match_target *t) {
+    int at = 0;
+    for (int i = 0; i < batch; i++) {
+        int n = i % 4 + 1;
+        t[i] = (rf_match_target){n, boxes + at * 4, labels + at};
+        for (int j = 0; j < n; j++, at++) {
+            float *b = boxes + at * 4;
+            b[0] = 0.2f + 0.15f * j;
+            b[1] = 0.3f + 0.1f * ((i + j) % 3);
+            b[2] = 0.1f + 0.05f * j;
+            b[3] = 0.12f + 0.02f * (i % 5);
+            labels[at] = (i + j) % classes;
+        }
+    }
+}
+
+static double python_ms(const char *size, int resolution, int batch, int steps, int threads) {
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "python3 %s/bench/train_python_time.py %s %d %d --steps %d --threads %d 2>/dev/null",
+             getenv("RFDETR_SOURCE_DIR") ? getenv("RFDETR_SOURCE_DIR") : ".", size, resolution, batch, steps, threads);
+    FILE *p = popen(cmd, "r");
+    if (!p) return -1;
+    static char line[65536];
+    size_t n = fread(line, 1, sizeof line - 1, p);
+    line[n] = '\0';
+    if (pclose(p) != 0) return -1;
+    char *list = strstr(line, "\"torch_ms\": [");
+    if (!list) return -1;
+    list += strlen("\"torch_ms\": [");
+    double v[256];
+    int k = 0;
+    while (k < 256) {
+        char *end = NULL;
+        v[k] = strtod(list, &end);
+        if (end == list) break;
+        k++;
+        list = end;
+        while (*list == ',' || *list == ' ') list++;
+    }
+    return k ? median(v, k) : -1;
+}
+
+int main(int argc, char **argv) {
+    const char *size = "tiny", *device = "cpu";
+    int resolution = 0, batch = 8, steps = 5, threads = 2;
+    bool python = true;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--size") && i + 1 < argc) size = argv[++i];
+        else if (!strcmp(argv[i], "--resolution") && i + 1 < argc) resolution = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--batch") && i + 1 < argc) batch = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--steps") && i + 1 < argc) steps = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--device") && i + 1 < argc) device = argv[++i];
+        else if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--no-python")) python = false;
+        else {
+            fprintf(stderr, "usage: bench_train [--size S] [--resolution R] [--batch B] [--steps N] [--device D] "
+                            "[--threads T] [--no-python]\n");
+            return 2;
+        }
+    }
+    if (steps < 1 || steps > 64 || batch < 1 || batch > 64) {
+        fprintf(stderr, "bench_train: --steps 1..64, --batch 1..64\n");
+        return 2;
+    }
+    rfdetr_config cfg;
+    rf_device *dev = NULL;
+    rfdetr_model *m = NULL;
+    rf_ctx *ctx = NULL, *data = NULL;
+    rf_adamw *opt = NULL;
+    rf_ema *ema = NULL;
+    if (rfdetr_config_preset(size, &cfg) || (resolution && rfdetr_config_set_resolution(&cfg, resolution)) ||
+        rf_device_open(device, &dev) || rfdetr_model_create(dev, &cfg, 0, &m) || rf_ctx_create(dev, 0, &ctx) ||
+        rf_ctx_create(dev, 0, &data)) {
+        fprintf(stderr, "bench_train: %s\n", rf_last_error());
+        return 1;
+    }
+    rf_adamw_config ac = rf_adamw_default_config();
+    ac.lr = 1e-4f;
+    ac.weight_decay = 1e-4f;
+    if (rf_adamw_create(m->params, &ac, &opt) || rf_ema_create(m->params, 0.993, 100, &ema)) {
+        fprintf(stderr, "bench_train: %s\n", rf_last_error());
+        return 1;
+    }
+    int res = cfg.resolution;
+    rf_ctx_set_seed(data, 1);
+    rf_tensor *images = rf_ctx_tensor(data, RF_F32, 4, (int64_t[]){batch, 3, res, res});
+    rf_rand_normal(data, images, 0.0f, 1.0f);
+    float boxes[64 * 4 * 4];
+    int32_t labels[64 * 4];
+    rf_match_target targets[64];
+    make_targets(batch, cfg.num_classes, boxes, labels, targets);
+    double num_boxes = 0;
+    for (int i = 0; i < batch; i++) num_boxes += targets[i].count;
+    num_boxes *= cfg.group_detr;
+    rf_criterion_config crit = rf_criterion_defaults();
+    double times[65];
+    for (int s = 0; s <= steps; s++) {
+        double t0 = now();
+        rf_ctx_reset(ctx);
+        rfdetr_outputs out;
+        rf_status st = rfdetr_model_forward(m, ctx, images, true, &out);
+        rf_head_output heads[RFDETR_MAX_DEC_LAYERS + 1];
+        int nh = 0;
+        if (st == RF_OK) {
+            for (int l = 0; l < out.layers; l++) heads[nh++] = (rf_head_output){out.logits[l], out.boxes[l]};
+            heads[nh++] = (rf_head_output){out.enc_logits, out.enc_boxes};
+            rf_tensor *loss = rf_criterion(ctx, &crit, heads, nh, out.groups, targets, batch, num_boxes, NULL);
+            st = loss ? rf_backward(ctx, loss, NULL) : rf_ctx_status(ctx);
+        }
+        if (st == RF_OK) st = rf_adamw_step_clipped(opt, 1.0f, 0.1, NULL);
+        if (st == RF_OK) st = rf_params_zero_grad(m->params);
+        if (st == RF_OK) st = rf_ema_update(ema);
+        if (st == RF_OK) st = rf_device_synchronize(dev);
+        if (st != RF_OK) {
+            fprintf(stderr, "bench_train: %s\n", rf_last_error());
+            return 1;
+        }
+        if (s > 0) times[s - 1] = (now() - t0) * 1e3;
+    }
+    double ours = median(times, steps);
+    printf("# one RF-DETR training step (forward with %d query groups, criterion on %d heads, backward, clip, AdamW, "
+           "EMA), batch %d at %d px, median of %d steps\n",
+           cfg.group_detr, cfg.dec_layers + 1, batch, res, steps);
+    printf("%-6s rfdetr.c on %-9s %9.1f ms/step  %7.2f images/s\n", size, dev->info.name, ours, batch * 1e3 / ours);
+    if (python) {
+        double torch_ms = python_ms(size, res, batch, steps, threads);
+        if (torch_ms > 0) {
+            printf("%-6s PyTorch CPU eager     %9.1f ms/step  %7.2f images/s  (rfdetr package, %d torch threads)\n",
+                   size, torch_ms, batch * 1e3 / torch_ms, threads);
+            printf("%-6s ratio rfdetr.c / PyTorch: %.2fx\n", size, torch_ms / ours);
+        } else {
+            printf("%-6s PyTorch baseline unavailable (torch or rfdetr not importable)\n", size);
+        }
+    }
+    rf_ema_free(ema);
+    rf_adamw_free(opt);
+    rf_ctx_free(ctx);
+    rf_ctx_free(data);
+    rfdetr_model_free(m);
+    rf_device_close(dev);
+    return 0;
+}

@@ -16,7 +16,6 @@
 #include "core/fileio.h"
 #include "core/json_writer.h"
 #include "data/image.h"
-#include "model/model.h"
 
 typedef struct predict_args {
     const char *weights, *device, *out, *json, *model;
@@ -37,12 +36,12 @@ static void output_name(const char *image, const char *dir, int index, char *out
     snprintf(out, size, "%s/%.*s_%d%s", dir, (int)stem, base, index, jpeg ? ".jpg" : ".png");
 }
 
-static void caption(const rfdetr_model *m, const rfdetr_detection *d, char *text, size_t size) {
-    const char *name = rfdetr_model_class_name(m, d->label);
+static void caption(const rf_model *m, const rf_detection *d, char *text, size_t size) {
+    const char *name = rf_model_class_name(m, d->class_id);
     if (name)
         snprintf(text, size, "%s %.2f", name, d->score);
     else
-        snprintf(text, size, "class %d %.2f", d->label, d->score);
+        snprintf(text, size, "class %d %.2f", d->class_id, d->score);
 }
 
 /* Distinct, saturated colours; class c takes palette[c % n]. */
@@ -53,11 +52,11 @@ static const rf_rgb palette[] = {
 
 /* Boxes a few pixels thick (scaled to the image) with their captions on a
  * filled tag above them (inside the box at the top edge, kept in the image). */
-static void annotate(rf_canvas *c, const rfdetr_model *m, const rfdetr_detection *d, int count) {
+static void annotate(rf_canvas *c, const rf_model *m, const rf_detection *d, int count) {
     int side = c->width < c->height ? c->width : c->height;
     int thick = side / 250 + 1, scale = side / 400 + 1;
     for (int i = 0; i < count; i++) {
-        rf_rgb color = palette[(unsigned)d[i].label % (sizeof palette / sizeof palette[0])];
+        rf_rgb color = palette[(unsigned)d[i].class_id % (sizeof palette / sizeof palette[0])];
         int x0 = (int)d[i].box[0], y0 = (int)d[i].box[1], x1 = (int)d[i].box[2], y1 = (int)d[i].box[3];
         rf_draw_rect(c, x0, y0, x1, y1, thick, color);
         char text[96];
@@ -79,62 +78,39 @@ typedef struct batch_state {
     int count;
 } batch_state;
 
-/* Runs the model on the loaded images of one batch; writes annotated
- * images and JSON entries. Returns an rf_status. */
-static rf_status run_batch(const predict_args *a, rfdetr_model *m, rf_ctx *ctx, batch_state *b, rf_json_writer *json,
+/* Runs the model on the loaded images of one batch (through the public
+ * API, as any embedding program would); prints, annotates and writes JSON. */
+static rf_status run_batch(const predict_args *a, rf_model *m, batch_state *b, rf_json_writer *json,
                            int *total_detections) {
-    int R = m->cfg.resolution, n = b->count;
-    size_t plane = (size_t)R * R * 3;
-    float *pixels = malloc(sizeof *pixels * plane * (size_t)n);
-    int (*hw)[2] = malloc(sizeof *hw * (size_t)n);
-    rf_resampler scratch = {0};
-    rf_status s = pixels && hw ? RF_OK : RF_ERR_OUT_OF_MEMORY;
-    for (int i = 0; i < n && s == RF_OK; i++) {
-        const rf_image *img = &b->images[i];
-        rf_resample_region whole = {0, 0, img->width, img->height, false};
-        s = rf_image_resample_normalized(img, &whole, R, R, &scratch, pixels + plane * (size_t)i);
-        hw[i][0] = img->height;
-        hw[i][1] = img->width;
-    }
-    rf_resampler_free(&scratch);
-    rfdetr_detection *det = NULL;
-    int k = 0;
-    if (s == RF_OK) {
-        rf_ctx_reset(ctx);
-        rf_ctx_set_grad(ctx, false);
-        rf_tensor *x = rf_ctx_from_host(ctx, RF_F32, 4, (int64_t[]){n, 3, R, R}, pixels);
-        rfdetr_outputs o;
-        s = x ? rfdetr_model_forward(m, ctx, x, false, &o) : rf_ctx_status(ctx);
-        det = s == RF_OK ? malloc(sizeof *det * (size_t)n * (size_t)m->cfg.num_select) : NULL;
-        if (s == RF_OK && !det) s = RF_ERR_OUT_OF_MEMORY;
-        if (s == RF_OK)
-            s = rfdetr_postprocess(ctx, o.logits[o.layers - 1], o.boxes[o.layers - 1], (const int(*)[2])hw,
-                                   m->cfg.num_select, det, &k);
-    }
+    int n = b->count;
+    rf_image_rgb8 *views = malloc(sizeof *views * (size_t)n);
+    if (!views) return RF_ERR_OUT_OF_MEMORY;
+    for (int i = 0; i < n; i++) views[i] = (rf_image_rgb8){b->images[i].rgb, b->images[i].width, b->images[i].height};
+    rf_detection *det = NULL;
+    size_t count = 0;
+    rf_status s = rf_model_predict(m, views, n, (float)a->threshold, &det, &count);
+    free(views);
+    size_t at = 0;
     for (int i = 0; i < n && s == RF_OK; i++) {
         const char *path = a->images.items[b->index[i]];
-        rfdetr_detection *d = det + (size_t)i * k;
+        /* Detections come grouped by image, best first. */
+        rf_detection *d = det + at;
         int kept = 0;
-        for (int j = 0; j < k; j++) {
-            /* RF-DETR keeps detections whose confidence exceeds the threshold
-             * (sorted best first, so the kept ones move to the front). */
-            if (!(d[j].score > a->threshold) && a->threshold > 0) continue;
-            d[kept++] = d[j];
-            if (json) {
-                rf_json_begin_object(json);
-                rf_json_key(json, "image_id"), rf_json_int(json, b->index[i]);
-                rf_json_key(json, "file_name"), rf_json_string(json, path);
-                rf_json_key(json, "category_id"), rf_json_int(json, d[j].label);
-                rf_json_key(json, "bbox");
-                rf_json_begin_array(json);
-                rf_json_double(json, d[j].box[0]);
-                rf_json_double(json, d[j].box[1]);
-                rf_json_double(json, d[j].box[2] - d[j].box[0]);
-                rf_json_double(json, d[j].box[3] - d[j].box[1]);
-                rf_json_end_array(json);
-                rf_json_key(json, "score"), rf_json_double(json, d[j].score);
-                rf_json_end_object(json);
-            }
+        while (at < count && det[at].image == i) at++, kept++;
+        for (int j = 0; j < kept && json; j++) {
+            rf_json_begin_object(json);
+            rf_json_key(json, "image_id"), rf_json_int(json, b->index[i]);
+            rf_json_key(json, "file_name"), rf_json_string(json, path);
+            rf_json_key(json, "category_id"), rf_json_int(json, d[j].class_id);
+            rf_json_key(json, "bbox");
+            rf_json_begin_array(json);
+            rf_json_double(json, d[j].box[0]);
+            rf_json_double(json, d[j].box[1]);
+            rf_json_double(json, d[j].box[2] - d[j].box[0]);
+            rf_json_double(json, d[j].box[3] - d[j].box[1]);
+            rf_json_end_array(json);
+            rf_json_key(json, "score"), rf_json_double(json, d[j].score);
+            rf_json_end_object(json);
         }
         printf("%s: %d detection%s", path, kept, kept == 1 ? "" : "s");
         for (int j = 0; j < kept && j < 5; j++) {
@@ -152,9 +128,7 @@ static rf_status run_batch(const predict_args *a, rfdetr_model *m, rf_ctx *ctx, 
             s = rf_canvas_save(&canvas, file);
         }
     }
-    free(det);
-    free(pixels);
-    free(hw);
+    rf_detections_free(det);
     return s;
 }
 
@@ -213,21 +187,14 @@ int cli_cmd_predict(int argc, char **argv) {
         free(a.images.items);
         return rc;
     }
-    rfdetr_model *m = NULL;
-    rf_ctx *ctx = NULL;
-    rf_status s = rfdetr_model_open(dev, a.weights, a.model, (int)a.resolution, &m);
+    rf_model *m = NULL;
+    rf_status s = rf_model_open_with(dev, a.weights, a.model, (int)a.resolution, &m);
     if (s != RF_OK) {
         rc = cli_fail("predict", s, "loading the model");
         goto done;
     }
     char desc[256];
-    fprintf(stderr, "rfdetr predict: %s on %s\n", rfdetr_config_describe(&m->cfg, desc, sizeof desc),
-            rf_device_get_info(dev)->name);
-    s = rf_ctx_create(dev, 0, &ctx);
-    if (s != RF_OK) {
-        rc = cli_fail("predict", s, "creating a context");
-        goto done;
-    }
+    fprintf(stderr, "rfdetr predict: %s on %s\n", rf_model_describe(m, desc, sizeof desc), rf_device_get_info(dev)->name);
     rf_atomic_file jf = {0};
     rf_json_writer jw;
     if (a.json) {
@@ -254,7 +221,7 @@ int cli_cmd_predict(int argc, char **argv) {
             b.index[b.count++] = i;
         }
         if (b.count == a.batch || (i == a.images.count && b.count > 0)) {
-            s = run_batch(&a, m, ctx, &b, a.json ? &jw : NULL, &detections);
+            s = run_batch(&a, m, &b, a.json ? &jw : NULL, &detections);
             for (int j = 0; j < b.count; j++) rf_image_free(&b.images[j]);
             b.count = 0;
         }
@@ -285,8 +252,7 @@ int cli_cmd_predict(int argc, char **argv) {
         }
     }
 done:
-    rf_ctx_free(ctx);
-    rfdetr_model_free(m);
+    rf_model_free(m);
     rf_device_close(dev);
     free(a.images.items);
     return rc;

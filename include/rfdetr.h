@@ -10,6 +10,8 @@
 #ifndef RFDETR_H
 #define RFDETR_H
 
+#include <signal.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -135,6 +137,141 @@ void rf_device_get_counters(const rf_device *device, rf_device_counters *out);
 uint64_t rf_device_open_count(const char *name);
 /* The sum of every counter; 0 proves the device was never used. */
 uint64_t rf_device_counters_total(const rf_device_counters *c);
+
+
+/* ---- models ------------------------------------------------------------------------
+ * An RF-DETR model on one device: created at a size, or opened from weights
+ * (our .safetensors, which carry the configuration and class names, or an
+ * official PyTorch .pth checkpoint). Everything it holds lives on the device
+ * it was given. */
+typedef struct rf_model rf_model;
+
+rf_status rf_model_open(rf_device *device, const char *weights_path, rf_model **out);
+/* With a size for official checkpoints whose size cannot be recognised
+ * (NULL: recognise it) and an input resolution override (0: the file's). */
+rf_status rf_model_open_with(rf_device *device, const char *weights_path, const char *size_hint, int resolution,
+                             rf_model **out);
+/* "tiny: 192 px, ViT 128x4, ... 3 classes": what the model is, for logs. */
+const char *rf_model_describe(const rf_model *model, char *buf, size_t size);
+/* size: tiny, nano, small, medium, base; resolution 0: the size's own. */
+rf_status rf_model_new(rf_device *device, const char *size, int num_classes, int resolution, uint64_t seed,
+                       rf_model **out);
+/* Writes the weights with the configuration, atomically, as .safetensors. */
+rf_status rf_model_save(const rf_model *model, const char *path);
+void rf_model_free(rf_model *model);
+const char *rf_model_size(const rf_model *model);
+int rf_model_num_classes(const rf_model *model);   /* width of the class head: ids 0..n-1 */
+int rf_model_resolution(const rf_model *model);
+const char *rf_model_class_name(const rf_model *model, int class_id); /* NULL when unknown */
+
+/* An image as interleaved 8-bit RGB, rows top to bottom, no padding. */
+typedef struct rf_image_rgb8 {
+    const uint8_t *rgb;
+    int width, height;
+} rf_image_rgb8;
+
+typedef struct rf_detection {
+    int image;      /* index into the images given */
+    int class_id;   /* category id */
+    float score;    /* sigmoid probability */
+    float box[4];   /* x0, y0, x1, y1 in the image's own pixels */
+} rf_detection;
+
+/* Detects objects in `count` images (one batch on the model's device): the
+ * images are resized to the model's square input and normalized as in
+ * training, and RF-DETR's post-processing keeps the best num_select
+ * (query, class) pairs per image; detections scoring above `threshold`
+ * (0 keeps them all) come back best first per image in *out (free with
+ * rf_detections_free). */
+rf_status rf_model_predict(rf_model *model, const rf_image_rgb8 *images, int count, float threshold,
+                           rf_detection **out, size_t *n_out);
+void rf_detections_free(rf_detection *detections);
+
+/* ---- evaluation ---------------------------------------------------------------------- */
+/* COCO bbox evaluation with pycocotools' numbers (the 12 stats in its
+ * order: AP, AP50, AP75, APs, APm, APl, AR1, AR10, AR100, ARs, ARm, ARl).
+ * max_dets NULL: 1, 10, 100. */
+rf_status rf_evaluate_files(const char *gt_json, const char *detections_json, const int max_dets[3], double stats[12]);
+/* The model's detections on a dataset split ("valid", "test", "train") of a
+ * dataset folder (or "shapes"), evaluated on the model's device. */
+rf_status rf_model_evaluate(rf_model *model, const char *data, const char *split, const int max_dets[3],
+                            double stats[12]);
+
+/* ---- training ---------------------------------------------------------------------------
+ * RF-DETR's recipe on the one device named in the config (see docs/train.md). */
+#define RF_TRAIN_STATS 12
+
+typedef enum rf_train_event {
+    RF_TRAIN_STARTED = 0, /* message: what is being trained where */
+    RF_TRAIN_STEP,        /* after each optimizer step */
+    RF_TRAIN_EVALUATING,  /* before an evaluation pass (message names it) */
+    RF_TRAIN_EPOCH_DONE,  /* stats / ema_stats filled */
+    RF_TRAIN_MESSAGE,     /* a notice (message), e.g. a checkpoint written */
+} rf_train_event;
+
+typedef struct rf_train_progress {
+    rf_train_event event;
+    int64_t epoch, epochs;          /* 0-based epoch, total epochs */
+    int64_t step_in_epoch, steps_per_epoch;
+    int64_t global_step, total_steps;
+    double loss, lr, grad_norm;
+    double images_per_second, eta_seconds;
+    const double *stats, *ema_stats; /* 12 COCO stats each (EPOCH_DONE) */
+    const char *message;
+} rf_train_progress;
+
+typedef void (*rf_train_progress_fn)(void *user, const rf_train_progress *p);
+
+typedef struct rf_train_config {
+    const char *data;          /* "shapes" (built-in, generated on first use) or a dataset directory */
+    const char *size;          /* tiny, nano, small, medium, base */
+    const char *device;        /* canonical device name: cpu, opencl:N, cuda:N */
+    const char *out_dir;       /* run directory, created if needed */
+    const char *weights;       /* optional: start from these weights (.pth / .safetensors) */
+    bool resume;               /* continue the run in out_dir from its training state */
+    int epochs, batch, grad_accum;
+    int resolution;            /* 0: the size's own */
+    bool multi_scale;          /* RF-DETR's square multi-scale sizes per batch */
+    double lr, lr_encoder, lr_vit_layer_decay, lr_component_decay, weight_decay;
+    int64_t warmup_steps;      /* linear warm-up in optimizer steps */
+    bool cosine;               /* cosine to min_factor (else RF-DETR's step: x0.1 after lr_drop epochs) */
+    int lr_drop;
+    double min_factor;
+    double clip_max_norm;      /* global L2 norm; 0 disables */
+    bool ema;
+    double ema_decay, ema_tau;
+    uint64_t seed;
+    int patience;              /* early stopping epochs without improvement; 0 disables */
+    double min_delta;
+    int64_t max_steps;         /* stop after this many optimizer steps (0: no cap) */
+    int threads;               /* loader threads */
+    int eval_batch;
+    uint64_t device_memory_limit; /* bytes of device memory the run may hold; 0: the device's own limits */
+    const volatile sig_atomic_t *stop; /* set by a SIGINT handler: stop at a safe point */
+    rf_train_progress_fn progress;
+    void *progress_user;
+} rf_train_config;
+
+/* RF-DETR's defaults (lr 1e-4, encoder 1.5e-4, layer decay 0.8, component
+ * decay 0.7, weight decay 1e-4, clip 0.1, EMA 0.993 / tau 100, step schedule
+ * dropping at epoch 100) for the tiny model on the built-in shapes dataset:
+ * the recipe issue 7 states (batch 8, lr 4e-4, 100 warm-up steps). */
+void rf_train_config_defaults(rf_train_config *cfg);
+
+typedef struct rf_train_summary {
+    int64_t epochs_run, steps;
+    double best_regular_map, best_ema_map;   /* AP@[.50:.95] of the bests */
+    double best_regular_map50, best_ema_map50;
+    double best_total_stats[RF_TRAIN_STATS]; /* of the best total model on valid */
+    bool best_total_is_ema;
+    bool has_test;
+    double test_stats[RF_TRAIN_STATS];       /* best total on the test split */
+    bool stopped_early, interrupted;
+    double seconds;
+} rf_train_summary;
+
+rf_status rf_train(const rf_train_config *cfg, rf_train_summary *summary);
+
 
 #ifdef __cplusplus
 }

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -58,6 +59,8 @@ int main(void) {
     CHECK(run(cmd, out, sizeof out) == 0 && strstr(out, "--resume") && strstr(out, "--grad-accum"), "help: %s", out);
 
     /* A short successful run. */
+    char data_dir_for_sigint[512];
+    snprintf(data_dir_for_sigint, sizeof data_dir_for_sigint, "%s/data", tmp);
     snprintf(cmd, sizeof cmd, "%s make-shapes %s/data --train 16 --valid 8 --size 128 --seed 5", rfdetr, tmp);
     CHECK(run(cmd, out, sizeof out) == 0, "make-shapes: %s", out);
     snprintf(cmd, sizeof cmd,
@@ -80,6 +83,49 @@ int main(void) {
         if (i == 0) ap0 = ap;
         CHECK(ap == ap0 && ap >= 0, "AP on %s %.6f, on %s %.6f", names[i], ap, names[0], ap0);
     }
+    /* Ctrl-C: a real SIGINT to a running `rfdetr train` stops it between
+     * steps with exit 1, a resumable state and the --resume command; the
+     * resumed run finishes. */
+    int fds[2];
+    CHECK(pipe(fds) == 0, "pipe");
+    char outdir[512];
+    snprintf(outdir, sizeof outdir, "%s/sigint", tmp);
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(fds[1], 2);
+        close(fds[0]);
+        execl(rfdetr, rfdetr, "train", "--device", "cpu", "--data", data_dir_for_sigint, "--out", outdir, "--epochs", "50",
+              "--batch", "4", "--resolution", "128", (char *)NULL);
+        _exit(127);
+    }
+    close(fds[1]);
+    FILE *err = fdopen(fds[0], "r");
+    char line[4096], all[16384] = "";
+    bool started = false;
+    while (fgets(line, sizeof line, err)) {
+        strncat(all, line, sizeof all - strlen(all) - 1);
+        if (!started && strstr(line, "training tiny")) {
+            started = true;
+            usleep(1500 * 1000); /* let a few steps run */
+            kill(pid, SIGINT);
+        }
+    }
+    fclose(err);
+    int wstatus = 0;
+    waitpid(pid, &wstatus, 0);
+    CHECK(started && WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 1, "SIGINT exit status %d: %s",
+          WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : -1, all);
+    const char *at = strstr(all, "interrupted at step ");
+    CHECK(at && strstr(all, "--resume"), "interrupt message: %s", all);
+    char state[600];
+    snprintf(state, sizeof state, "%s/training_state.safetensors", outdir);
+    CHECK(access(state, R_OK) == 0, "no resumable state after SIGINT");
+    long step = at ? atol(at + strlen("interrupted at step ")) : 0;
+    snprintf(cmd, sizeof cmd, "%s train --device cpu --data %s --resume %s --epochs 50 --batch 4 --resolution 128 --max-steps %ld",
+             rfdetr, data_dir_for_sigint, outdir, step + 2);
+    rc = run(cmd, out, sizeof out);
+    CHECK(rc == 0 && strstr(out, "Average Precision"), "resume after SIGINT (exit %d): %s", rc, out);
+
     snprintf(cmd, sizeof cmd, "%s eval --weights %s/data/train/_annotations.coco.json --data %s/data --device cpu",
              rfdetr, tmp, tmp);
     CHECK(run(cmd, out, sizeof out) == 2, "eval with a non-weights file: %s", out);

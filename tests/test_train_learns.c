@@ -10,6 +10,7 @@
 #include <stdlib.h>
 
 #include "test_util.h"
+#include "core/fileio.h"
 #include "train/trainer.h"
 
 static volatile sig_atomic_t reached;
@@ -46,6 +47,24 @@ int main(int argc, char **argv) {
            s.seconds / (double)(s.steps ? s.steps : 1), s.best_regular_map50, s.best_ema_map50);
     CHECK(s.steps <= 2000, "%lld steps", (long long)s.steps);
     CHECK(best >= 0.5, "best AP50 %.3f < 0.5 after %lld steps", best, (long long)s.steps);
+    /* The model trained here is the starting point of the fine-tuning test
+     * (ctest fixture "shapes_model"). */
+    const char *build = getenv("RFDETR_BUILD_DIR");
+    if (build) {
+        char from[512], dir[512], to[600];
+        snprintf(from, sizeof from, "%s/checkpoint_best_total.safetensors", out);
+        snprintf(dir, sizeof dir, "%s/test-artifacts", build);
+        snprintf(to, sizeof to, "%s/tiny_shapes.safetensors", dir);
+        char *data = NULL;
+        size_t n = 0;
+        rf_make_dirs(dir);
+        if (rf_read_file(from, &data, &n) == RF_OK) {
+            FILE *f = fopen(to, "wb");
+            CHECK(f && fwrite(data, 1, n, f) == n, "keeping %s", to);
+            if (f) fclose(f);
+        }
+        free(data);
+    }
     test_remove_tree(out);
     return test_finish("test_train_learns");
 }

@@ -9,3 +9,6 @@ rfdetr_add_test(test_train_devices SOURCES test_train.c ARGS devices LABELS fast
 rfdetr_add_test(test_train_faults SOURCES test_train.c ARGS faults LABELS fast TIMEOUT 900)
 rfdetr_add_test(test_cli_train SOURCES test_cli_train.c LABELS fast TIMEOUT 900)
 rfdetr_add_test(test_train_learns SOURCES test_train_learns.c LABELS slow TIMEOUT 3600)
+set_tests_properties(test_train_learns PROPERTIES FIXTURES_SETUP shapes_model)
+rfdetr_add_test(test_finetune SOURCES test_finetune.c LABELS slow TIMEOUT 1800)
+set_tests_properties(test_finetune PROPERTIES FIXTURES_REQUIRED shapes_model)

@@ -17,7 +17,7 @@ static const cli_command commands[] = {
     {"train", "train RF-DETR on one device (default: tiny on the built-in shapes dataset)", cli_cmd_train},
     {"make-shapes", "write the built-in shapes dataset (Roboflow COCO layout)", cli_cmd_make_shapes},
     {"check-data", "validate a dataset: counts, class names by id, every problem", cli_cmd_check_data},
-    {"eval", "COCO AP/AR of a results file (pycocotools' numbers) and per-class P/R/F1", cli_cmd_eval},
+    {"eval", "COCO AP/AR of a results file or of a checkpoint on a dataset split, per class too", cli_cmd_eval},
     {"predict", "detect objects in images with a model (annotated images, COCO JSON)", cli_cmd_predict},
 };
 

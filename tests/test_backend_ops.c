@@ -256,7 +256,7 @@ int main(int argc, char **argv) {
     rf_device *ref = NULL;
     CHECK_OK(rf_device_open("cpu", &ref));
     if (!ref) return test_finish("test_backend_ops");
-    CHECK_OK(rf_cpu_set_gemm_impl(ref, RF_CPU_GEMM_REFERENCE));
+    CHECK_OK(rf_cpu_set_reference(ref, true));
     check_kernel_table(ref, ref);
 
     char names[16][32];

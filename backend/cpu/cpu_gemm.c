@@ -1,10 +1,12 @@
 /* cpu_gemm.c — the reference GEMM (double accumulation, the oracle every
- * other device is tested against) and the OpenBLAS path used for speed. */
+ * other device is tested against) and the fast GEMM: OpenBLAS, split into
+ * parts that the device's threads compute concurrently. */
 #include <cblas.h>
 #include <math.h>
 #include <stddef.h>
 
 #include "backend/cpu/cpu_backend.h"
+#include "backend/cpu/cpu_internal.h"
 
 void rf_cpu_gemm_reference(const rf_gemm_desc *d, const float *a, const float *b, float *c) {
     for (int64_t bt = 0; bt < d->batch; bt++) {
@@ -28,21 +30,86 @@ void rf_cpu_gemm_reference(const rf_gemm_desc *d, const float *a, const float *b
     }
 }
 
-void rf_cpu_gemm_openblas(const rf_gemm_desc *d, const float *a, const float *b, float *c);
+/* ---- the fast GEMM ----------------------------------------------------------------------
+ * A part is a range of batch entries, or of rows or columns of one product.
+ * Splitting rows makes every part pack all of op(B) again (columns: op(A)),
+ * so a product is split along its longer side and only when each part keeps
+ * enough work to hide that; part counts are powers of two so that they
+ * spread evenly over 2, 4 or 8 threads. The split is a function of the
+ * shape alone: OpenBLAS picks its kernels by the shape of each call, so the
+ * same shape always meets the same code and gives the same bits. */
 
-void rf_cpu_gemm_openblas(const rf_gemm_desc *d, const float *a, const float *b, float *c) {
+typedef struct gemm_job {
+    const rf_gemm_desc *d;
+    const float *a, *b;
+    float *c;
+    int64_t parts;
+    int split; /* 0: batch entries, 1: rows of C, 2: columns of C */
+} gemm_job;
+
+static void sgemm(const rf_gemm_desc *d, int64_t m, int64_t n, const float *a, const float *b, float *c) {
+    if (m <= 0 || n <= 0) return;
     if (d->k == 0) {
         /* BLAS implementations differ on k == 0; define it as C = beta * C. */
-        for (int64_t bt = 0; bt < d->batch; bt++)
-            for (int64_t i = 0; i < d->m; i++)
-                for (int64_t j = 0; j < d->n; j++) {
-                    float *cij = &c[bt * d->stride_c + i * d->ldc + j];
-                    *cij = d->beta == 0.0f ? 0.0f : d->beta * *cij;
-                }
+        for (int64_t i = 0; i < m; i++)
+            for (int64_t j = 0; j < n; j++) {
+                float *cij = &c[i * d->ldc + j];
+                *cij = d->beta == 0.0f ? 0.0f : d->beta * *cij;
+            }
         return;
     }
-    for (int64_t bt = 0; bt < d->batch; bt++)
-        cblas_sgemm(CblasRowMajor, d->trans_a ? CblasTrans : CblasNoTrans, d->trans_b ? CblasTrans : CblasNoTrans,
-                    (blasint)d->m, (blasint)d->n, (blasint)d->k, d->alpha, a + bt * d->stride_a, (blasint)d->lda,
-                    b + bt * d->stride_b, (blasint)d->ldb, d->beta, c + bt * d->stride_c, (blasint)d->ldc);
+    cblas_sgemm(CblasRowMajor, d->trans_a ? CblasTrans : CblasNoTrans, d->trans_b ? CblasTrans : CblasNoTrans,
+                (blasint)m, (blasint)n, (blasint)d->k, d->alpha, a, (blasint)d->lda, b, (blasint)d->ldb, d->beta, c,
+                (blasint)d->ldc);
+}
+
+static void gemm_part(void *p, int64_t t) {
+    const gemm_job *j = p;
+    const rf_gemm_desc *d = j->d;
+    if (j->split == 0) {
+        int64_t b0 = cpu_part_begin(d->batch, j->parts, t), b1 = cpu_part_begin(d->batch, j->parts, t + 1);
+        for (int64_t bt = b0; bt < b1; bt++)
+            sgemm(d, d->m, d->n, j->a + bt * d->stride_a, j->b + bt * d->stride_b, j->c + bt * d->stride_c);
+    } else if (j->split == 1) {
+        /* Row blocks of 16 keep OpenBLAS's row micro-tiles whole. */
+        int64_t blocks = (d->m + 15) / 16;
+        int64_t r0 = cpu_part_begin(blocks, j->parts, t) * 16, r1 = cpu_part_begin(blocks, j->parts, t + 1) * 16;
+        if (r1 > d->m) r1 = d->m;
+        const float *a = j->a + (d->trans_a ? r0 : r0 * d->lda);
+        sgemm(d, r1 - r0, d->n, a, j->b, j->c + r0 * d->ldc);
+    } else {
+        int64_t blocks = (d->n + 15) / 16;
+        int64_t c0 = cpu_part_begin(blocks, j->parts, t) * 16, c1 = cpu_part_begin(blocks, j->parts, t + 1) * 16;
+        if (c1 > d->n) c1 = d->n;
+        const float *b = j->b + (d->trans_b ? c0 * d->ldb : c0);
+        sgemm(d, d->m, c1 - c0, j->a, b, j->c + c0);
+    }
+}
+
+/* Multiply-adds per part below which splitting costs more than it saves. */
+#define GEMM_GRAIN ((int64_t)1 << 20)
+#define GEMM_MAX_PARTS 8
+
+static int64_t pow2_parts(int64_t work, int64_t limit) {
+    int64_t parts = 1;
+    while (parts * 2 <= limit && parts * 2 <= GEMM_MAX_PARTS && work / (parts * 2) >= GEMM_GRAIN) parts *= 2;
+    return parts;
+}
+
+void rf_cpu_gemm_fast(const rf_device *dev, const rf_gemm_desc *d, const float *a, const float *b, float *c) {
+    gemm_job j = {d, a, b, c, 1, 0};
+    int64_t per = d->m * d->n * (d->k > 0 ? d->k : 1);
+    if (d->batch > 1) {
+        /* Whole products per part: nothing is packed twice. */
+        j.parts = pow2_parts(per * d->batch, d->batch);
+        if (j.parts == 1 && d->batch > 1) j.parts = 1;
+    } else if (d->m >= d->n) {
+        j.split = 1;
+        j.parts = pow2_parts(per, (d->m + 15) / 16 / 4);
+    } else {
+        j.split = 2;
+        j.parts = pow2_parts(per, (d->n + 15) / 16 / 4);
+    }
+    if (j.parts == 1) j.split = 0;
+    cpu_parallel_tasks(dev, j.parts, gemm_part, &j);
 }

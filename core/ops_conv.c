@@ -75,17 +75,18 @@ static void conv2d_backward(rf_ctx *ctx, rf_node *node) {
         if (db && n && l) rf_op_ok(ctx, ctx->device->kernels->basic->reduce(ctx->device, &a));
     }
     if (!x->requires_grad) return;
-    rf_tensor *dx = rf_grad_of(ctx, x);
+    bool acc;
+    rf_tensor *dx = rf_grad_for_write(ctx, x, &acc);
     if (!dx) return;
-    if (p->direct) { /* dx[i] (Cin, L) += W^T dy[i] */
-        gemm(ctx, true, false, k, l, cout, whole(w, 0), whole(dy, cout * l), whole(dx, k * l), n, 1.0f);
+    if (p->direct) { /* dx[i] (Cin, L) (+)= W^T dy[i] */
+        gemm(ctx, true, false, k, l, cout, whole(w, 0), whole(dy, cout * l), whole(dx, k * l), n, acc ? 1.0f : 0.0f);
         return;
     }
     rf_tensor *dcol = rf_ctx_tensor(ctx, RF_F32, 3, (int64_t[]){n, k, l});
     if (!dcol || !gemm(ctx, true, false, k, l, cout, whole(w, 0), whole(dy, cout * l), whole(dcol, k * l), n, 0.0f))
         return;
     rf_col2im_args a = {g->n,     g->c,     g->h,  g->w,  g->kh, g->kw, g->stride_h, g->stride_w, g->pad_h,
-                        g->pad_w, g->ho,    g->wo, rf_tensor_mem(dcol), rf_tensor_mem(dx), true};
+                        g->pad_w, g->ho,    g->wo, rf_tensor_mem(dcol), rf_tensor_mem(dx), acc};
     rf_op_ok(ctx, ctx->device->kernels->conv->col2im(ctx->device, &a));
 }
 
@@ -200,13 +201,15 @@ static void resize_backward(rf_ctx *ctx, rf_node *node) {
     rf_tensor *x = node->in[0], *dy = node->out->grad, *ah = node->saved[0], *aw = node->saved[1];
     if (!x->requires_grad) return;
     const resize_params *p = node->params;
-    rf_tensor *dx = rf_grad_of(ctx, x);
+    bool acc;
+    rf_tensor *dx = rf_grad_for_write(ctx, x, &acc);
     rf_tensor *dt = rf_ctx_tensor(ctx, RF_F32, 2, (int64_t[]){p->planes * p->h, p->out_w});
     if (!dx || !dt) return;
-    /* dt[r] (H, out_w) = Ah^T dy[r]; dx (R*H, W) += dt Aw */
+    /* dt[r] (H, out_w) = Ah^T dy[r]; dx (R*H, W) (+)= dt Aw */
     if (gemm(ctx, true, false, p->h, p->out_w, p->out_h, whole(ah, 0), whole(dy, p->out_h * p->out_w),
              whole(dt, p->h * p->out_w), p->planes, 0.0f))
-        gemm(ctx, false, false, p->planes * p->h, p->w, p->out_w, whole(dt, 0), whole(aw, 0), whole(dx, 0), 1, 1.0f);
+        gemm(ctx, false, false, p->planes * p->h, p->w, p->out_w, whole(dt, 0), whole(aw, 0), whole(dx, 0), 1,
+             acc ? 1.0f : 0.0f);
 }
 
 rf_tensor *rf_resize_bicubic_aa_scaled(rf_ctx *ctx, rf_tensor *x, int64_t out_h, int64_t out_w, double scale_h,

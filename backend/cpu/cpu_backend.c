@@ -102,6 +102,13 @@ rf_status rf_cpu_set_reference(rf_device *dev, bool reference) {
     return RF_OK;
 }
 
+rf_status rf_cpu_set_split_divisor(rf_device *dev, int64_t divisor) {
+    if (!dev || dev->backend != &rf_backend_cpu || divisor < 1)
+        return RF_ERROR(RF_ERR_INVALID_ARGUMENT, "rf_cpu_set_split_divisor: needs a cpu device and a divisor >= 1");
+    ((cpu_state *)dev->native)->grain_divisor = divisor;
+    return RF_OK;
+}
+
 bool rf_cpu_is_reference(const rf_device *dev) {
     return dev && dev->backend == &rf_backend_cpu && cpu_is_reference(dev);
 }
@@ -124,7 +131,7 @@ static void range_task(void *p, int64_t t) {
 
 void cpu_parallel_range(const rf_device *dev, int64_t n, int64_t grain, cpu_range_fn fn, void *ctx) {
     if (n <= 0) return;
-    range_job j = {n, cpu_parts(n, grain), fn, ctx};
+    range_job j = {n, cpu_parts(dev, n, grain), fn, ctx};
     if (j.parts == 1) {
         fn(ctx, 0, n);
         return;
@@ -184,6 +191,7 @@ static rf_status cpu_open(int index, const rf_device_options *options, rf_device
     cpu_state *st = calloc(1, sizeof *st);
     if (!st) return RF_ERROR(RF_ERR_OUT_OF_MEMORY, "out of host memory opening cpu");
     st->reference = options && options->cpu_reference;
+    st->grain_divisor = 1;
     int threads = options && options->cpu_threads > 0 ? options->cpu_threads : info.compute_units;
     rf_status s = rf_cpu_pool_create(threads, &st->pool);
     if (s == RF_OK) s = rf_device_new(&rf_backend_cpu, &info, &cpu_ops, st, out);

@@ -90,25 +90,29 @@ static void gemm_part(void *p, int64_t t) {
 #define GEMM_GRAIN ((int64_t)1 << 20)
 #define GEMM_MAX_PARTS 8
 
-static int64_t pow2_parts(int64_t work, int64_t limit) {
+/* Powers of two up to `limit` parts with at least `grain` work each. */
+static int64_t pow2_parts(int64_t work, int64_t limit, int64_t grain) {
     int64_t parts = 1;
-    while (parts * 2 <= limit && parts * 2 <= GEMM_MAX_PARTS && work / (parts * 2) >= GEMM_GRAIN) parts *= 2;
+    while (parts * 2 <= limit && parts * 2 <= GEMM_MAX_PARTS && work / (parts * 2) >= grain) parts *= 2;
     return parts;
 }
 
 void rf_cpu_gemm_fast(const rf_device *dev, const rf_gemm_desc *d, const float *a, const float *b, float *c) {
     gemm_job j = {d, a, b, c, 1, 0};
     int64_t per = d->m * d->n * (d->k > 0 ? d->k : 1);
+    int64_t divisor = ((const cpu_state *)dev->native)->grain_divisor;
+    int64_t grain = GEMM_GRAIN / divisor > 0 ? GEMM_GRAIN / divisor : 1;
+    /* At least 4 blocks of 16 per part (1 when tests ask for small parts). */
+    int64_t min_blocks = divisor > 1 ? 1 : 4;
     if (d->batch > 1) {
         /* Whole products per part: nothing is packed twice. */
-        j.parts = pow2_parts(per * d->batch, d->batch);
-        if (j.parts == 1 && d->batch > 1) j.parts = 1;
+        j.parts = pow2_parts(per * d->batch, d->batch, grain);
     } else if (d->m >= d->n) {
         j.split = 1;
-        j.parts = pow2_parts(per, (d->m + 15) / 16 / 4);
+        j.parts = pow2_parts(per, (d->m + 15) / 16 / min_blocks, grain);
     } else {
         j.split = 2;
-        j.parts = pow2_parts(per, (d->n + 15) / 16 / 4);
+        j.parts = pow2_parts(per, (d->n + 15) / 16 / min_blocks, grain);
     }
     if (j.parts == 1) j.split = 0;
     cpu_parallel_tasks(dev, j.parts, gemm_part, &j);

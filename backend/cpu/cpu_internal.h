@@ -18,6 +18,7 @@
 typedef struct cpu_state {
     bool reference;
     rf_cpu_pool *pool;
+    int64_t grain_divisor; /* 1; larger splits small work too (rf_cpu_set_split_divisor) */
 } cpu_state;
 
 static inline bool cpu_is_reference(const rf_device *dev) { return ((const cpu_state *)dev->native)->reference; }
@@ -28,9 +29,12 @@ static inline rf_cpu_pool *cpu_pool(const rf_device *dev) { return ((const cpu_s
 #define CPU_MAX_PARTS 64
 
 /* Parts for n units of work, each about `grain` units (at least 1 part, at
- * most CPU_MAX_PARTS, never more than n). A function of (n, grain) only. */
-static inline int64_t cpu_parts(int64_t n, int64_t grain) {
-    int64_t parts = grain > 0 ? n / grain : 1;
+ * most CPU_MAX_PARTS, never more than n). A function of (n, grain) and the
+ * handle's grain divisor only. */
+static inline int64_t cpu_parts(const rf_device *dev, int64_t n, int64_t grain) {
+    grain /= ((const cpu_state *)dev->native)->grain_divisor;
+    if (grain < 1) grain = 1;
+    int64_t parts = n / grain;
     if (parts > CPU_MAX_PARTS) parts = CPU_MAX_PARTS;
     if (parts > n) parts = n;
     return parts < 1 ? 1 : parts;

@@ -801,7 +801,7 @@ bool cpu_fast_layernorm_backward(rf_device *dev, const rf_layernorm_backward_arg
         j.units = a->rows / a->inner * ((a->inner + PIX_BLOCK - 1) / PIX_BLOCK);
         unit_work = 4 * PIX_BLOCK * a->cols;
     }
-    j.parts = cpu_parts(j.units, CPU_GRAIN / (unit_work + 1) + 1);
+    j.parts = cpu_parts(dev, j.units, CPU_GRAIN / (unit_work + 1) + 1);
     if (a->has_affine) {
         j.partial = malloc(sizeof *j.partial * 2 * (size_t)(a->cols * j.parts));
         if (!j.partial) return false; /* the reference needs no scratch */

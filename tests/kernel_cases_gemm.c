@@ -1,7 +1,8 @@
 /* kernel_cases_gemm.c — GEMM through the device contract: odd sizes (1, 7,
  * 33, 257 ...), both transposes, leading dimensions wider than the rows,
- * offsets, batches, broadcast operands (stride 0), alpha/beta, k == 0 and
- * beta == 0 over NaN (C is then write-only). */
+ * offsets, batches, broadcast operands (stride 0), alpha/beta, k == 0,
+ * beta == 0 over NaN (C is then write-only), and sizes that cross the cpu
+ * GEMM's blocks. */
 #include <math.h>
 #include <stdio.h>
 
@@ -79,6 +80,10 @@ int kc_cases_gemm(kcase *cases, int max) {
         add(cases, &n, max, 7, 129, 33, ta, tb, 0, 1, 5, false, true, 1.0f, 1.0f, false);
         /* beta == 0 treats C as write-only, even when it holds NaN. */
         add(cases, &n, max, 7, 33, 7, ta, tb, 1, 0, 2, false, false, 1.0f, 0.0f, true);
+        /* The cpu's blocked GEMM: several blocks of k (split evenly), of rows
+         * and of columns, edge tiles; and a narrow C, where it reads A in place. */
+        add(cases, &n, max, 150, 1100, 801, ta, tb, 3, 5, 1, false, false, 1.0f, 0.5f, false);
+        add(cases, &n, max, 301, 50, 777, ta, tb, 1, 2, 2, false, false, 2.0f, 1.0f, false);
     }
     /* k == 0: C = beta * C. */
     add(cases, &n, max, 7, 5, 0, false, false, 2, 3, 2, false, false, 1.0f, 0.5f, false);

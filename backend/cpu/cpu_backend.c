@@ -9,6 +9,7 @@
 
 #include "backend/cpu/cpu_backend.h"
 #include "backend/cpu/cpu_internal.h"
+#include "backend/cpu/fast_gemm.h"
 #include "backend/kernels.h"
 #include "backend/status.h"
 
@@ -79,6 +80,7 @@ static rf_status cpu_gemm(rf_device *dev, const rf_gemm_desc *d) {
 static void cpu_close(rf_device *dev) {
     cpu_state *st = dev->native;
     rf_cpu_pool_free(st->pool);
+    for (int i = 0; i < CPU_GEMM_MAX_PARTS; i++) free(st->gemm_scratch[i]);
     free(st);
 }
 
@@ -192,6 +194,7 @@ static rf_status cpu_open(int index, const rf_device_options *options, rf_device
     if (!st) return RF_ERROR(RF_ERR_OUT_OF_MEMORY, "out of host memory opening cpu");
     st->reference = options && options->cpu_reference;
     st->grain_divisor = 1;
+    st->own_gemm = rf_cpu_gemm_avx512_available();
     int threads = options && options->cpu_threads > 0 ? options->cpu_threads : info.compute_units;
     rf_status s = rf_cpu_pool_create(threads, &st->pool);
     if (s == RF_OK) s = rf_device_new(&rf_backend_cpu, &info, &cpu_ops, st, out);

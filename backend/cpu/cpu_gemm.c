@@ -4,9 +4,11 @@
 #include <cblas.h>
 #include <math.h>
 #include <stddef.h>
+#include <stdlib.h>
 
 #include "backend/cpu/cpu_backend.h"
 #include "backend/cpu/cpu_internal.h"
+#include "backend/cpu/fast_gemm.h"
 
 void rf_cpu_gemm_reference(const rf_gemm_desc *d, const float *a, const float *b, float *c) {
     for (int64_t bt = 0; bt < d->batch; bt++) {
@@ -31,6 +33,7 @@ void rf_cpu_gemm_reference(const rf_gemm_desc *d, const float *a, const float *b
 }
 
 /* ---- the fast GEMM ----------------------------------------------------------------------
+ * fast_gemm.c's AVX-512 kernels where the CPU has them, else OpenBLAS.
  * A part is a range of batch entries, or of rows or columns of one product.
  * Splitting rows makes every part pack all of op(B) again (columns: op(A)),
  * so a product is split along its longer side and only when each part keeps
@@ -45,9 +48,10 @@ typedef struct gemm_job {
     float *c;
     int64_t parts;
     int split; /* 0: batch entries, 1: rows of C, 2: columns of C */
+    float *const *scratch; /* per part for the AVX-512 GEMM; NULL: OpenBLAS */
 } gemm_job;
 
-static void sgemm(const rf_gemm_desc *d, int64_t m, int64_t n, const float *a, const float *b, float *c) {
+static void sgemm(const rf_gemm_desc *d, int64_t m, int64_t n, const float *a, const float *b, float *c, float *scratch) {
     if (m <= 0 || n <= 0) return;
     if (d->k == 0) {
         /* BLAS implementations differ on k == 0; define it as C = beta * C. */
@@ -58,6 +62,10 @@ static void sgemm(const rf_gemm_desc *d, int64_t m, int64_t n, const float *a, c
             }
         return;
     }
+    if (scratch) {
+        rf_cpu_gemm_avx512(d, m, n, a, b, c, scratch);
+        return;
+    }
     cblas_sgemm(CblasRowMajor, d->trans_a ? CblasTrans : CblasNoTrans, d->trans_b ? CblasTrans : CblasNoTrans,
                 (blasint)m, (blasint)n, (blasint)d->k, d->alpha, a, (blasint)d->lda, b, (blasint)d->ldb, d->beta, c,
                 (blasint)d->ldc);
@@ -66,29 +74,30 @@ static void sgemm(const rf_gemm_desc *d, int64_t m, int64_t n, const float *a, c
 static void gemm_part(void *p, int64_t t) {
     const gemm_job *j = p;
     const rf_gemm_desc *d = j->d;
+    float *scratch = j->scratch ? j->scratch[t] : NULL;
     if (j->split == 0) {
         int64_t b0 = cpu_part_begin(d->batch, j->parts, t), b1 = cpu_part_begin(d->batch, j->parts, t + 1);
         for (int64_t bt = b0; bt < b1; bt++)
-            sgemm(d, d->m, d->n, j->a + bt * d->stride_a, j->b + bt * d->stride_b, j->c + bt * d->stride_c);
+            sgemm(d, d->m, d->n, j->a + bt * d->stride_a, j->b + bt * d->stride_b, j->c + bt * d->stride_c, scratch);
     } else if (j->split == 1) {
         /* Row blocks of 16 keep OpenBLAS's row micro-tiles whole. */
         int64_t blocks = (d->m + 15) / 16;
         int64_t r0 = cpu_part_begin(blocks, j->parts, t) * 16, r1 = cpu_part_begin(blocks, j->parts, t + 1) * 16;
         if (r1 > d->m) r1 = d->m;
         const float *a = j->a + (d->trans_a ? r0 : r0 * d->lda);
-        sgemm(d, r1 - r0, d->n, a, j->b, j->c + r0 * d->ldc);
+        sgemm(d, r1 - r0, d->n, a, j->b, j->c + r0 * d->ldc, scratch);
     } else {
         int64_t blocks = (d->n + 15) / 16;
         int64_t c0 = cpu_part_begin(blocks, j->parts, t) * 16, c1 = cpu_part_begin(blocks, j->parts, t + 1) * 16;
         if (c1 > d->n) c1 = d->n;
         const float *b = j->b + (d->trans_b ? c0 * d->ldb : c0);
-        sgemm(d, d->m, c1 - c0, j->a, b, j->c + c0);
+        sgemm(d, d->m, c1 - c0, j->a, b, j->c + c0, scratch);
     }
 }
 
 /* Multiply-adds per part below which splitting costs more than it saves. */
 #define GEMM_GRAIN ((int64_t)1 << 20)
-#define GEMM_MAX_PARTS 8
+#define GEMM_MAX_PARTS CPU_GEMM_MAX_PARTS
 
 /* Powers of two up to `limit` parts with at least `grain` work each. */
 static int64_t pow2_parts(int64_t work, int64_t limit, int64_t grain) {
@@ -98,9 +107,10 @@ static int64_t pow2_parts(int64_t work, int64_t limit, int64_t grain) {
 }
 
 void rf_cpu_gemm_fast(const rf_device *dev, const rf_gemm_desc *d, const float *a, const float *b, float *c) {
-    gemm_job j = {d, a, b, c, 1, 0};
+    cpu_state *st = dev->native;
+    gemm_job j = {d, a, b, c, 1, 0, NULL};
     int64_t per = d->m * d->n * (d->k > 0 ? d->k : 1);
-    int64_t divisor = ((const cpu_state *)dev->native)->grain_divisor;
+    int64_t divisor = st->grain_divisor;
     int64_t grain = GEMM_GRAIN / divisor > 0 ? GEMM_GRAIN / divisor : 1;
     /* At least 4 blocks of 16 per part (1 when tests ask for small parts). */
     int64_t min_blocks = divisor > 1 ? 1 : 4;
@@ -115,5 +125,14 @@ void rf_cpu_gemm_fast(const rf_device *dev, const rf_gemm_desc *d, const float *
         j.parts = pow2_parts(per, (d->n + 15) / 16 / min_blocks, grain);
     }
     if (j.parts == 1) j.split = 0;
+    if (st->own_gemm) {
+        /* Scratch stays with the handle: packing buffers of ~1 MB per part
+         * would otherwise be mapped and faulted in on every call. */
+        bool ok = true;
+        for (int64_t t = 0; t < j.parts && ok; t++)
+            if (!st->gemm_scratch[t])
+                ok = (st->gemm_scratch[t] = aligned_alloc(64, sizeof(float) * rf_cpu_gemm_scratch_floats())) != NULL;
+        if (ok) j.scratch = st->gemm_scratch; /* else OpenBLAS, which finds its own memory */
+    }
     cpu_parallel_tasks(dev, j.parts, gemm_part, &j);
 }

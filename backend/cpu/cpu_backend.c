@@ -79,8 +79,9 @@ static rf_status cpu_gemm(rf_device *dev, const rf_gemm_desc *d) {
 
 static void cpu_close(rf_device *dev) {
     cpu_state *st = dev->native;
+    for (int i = 0; st->gemm_scratch && i < rf_cpu_pool_threads(st->pool); i++) free(st->gemm_scratch[i]);
+    free(st->gemm_scratch);
     rf_cpu_pool_free(st->pool);
-    for (int i = 0; i < CPU_GEMM_MAX_PARTS; i++) free(st->gemm_scratch[i]);
     free(st);
 }
 
@@ -126,7 +127,8 @@ typedef struct range_job {
     void *ctx;
 } range_job;
 
-static void range_task(void *p, int64_t t) {
+static void range_task(void *p, int64_t t, int thread) {
+    (void)thread;
     const range_job *j = p;
     j->fn(j->ctx, cpu_part_begin(j->n, j->parts, t), cpu_part_begin(j->n, j->parts, t + 1));
 }

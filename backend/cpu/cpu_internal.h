@@ -15,15 +15,12 @@
 #include "backend/backend.h"
 #include "backend/cpu/cpu_pool.h"
 
-/* Most parts one GEMM is split into (each needs its own packing scratch). */
-#define CPU_GEMM_MAX_PARTS 8
-
 typedef struct cpu_state {
     bool reference;
     rf_cpu_pool *pool;
     int64_t grain_divisor; /* 1; larger splits small work too (rf_cpu_set_split_divisor) */
     bool own_gemm;         /* fast_gemm.c's AVX-512 GEMM instead of OpenBLAS */
-    float *gemm_scratch[CPU_GEMM_MAX_PARTS]; /* per part of a GEMM, allocated on first use */
+    float **gemm_scratch;  /* packing memory per pool thread, allocated on first use */
 } cpu_state;
 
 static inline bool cpu_is_reference(const rf_device *dev) { return ((const cpu_state *)dev->native)->reference; }

@@ -41,6 +41,10 @@ struct rf_cpu_pool {
     pthread_cond_t wake;
     int started;
     pthread_t workers[MAX_WORKERS];
+    struct worker_arg {
+        struct rf_cpu_pool *pool;
+        int thread;
+    } args[MAX_WORKERS];
 };
 
 static uint64_t now_ns(void) {
@@ -50,20 +54,21 @@ static uint64_t now_ns(void) {
 }
 
 /* Claims and runs tasks of generation `gen` until none is left. */
-static void work_on(rf_cpu_pool *p, uint32_t gen) {
+static void work_on(rf_cpu_pool *p, uint32_t gen, int thread) {
     uint64_t w = atomic_load_explicit(&p->work, memory_order_acquire);
     for (;;) {
         if ((uint32_t)(w >> 32) != gen || (uint32_t)w == 0) return;
         if (!atomic_compare_exchange_weak_explicit(&p->work, &w, w - 1, memory_order_acq_rel, memory_order_acquire))
             continue;
-        p->fn(p->ctx, (int64_t)(uint32_t)w - 1);
+        p->fn(p->ctx, (int64_t)(uint32_t)w - 1, thread);
         atomic_fetch_add_explicit(&p->done, 1, memory_order_release);
         w = atomic_load_explicit(&p->work, memory_order_acquire);
     }
 }
 
 static void *worker_main(void *arg) {
-    rf_cpu_pool *p = arg;
+    rf_cpu_pool *p = ((struct worker_arg *)arg)->pool;
+    int thread = ((struct worker_arg *)arg)->thread;
     uint32_t seen = (uint32_t)(atomic_load(&p->work) >> 32);
     for (;;) {
         /* Wait for a new generation: spin first, then sleep. */
@@ -87,7 +92,7 @@ static void *worker_main(void *arg) {
             }
         }
         seen = (uint32_t)(atomic_load_explicit(&p->work, memory_order_acquire) >> 32);
-        work_on(p, seen);
+        work_on(p, seen, thread);
     }
 }
 
@@ -101,7 +106,8 @@ rf_status rf_cpu_pool_create(int threads, rf_cpu_pool **out) {
     pthread_mutex_init(&p->lock, NULL);
     pthread_cond_init(&p->wake, NULL);
     for (int i = 0; i < threads - 1; i++) {
-        if (pthread_create(&p->workers[i], NULL, worker_main, p) != 0) {
+        p->args[i] = (struct worker_arg){p, i + 1};
+        if (pthread_create(&p->workers[i], NULL, worker_main, &p->args[i]) != 0) {
             rf_cpu_pool_free(p);
             return RF_ERROR(RF_ERR_BACKEND, "cpu: could not start worker thread %d of %d", i + 1, threads - 1);
         }
@@ -128,7 +134,7 @@ int rf_cpu_pool_threads(const rf_cpu_pool *p) { return p ? p->threads : 1; }
 void rf_cpu_pool_run(rf_cpu_pool *p, int64_t tasks, rf_cpu_task_fn fn, void *ctx) {
     if (tasks <= 0) return;
     if (!p || p->threads == 1 || tasks == 1 || tasks > UINT32_MAX) {
-        for (int64_t t = 0; t < tasks; t++) fn(ctx, t);
+        for (int64_t t = 0; t < tasks; t++) fn(ctx, t, 0);
         return;
     }
     uint32_t gen = (uint32_t)(atomic_load_explicit(&p->work, memory_order_relaxed) >> 32) + 1;
@@ -143,6 +149,6 @@ void rf_cpu_pool_run(rf_cpu_pool *p, int64_t tasks, rf_cpu_task_fn fn, void *ctx
         pthread_cond_broadcast(&p->wake);
         pthread_mutex_unlock(&p->lock);
     }
-    work_on(p, gen);
+    work_on(p, gen, 0);
     while (atomic_load_explicit(&p->done, memory_order_acquire) < tasks) CPU_RELAX();
 }

@@ -20,7 +20,9 @@
 #include "backend/status.h"
 
 typedef struct rf_cpu_pool rf_cpu_pool;
-typedef void (*rf_cpu_task_fn)(void *ctx, int64_t task);
+/* `thread` (0 = the caller, 1.. the workers) identifies who runs the task,
+ * for per-thread scratch memory; results must not depend on it. */
+typedef void (*rf_cpu_task_fn)(void *ctx, int64_t task, int thread);
 
 /* threads counts the caller: 1 starts no worker. A worker that cannot be
  * started is an error (RF_ERR_BACKEND). */

@@ -767,7 +767,8 @@ CPU_CLONES static void ln_back_pixels(int64_t cols, int64_t stride, int64_t np, 
     }
 }
 
-static void ln_back_part(void *p, int64_t part) {
+static void ln_back_part(void *p, int64_t part, int thread) {
+    (void)thread;
     const ln_back_job *j = p;
     const rf_layernorm_backward_args *a = j->a;
     int64_t b = cpu_part_begin(j->units, j->parts, part), e = cpu_part_begin(j->units, j->parts, part + 1);

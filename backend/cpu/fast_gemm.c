@@ -29,7 +29,7 @@
 
 #define MR 12
 #define NR 32
-#define KC 384 /* the most steps of k per block; blocks are evened out (gemm_kc) */
+#define KC 384 /* the most steps of k per block; blocks are evened out */
 #define MC 144
 #define NC 1024
 
@@ -213,9 +213,11 @@ void rf_cpu_gemm_avx512(const rf_gemm_desc *d, int64_t m, int64_t n, const float
      * over C for little work. A function of k alone, so the order of each
      * element's sum is too. */
     int64_t kblocks = (d->k + KC - 1) / KC, kb = (d->k + kblocks - 1) / kblocks;
-    /* With at most two panels of columns each row of op(A) serves one or two
-     * tiles: the micro-kernel reads A in place rather than pack it. */
-    bool direct_a = n <= 2 * NR;
+    /* The micro-kernel reads op(A) in place rather than packed when packing
+     * would not pay: with at most two panels of columns each row serves one
+     * or two tiles, and a transposed A already holds the MR values of a step
+     * side by side, as a packed panel does. */
+    bool direct_a = n <= 2 * NR || d->trans_a;
     for (int64_t jc = 0; jc < n; jc += NC) {
         int64_t nc = n - jc < NC ? n - jc : NC;
         for (int64_t pc = 0; pc < d->k; pc += kb) {

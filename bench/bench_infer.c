@@ -28,6 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "backend/cpu/cpu_backend.h"
 #include "core/tensor.h"
 #include "model/model.h"
 
@@ -175,7 +176,9 @@ int main(int argc, char **argv) {
     core = getenv("OPENBLAS_CORETYPE");
     printf("bench_infer: %s at %d px, batch 1, %d runs (medians), %d thread%s each, OpenBLAS core %s\n", size, R, runs,
            threads, threads == 1 ? "" : "s", core ? core : "auto-detected");
-    printf("  rfdetr.c on %-10s %8.1f ms   (process CPU %.1f ms per run)\n", device, ours, ours_cpu);
+    printf("  rfdetr.c on %-10s %8.1f ms   (process CPU %.1f ms per run", device, ours, ours_cpu);
+    if (dev->backend == rf_backend_find("cpu")) printf("; GEMM: %s", rf_cpu_gemm_name(dev));
+    printf(")\n");
     if (python) {
         double t = json_median(result, "torch_ms"), o = json_median(result, "ort_ms");
         printf("  PyTorch CPU eager    %8.1f ms   rfdetr.c is %.2fx %s\n", t, t / ours, t >= ours ? "faster" : "slower");

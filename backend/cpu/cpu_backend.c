@@ -15,6 +15,7 @@
 
 /* OpenBLAS exports these; cblas.h of other BLAS builds may not declare them. */
 char *openblas_get_config(void);
+char *openblas_get_corename(void);
 int openblas_get_num_threads(void);
 void openblas_set_num_threads(int threads);
 
@@ -121,6 +122,12 @@ int rf_cpu_threads(const rf_device *dev) {
     return cpu_is_reference(dev) ? 1 : rf_cpu_pool_threads(cpu_pool(dev));
 }
 
+const char *rf_cpu_gemm_name(const rf_device *dev) {
+    if (!dev || dev->backend != &rf_backend_cpu) return "";
+    const cpu_state *st = dev->native;
+    return st->reference ? "reference" : st->gemm_name;
+}
+
 typedef struct range_job {
     int64_t n, parts;
     cpu_range_fn fn;
@@ -197,6 +204,10 @@ static rf_status cpu_open(int index, const rf_device_options *options, rf_device
     st->reference = options && options->cpu_reference;
     st->grain_divisor = 1;
     st->own_gemm = rf_cpu_gemm_avx512_available();
+    if (st->own_gemm)
+        snprintf(st->gemm_name, sizeof st->gemm_name, "rfdetr.c AVX-512");
+    else
+        snprintf(st->gemm_name, sizeof st->gemm_name, "OpenBLAS %s", openblas_get_corename());
     int threads = options && options->cpu_threads > 0 ? options->cpu_threads : info.compute_units;
     rf_status s = rf_cpu_pool_create(threads, &st->pool);
     if (s == RF_OK) s = rf_device_new(&rf_backend_cpu, &info, &cpu_ops, st, out);

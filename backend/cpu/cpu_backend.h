@@ -25,6 +25,9 @@ rf_status rf_cpu_set_reference(rf_device *dev, bool reference);
 bool rf_cpu_is_reference(const rf_device *dev);
 /* Threads the handle's kernels use (the caller included). */
 int rf_cpu_threads(const rf_device *dev);
+/* Which GEMM the handle runs, for benchmarks and logs: "reference",
+ * "rfdetr.c AVX-512" or "OpenBLAS <core>". */
+const char *rf_cpu_gemm_name(const rf_device *dev);
 /* For tests: divides the work per part of every fast kernel by `divisor`
  * (1 restores the default), so that small test cases are split into as
  * many parts as large ones and the parallel paths get checked. */

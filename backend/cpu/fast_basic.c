@@ -542,16 +542,29 @@ bool cpu_fast_max_last_backward(rf_device *dev, const rf_max_last_backward_args 
 
 /* ---- softmax ------------------------------------------------------------------------------- */
 
-CPU_CLONES static void softmax_row(int64_t n, const float *x, const float *mask, float *y) {
-    float mx = -INFINITY;
-    if (mask) {
-        for (int64_t c = 0; c < n; c++) {
-            float v = x[c] + mask[c];
-            mx = v > mx ? v : mx;
+/* The row maximum in interleaved lanes (a running maximum is a recurrence
+ * the compiler will not vectorize otherwise); NaN never wins, as in the
+ * reference's `if (v > mx)`. */
+static inline float row_max(int64_t n, const float *x, const float *mask) {
+    float m[RF_LANES];
+    for (int l = 0; l < RF_LANES; l++) m[l] = -INFINITY;
+    int64_t c = 0;
+    for (; c + RF_LANES <= n; c += RF_LANES)
+        for (int l = 0; l < RF_LANES; l++) {
+            float v = x[c + l] + (mask ? mask[c + l] : 0.0f);
+            m[l] = v > m[l] ? v : m[l];
         }
-    } else {
-        for (int64_t c = 0; c < n; c++) mx = x[c] > mx ? x[c] : mx;
+    for (int l = 0; c < n; c++, l++) {
+        float v = x[c] + (mask ? mask[c] : 0.0f);
+        m[l] = v > m[l] ? v : m[l];
     }
+    for (int w = RF_LANES / 2; w > 0; w /= 2)
+        for (int l = 0; l < w; l++) m[l] = m[l + w] > m[l] ? m[l + w] : m[l];
+    return m[0];
+}
+
+CPU_CLONES static void softmax_row(int64_t n, const float *x, const float *mask, float *y) {
+    float mx = mask ? row_max(n, x, mask) : row_max(n, x, NULL);
     if (mx == -INFINITY) { /* fully masked row: zeros, not NaN */
         memset(y, 0, sizeof *y * (size_t)n);
         return;

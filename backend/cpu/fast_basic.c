@@ -573,12 +573,12 @@ CPU_CLONES static void softmax_row(int64_t n, const float *x, const float *mask,
     int64_t c = 0;
     if (mask) {
         for (; c + RF_LANES <= n; c += RF_LANES)
-            for (int l = 0; l < RF_LANES; l++) acc[l] += y[c + l] = rf_expf(x[c + l] + mask[c + l] - mx);
-        for (int l = 0; c < n; c++, l++) acc[l] += y[c] = rf_expf(x[c] + mask[c] - mx);
+            for (int l = 0; l < RF_LANES; l++) acc[l] += y[c + l] = rf_expf_nonpos(x[c + l] + mask[c + l] - mx);
+        for (int l = 0; c < n; c++, l++) acc[l] += y[c] = rf_expf_nonpos(x[c] + mask[c] - mx);
     } else {
         for (; c + RF_LANES <= n; c += RF_LANES)
-            for (int l = 0; l < RF_LANES; l++) acc[l] += y[c + l] = rf_expf(x[c + l] - mx);
-        for (int l = 0; c < n; c++, l++) acc[l] += y[c] = rf_expf(x[c] - mx);
+            for (int l = 0; l < RF_LANES; l++) acc[l] += y[c + l] = rf_expf_nonpos(x[c + l] - mx);
+        for (int l = 0; c < n; c++, l++) acc[l] += y[c] = rf_expf_nonpos(x[c] - mx);
     }
     float inv = 1.0f / rf_lanes_combine(acc);
     for (c = 0; c < n; c++) y[c] *= inv;

@@ -3,9 +3,9 @@
  * libm calls): exp, log, log1p, softplus, sigmoid, erfc, GELU.
  *
  * Accuracy: exp and log within ~2 ulp (Cephes' single-precision
- * polynomials after a Cody-Waite range reduction); results that would be
- * subnormal flush to zero, which the kernels' tolerance (NMSE 1e-7 against
- * the double reference) never sees. erfc keeps ~1e-7 relative error.
+ * polynomials after a Cody-Waite range reduction); exp results below ~2e-38
+ * flush to zero, which the kernels' tolerance (NMSE 1e-7 against the
+ * double reference) never sees. erfc keeps ~1e-7 relative error.
  * NaN propagates; +-inf give the limits.
  *
  * CPU_CLONES compiles a hot loop for AVX-512, AVX2+FMA and the baseline,
@@ -36,31 +36,56 @@ static inline uint32_t rf_f32_to_bits(float f) {
     return u;
 }
 
-/* e^x. */
-static inline float rf_expf(float x) {
-    const float log2e = 1.44269504088896341f, ln2_hi = 0.693359375f, ln2_lo = -2.12194440e-4f;
-    const float hi = 88.7228391116729996f, lo = -87.3365447505531f;
-    /* Clamped so that NaN becomes finite too (the cast below must see a
-     * number); the selects at the end restore NaN and the limits. */
-    float xc = x < hi ? x : hi;
-    xc = xc > lo ? xc : lo;
-    /* Round to nearest by the 1.5 * 2^23 trick: no rint call, any ISA. */
-    float n = (xc * log2e + 12582912.0f) - 12582912.0f;
-    float r = xc - n * ln2_hi;
-    r = r - n * ln2_lo;
+/* Shared by the exponentials: 2^n for integral n in [-126, 127], from the
+ * float that holds n + 1.5 * 2^23 (its low mantissa bits are n + 2^22):
+ * integer operations only, so a NaN on the way is never cast to int (which
+ * C leaves undefined). */
+static inline float rf_exp2i_from_rounded(float rounded, int32_t bias) {
+    return rf_bits_to_f32((rf_f32_to_bits(rounded) + (uint32_t)(127 + bias)) << 23);
+}
+
+/* e^r for |r| <= ln2 / 2 (Cephes' polynomial). */
+static inline float rf_exp_reduced(float r) {
     float p = 1.9875691500e-4f;
     p = p * r + 1.3981999507e-3f;
     p = p * r + 8.3334519073e-3f;
     p = p * r + 4.1665795894e-2f;
     p = p * r + 1.6666665459e-1f;
     p = p * r + 5.0000001201e-1f;
-    p = p * (r * r) + r + 1.0f;
-    /* 2^n in two factors: n reaches 128 just below the overflow bound. */
-    int32_t ni = (int32_t)n, n1 = ni / 2, n2 = ni - n1;
-    float y = p * rf_bits_to_f32((uint32_t)(n1 + 127) << 23) * rf_bits_to_f32((uint32_t)(n2 + 127) << 23);
-    y = x > hi ? INFINITY : y;
-    y = x < lo ? 0.0f : y;
+    return p * (r * r) + r + 1.0f;
+}
+
+#define RF_EXP_HI 88.7228391116729996f /* log(FLT_MAX) */
+#define RF_EXP_LO -86.6f /* below (results under ~2.4e-38), exp flushes to 0 */
+
+/* e^x. */
+static inline float rf_expf(float x) {
+    const float log2e = 1.44269504088896341f, ln2_hi = 0.693359375f, ln2_lo = -2.12194440e-4f;
+    /* Clamped so that NaN becomes finite too; the selects at the end
+     * restore NaN and the limits. */
+    float xc = x < RF_EXP_HI ? x : RF_EXP_HI;
+    xc = xc > RF_EXP_LO ? xc : RF_EXP_LO;
+    /* Round to nearest by the 1.5 * 2^23 trick: no rint call, any ISA. */
+    float rounded = xc * log2e + 12582912.0f, n = rounded - 12582912.0f;
+    float r = xc - n * ln2_hi;
+    r = r - n * ln2_lo;
+    /* 2^(n-1) * 2: n reaches 128 just below the overflow bound. */
+    float y = rf_exp_reduced(r) * rf_exp2i_from_rounded(rounded, -1) * 2.0f;
+    y = x > RF_EXP_HI ? INFINITY : y;
+    y = x < RF_EXP_LO ? 0.0f : y;
     return x != x ? x : y;
+}
+
+/* e^x for x <= 0 (softmax's x - max): one scale factor, no overflow to
+ * handle; NaN stays NaN and -inf gives 0. */
+static inline float rf_expf_nonpos(float x) {
+    const float log2e = 1.44269504088896341f, ln2_hi = 0.693359375f, ln2_lo = -2.12194440e-4f;
+    float xc = x < RF_EXP_LO ? RF_EXP_LO : x; /* NaN passes through */
+    float rounded = xc * log2e + 12582912.0f, n = rounded - 12582912.0f;
+    float r = xc - n * ln2_hi;
+    r = r - n * ln2_lo;
+    float y = rf_exp_reduced(r) * rf_exp2i_from_rounded(rounded, 0);
+    return x < RF_EXP_LO ? 0.0f : y;
 }
 
 /* log x. */

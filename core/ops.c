@@ -529,17 +529,29 @@ typedef struct matmul_params {
     int64_t batch_a, batch_b, m, n, k;
 } matmul_params;
 
-/* C (+)= op(A) op(B) over `batch` entries; a_stride / b_stride 0 broadcast. */
-static bool gemm(rf_ctx *ctx, bool ta, bool tb, int64_t m, int64_t n, int64_t k, const rf_tensor *a, int64_t a_stride,
-                 const rf_tensor *b, int64_t b_stride, rf_tensor *c, int64_t batch, float beta) {
+/* C (+)= op(A) op(B) (+ bias over C's columns) over `batch` entries;
+ * a_stride / b_stride 0 broadcast. */
+static bool gemm_bias(rf_ctx *ctx, bool ta, bool tb, int64_t m, int64_t n, int64_t k, const rf_tensor *a,
+                      int64_t a_stride, const rf_tensor *b, int64_t b_stride, rf_tensor *c, int64_t batch, float beta,
+                      const rf_tensor *bias) {
+    if (ctx->status != RF_OK) return false;
     rf_gemm_desc d = {.trans_a = ta, .trans_b = tb, .m = m, .n = n, .k = k, .alpha = 1.0f, .beta = beta,
                       .a = a->buffer, .a_offset = a->offset, .lda = ta ? m : k, .stride_a = a_stride,
                       .b = b->buffer, .b_offset = b->offset, .ldb = tb ? k : n, .stride_b = b_stride,
                       .c = c->buffer, .c_offset = c->offset, .ldc = n, .stride_c = m * n, .batch = batch};
+    if (bias) {
+        d.bias = bias->buffer;
+        d.bias_offset = bias->offset;
+    }
     if (d.lda < 1) d.lda = 1;
     if (d.ldb < 1) d.ldb = 1;
     if (d.ldc < 1) d.ldc = 1;
     return rf_op_ok(ctx, rf_gemm(ctx->device, &d));
+}
+
+static bool gemm(rf_ctx *ctx, bool ta, bool tb, int64_t m, int64_t n, int64_t k, const rf_tensor *a, int64_t a_stride,
+                 const rf_tensor *b, int64_t b_stride, rf_tensor *c, int64_t batch, float beta) {
+    return gemm_bias(ctx, ta, tb, m, n, k, a, a_stride, b, b_stride, c, batch, beta, NULL);
 }
 
 /* Sums per-batch products into one 2-D gradient: one GEMM per batch entry,
@@ -670,16 +682,9 @@ rf_tensor *rf_linear(rf_ctx *ctx, rf_tensor *x, rf_tensor *w, rf_tensor *b) {
     shape[x->ndim - 1] = out;
     rf_tensor *y = rf_ctx_tensor(ctx, RF_F32, x->ndim, shape);
     if (!y) return NULL;
-    float beta = 0.0f;
-    if (b) {
-        /* Start from the bias broadcast over rows, then accumulate x W^T. */
-        rf_view src = {b->buffer, b->offset, {0, b->stride[0]}};
-        rf_view dst = {y->buffer, y->offset, {out, 1}};
-        int64_t shape2[2] = {rows, out};
-        if (!launch_copy(ctx, 2, shape2, src, dst, false)) return NULL;
-        beta = 1.0f;
-    }
-    if (rows && out && !gemm(ctx, false, true, rows, out, in, x, 0, w, 0, y, 1, beta)) return NULL;
+    if (b) b = rf_contiguous(ctx, b);
+    /* y = x W^T + b, the bias added as the product is written. */
+    if (rows && out && !gemm_bias(ctx, false, true, rows, out, in, x, 0, w, 0, y, 1, 0.0f, b)) return NULL;
     rf_tensor *inputs[3] = {x, w, b};
     if (rf_needs_grad(ctx, inputs, 3) && !rf_ctx_record(ctx, "linear", linear_backward, y, inputs, 3)) return NULL;
     return y;

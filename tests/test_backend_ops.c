@@ -5,7 +5,8 @@
  *   - guard zones around every buffer and every input checked bit for bit;
  *   - devices of the same kind (opencl:0 and opencl:1) must agree bit for bit,
  *     and so must the cpu's fast mode on 1 and on 3 threads with every
- *     kernel split into small parts (cpu/split/1t, cpu/split/3t);
+ *     kernel split into small parts (cpu/split/1t, cpu/split/3t); the fast
+ *     mode with OpenBLAS's GEMM (cpu/openblas) is checked too;
  *   - every kernel slot of every device's table must exist;
  *   -o KERNEL filters by kernel name prefix (or family: -o basic), -d DEVICE
  *     by device, --perf times each case on every device against the cpu
@@ -286,6 +287,14 @@ int main(int argc, char **argv) {
             CHECK_OK(rf_device_open_with("cpu", &opts, &devs[ndev]));
             if (devs[ndev]) CHECK_OK(rf_cpu_set_split_divisor(devs[ndev], 1 << 20));
             group[ndev] = t == 0 ? ndev : ndev - 1;
+            ndev++;
+        }
+        /* The fast mode with OpenBLAS's GEMM, as CPUs without AVX-512 run it. */
+        if (ndev < 16) {
+            snprintf(names[ndev], sizeof names[ndev], "cpu/openblas");
+            CHECK_OK(rf_device_open("cpu", &devs[ndev]));
+            if (devs[ndev]) CHECK_OK(rf_cpu_use_openblas(devs[ndev], true));
+            group[ndev] = ndev;
             ndev++;
         }
     }

@@ -113,6 +113,23 @@ rf_status rf_cpu_set_split_divisor(rf_device *dev, int64_t divisor) {
     return RF_OK;
 }
 
+static void name_gemm(cpu_state *st) {
+    if (st->own_gemm)
+        snprintf(st->gemm_name, sizeof st->gemm_name, "rfdetr.c AVX-512");
+    else
+        snprintf(st->gemm_name, sizeof st->gemm_name, "OpenBLAS %s", openblas_get_corename());
+}
+
+rf_status rf_cpu_use_openblas(rf_device *dev, bool openblas) {
+    if (!dev || dev->backend != &rf_backend_cpu)
+        return RF_ERROR(RF_ERR_INVALID_ARGUMENT, "rf_cpu_use_openblas: %s is not a cpu device",
+                        dev ? dev->info.name : "(null)");
+    cpu_state *st = dev->native;
+    st->own_gemm = !openblas && rf_cpu_gemm_avx512_available();
+    name_gemm(st);
+    return RF_OK;
+}
+
 bool rf_cpu_is_reference(const rf_device *dev) {
     return dev && dev->backend == &rf_backend_cpu && cpu_is_reference(dev);
 }
@@ -204,10 +221,7 @@ static rf_status cpu_open(int index, const rf_device_options *options, rf_device
     st->reference = options && options->cpu_reference;
     st->grain_divisor = 1;
     st->own_gemm = rf_cpu_gemm_avx512_available();
-    if (st->own_gemm)
-        snprintf(st->gemm_name, sizeof st->gemm_name, "rfdetr.c AVX-512");
-    else
-        snprintf(st->gemm_name, sizeof st->gemm_name, "OpenBLAS %s", openblas_get_corename());
+    name_gemm(st);
     int threads = options && options->cpu_threads > 0 ? options->cpu_threads : info.compute_units;
     rf_status s = rf_cpu_pool_create(threads, &st->pool);
     if (s == RF_OK) s = rf_device_new(&rf_backend_cpu, &info, &cpu_ops, st, out);
@@ -216,6 +230,7 @@ static rf_status cpu_open(int index, const rf_device_options *options, rf_device
         free(st);
         return s;
     }
+    (*out)->gemm_fuses_bias = true; /* both modes add rf_gemm_desc.bias themselves */
     /* Our threads split the work; OpenBLAS computes each part on the thread
      * that calls it instead of waking (and spinning) its own. */
     if (openblas_get_num_threads() != 1) openblas_set_num_threads(1);

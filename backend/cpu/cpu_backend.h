@@ -28,6 +28,9 @@ int rf_cpu_threads(const rf_device *dev);
 /* Which GEMM the handle runs, for benchmarks and logs: "reference",
  * "rfdetr.c AVX-512" or "OpenBLAS <core>". */
 const char *rf_cpu_gemm_name(const rf_device *dev);
+/* For tests and benchmarks: the fast mode's GEMM from OpenBLAS even where
+ * the CPU runs fast_gemm.c's (what CPUs without AVX-512 get). */
+rf_status rf_cpu_use_openblas(rf_device *dev, bool openblas);
 /* For tests: divides the work per part of every fast kernel by `divisor`
  * (1 restores the default), so that small test cases are split into as
  * many parts as large ones and the parallel paths get checked. */

@@ -11,6 +11,7 @@
 #include "backend/cpu/fast_gemm.h"
 
 void rf_cpu_gemm_reference(const rf_gemm_desc *d, const float *a, const float *b, float *c) {
+    const float *bias = d->bias ? (const float *)d->bias->native + d->bias_offset : NULL;
     for (int64_t bt = 0; bt < d->batch; bt++) {
         const float *ab = a + bt * d->stride_a;
         const float *bb = b + bt * d->stride_b;
@@ -26,6 +27,7 @@ void rf_cpu_gemm_reference(const rf_gemm_desc *d, const float *a, const float *b
                 float *cij = &cb[i * d->ldc + j];
                 /* beta == 0 must not read C: it may hold NaN garbage. */
                 double prior = d->beta == 0.0f ? 0.0 : (double)d->beta * (double)*cij;
+                if (bias) prior = (double)bias[d->bias_rows ? i : j];
                 *cij = (float)((double)d->alpha * acc + prior);
             }
         }
@@ -55,25 +57,35 @@ typedef struct gemm_job {
     int64_t parts;
     int split; /* 0: batch entries, 1: rows of C, 2: columns of C */
     float *const *scratch; /* per thread for the AVX-512 GEMM; NULL: OpenBLAS */
+    const float *bias;     /* d->bias's first element, or NULL */
 } gemm_job;
 
-static void sgemm(const rf_gemm_desc *d, int64_t m, int64_t n, const float *a, const float *b, float *c, float *scratch) {
+/* One part: rows m and columns n of C at c (bias, when given, already
+ * offset to the part's first row or column). */
+static void sgemm(const rf_gemm_desc *d, int64_t m, int64_t n, const float *a, const float *b, float *c,
+                  const float *bias, float *scratch) {
     if (m <= 0 || n <= 0) return;
+    float beta = d->beta;
+    if (bias && (!scratch || d->k == 0)) { /* OpenBLAS adds to C: start C as the bias */
+        for (int64_t i = 0; i < m; i++)
+            for (int64_t j = 0; j < n; j++) c[i * d->ldc + j] = bias[d->bias_rows ? i : j];
+        beta = 1.0f;
+    }
     if (d->k == 0) {
         /* BLAS implementations differ on k == 0; define it as C = beta * C. */
         for (int64_t i = 0; i < m; i++)
             for (int64_t j = 0; j < n; j++) {
                 float *cij = &c[i * d->ldc + j];
-                *cij = d->beta == 0.0f ? 0.0f : d->beta * *cij;
+                *cij = beta == 0.0f ? 0.0f : beta * *cij;
             }
         return;
     }
     if (scratch) {
-        rf_cpu_gemm_avx512(d, m, n, a, b, c, scratch);
+        rf_cpu_gemm_avx512(d, m, n, a, b, c, bias, scratch);
         return;
     }
     cblas_sgemm(CblasRowMajor, d->trans_a ? CblasTrans : CblasNoTrans, d->trans_b ? CblasTrans : CblasNoTrans,
-                (blasint)m, (blasint)n, (blasint)d->k, d->alpha, a, (blasint)d->lda, b, (blasint)d->ldb, d->beta, c,
+                (blasint)m, (blasint)n, (blasint)d->k, d->alpha, a, (blasint)d->lda, b, (blasint)d->ldb, beta, c,
                 (blasint)d->ldc);
 }
 
@@ -81,23 +93,25 @@ static void gemm_part(void *p, int64_t t, int thread) {
     const gemm_job *j = p;
     const rf_gemm_desc *d = j->d;
     float *scratch = j->scratch ? j->scratch[thread] : NULL;
+    const float *bias = j->bias;
     if (j->split == 0) {
         int64_t b0 = cpu_part_begin(d->batch, j->parts, t), b1 = cpu_part_begin(d->batch, j->parts, t + 1);
         for (int64_t bt = b0; bt < b1; bt++)
-            sgemm(d, d->m, d->n, j->a + bt * d->stride_a, j->b + bt * d->stride_b, j->c + bt * d->stride_c, scratch);
+            sgemm(d, d->m, d->n, j->a + bt * d->stride_a, j->b + bt * d->stride_b, j->c + bt * d->stride_c, bias,
+                  scratch);
     } else if (j->split == 1) {
         /* Row blocks of 16 keep OpenBLAS's row micro-tiles whole. */
         int64_t blocks = (d->m + 15) / 16;
         int64_t r0 = cpu_part_begin(blocks, j->parts, t) * 16, r1 = cpu_part_begin(blocks, j->parts, t + 1) * 16;
         if (r1 > d->m) r1 = d->m;
         const float *a = j->a + (d->trans_a ? r0 : r0 * d->lda);
-        sgemm(d, r1 - r0, d->n, a, j->b, j->c + r0 * d->ldc, scratch);
+        sgemm(d, r1 - r0, d->n, a, j->b, j->c + r0 * d->ldc, bias && d->bias_rows ? bias + r0 : bias, scratch);
     } else {
         int64_t blocks = (d->n + 15) / 16;
         int64_t c0 = cpu_part_begin(blocks, j->parts, t) * 16, c1 = cpu_part_begin(blocks, j->parts, t + 1) * 16;
         if (c1 > d->n) c1 = d->n;
         const float *b = j->b + (d->trans_b ? c0 * d->ldb : c0);
-        sgemm(d, d->m, c1 - c0, j->a, b, j->c + c0, scratch);
+        sgemm(d, d->m, c1 - c0, j->a, b, j->c + c0, bias && !d->bias_rows ? bias + c0 : bias, scratch);
     }
 }
 
@@ -130,7 +144,7 @@ static bool gemm_scratch(cpu_state *st) {
 
 void rf_cpu_gemm_fast(const rf_device *dev, const rf_gemm_desc *d, const float *a, const float *b, float *c) {
     cpu_state *st = dev->native;
-    gemm_job j = {d, a, b, c, 1, 0, NULL};
+    gemm_job j = {d, a, b, c, 1, 0, NULL, d->bias ? (const float *)d->bias->native + d->bias_offset : NULL};
     bool own = st->own_gemm && gemm_scratch(st);
     int64_t per = d->m * d->n * (d->k > 0 ? d->k : 1);
     int64_t divisor = st->grain_divisor;

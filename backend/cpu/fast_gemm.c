@@ -158,8 +158,16 @@ typedef struct a_panel {
 /* C tile (rows x cols valid of MR x NR) = alpha * op(A) Bp + (first ? beta : 1) * C;
  * beta 0 on the first block does not read C (it may hold NaN). Inlined
  * into two kernels, so that the packed one keeps constant strides. */
+/* How the first block of k finishes C: beta * C, or a bias (per column:
+ * the tile's NR entries; per row: its MR entries). */
+typedef struct tile_start {
+    float beta;
+    const float *bias; /* NULL: beta * C */
+    bool bias_rows;
+} tile_start;
+
 static inline __attribute__((always_inline)) void tile(int64_t kc, a_panel ap, int a_rows, const float *bp, float *c,
-                                                       int64_t ldc, int rows, int cols, float alpha, float beta,
+                                                       int64_t ldc, int rows, int cols, float alpha, tile_start start,
                                                        bool first) {
     __m512 acc[MR][2];
     const float *ar[MR];
@@ -179,8 +187,14 @@ static inline __attribute__((always_inline)) void tile(int64_t kc, a_panel ap, i
         }
     }
     __mmask16 m0 = first_lanes(cols), m1 = first_lanes(cols > 16 ? cols - 16 : 0);
-    __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(first ? beta : 1.0f);
-    bool read_c = !first || beta != 0.0f;
+    bool add_bias = first && start.bias;
+    __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(first ? start.beta : 1.0f);
+    __m512 bias0 = _mm512_setzero_ps(), bias1 = _mm512_setzero_ps();
+    if (add_bias && !start.bias_rows) {
+        bias0 = _mm512_maskz_loadu_ps(m0, start.bias);
+        bias1 = _mm512_maskz_loadu_ps(m1, start.bias + 16);
+    }
+    bool read_c = !first || (!start.bias && start.beta != 0.0f);
 #pragma GCC unroll 12
     for (int r = 0; r < MR; r++) {
         if (r >= rows) break;
@@ -189,6 +203,11 @@ static inline __attribute__((always_inline)) void tile(int64_t kc, a_panel ap, i
         if (read_c) {
             v0 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m0, cr), v0);
             v1 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m1, cr + 16), v1);
+        } else if (add_bias) {
+            __m512 b0 = start.bias_rows ? _mm512_set1_ps(start.bias[r]) : bias0;
+            __m512 b1 = start.bias_rows ? b0 : bias1;
+            v0 = _mm512_add_ps(v0, b0);
+            v1 = _mm512_add_ps(v1, b1);
         }
         _mm512_mask_storeu_ps(cr, m0, v0);
         _mm512_mask_storeu_ps(cr + 16, m1, v1);
@@ -196,18 +215,18 @@ static inline __attribute__((always_inline)) void tile(int64_t kc, a_panel ap, i
 }
 
 static void tile_packed(int64_t kc, const float *ap, const float *bp, float *c, int64_t ldc, int rows, int cols,
-                        float alpha, float beta, bool first) {
+                        float alpha, tile_start start, bool first) {
     /* Packed panels are zero-padded: all MR rows can be read. */
-    tile(kc, (a_panel){ap, 1, MR}, MR, bp, c, ldc, rows, cols, alpha, beta, first);
+    tile(kc, (a_panel){ap, 1, MR}, MR, bp, c, ldc, rows, cols, alpha, start, first);
 }
 
 static void tile_direct(int64_t kc, a_panel ap, const float *bp, float *c, int64_t ldc, int rows, int cols,
-                        float alpha, float beta, bool first) {
-    tile(kc, ap, rows, bp, c, ldc, rows, cols, alpha, beta, first);
+                        float alpha, tile_start start, bool first) {
+    tile(kc, ap, rows, bp, c, ldc, rows, cols, alpha, start, first);
 }
 
 void rf_cpu_gemm_avx512(const rf_gemm_desc *d, int64_t m, int64_t n, const float *a, const float *b, float *c,
-                        float *scratch) {
+                        const float *bias, float *scratch) {
     float *ap = scratch, *bp = scratch + (size_t)MC * KC; /* 64-byte aligned: MC * KC floats is */
     /* Blocks of k as even as possible: a short last block would cost a pass
      * over C for little work. A function of k alone, so the order of each
@@ -231,13 +250,15 @@ void rf_cpu_gemm_avx512(const rf_gemm_desc *d, int64_t m, int64_t n, const float
                         int rows = (int)(mc - ir < MR ? mc - ir : MR), cols = (int)(nc - jr < NR ? nc - jr : NR);
                         float *ct = c + (ic + ir) * d->ldc + jc + jr;
                         bool first = pc == 0;
+                        tile_start start = {d->beta, NULL, d->bias_rows};
+                        if (bias) start.bias = d->bias_rows ? bias + ic + ir : bias + jc + jr;
                         if (!direct_a) {
-                            tile_packed(kc, ap + ir * kc, bp + jr * kc, ct, d->ldc, rows, cols, d->alpha, d->beta, first);
+                            tile_packed(kc, ap + ir * kc, bp + jr * kc, ct, d->ldc, rows, cols, d->alpha, start, first);
                         } else {
                             int64_t i = ic + ir;
                             a_panel at = d->trans_a ? (a_panel){a + pc * d->lda + i, 1, d->lda}
                                                     : (a_panel){a + i * d->lda + pc, d->lda, 1};
-                            tile_direct(kc, at, bp + jr * kc, ct, d->ldc, rows, cols, d->alpha, d->beta, first);
+                            tile_direct(kc, at, bp + jr * kc, ct, d->ldc, rows, cols, d->alpha, start, first);
                         }
                     }
             }
@@ -252,8 +273,8 @@ void rf_cpu_gemm_avx512(const rf_gemm_desc *d, int64_t m, int64_t n, const float
 bool rf_cpu_gemm_avx512_available(void) { return false; }
 
 void rf_cpu_gemm_avx512(const rf_gemm_desc *d, int64_t m, int64_t n, const float *a, const float *b, float *c,
-                        float *scratch) {
-    (void)d, (void)m, (void)n, (void)a, (void)b, (void)c, (void)scratch;
+                        const float *bias, float *scratch) {
+    (void)d, (void)m, (void)n, (void)a, (void)b, (void)c, (void)bias, (void)scratch;
 }
 
 #endif

@@ -13,10 +13,10 @@ bool rf_cpu_gemm_avx512_available(void);
 /* Floats of scratch (64-byte aligned) one rf_cpu_gemm_avx512 call needs. */
 size_t rf_cpu_gemm_scratch_floats(void);
 /* Rows m and columns n of the product d describes (k, alpha, beta,
- * transposes and leading dimensions from d), with a, b, c pointing at the
- * first element of this part's op(A) rows, op(B) columns and C block;
- * k == 0 is the caller's. */
+ * transposes, leading dimensions and bias_rows from d), with a, b, c and
+ * bias (NULL: none) pointing at the first element of this part's op(A)
+ * rows, op(B) columns, C block and bias; k == 0 is the caller's. */
 void rf_cpu_gemm_avx512(const rf_gemm_desc *d, int64_t m, int64_t n, const float *a, const float *b, float *c,
-                        float *scratch);
+                        const float *bias, float *scratch);
 
 #endif

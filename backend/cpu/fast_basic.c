@@ -414,7 +414,9 @@ CPU_CLONES static float row_sum(const float *x, int64_t n, bool squares) {
     else
         for (; i + RF_LANES <= n; i += RF_LANES)
             for (int l = 0; l < RF_LANES; l++) acc[l] += x[i + l];
-    for (int l = 0; i < n; i++, l++) acc[l] += squares ? x[i] * x[i] : x[i];
+    float t[RF_LANES] = {0};
+    for (int l = 0; i < n; i++, l++) t[l] = squares ? x[i] * x[i] : x[i];
+    rf_lanes_add(acc, t);
     return rf_lanes_combine(acc);
 }
 
@@ -554,13 +556,13 @@ static inline float row_max(int64_t n, const float *x, const float *mask) {
             float v = x[c + l] + (mask ? mask[c + l] : 0.0f);
             m[l] = v > m[l] ? v : m[l];
         }
-    for (int l = 0; c < n; c++, l++) {
-        float v = x[c] + (mask ? mask[c] : 0.0f);
-        m[l] = v > m[l] ? v : m[l];
-    }
+    float t[RF_LANES];
+    for (int l = 0; l < RF_LANES; l++) t[l] = -INFINITY;
+    for (int l = 0; c < n; c++, l++) t[l] = x[c] + (mask ? mask[c] : 0.0f);
+    for (int l = 0; l < RF_LANES; l++) t[l] = t[l] > m[l] ? t[l] : m[l];
     for (int w = RF_LANES / 2; w > 0; w /= 2)
-        for (int l = 0; l < w; l++) m[l] = m[l + w] > m[l] ? m[l + w] : m[l];
-    return m[0];
+        for (int l = 0; l < w; l++) t[l] = t[l + w] > t[l] ? t[l + w] : t[l];
+    return t[0];
 }
 
 CPU_CLONES static void softmax_row(int64_t n, const float *x, const float *mask, float *y) {
@@ -569,19 +571,14 @@ CPU_CLONES static void softmax_row(int64_t n, const float *x, const float *mask,
         memset(y, 0, sizeof *y * (size_t)n);
         return;
     }
-    float acc[RF_LANES] = {0};
-    int64_t c = 0;
-    if (mask) {
-        for (; c + RF_LANES <= n; c += RF_LANES)
-            for (int l = 0; l < RF_LANES; l++) acc[l] += y[c + l] = rf_expf_nonpos(x[c + l] + mask[c + l] - mx);
-        for (int l = 0; c < n; c++, l++) acc[l] += y[c] = rf_expf_nonpos(x[c] + mask[c] - mx);
-    } else {
-        for (; c + RF_LANES <= n; c += RF_LANES)
-            for (int l = 0; l < RF_LANES; l++) acc[l] += y[c + l] = rf_expf_nonpos(x[c + l] - mx);
-        for (int l = 0; c < n; c++, l++) acc[l] += y[c] = rf_expf_nonpos(x[c] - mx);
-    }
-    float inv = 1.0f / rf_lanes_combine(acc);
-    for (c = 0; c < n; c++) y[c] *= inv;
+    /* Exponentials first, their sum in a second pass over the row (in L1
+     * by then): fused, the compiler kept the running sums in memory. */
+    if (mask)
+        for (int64_t c = 0; c < n; c++) y[c] = rf_expf_nonpos(x[c] + mask[c] - mx);
+    else
+        for (int64_t c = 0; c < n; c++) y[c] = rf_expf_nonpos(x[c] - mx);
+    float inv = 1.0f / row_sum(y, n, false);
+    for (int64_t c = 0; c < n; c++) y[c] *= inv;
 }
 
 static void softmax_range(void *p, int64_t b, int64_t e) {
@@ -602,7 +599,9 @@ CPU_CLONES static void softmax_backward_row(int64_t n, const float *y, const flo
     int64_t c = 0;
     for (; c + RF_LANES <= n; c += RF_LANES)
         for (int l = 0; l < RF_LANES; l++) lanes[l] += y[c + l] * dy[c + l];
-    for (int l = 0; c < n; c++, l++) lanes[l] += y[c] * dy[c];
+    float t[RF_LANES] = {0};
+    for (int l = 0; c < n; c++, l++) t[l] = y[c] * dy[c];
+    rf_lanes_add(lanes, t);
     float dot = rf_lanes_combine(lanes);
     if (acc)
         for (c = 0; c < n; c++) dx[c] = dx[c] + y[c] * (dy[c] - dot);
@@ -637,7 +636,9 @@ CPU_CLONES static void layernorm_row(int64_t n, float eps, const float *x, const
     int64_t c = 0;
     for (; c + RF_LANES <= n; c += RF_LANES)
         for (int l = 0; l < RF_LANES; l++) acc[l] += (x[c + l] - mu) * (x[c + l] - mu);
-    for (int l = 0; c < n; c++, l++) acc[l] += (x[c] - mu) * (x[c] - mu);
+    float t[RF_LANES] = {0};
+    for (int l = 0; c < n; c++, l++) t[l] = (x[c] - mu) * (x[c] - mu);
+    rf_lanes_add(acc, t);
     float rs = 1.0f / sqrtf(rf_lanes_combine(acc) / (float)n + eps);
     *mean = mu;
     *rstd = rs;
@@ -729,11 +730,13 @@ CPU_CLONES static void ln_back_row(int64_t n, const float *x, float mu, float rs
             sg[l] += g;
             sgx[l] += g * ((x[c + l] - mu) * rs);
         }
+    float tg[RF_LANES] = {0}, tgx[RF_LANES] = {0};
     for (int l = 0; c < n; c++, l++) {
-        float g = dy[c] * (gamma ? gamma[c] : 1.0f);
-        sg[l] += g;
-        sgx[l] += g * ((x[c] - mu) * rs);
+        tg[l] = dy[c] * (gamma ? gamma[c] : 1.0f);
+        tgx[l] = tg[l] * ((x[c] - mu) * rs);
     }
+    rf_lanes_add(sg, tg);
+    rf_lanes_add(sgx, tgx);
     float mg = rf_lanes_combine(sg) / (float)n, mgx = rf_lanes_combine(sgx) / (float)n;
     for (c = 0; c < n; c++) {
         float xhat = (x[c] - mu) * rs;

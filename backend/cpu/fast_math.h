@@ -172,10 +172,21 @@ static inline float rf_gelu_gradf(float x) {
  * ISA or the thread. */
 #define RF_LANES 16
 
-static inline float rf_lanes_combine(float *acc) {
+/* The rows' last partial block goes through a separate array `t` (filled
+ * by a variable index, padded with the operation's identity) that is then
+ * folded into the lanes lane by lane: indexing the lanes themselves by a
+ * variable would pin them to the stack, and every block of the main loop
+ * would then wait on a store and a reload. */
+static inline void rf_lanes_add(float *acc, const float *t) {
+    for (int l = 0; l < RF_LANES; l++) acc[l] += t[l];
+}
+
+static inline float rf_lanes_combine(const float *acc) {
+    float t[RF_LANES]; /* a copy, for the same reason as rf_lanes_add */
+    for (int l = 0; l < RF_LANES; l++) t[l] = acc[l];
     for (int w = RF_LANES / 2; w > 0; w /= 2)
-        for (int l = 0; l < w; l++) acc[l] += acc[l + w];
-    return acc[0];
+        for (int l = 0; l < w; l++) t[l] += t[l + w];
+    return t[0];
 }
 
 #endif

@@ -57,7 +57,9 @@ CPU_CLONES static double sumsq_loop(const float *x, int64_t n) {
     int64_t i = 0;
     for (; i + 8 <= n; i += 8)
         for (int l = 0; l < 8; l++) acc[l] += (double)x[i + l] * (double)x[i + l];
-    for (int l = 0; i < n; i++, l++) acc[l] += (double)x[i] * (double)x[i];
+    double t[8] = {0}; /* the tail apart: see rf_lanes_add */
+    for (int l = 0; i < n; i++, l++) t[l] = (double)x[i] * (double)x[i];
+    for (int l = 0; l < 8; l++) acc[l] += t[l];
     return ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]));
 }
 

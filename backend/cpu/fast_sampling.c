@@ -88,7 +88,9 @@ CPU_CLONES static float dot(int64_t n, const float *x, const float *y) {
     int64_t c = 0;
     for (; c + RF_LANES <= n; c += RF_LANES)
         for (int l = 0; l < RF_LANES; l++) acc[l] += x[c + l] * y[c + l];
-    for (int l = 0; c < n; c++, l++) acc[l] += x[c] * y[c];
+    float t[RF_LANES] = {0};
+    for (int l = 0; c < n; c++, l++) t[l] = x[c] * y[c];
+    rf_lanes_add(acc, t);
     return rf_lanes_combine(acc);
 }
 

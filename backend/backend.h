@@ -65,7 +65,15 @@ struct rf_buffer {
  * (likewise B). X_b starts at x_offset + b * stride_x elements of x.
  * stride 0 for A or B broadcasts one matrix over the batch; C's stride must
  * separate the batch entries (a zero C stride would race).
- * beta == 0 means C is write-only: its old contents (even NaN) are ignored. */
+ * beta == 0 means C is write-only: its old contents (even NaN) are ignored.
+ *
+ * Optional bias (linear and convolution layers), only with beta == 0:
+ *   C_b = alpha * op(A_b) * op(B_b) + bias broadcast
+ * with bias[j] added to column j (bias_rows false: n elements) or bias[i] to
+ * row i (bias_rows true: m elements), the same for every batch entry; bias
+ * NULL for none. A device that sets rf_device.gemm_fuses_bias adds it as it
+ * writes C (one pass over C less); for the others rf_gemm writes the bias
+ * into C first and runs the product with beta = 1. */
 typedef struct rf_gemm_desc {
     bool trans_a, trans_b;
     int64_t m, n, k;
@@ -74,6 +82,7 @@ typedef struct rf_gemm_desc {
     const rf_buffer *b; size_t b_offset; int64_t ldb; int64_t stride_b;
     rf_buffer *c;       size_t c_offset; int64_t ldc; int64_t stride_c;
     int64_t batch; /* >= 1 */
+    const rf_buffer *bias; size_t bias_offset; bool bias_rows;
 } rf_gemm_desc;
 
 /* ---- the device vtable: every slot is required ----------------------------- */
@@ -106,6 +115,7 @@ struct rf_device {
     rf_device_error error;
     rf_device_counters counters;
     uint64_t memory_limit_bytes;  /* rf_device_options.memory_limit_bytes, 0: none */
+    bool gemm_fuses_bias;         /* ops->gemm handles rf_gemm_desc.bias itself */
 };
 
 /* ---- backends ------------------------------------------------------------- */

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "backend/backend.h"
+#include "backend/kernels.h"
 #include "backend/status.h"
 
 rf_status rf_check_same_device(const rf_device *dev, const rf_buffer *buf, const char *what) {
@@ -143,7 +144,28 @@ rf_status rf_gemm(rf_device *dev, const rf_gemm_desc *d) {
     if (d->batch > 1 && d->m > 0 && d->n > 0 && d->stride_c < (d->m - 1) * d->ldc + d->n)
         return RF_ERROR(RF_ERR_INVALID_ARGUMENT, "gemm: C batch stride %lld makes batch entries overlap",
                         (long long)d->stride_c);
+    if (d->bias) {
+        if (d->beta != 0.0f) return RF_ERROR(RF_ERR_INVALID_ARGUMENT, "gemm: a bias needs beta == 0");
+        RF_TRY(check_gemm_operand(dev, d->bias, d->bias_offset, 1, d->bias_rows ? d->m : d->n,
+                                  d->bias_rows ? d->m : d->n, 0, 1, "bias"));
+    }
     if (d->m == 0 || d->n == 0) return RF_OK;
+    if (d->bias && !dev->gemm_fuses_bias) {
+        /* C starts as the bias broadcast over it; the product adds to that. */
+        if (!dev->kernels || !dev->kernels->basic)
+            return RF_ERROR(RF_ERR_UNSUPPORTED, "gemm: %s has no copy kernel for a bias", dev->info.name);
+        rf_copy_args c = {.ndim = 3, .shape = {d->batch, d->m, d->n},
+                          .src = {d->bias, d->bias_offset, {0, d->bias_rows ? 1 : 0, d->bias_rows ? 0 : 1}},
+                          .dst = {d->c, d->c_offset, {d->stride_c, d->ldc, 1}}};
+        RF_TRY(dev->kernels->basic->copy(dev, &c));
+        dev->counters.kernel_launches++;
+        rf_gemm_desc plain = *d;
+        plain.bias = NULL;
+        plain.beta = 1.0f;
+        dev->counters.gemm_calls++;
+        dev->counters.kernel_launches++;
+        return dev->ops->gemm(dev, &plain);
+    }
     dev->counters.gemm_calls++;
     dev->counters.kernel_launches++;
     return dev->ops->gemm(dev, d);

@@ -13,9 +13,10 @@
  * rfdetr.c is faster. Without Python the C number prints alone.
  *
  * Threads: every side gets --threads (torch.set_num_threads, onnxruntime's
- * intra-op threads, OpenBLAS's OPENBLAS_NUM_THREADS). OpenBLAS reads its
- * settings when it loads, so the benchmark re-executes itself once with
- * them set. --openblas-core SKYLAKEX picks OpenBLAS's AVX-512 kernels where
+ * intra-op threads, the cpu device's rf_device_options.cpu_threads; the
+ * cpu device runs OpenBLAS single-threaded inside each part of its own
+ * split). OpenBLAS reads its core type when it loads, so the benchmark
+ * re-executes itself once with it set. --openblas-core SKYLAKEX picks OpenBLAS's AVX-512 kernels where
  * the environment pins another core type or OpenBLAS 0.3.21 does not
  * recognise the CPU (AMD Zen 4/5 fall back to its Haswell AVX2 kernels). */
 #include <math.h>
@@ -27,7 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "backend/cpu/kernels_fast.h"
+#include "backend/cpu/cpu_backend.h"
 #include "core/tensor.h"
 #include "model/model.h"
 
@@ -45,12 +46,11 @@ static double cpu_ms(void) {
 }
 
 /* OpenBLAS's settings must be in the environment before it loads: set them
- * and start over (once). */
-static void configure_openblas(char **argv, int threads, const char *core) {
+ * and start over (once). The cpu device calls OpenBLAS single-threaded from
+ * its own threads, so OpenBLAS needs no threads of its own. */
+static void configure_openblas(char **argv, const char *core) {
     if (getenv("RFDETR_BENCH_CONFIGURED")) return;
-    char value[32];
-    snprintf(value, sizeof value, "%d", threads);
-    setenv("OPENBLAS_NUM_THREADS", value, 1);
+    setenv("OPENBLAS_NUM_THREADS", "1", 1);
     if (core) setenv("OPENBLAS_CORETYPE", core, 1);
     setenv("RFDETR_BENCH_CONFIGURED", "1", 1);
     execv("/proc/self/exe", argv);
@@ -113,7 +113,7 @@ int main(int argc, char **argv) {
     }
     if (runs < 1 || runs > 200) runs = 10;
     if (threads < 1) threads = 1;
-    configure_openblas(argv, threads, core);
+    configure_openblas(argv, core);
     const char *tmp = getenv("TMPDIR"), *source = getenv("RFDETR_SOURCE_DIR");
     char dir[1024], weights[1200], cmd[4096];
     snprintf(dir, sizeof dir, "%s/bench_infer_%ld", tmp && *tmp ? tmp : "/tmp", (long)getpid());
@@ -136,9 +136,9 @@ int main(int argc, char **argv) {
         }
     }
 
-    rf_cpu_set_threads(threads);
     rf_device *dev;
-    if (rf_device_open(device, &dev) != RF_OK) die("opening the device");
+    rf_device_options opts = {.cpu_threads = threads};
+    if (rf_device_open_with(device, &opts, &dev) != RF_OK) die("opening the device");
     rfdetr_model *m;
     if (python || given) {
         if (rfdetr_model_open(dev, given ? given : weights, NULL, 0, &m) != RF_OK) die("loading weights");
@@ -176,7 +176,9 @@ int main(int argc, char **argv) {
     core = getenv("OPENBLAS_CORETYPE");
     printf("bench_infer: %s at %d px, batch 1, %d runs (medians), %d thread%s each, OpenBLAS core %s\n", size, R, runs,
            threads, threads == 1 ? "" : "s", core ? core : "auto-detected");
-    printf("  rfdetr.c on %-10s %8.1f ms   (process CPU %.1f ms per run)\n", device, ours, ours_cpu);
+    printf("  rfdetr.c on %-10s %8.1f ms   (process CPU %.1f ms per run", device, ours, ours_cpu);
+    if (dev->backend == rf_backend_find("cpu")) printf("; GEMM: %s", rf_cpu_gemm_name(dev));
+    printf(")\n");
     if (python) {
         double t = json_median(result, "torch_ms"), o = json_median(result, "ort_ms");
         printf("  PyTorch CPU eager    %8.1f ms   rfdetr.c is %.2fx %s\n", t, t / ours, t >= ours ? "faster" : "slower");

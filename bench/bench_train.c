@@ -4,20 +4,25 @@
  * run (bench/train_python_time.py).
  *
  *   bench_train [--size tiny|nano|...] [--resolution R] [--batch B] [--steps N]
- *               [--device cpu] [--threads T] [--no-python]
+ *               [--device cpu] [--threads T] [--torch-threads T] [--no-python]
  *
  * One step = forward in training mode with every query group, the criterion
  * (matching on the host, IoU-aware BCE + L1 + GIoU on every head), backward,
  * global-norm clipping at 0.1, AdamW, and the EMA update — what the trainer
  * does per step, without data loading (both sides use one fixed batch whose
  * image i holds (i % 4) + 1 boxes). Median step time over --steps after one
- * warm-up step. */
+ * warm-up step.
+ *
+ * Threads: --threads T is the cpu device's thread count
+ * (rf_device_options.cpu_threads) and, unless --torch-threads says
+ * otherwise, torch.set_num_threads for the baseline. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "backend/cpu/cpu_backend.h"
 #include "core/ops.h"
 #include "core/optim.h"
 #include "core/random.h"
@@ -85,7 +90,7 @@ static double python_ms(const char *size, int resolution, int batch, int steps, 
 
 int main(int argc, char **argv) {
     const char *size = "tiny", *device = "cpu";
-    int resolution = 0, batch = 8, steps = 5, threads = 2;
+    int resolution = 0, batch = 8, steps = 5, threads = 2, torch_threads = 0;
     bool python = true;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--size") && i + 1 < argc) size = argv[++i];
@@ -94,17 +99,19 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--steps") && i + 1 < argc) steps = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--device") && i + 1 < argc) device = argv[++i];
         else if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--torch-threads") && i + 1 < argc) torch_threads = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--no-python")) python = false;
         else {
             fprintf(stderr, "usage: bench_train [--size S] [--resolution R] [--batch B] [--steps N] [--device D] "
-                            "[--threads T] [--no-python]\n");
+                            "[--threads T] [--torch-threads T] [--no-python]\n");
             return 2;
         }
     }
-    if (steps < 1 || steps > 64 || batch < 1 || batch > 64) {
-        fprintf(stderr, "bench_train: --steps 1..64, --batch 1..64\n");
+    if (steps < 1 || steps > 64 || batch < 1 || batch > 64 || threads < 1 || torch_threads < 0) {
+        fprintf(stderr, "bench_train: --steps 1..64, --batch 1..64, --threads >= 1\n");
         return 2;
     }
+    if (!torch_threads) torch_threads = threads;
     rfdetr_config cfg;
     rf_device *dev = NULL;
     rfdetr_model *m = NULL;
@@ -112,7 +119,8 @@ int main(int argc, char **argv) {
     rf_adamw *opt = NULL;
     rf_ema *ema = NULL;
     if (rfdetr_config_preset(size, &cfg) || (resolution && rfdetr_config_set_resolution(&cfg, resolution)) ||
-        rf_device_open(device, &dev) || rfdetr_model_create(dev, &cfg, 0, &m) || rf_ctx_create(dev, 0, &ctx) ||
+        rf_device_open_with(device, &(rf_device_options){.cpu_threads = threads}, &dev) ||
+        rfdetr_model_create(dev, &cfg, 0, &m) || rf_ctx_create(dev, 0, &ctx) ||
         rf_ctx_create(dev, 0, &data)) {
         fprintf(stderr, "bench_train: %s\n", rf_last_error());
         return 1;
@@ -164,12 +172,15 @@ int main(int argc, char **argv) {
     printf("# one RF-DETR training step (forward with %d query groups, criterion on %d heads, backward, clip, AdamW, "
            "EMA), batch %d at %d px, median of %d steps\n",
            cfg.group_detr, cfg.dec_layers + 1, batch, res, steps);
-    printf("%-6s rfdetr.c on %-9s %9.1f ms/step  %7.2f images/s\n", size, dev->info.name, ours, batch * 1e3 / ours);
+    printf("%-6s rfdetr.c on %-9s %9.1f ms/step  %7.2f images/s", size, dev->info.name, ours, batch * 1e3 / ours);
+    if (dev->backend == rf_backend_find("cpu"))
+        printf("  (%d threads, GEMM: %s)", rf_cpu_threads(dev), rf_cpu_gemm_name(dev));
+    printf("\n");
     if (python) {
-        double torch_ms = python_ms(size, res, batch, steps, threads);
+        double torch_ms = python_ms(size, res, batch, steps, torch_threads);
         if (torch_ms > 0) {
             printf("%-6s PyTorch CPU eager     %9.1f ms/step  %7.2f images/s  (rfdetr package, %d torch threads)\n",
-                   size, torch_ms, batch * 1e3 / torch_ms, threads);
+                   size, torch_ms, batch * 1e3 / torch_ms, torch_threads);
             printf("%-6s ratio rfdetr.c / PyTorch: %.2fx\n", size, torch_ms / ours);
         } else {
             printf("%-6s PyTorch baseline unavailable (torch or rfdetr not importable)\n", size);

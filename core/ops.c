@@ -83,26 +83,54 @@ static bool launch_copy(rf_ctx *ctx, int ndim, const int64_t *shape, rf_view src
     return rf_op_ok(ctx, basic(ctx)->copy(ctx->device, &a));
 }
 
-static rf_tensor *grad_or_null(rf_ctx *ctx, rf_tensor *t) { return (t && t->requires_grad) ? rf_grad_of(ctx, t) : NULL; }
+/* x's gradient (+)= g, where g is contiguous with x's element count and
+ * nothing reads it afterwards (the gradient of a view or copy of x, after
+ * its own backward step): when x has no gradient yet, g's storage becomes
+ * x's gradient, with no copy. Only leaves' gradients are defined after
+ * rf_backward, so sharing storage between upstream gradients is safe. */
+static void grad_take(rf_ctx *ctx, rf_tensor *x, rf_tensor *g) {
+    if (!x->requires_grad || !g || ctx->status != RF_OK) return;
+    if (!x->grad) {
+        rf_tensor *t = rf_ctx_view_of(ctx, g);
+        if (!t) return;
+        t->ndim = x->ndim;
+        for (int i = 0; i < x->ndim; i++) t->shape[i] = x->shape[i];
+        rf_tensor_set_contiguous_strides(t);
+        x->grad = t;
+        return;
+    }
+    int64_t n = rf_tensor_numel(x);
+    launch_copy(ctx, 1, &n, (rf_view){g->buffer, g->offset, {1}}, (rf_view){x->grad->buffer, x->grad->offset, {1}}, true);
+}
 
-void rf_accumulate_reduced(rf_ctx *ctx, rf_tensor *grad, rf_tensor *src) {
-    if (!grad || !src || ctx->status != RF_OK) return;
-    int lead = src->ndim - grad->ndim;
+/* x's gradient (+)= src summed over the axes along which x was broadcast to
+ * src's shape. `src_dead`: nothing reads src afterwards, so it may become
+ * x's gradient outright (grad_take). */
+static void grad_add(rf_ctx *ctx, rf_tensor *x, rf_tensor *src, bool src_dead) {
+    if (!x || !x->requires_grad || !src || ctx->status != RF_OK) return;
+    int lead = src->ndim - x->ndim;
     unsigned mask = 0;
     for (int i = 0; i < src->ndim; i++) {
         int gi = i - lead;
-        if (gi < 0 || (grad->shape[gi] == 1 && src->shape[i] != 1)) mask |= 1u << i;
+        if (gi < 0 || (x->shape[gi] == 1 && src->shape[i] != 1)) mask |= 1u << i;
     }
+    if (mask == 0 && src_dead && rf_tensor_is_contiguous(src)) {
+        grad_take(ctx, x, src);
+        return;
+    }
+    bool acc;
+    rf_tensor *grad = rf_grad_for_write(ctx, x, &acc);
+    if (!grad) return;
     if (mask == 0) {
-        /* Same element count, same layout: grad += src. */
+        /* Same element count, same layout: grad (+)= src. */
         rf_view dst = contiguous_view(src);
         dst.buf = grad->buffer;
         dst.off = grad->offset;
-        launch_copy(ctx, src->ndim, src->shape, rf_tensor_view(src), dst, true);
+        launch_copy(ctx, src->ndim, src->shape, rf_tensor_view(src), dst, acc);
         return;
     }
     rf_reduce_args a = {.op = RF_REDUCE_SUM, .ndim = src->ndim, .reduce_mask = mask, .x = rf_tensor_view(src),
-                        .y = rf_tensor_mem(grad), .accumulate = true};
+                        .y = rf_tensor_mem(grad), .accumulate = acc};
     for (int i = 0; i < src->ndim; i++) a.shape[i] = src->shape[i];
     rf_op_ok(ctx, basic(ctx)->reduce(ctx->device, &a));
 }
@@ -118,11 +146,12 @@ static void unary_backward(rf_ctx *ctx, rf_node *node) {
     rf_tensor *x = node->in[0];
     if (!x->requires_grad) return;
     const unary_params *p = node->params;
-    rf_tensor *dx = rf_grad_of(ctx, x);
+    bool acc;
+    rf_tensor *dx = rf_grad_for_write(ctx, x, &acc);
     if (!dx) return;
     rf_unary_backward_args a = {.op = p->op, .n = rf_tensor_numel(x), .x = rf_tensor_mem(x),
                                 .y = rf_tensor_mem(node->out), .dy = rf_tensor_mem(node->out->grad),
-                                .dx = rf_tensor_mem(dx), .alpha = p->alpha, .beta = p->beta, .accumulate = true};
+                                .dx = rf_tensor_mem(dx), .alpha = p->alpha, .beta = p->beta, .accumulate = acc};
     rf_op_ok(ctx, basic(ctx)->unary_backward(ctx->device, &a));
 }
 
@@ -181,30 +210,49 @@ static rf_tensor *binary_temp(rf_ctx *ctx, rf_binary_op op, rf_tensor *a, rf_ten
     return t;
 }
 
+static bool same_shape(const rf_tensor *a, const rf_tensor *b) {
+    if (a->ndim != b->ndim) return false;
+    for (int i = 0; i < a->ndim; i++)
+        if (a->shape[i] != b->shape[i]) return false;
+    return true;
+}
+
+/* x's gradient (+)= p op q (shaped like y): straight into the gradient when
+ * x was not broadcast, else through a temporary summed over the broadcast. */
+static void grad_add_binary(rf_ctx *ctx, rf_tensor *x, rf_binary_op op, rf_tensor *p, rf_tensor *q, rf_tensor *y) {
+    if (!x->requires_grad || ctx->status != RF_OK) return;
+    if (same_shape(x, y)) {
+        bool acc;
+        rf_tensor *g = rf_grad_for_write(ctx, x, &acc);
+        if (g) launch_binary(ctx, op, p, q, g, acc);
+        return;
+    }
+    grad_add(ctx, x, binary_temp(ctx, op, p, q, y), true);
+}
+
 static void binary_backward(rf_ctx *ctx, rf_node *node) {
     const binary_params *p = node->params;
     rf_tensor *a = node->in[0], *b = node->in[1], *y = node->out, *dy = y->grad;
-    rf_tensor *da = grad_or_null(ctx, a), *db = grad_or_null(ctx, b);
     switch (p->op) {
     case RF_BINARY_ADD:
-        rf_accumulate_reduced(ctx, da, dy);
-        rf_accumulate_reduced(ctx, db, dy);
+        grad_add(ctx, a, dy, false);
+        grad_add(ctx, b, dy, true);
         break;
     case RF_BINARY_SUB:
-        rf_accumulate_reduced(ctx, da, dy);
-        if (db) rf_accumulate_reduced(ctx, db, rf_scale(ctx, dy, -1.0f));
+        grad_add(ctx, a, dy, false);
+        if (b->requires_grad) grad_add(ctx, b, rf_scale(ctx, dy, -1.0f), true);
         break;
     case RF_BINARY_MUL:
-        if (da) rf_accumulate_reduced(ctx, da, binary_temp(ctx, RF_BINARY_MUL, dy, b, dy));
-        if (db) rf_accumulate_reduced(ctx, db, binary_temp(ctx, RF_BINARY_MUL, dy, a, dy));
+        grad_add_binary(ctx, a, RF_BINARY_MUL, dy, b, y);
+        grad_add_binary(ctx, b, RF_BINARY_MUL, dy, a, y);
         break;
     case RF_BINARY_DIV:
         /* d(a/b)/da = 1/b; d(a/b)/db = -a/b^2 = -y/b */
-        if (da) rf_accumulate_reduced(ctx, da, binary_temp(ctx, RF_BINARY_DIV, dy, b, dy));
-        if (db) {
+        grad_add_binary(ctx, a, RF_BINARY_DIV, dy, b, y);
+        if (b->requires_grad) {
             rf_tensor *t = binary_temp(ctx, RF_BINARY_MUL, dy, y, dy);
             t = t ? binary_temp(ctx, RF_BINARY_DIV, t, b, dy) : NULL;
-            rf_accumulate_reduced(ctx, db, rf_scale(ctx, t, -1.0f));
+            grad_add(ctx, b, rf_scale(ctx, t, -1.0f), true);
         }
         break;
     default: rf_ctx_fail(ctx, RF_ERR_INTERNAL, "binary backward: op %d has no gradient", p->op);
@@ -250,7 +298,8 @@ static void reduce_backward(rf_ctx *ctx, rf_node *node) {
     rf_tensor *x = node->in[0];
     if (!x->requires_grad) return;
     const reduce_params *p = node->params;
-    rf_tensor *dx = rf_grad_of(ctx, x), *dy = node->out->grad;
+    bool acc;
+    rf_tensor *dx = rf_grad_for_write(ctx, x, &acc), *dy = node->out->grad;
     if (!dx) return;
     if (p->op == RF_REDUCE_MEAN) dy = rf_scale(ctx, dy, 1.0f / (float)p->count);
     if (!dy) return;
@@ -262,7 +311,7 @@ static void reduce_backward(rf_ctx *ctx, rf_node *node) {
         src.stride[i] = s;
         s *= x->shape[i];
     }
-    launch_copy(ctx, x->ndim, x->shape, src, contiguous_view(dx), true);
+    launch_copy(ctx, x->ndim, x->shape, src, contiguous_view(dx), acc);
 }
 
 static rf_tensor *reduce(rf_ctx *ctx, const char *name, rf_reduce_op op, rf_tensor *x, unsigned mask, bool keepdim) {
@@ -305,12 +354,13 @@ rf_tensor *rf_sum_all(rf_ctx *ctx, rf_tensor *x) {
 static void max_last_backward(rf_ctx *ctx, rf_node *node) {
     rf_tensor *x = node->in[0];
     if (!x->requires_grad) return;
-    rf_tensor *dx = rf_grad_of(ctx, x);
+    bool acc;
+    rf_tensor *dx = rf_grad_for_write(ctx, x, &acc);
     if (!dx) return;
     int64_t cols = x->shape[x->ndim - 1];
     rf_max_last_backward_args a = {.rows = rf_tensor_numel(x) / (cols ? cols : 1), .cols = cols,
                                    .dy = rf_tensor_mem(node->out->grad), .indices = rf_tensor_mem(node->saved[0]),
-                                   .dx = rf_tensor_mem(dx), .accumulate = true};
+                                   .dx = rf_tensor_mem(dx), .accumulate = acc};
     rf_op_ok(ctx, basic(ctx)->max_last_backward(ctx->device, &a));
 }
 
@@ -346,11 +396,12 @@ rf_tensor *rf_max_last(rf_ctx *ctx, rf_tensor *x, rf_tensor **indices) {
 static void softmax_backward(rf_ctx *ctx, rf_node *node) {
     rf_tensor *x = node->in[0];
     if (!x->requires_grad) return;
-    rf_tensor *dx = rf_grad_of(ctx, x), *y = node->out;
+    bool acc;
+    rf_tensor *dx = rf_grad_for_write(ctx, x, &acc), *y = node->out;
     if (!dx) return;
     int64_t cols = y->shape[y->ndim - 1];
     rf_softmax_backward_args a = {.rows = rf_tensor_numel(y) / cols, .cols = cols, .y = rf_tensor_mem(y),
-                                  .dy = rf_tensor_mem(y->grad), .dx = rf_tensor_mem(dx), .accumulate = true};
+                                  .dy = rf_tensor_mem(y->grad), .dx = rf_tensor_mem(dx), .accumulate = acc};
     rf_op_ok(ctx, basic(ctx)->softmax_backward(ctx->device, &a));
 }
 
@@ -389,8 +440,8 @@ typedef struct layernorm_params {
 static void layernorm_backward(rf_ctx *ctx, rf_node *node) {
     rf_tensor *x = node->in[0], *gamma = node->in[1], *beta = node->in[2];
     const layernorm_params *p = node->params;
-    bool affine = gamma != NULL;
-    rf_tensor *dx = x->requires_grad ? rf_grad_of(ctx, x) : NULL;
+    bool affine = gamma != NULL, acc = false;
+    rf_tensor *dx = x->requires_grad ? rf_grad_for_write(ctx, x, &acc) : NULL;
     rf_tensor *dgamma = NULL, *dbeta = NULL;
     if (affine) {
         /* The kernel always produces both affine gradients; frozen ones land
@@ -404,7 +455,7 @@ static void layernorm_backward(rf_ctx *ctx, rf_node *node) {
     rf_layernorm_backward_args a = {.rows = p->rows, .cols = p->cols, .inner = p->inner, .outer_stride = p->outer_stride,
                                     .col_stride = p->col_stride, .x = rf_tensor_mem(x), .mean = rf_tensor_mem(node->saved[0]),
                                     .rstd = rf_tensor_mem(node->saved[1]), .dy = rf_tensor_mem(node->out->grad),
-                                    .dx = rf_tensor_mem(dx_target), .has_affine = affine, .accumulate = dx != NULL};
+                                    .dx = rf_tensor_mem(dx_target), .has_affine = affine, .accumulate = acc};
     if (affine) {
         a.gamma = rf_tensor_mem(gamma);
         a.dgamma = rf_tensor_mem(dgamma);
@@ -478,28 +529,40 @@ typedef struct matmul_params {
     int64_t batch_a, batch_b, m, n, k;
 } matmul_params;
 
-/* C (+)= op(A) op(B) over `batch` entries; a_stride / b_stride 0 broadcast. */
-static bool gemm(rf_ctx *ctx, bool ta, bool tb, int64_t m, int64_t n, int64_t k, const rf_tensor *a, int64_t a_stride,
-                 const rf_tensor *b, int64_t b_stride, rf_tensor *c, int64_t batch, float beta) {
+/* C (+)= op(A) op(B) (+ bias over C's columns) over `batch` entries;
+ * a_stride / b_stride 0 broadcast. */
+static bool gemm_bias(rf_ctx *ctx, bool ta, bool tb, int64_t m, int64_t n, int64_t k, const rf_tensor *a,
+                      int64_t a_stride, const rf_tensor *b, int64_t b_stride, rf_tensor *c, int64_t batch, float beta,
+                      const rf_tensor *bias) {
+    if (ctx->status != RF_OK) return false;
     rf_gemm_desc d = {.trans_a = ta, .trans_b = tb, .m = m, .n = n, .k = k, .alpha = 1.0f, .beta = beta,
                       .a = a->buffer, .a_offset = a->offset, .lda = ta ? m : k, .stride_a = a_stride,
                       .b = b->buffer, .b_offset = b->offset, .ldb = tb ? k : n, .stride_b = b_stride,
                       .c = c->buffer, .c_offset = c->offset, .ldc = n, .stride_c = m * n, .batch = batch};
+    if (bias) {
+        d.bias = bias->buffer;
+        d.bias_offset = bias->offset;
+    }
     if (d.lda < 1) d.lda = 1;
     if (d.ldb < 1) d.ldb = 1;
     if (d.ldc < 1) d.ldc = 1;
     return rf_op_ok(ctx, rf_gemm(ctx->device, &d));
 }
 
+static bool gemm(rf_ctx *ctx, bool ta, bool tb, int64_t m, int64_t n, int64_t k, const rf_tensor *a, int64_t a_stride,
+                 const rf_tensor *b, int64_t b_stride, rf_tensor *c, int64_t batch, float beta) {
+    return gemm_bias(ctx, ta, tb, m, n, k, a, a_stride, b, b_stride, c, batch, beta, NULL);
+}
+
 /* Sums per-batch products into one 2-D gradient: one GEMM per batch entry,
- * accumulating, in batch order (deterministic). */
+ * accumulating, in batch order (deterministic); `beta` for the first. */
 static void gemm_reduce_batches(rf_ctx *ctx, bool ta, bool tb, int64_t m, int64_t n, int64_t k, rf_tensor *a,
-                                int64_t a_stride, rf_tensor *b, int64_t b_stride, rf_tensor *c, int64_t batch) {
+                                int64_t a_stride, rf_tensor *b, int64_t b_stride, rf_tensor *c, int64_t batch, float beta) {
     for (int64_t i = 0; i < batch && ctx->status == RF_OK; i++) {
         rf_tensor ai = *a, bi = *b;
         ai.offset += (size_t)(i * a_stride);
         bi.offset += (size_t)(i * b_stride);
-        gemm(ctx, ta, tb, m, n, k, &ai, 0, &bi, 0, c, 1, 1.0f);
+        gemm(ctx, ta, tb, m, n, k, &ai, 0, &bi, 0, c, 1, i == 0 ? beta : 1.0f);
     }
 }
 
@@ -508,34 +571,37 @@ static void matmul_backward(rf_ctx *ctx, rf_node *node) {
     rf_tensor *a = node->in[0], *b = node->in[1], *dc = node->out->grad;
     int64_t batch = p->batch_a > p->batch_b ? p->batch_a : p->batch_b;
     int64_t sa = p->batch_a > 1 ? p->m * p->k : 0, sb = p->batch_b > 1 ? p->k * p->n : 0, sc = p->m * p->n;
+    bool acc;
     if (a->requires_grad) {
-        rf_tensor *da = rf_grad_of(ctx, a);
+        rf_tensor *da = rf_grad_for_write(ctx, a, &acc);
         if (!da) return;
+        float beta = acc ? 1.0f : 0.0f;
         /* dA = dC op(B)^T, stored as A is (transposed when trans_a). */
         if (p->batch_a == batch || batch == 1) {
             if (!p->trans_a)
-                gemm(ctx, false, !p->trans_b, p->m, p->k, p->n, dc, sc, b, sb, da, batch, 1.0f);
+                gemm(ctx, false, !p->trans_b, p->m, p->k, p->n, dc, sc, b, sb, da, batch, beta);
             else
-                gemm(ctx, p->trans_b, true, p->k, p->m, p->n, b, sb, dc, sc, da, batch, 1.0f);
+                gemm(ctx, p->trans_b, true, p->k, p->m, p->n, b, sb, dc, sc, da, batch, beta);
         } else if (!p->trans_a) {
-            gemm_reduce_batches(ctx, false, !p->trans_b, p->m, p->k, p->n, dc, sc, b, sb, da, batch);
+            gemm_reduce_batches(ctx, false, !p->trans_b, p->m, p->k, p->n, dc, sc, b, sb, da, batch, beta);
         } else {
-            gemm_reduce_batches(ctx, p->trans_b, true, p->k, p->m, p->n, b, sb, dc, sc, da, batch);
+            gemm_reduce_batches(ctx, p->trans_b, true, p->k, p->m, p->n, b, sb, dc, sc, da, batch, beta);
         }
     }
     if (b->requires_grad) {
-        rf_tensor *db = rf_grad_of(ctx, b);
+        rf_tensor *db = rf_grad_for_write(ctx, b, &acc);
         if (!db) return;
+        float beta = acc ? 1.0f : 0.0f;
         /* dB = op(A)^T dC, stored as B is. */
         if (p->batch_b == batch || batch == 1) {
             if (!p->trans_b)
-                gemm(ctx, !p->trans_a, false, p->k, p->n, p->m, a, sa, dc, sc, db, batch, 1.0f);
+                gemm(ctx, !p->trans_a, false, p->k, p->n, p->m, a, sa, dc, sc, db, batch, beta);
             else
-                gemm(ctx, true, p->trans_a, p->n, p->k, p->m, dc, sc, a, sa, db, batch, 1.0f);
+                gemm(ctx, true, p->trans_a, p->n, p->k, p->m, dc, sc, a, sa, db, batch, beta);
         } else if (!p->trans_b) {
-            gemm_reduce_batches(ctx, !p->trans_a, false, p->k, p->n, p->m, a, sa, dc, sc, db, batch);
+            gemm_reduce_batches(ctx, !p->trans_a, false, p->k, p->n, p->m, a, sa, dc, sc, db, batch, beta);
         } else {
-            gemm_reduce_batches(ctx, true, p->trans_a, p->n, p->k, p->m, dc, sc, a, sa, db, batch);
+            gemm_reduce_batches(ctx, true, p->trans_a, p->n, p->k, p->m, dc, sc, a, sa, db, batch, beta);
         }
     }
 }
@@ -584,8 +650,9 @@ static void linear_backward(rf_ctx *ctx, rf_node *node) {
     rf_tensor *x = node->in[0], *w = node->in[1], *b = node->in[2], *dy = node->out->grad;
     int64_t in = w->shape[1], out = w->shape[0], rows = rf_tensor_numel(x) / (in ? in : 1);
     if (x->requires_grad) {
-        rf_tensor *dx = rf_grad_of(ctx, x);
-        if (dx) gemm(ctx, false, false, rows, in, out, dy, 0, w, 0, dx, 1, 1.0f); /* dx += dy W */
+        bool acc;
+        rf_tensor *dx = rf_grad_for_write(ctx, x, &acc);
+        if (dx) gemm(ctx, false, false, rows, in, out, dy, 0, w, 0, dx, 1, acc ? 1.0f : 0.0f); /* dx (+)= dy W */
     }
     if (w->requires_grad) {
         rf_tensor *dw = rf_grad_of(ctx, w);
@@ -615,16 +682,9 @@ rf_tensor *rf_linear(rf_ctx *ctx, rf_tensor *x, rf_tensor *w, rf_tensor *b) {
     shape[x->ndim - 1] = out;
     rf_tensor *y = rf_ctx_tensor(ctx, RF_F32, x->ndim, shape);
     if (!y) return NULL;
-    float beta = 0.0f;
-    if (b) {
-        /* Start from the bias broadcast over rows, then accumulate x W^T. */
-        rf_view src = {b->buffer, b->offset, {0, b->stride[0]}};
-        rf_view dst = {y->buffer, y->offset, {out, 1}};
-        int64_t shape2[2] = {rows, out};
-        if (!launch_copy(ctx, 2, shape2, src, dst, false)) return NULL;
-        beta = 1.0f;
-    }
-    if (rows && out && !gemm(ctx, false, true, rows, out, in, x, 0, w, 0, y, 1, beta)) return NULL;
+    if (b) b = rf_contiguous(ctx, b);
+    /* y = x W^T + b, the bias added as the product is written. */
+    if (rows && out && !gemm_bias(ctx, false, true, rows, out, in, x, 0, w, 0, y, 1, 0.0f, b)) return NULL;
     rf_tensor *inputs[3] = {x, w, b};
     if (rf_needs_grad(ctx, inputs, 3) && !rf_ctx_record(ctx, "linear", linear_backward, y, inputs, 3)) return NULL;
     return y;
@@ -634,26 +694,39 @@ rf_tensor *rf_linear(rf_ctx *ctx, rf_tensor *x, rf_tensor *w, rf_tensor *b) {
 
 /* A view's backward: x.grad seen through the same index mapping as the view
  * (saved as a view of a contiguous tensor of x's shape) += dy. */
+typedef enum view_kind {
+    VIEW_SAME_ORDER, /* reshape: y's elements are x's, in x's order */
+    VIEW_ALL,        /* permute: every element of x, in another order */
+    VIEW_PART,       /* slice: some elements of x */
+} view_kind;
+
 typedef struct view_params {
     int ndim;
     int64_t stride[RF_MAX_DIMS]; /* strides into a contiguous x-shaped tensor */
     int64_t offset;
+    view_kind kind;
 } view_params;
 
 static void view_backward(rf_ctx *ctx, rf_node *node) {
     rf_tensor *x = node->in[0], *y = node->out;
     if (!x->requires_grad) return;
-    rf_tensor *dx = rf_grad_of(ctx, x);
-    if (!dx) return;
     const view_params *p = node->params;
+    if (p->kind == VIEW_SAME_ORDER) {
+        grad_take(ctx, x, y->grad);
+        return;
+    }
+    bool acc = true;
+    rf_tensor *dx = p->kind == VIEW_ALL ? rf_grad_for_write(ctx, x, &acc) : rf_grad_of(ctx, x);
+    if (!dx) return;
     rf_view dst = {dx->buffer, dx->offset + (size_t)p->offset, {0}};
     for (int i = 0; i < p->ndim; i++) dst.stride[i] = p->stride[i];
-    launch_copy(ctx, y->ndim, y->shape, contiguous_view(y->grad), dst, true);
+    launch_copy(ctx, y->ndim, y->shape, contiguous_view(y->grad), dst, acc);
 }
 
 /* Records a view node: `stride`/`offset` map y's index into a contiguous
  * tensor shaped like x. */
-static rf_tensor *record_view(rf_ctx *ctx, const char *name, rf_tensor *x, rf_tensor *y, const int64_t *stride, int64_t offset) {
+static rf_tensor *record_view(rf_ctx *ctx, const char *name, view_kind kind, rf_tensor *x, rf_tensor *y,
+                              const int64_t *stride, int64_t offset) {
     if (!rf_needs_grad(ctx, (rf_tensor *const[]){x}, 1)) return y;
     rf_node *node = rf_ctx_record(ctx, name, view_backward, y, (rf_tensor *const[]){x}, 1);
     view_params *p = node ? rf_ctx_host_alloc(ctx, sizeof *p) : NULL;
@@ -661,6 +734,7 @@ static rf_tensor *record_view(rf_ctx *ctx, const char *name, rf_tensor *x, rf_te
     p->ndim = y->ndim;
     for (int i = 0; i < y->ndim; i++) p->stride[i] = stride[i];
     p->offset = offset;
+    p->kind = kind;
     node->params = p;
     return y;
 }
@@ -673,12 +747,8 @@ static void contiguous_strides(int ndim, const int64_t *shape, int64_t *stride) 
     }
 }
 
-static void contiguous_backward(rf_ctx *ctx, rf_node *node) {
-    rf_tensor *x = node->in[0];
-    if (!x->requires_grad) return;
-    rf_tensor *dx = rf_grad_of(ctx, x);
-    if (dx) launch_copy(ctx, x->ndim, x->shape, contiguous_view(node->out->grad), contiguous_view(dx), true);
-}
+/* y holds x's elements in x's logical order, so y's gradient is x's. */
+static void contiguous_backward(rf_ctx *ctx, rf_node *node) { grad_take(ctx, node->in[0], node->out->grad); }
 
 rf_tensor *rf_contiguous(rf_ctx *ctx, rf_tensor *x) {
     if (!rf_op_check_device(ctx, "contiguous", x)) return NULL;
@@ -720,7 +790,7 @@ rf_tensor *rf_reshape(rf_ctx *ctx, rf_tensor *x, int ndim, const int64_t *shape_
     y->ndim = ndim;
     for (int i = 0; i < ndim; i++) y->shape[i] = shape[i];
     rf_tensor_set_contiguous_strides(y);
-    return record_view(ctx, "reshape", x, y, y->stride, 0);
+    return record_view(ctx, "reshape", VIEW_SAME_ORDER, x, y, y->stride, 0);
 }
 
 rf_tensor *rf_permute(rf_ctx *ctx, rf_tensor *x, const int *perm) {
@@ -740,7 +810,7 @@ rf_tensor *rf_permute(rf_ctx *ctx, rf_tensor *x, const int *perm) {
         y->stride[i] = x->stride[perm[i]];
         gs[i] = xs[perm[i]];
     }
-    return record_view(ctx, "permute", x, y, gs, 0);
+    return record_view(ctx, "permute", VIEW_ALL, x, y, gs, 0);
 }
 
 rf_tensor *rf_transpose(rf_ctx *ctx, rf_tensor *x, int d0, int d1) {
@@ -768,7 +838,7 @@ rf_tensor *rf_slice(rf_ctx *ctx, rf_tensor *x, int dim, int64_t start, int64_t e
     y->offset = x->offset + (size_t)(start * x->stride[dim]);
     int64_t gs[RF_MAX_DIMS];
     contiguous_strides(x->ndim, x->shape, gs);
-    return record_view(ctx, "slice", x, y, gs, start * gs[dim]);
+    return record_view(ctx, "slice", end - start == x->shape[dim] ? VIEW_ALL : VIEW_PART, x, y, gs, start * gs[dim]);
 }
 
 typedef struct concat_params {
@@ -783,11 +853,12 @@ static void concat_backward(rf_ctx *ctx, rf_node *node) {
     for (int i = 0; i < node->n_in; i++) {
         rf_tensor *x = node->in[i];
         if (x->requires_grad) {
-            rf_tensor *dx = rf_grad_of(ctx, x);
+            bool acc;
+            rf_tensor *dx = rf_grad_for_write(ctx, x, &acc);
             if (!dx) return;
             rf_view src = {dy->buffer, dy->offset + (size_t)(start * ys[p->dim]), {0}};
             for (int k = 0; k < dy->ndim; k++) src.stride[k] = ys[k];
-            launch_copy(ctx, x->ndim, x->shape, src, contiguous_view(dx), true);
+            launch_copy(ctx, x->ndim, x->shape, src, contiguous_view(dx), acc);
         }
         start += x->shape[p->dim];
     }
@@ -833,11 +904,12 @@ rf_tensor *rf_concat(rf_ctx *ctx, rf_tensor *const *xs, int n, int dim) {
 static void pad_backward(rf_ctx *ctx, rf_node *node) {
     rf_tensor *x = node->in[0], *dy = node->out->grad;
     if (!x->requires_grad) return;
-    rf_tensor *dx = rf_grad_of(ctx, x);
+    bool acc;
+    rf_tensor *dx = rf_grad_for_write(ctx, x, &acc);
     if (!dx) return;
     rf_view src = contiguous_view(dy);
     src.off += (size_t)*(const int64_t *)node->params;
-    launch_copy(ctx, x->ndim, x->shape, src, contiguous_view(dx), true);
+    launch_copy(ctx, x->ndim, x->shape, src, contiguous_view(dx), acc);
 }
 
 rf_tensor *rf_pad2d(rf_ctx *ctx, rf_tensor *x, int64_t top, int64_t bottom, int64_t left, int64_t right) {

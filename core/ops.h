@@ -91,8 +91,6 @@ rf_tensor *rf_attention(rf_ctx *ctx, rf_tensor *q, rf_tensor *k, rf_tensor *v, r
 /* Checks that t lives on ctx's device; records a device-mismatch error. */
 bool rf_op_check_device(rf_ctx *ctx, const char *op, const rf_tensor *t);
 bool rf_op_check_f32(rf_ctx *ctx, const char *op, const rf_tensor *t);
-/* Backward helper: grad (+)= src reduced to grad's shape (sums broadcast axes). */
-void rf_accumulate_reduced(rf_ctx *ctx, rf_tensor *grad, rf_tensor *src);
 /* Launch-result helper for ops: records a failing kernel status. */
 bool rf_op_ok(rf_ctx *ctx, rf_status s);
 

@@ -18,8 +18,8 @@ typedef struct gemm_operand {
     int64_t stride;  /* per batch entry */
 } gemm_operand;
 
-static bool gemm(rf_ctx *ctx, bool ta, bool tb, int64_t m, int64_t n, int64_t k, gemm_operand a, gemm_operand b,
-                 gemm_operand c, int64_t batch, float beta) {
+static bool gemm_bias(rf_ctx *ctx, bool ta, bool tb, int64_t m, int64_t n, int64_t k, gemm_operand a, gemm_operand b,
+                      gemm_operand c, int64_t batch, float beta, const rf_tensor *row_bias) {
     if (ctx->status != RF_OK) return false;
     if (m == 0 || n == 0 || batch == 0) return true;
     rf_gemm_desc d = {.trans_a = ta, .trans_b = tb, .m = m, .n = n, .k = k, .alpha = 1.0f, .beta = beta,
@@ -27,9 +27,19 @@ static bool gemm(rf_ctx *ctx, bool ta, bool tb, int64_t m, int64_t n, int64_t k,
                       .b = b.t->buffer, .b_offset = b.t->offset + b.off, .ldb = tb ? k : n, .stride_b = b.stride,
                       .c = c.t->buffer, .c_offset = c.t->offset + c.off, .ldc = n, .stride_c = c.stride,
                       .batch = batch};
+    if (row_bias) {
+        d.bias = row_bias->buffer;
+        d.bias_offset = row_bias->offset;
+        d.bias_rows = true;
+    }
     if (d.lda < 1) d.lda = 1;
     if (d.ldb < 1) d.ldb = 1;
     return rf_op_ok(ctx, rf_gemm(ctx->device, &d));
+}
+
+static bool gemm(rf_ctx *ctx, bool ta, bool tb, int64_t m, int64_t n, int64_t k, gemm_operand a, gemm_operand b,
+                 gemm_operand c, int64_t batch, float beta) {
+    return gemm_bias(ctx, ta, tb, m, n, k, a, b, c, batch, beta, NULL);
 }
 
 static gemm_operand whole(const rf_tensor *t, int64_t stride) { return (gemm_operand){t, 0, stride}; }
@@ -75,17 +85,18 @@ static void conv2d_backward(rf_ctx *ctx, rf_node *node) {
         if (db && n && l) rf_op_ok(ctx, ctx->device->kernels->basic->reduce(ctx->device, &a));
     }
     if (!x->requires_grad) return;
-    rf_tensor *dx = rf_grad_of(ctx, x);
+    bool acc;
+    rf_tensor *dx = rf_grad_for_write(ctx, x, &acc);
     if (!dx) return;
-    if (p->direct) { /* dx[i] (Cin, L) += W^T dy[i] */
-        gemm(ctx, true, false, k, l, cout, whole(w, 0), whole(dy, cout * l), whole(dx, k * l), n, 1.0f);
+    if (p->direct) { /* dx[i] (Cin, L) (+)= W^T dy[i] */
+        gemm(ctx, true, false, k, l, cout, whole(w, 0), whole(dy, cout * l), whole(dx, k * l), n, acc ? 1.0f : 0.0f);
         return;
     }
     rf_tensor *dcol = rf_ctx_tensor(ctx, RF_F32, 3, (int64_t[]){n, k, l});
     if (!dcol || !gemm(ctx, true, false, k, l, cout, whole(w, 0), whole(dy, cout * l), whole(dcol, k * l), n, 0.0f))
         return;
     rf_col2im_args a = {g->n,     g->c,     g->h,  g->w,  g->kh, g->kw, g->stride_h, g->stride_w, g->pad_h,
-                        g->pad_w, g->ho,    g->wo, rf_tensor_mem(dcol), rf_tensor_mem(dx), true};
+                        g->pad_w, g->ho,    g->wo, rf_tensor_mem(dcol), rf_tensor_mem(dx), acc};
     rf_op_ok(ctx, ctx->device->kernels->conv->col2im(ctx->device, &a));
 }
 
@@ -122,15 +133,10 @@ rf_tensor *rf_conv2d(rf_ctx *ctx, rf_tensor *x, rf_tensor *w, rf_tensor *b, int 
     }
     rf_tensor *y = rf_ctx_tensor(ctx, RF_F32, 4, (int64_t[]){n, cout, ho, wo});
     if (!y) return NULL;
-    float beta = 0.0f;
-    if (b) { /* y starts as the bias broadcast over batch and pixels; the GEMM adds W col */
-        rf_copy_args a = {.ndim = 3, .shape = {n, cout, l}, .src = {b->buffer, b->offset, {0, b->stride[0], 0}},
-                          .dst = {y->buffer, y->offset, {cout * l, l, 1}}};
-        if (n * cout * l > 0 && !rf_op_ok(ctx, ctx->device->kernels->basic->copy(ctx->device, &a))) return NULL;
-        beta = 1.0f;
-    }
-    /* y[i] (Cout, L) = W (Cout, K) col[i] (K, L), W broadcast over the batch. */
-    if (!gemm(ctx, false, false, cout, l, k, whole(w, 0), whole(col, k * l), whole(y, cout * l), n, beta)) return NULL;
+    if (b) b = rf_contiguous(ctx, b);
+    /* y[i] (Cout, L) = W (Cout, K) col[i] (K, L) + b (one per row), W broadcast over the batch. */
+    if (!gemm_bias(ctx, false, false, cout, l, k, whole(w, 0), whole(col, k * l), whole(y, cout * l), n, 0.0f, b))
+        return NULL;
     rf_tensor *inputs[3] = {x, w, b};
     if (rf_needs_grad(ctx, inputs, 3)) {
         rf_node *node = record(ctx, "conv2d", conv2d_backward, y, inputs, 3, &p, sizeof p);
@@ -200,13 +206,15 @@ static void resize_backward(rf_ctx *ctx, rf_node *node) {
     rf_tensor *x = node->in[0], *dy = node->out->grad, *ah = node->saved[0], *aw = node->saved[1];
     if (!x->requires_grad) return;
     const resize_params *p = node->params;
-    rf_tensor *dx = rf_grad_of(ctx, x);
+    bool acc;
+    rf_tensor *dx = rf_grad_for_write(ctx, x, &acc);
     rf_tensor *dt = rf_ctx_tensor(ctx, RF_F32, 2, (int64_t[]){p->planes * p->h, p->out_w});
     if (!dx || !dt) return;
-    /* dt[r] (H, out_w) = Ah^T dy[r]; dx (R*H, W) += dt Aw */
+    /* dt[r] (H, out_w) = Ah^T dy[r]; dx (R*H, W) (+)= dt Aw */
     if (gemm(ctx, true, false, p->h, p->out_w, p->out_h, whole(ah, 0), whole(dy, p->out_h * p->out_w),
              whole(dt, p->h * p->out_w), p->planes, 0.0f))
-        gemm(ctx, false, false, p->planes * p->h, p->w, p->out_w, whole(dt, 0), whole(aw, 0), whole(dx, 0), 1, 1.0f);
+        gemm(ctx, false, false, p->planes * p->h, p->w, p->out_w, whole(dt, 0), whole(aw, 0), whole(dx, 0), 1,
+             acc ? 1.0f : 0.0f);
 }
 
 rf_tensor *rf_resize_bicubic_aa_scaled(rf_ctx *ctx, rf_tensor *x, int64_t out_h, int64_t out_w, double scale_h,

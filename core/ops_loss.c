@@ -29,13 +29,13 @@ static rf_tensor *grad_or_scratch(rf_ctx *ctx, rf_tensor *t) {
 
 static void bce_backward(rf_ctx *ctx, rf_node *node) {
     rf_tensor *x = node->in[0], *pw = node->in[1], *nw = node->in[2];
-    bool dweights = pw->requires_grad || nw->requires_grad;
-    rf_tensor *dx = x->requires_grad ? rf_grad_of(ctx, x) : rf_ctx_tensor_like(ctx, x);
+    bool dweights = pw->requires_grad || nw->requires_grad, acc = false;
+    rf_tensor *dx = x->requires_grad ? rf_grad_for_write(ctx, x, &acc) : rf_ctx_tensor_like(ctx, x);
     rf_tensor *dpw = dweights ? grad_or_scratch(ctx, pw) : NULL, *dnw = dweights ? grad_or_scratch(ctx, nw) : NULL;
     if (!dx || (dweights && (!dpw || !dnw))) return;
     rf_bce_backward_args a = {.n = rf_tensor_numel(x), .x = rf_tensor_mem(x), .pos_w = rf_tensor_mem(pw),
                               .neg_w = rf_tensor_mem(nw), .dloss = rf_tensor_mem(node->out->grad),
-                              .dx = rf_tensor_mem(dx), .accumulate = x->requires_grad, .has_dweights = dweights};
+                              .dx = rf_tensor_mem(dx), .accumulate = acc, .has_dweights = dweights};
     if (dweights) {
         a.dpos_w = rf_tensor_mem(dpw);
         a.dneg_w = rf_tensor_mem(dnw);
@@ -67,12 +67,13 @@ rf_tensor *rf_bce_weighted(rf_ctx *ctx, rf_tensor *logits, rf_tensor *pos_w, rf_
 static void box_losses_backward(rf_ctx *ctx, rf_node *node) {
     rf_tensor *pred = node->in[0], *target = node->in[1], *dy = node->out->grad;
     if (!pred->requires_grad) return;
-    rf_tensor *dpred = rf_grad_of(ctx, pred);
+    bool acc;
+    rf_tensor *dpred = rf_grad_for_write(ctx, pred, &acc);
     if (!dpred) return;
     int64_t n = pred->shape[0];
     rf_box_loss_backward_args a = {.n = n, .pred = rf_tensor_mem(pred), .target = rf_tensor_mem(target),
                                    .dl1 = rf_tensor_mem(dy), .dgiou = {dy->buffer, dy->offset + (size_t)n},
-                                   .dpred = rf_tensor_mem(dpred), .accumulate = true};
+                                   .dpred = rf_tensor_mem(dpred), .accumulate = acc};
     if (n) rf_op_ok(ctx, loss(ctx)->box_loss_backward(ctx->device, &a));
 }
 

@@ -383,6 +383,16 @@ rf_tensor *rf_grad_of(rf_ctx *ctx, rf_tensor *t) {
     return t->grad;
 }
 
+rf_tensor *rf_grad_for_write(rf_ctx *ctx, rf_tensor *t, bool *accumulate) {
+    *accumulate = true;
+    if (!t || ctx->status != RF_OK) return NULL;
+    if (!t->grad) {
+        t->grad = rf_ctx_tensor(ctx, t->dtype, t->ndim, t->shape);
+        *accumulate = false;
+    }
+    return t->grad;
+}
+
 rf_status rf_backward(rf_ctx *ctx, rf_tensor *root, const rf_tensor *seed) {
     if (ctx->status != RF_OK) return rf_ctx_status(ctx);
     if (!root || !root->requires_grad)

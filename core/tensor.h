@@ -122,8 +122,14 @@ rf_tensor *rf_ctx_view_of(rf_ctx *ctx, const rf_tensor *t);
 bool rf_needs_grad(const rf_ctx *ctx, rf_tensor *const *inputs, int n);
 rf_node *rf_ctx_record(rf_ctx *ctx, const char *op, rf_backward_fn backward, rf_tensor *out,
                        rf_tensor *const *inputs, int n);
-/* The gradient of t, allocated (zero-filled) on first use. */
+/* The gradient of t, allocated (zero-filled) on first use: for backward
+ * passes that add into part of it, or whose kernels always accumulate. */
 rf_tensor *rf_grad_of(rf_ctx *ctx, rf_tensor *t);
+/* The gradient of t for a backward pass that writes every element of it:
+ * *accumulate says whether to add to what is there (false on the first
+ * contribution: the memory is left unfilled, the caller overwrites it).
+ * Saves a zero fill and a read of zeros per gradient. */
+rf_tensor *rf_grad_for_write(rf_ctx *ctx, rf_tensor *t, bool *accumulate);
 /* Seeds d(loss)/d(loss) = 1 (or `seed` for a non-scalar root, which must be
  * the root's shape) and replays the tape in reverse. Parameters' gradients
  * accumulate into their slabs, so calling backward for several micro-batches

@@ -101,6 +101,12 @@ typedef struct rf_device_options {
      * above this many bytes (0: only the device's own limits). Lets a user
      * share a GPU, and lets tests provoke out-of-memory deterministically. */
     uint64_t memory_limit_bytes;
+    /* cpu: threads the device's kernels use, the calling thread included
+     * (0: one per online core). Results do not depend on it. */
+    int cpu_threads;
+    /* cpu: run the reference kernels (double accumulation, one thread) that
+     * tests use as the oracle, instead of the fast float kernels. */
+    int cpu_reference;
 } rf_device_options;
 /* rf_device_open with options; NULL options == rf_device_open. */
 rf_status rf_device_open_with(const char *name, const rf_device_options *options, rf_device **out);

@@ -201,6 +201,33 @@ static void nd_cases(kcase *cases, int *n, int max) {
         kc_add(c, "src", KC_IN, KC_F32, 65, -1, 1);
         kc_add(c, "dst", KC_INOUT, KC_F32, extent(2, s2, rows), -1, 1);
         snprintf(c->desc, sizeof c->desc, "COPY(bias_broadcast_padded_rows,acc=%d)", acc);
+
+        /* Transposes (what permute + contiguous and their backward passes
+         * do): the source or the destination walks the last axis with a
+         * stride, and another axis contiguously. */
+        struct {
+            const char *what;
+            int ndim;
+            int64_t shape[3], src[3], dst[3];
+        } transposes[] = {
+            {"transpose_src", 2, {37, 45}, {1, 37}, {45, 1}},
+            {"transpose_dst", 2, {45, 37}, {37, 1}, {1, 45}},
+            {"permute_201", 3, {6, 20, 33}, {1, 198, 6}, {660, 33, 1}},
+            {"permute_201_padded_dst", 3, {6, 20, 33}, {1, 198, 6}, {700, 35, 1}},
+        };
+        for (size_t t = 0; t < sizeof transposes / sizeof transposes[0]; t++) {
+            c = kc_new(cases, n, max, "basic", "copy", launch_copy, TOL);
+            if (!c) return;
+            p = KC_PARAMS(c, nd_params);
+            p->ndim = transposes[t].ndim;
+            p->accumulate = acc;
+            memcpy(p->shape, transposes[t].shape, sizeof transposes[t].shape);
+            memcpy(p->sa, transposes[t].src, sizeof transposes[t].src);
+            memcpy(p->sy, transposes[t].dst, sizeof transposes[t].dst);
+            kc_add(c, "src", KC_IN, KC_F32, extent(p->ndim, p->shape, p->sa), -1, 1);
+            kc_add(c, "dst", KC_INOUT, KC_F32, extent(p->ndim, p->shape, p->sy), -1, 1);
+            snprintf(c->desc, sizeof c->desc, "COPY(%s,acc=%d)", transposes[t].what, acc);
+        }
     }
 }
 

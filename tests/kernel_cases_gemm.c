@@ -1,9 +1,11 @@
 /* kernel_cases_gemm.c — GEMM through the device contract: odd sizes (1, 7,
  * 33, 257 ...), both transposes, leading dimensions wider than the rows,
- * offsets, batches, broadcast operands (stride 0), alpha/beta, k == 0 and
- * beta == 0 over NaN (C is then write-only). */
+ * offsets, batches, broadcast operands (stride 0), alpha/beta, k == 0,
+ * beta == 0 over NaN (C is then write-only), and sizes that cross the cpu
+ * GEMM's blocks. */
 #include <math.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "kernel_harness.h"
 
@@ -19,6 +21,10 @@ static rf_status launch_gemm(const kcase *c, rf_device *dev, const rf_mem *mem) 
     d.a_offset += mem[0].off;
     d.b_offset += mem[1].off;
     d.c_offset += mem[2].off;
+    if (c->nbufs > 3) { /* the bias */
+        d.bias = mem[3].buf;
+        d.bias_offset = mem[3].off;
+    }
     return rf_gemm(dev, &d);
 }
 
@@ -58,6 +64,20 @@ static void add(kcase *cases, int *n, int max, int64_t m, int64_t nn, int64_t k,
              (long long)d->stride_b, alpha, beta, nan_c ? ",c=nan" : "");
 }
 
+/* The bias a linear or convolution layer adds as C is written (one per
+ * column or per row of C, every batch entry; C write-only). */
+static void add_bias(kcase *cases, int *n, int max, int64_t m, int64_t nn, int64_t k, bool ta, bool tb, int64_t batch,
+                     bool rows, float alpha) {
+    int before = *n;
+    add(cases, n, max, m, nn, k, ta, tb, 2, 3, batch, false, false, alpha, 0.0f, true);
+    if (*n == before) return;
+    kcase *c = &cases[*n - 1];
+    KC_PARAMS(c, gemm_params)->d.bias_rows = rows;
+    kc_add(c, "bias", KC_IN, KC_F32, (size_t)(rows ? m : nn), -1, 1);
+    size_t len = strlen(c->desc);
+    snprintf(c->desc + len - 1, sizeof c->desc - len + 1, ",bias=%s)", rows ? "rows" : "columns");
+}
+
 int kc_cases_gemm(kcase *cases, int max) {
     int n = 0;
     const int64_t small[] = {1, 7, 33};
@@ -79,6 +99,16 @@ int kc_cases_gemm(kcase *cases, int max) {
         add(cases, &n, max, 7, 129, 33, ta, tb, 0, 1, 5, false, true, 1.0f, 1.0f, false);
         /* beta == 0 treats C as write-only, even when it holds NaN. */
         add(cases, &n, max, 7, 33, 7, ta, tb, 1, 0, 2, false, false, 1.0f, 0.0f, true);
+        /* The cpu's blocked GEMM: several blocks of k (split evenly), of rows
+         * and of columns, edge tiles; and a narrow C, where it reads A in place. */
+        add(cases, &n, max, 150, 1100, 801, ta, tb, 3, 5, 1, false, false, 1.0f, 0.5f, false);
+        add(cases, &n, max, 301, 50, 777, ta, tb, 1, 2, 2, false, false, 2.0f, 1.0f, false);
+    }
+    for (int rows = 0; rows < 2; rows++) {
+        add_bias(cases, &n, max, 7, 33, 5, false, true, 1, rows, 1.0f);
+        add_bias(cases, &n, max, 301, 50, 777, false, true, 1, rows, 1.0f);
+        add_bias(cases, &n, max, 150, 1100, 96, false, false, 2, rows, 0.5f);
+        add_bias(cases, &n, max, 33, 7, 0, true, false, 3, rows, 1.0f);
     }
     /* k == 0: C = beta * C. */
     add(cases, &n, max, 7, 5, 0, false, false, 2, 3, 2, false, false, 1.0f, 0.5f, false);

@@ -9,4 +9,3 @@ rfdetr_add_test(test_model_nano SOURCES test_model.c LABELS slow torch ARGS --py
 rfdetr_add_test(test_predict SOURCES test_predict.c LABELS fast TIMEOUT 300)
 add_dependencies(test_predict rfdetr)
 # The cpu device's fast kernels give the reference kernels' bits.
-rfdetr_add_test(test_cpu_fast SOURCES test_cpu_fast.c LABELS fast TIMEOUT 120)

@@ -159,8 +159,8 @@ static bool finite_differences(const op_test *t, rf_device *cpu, float **inputs,
 int op_harness_run(const op_test *tests, int count, const char *only) {
     rf_device *cpu = NULL;
     if (rf_device_open("cpu", &cpu) != RF_OK) return 1;
-    /* The oracle accumulates GEMMs in double, like every other reference kernel. */
-    rf_cpu_set_gemm_impl(cpu, RF_CPU_GEMM_REFERENCE);
+    /* The oracle: the cpu device's reference kernels and GEMM (double accumulation). */
+    rf_cpu_set_reference(cpu, true);
     char names[16][32];
     int ndev = test_device_names(names, 16);
     rf_device *devs[16] = {0};

@@ -3,7 +3,10 @@
  * kernel_harness.h for what a case is):
  *   - outputs compared by NMSE with NaN/Inf agreement, integers exactly;
  *   - guard zones around every buffer and every input checked bit for bit;
- *   - devices of the same kind (opencl:0 and opencl:1) must agree bit for bit;
+ *   - devices of the same kind (opencl:0 and opencl:1) must agree bit for bit,
+ *     and so must the cpu's fast mode on 1 and on 3 threads with every
+ *     kernel split into small parts (cpu/split/1t, cpu/split/3t); the fast
+ *     mode with OpenBLAS's GEMM (cpu/openblas) is checked too;
  *   - every kernel slot of every device's table must exist;
  *   -o KERNEL filters by kernel name prefix (or family: -o basic), -d DEVICE
  *     by device, --perf times each case on every device against the cpu
@@ -256,16 +259,44 @@ int main(int argc, char **argv) {
     rf_device *ref = NULL;
     CHECK_OK(rf_device_open("cpu", &ref));
     if (!ref) return test_finish("test_backend_ops");
-    CHECK_OK(rf_cpu_set_gemm_impl(ref, RF_CPU_GEMM_REFERENCE));
+    CHECK_OK(rf_cpu_set_reference(ref, true));
     check_kernel_table(ref, ref);
 
     char names[16][32];
     int ndev = test_device_names(names, 16);
     rf_device *devs[16] = {0};
+    /* Devices in one group must agree bit for bit: devices of one kind, and
+     * the cpu's fast mode with every kernel split into many small parts on
+     * 1 and on 3 threads (results must not depend on the thread count). */
+    int group[16] = {0};
     for (int d = 0; d < ndev; d++) {
+        group[d] = d;
         if (only_dev && strcmp(only_dev, names[d]) != 0) continue;
         CHECK_OK(rf_device_open(names[d], &devs[d]));
         if (devs[d] && !perf) check_kernel_table(devs[d], ref);
+        for (int e = 0; devs[d] && e < d; e++)
+            if (devs[e] && strcmp(names[d], "cpu") && !strcmp(devs[e]->info.backend, devs[d]->info.backend) &&
+                !strcmp(devs[e]->info.description, devs[d]->info.description))
+                group[d] = group[e];
+    }
+    if (!perf && (!only_dev || !strcmp(only_dev, "cpu"))) {
+        const int threads[2] = {1, 3};
+        for (int t = 0; t < 2 && ndev < 16; t++) {
+            rf_device_options opts = {.cpu_threads = threads[t]};
+            snprintf(names[ndev], sizeof names[ndev], "cpu/split/%dt", threads[t]);
+            CHECK_OK(rf_device_open_with("cpu", &opts, &devs[ndev]));
+            if (devs[ndev]) CHECK_OK(rf_cpu_set_split_divisor(devs[ndev], 1 << 20));
+            group[ndev] = t == 0 ? ndev : ndev - 1;
+            ndev++;
+        }
+        /* The fast mode with OpenBLAS's GEMM, as CPUs without AVX-512 run it. */
+        if (ndev < 16) {
+            snprintf(names[ndev], sizeof names[ndev], "cpu/openblas");
+            CHECK_OK(rf_device_open("cpu", &devs[ndev]));
+            if (devs[ndev]) CHECK_OK(rf_cpu_use_openblas(devs[ndev], true));
+            group[ndev] = ndev;
+            ndev++;
+        }
     }
     int pass[16] = {0}, fail[16] = {0};
     for (int ci = 0; ci < ncases; ci++) {
@@ -319,11 +350,10 @@ int main(int argc, char **argv) {
                 fprintf(stderr, "FAIL %s %s: %s: %s\n", names[d], c->desc, rf_status_name(results[d].status), rf_last_error());
             else
                 ok = compare(c, names[d], &results[d], &want, seed);
-            /* Two devices of one kind must compute the very same bits. */
+            /* Devices of one group must compute the very same bits. */
             for (int e = 0; ok && e < d; e++)
-                if (devs[e] && results[e].status == RF_OK && results[e].data[0] &&
-                    !strcmp(devs[e]->info.backend, devs[d]->info.backend) &&
-                    !strcmp(devs[e]->info.description, devs[d]->info.description) && !same_bits(c, &results[e], &results[d])) {
+                if (devs[e] && results[e].status == RF_OK && results[e].data[0] && group[e] == group[d] &&
+                    !same_bits(c, &results[e], &results[d])) {
                     fprintf(stderr, "FAIL %s %s: results differ bitwise from %s\n", names[d], c->desc, names[e]);
                     ok = false;
                 }
@@ -340,7 +370,7 @@ int main(int argc, char **argv) {
     }
     if (!perf)
         for (int d = 0; d < ndev; d++)
-            if (devs[d]) printf("%-10s %d passed, %d failed\n", names[d], pass[d], fail[d]);
+            if (devs[d]) printf("%-13s %d passed, %d failed\n", names[d], pass[d], fail[d]);
     for (int d = 0; d < ndev; d++) rf_device_close(devs[d]);
     rf_device_close(ref);
     return test_finish("test_backend_ops");

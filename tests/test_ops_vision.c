@@ -560,7 +560,9 @@ static int check_torch(rf_device **devs, int ndev) {
 int main(int argc, char **argv) {
     bool torch = argc > 1 && !strcmp(argv[1], "--torch");
     rf_device *cpu = NULL, *devs[MAX_DEVICES] = {0};
-    CHECK_OK(rf_device_open("cpu", &cpu));
+    /* The oracle: the cpu device's reference mode (every listed device, the
+     * fast cpu included, is compared with it). */
+    CHECK_OK(rf_device_open_with("cpu", &(rf_device_options){.cpu_reference = 1}, &cpu));
     if (!cpu) return test_finish("test_ops_vision");
     char names[MAX_DEVICES][32];
     int ndev = test_device_names(names, MAX_DEVICES), open = 0;

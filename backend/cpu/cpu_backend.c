@@ -1,5 +1,6 @@
-/* cpu_backend.c — the plain-C device: host memory, reference and OpenBLAS
- * GEMM. Always compiled, always one device ("cpu" == "cpu:0"). */
+/* cpu_backend.c — the plain-C device: host memory, the two kernel modes of
+ * cpu_backend.h and the handle's thread pool. Always compiled, always one
+ * device ("cpu" == "cpu:0"). */
 #include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,17 +8,16 @@
 #include <unistd.h>
 
 #include "backend/cpu/cpu_backend.h"
+#include "backend/cpu/cpu_internal.h"
+#include "backend/cpu/fast_gemm.h"
 #include "backend/kernels.h"
 #include "backend/status.h"
 
-void rf_cpu_gemm_openblas(const rf_gemm_desc *d, const float *a, const float *b, float *c);
-
-/* OpenBLAS exports this; cblas.h of other BLAS builds may not declare it. */
+/* OpenBLAS exports these; cblas.h of other BLAS builds may not declare them. */
 char *openblas_get_config(void);
-
-typedef struct cpu_state {
-    rf_cpu_gemm_impl gemm_impl;
-} cpu_state;
+char *openblas_get_corename(void);
+int openblas_get_num_threads(void);
+void openblas_set_num_threads(int threads);
 
 /* Cache-line alignment keeps vector loads aligned and lets OpenBLAS use its
  * aligned paths; buffers are rounded up to a whole line. */
@@ -68,18 +68,23 @@ static rf_status cpu_fill_u32(rf_buffer *dst, size_t off, size_t count, uint32_t
 static rf_status cpu_synchronize(rf_device *dev) { return RF_OK; }
 
 static rf_status cpu_gemm(rf_device *dev, const rf_gemm_desc *d) {
-    const cpu_state *st = dev->native;
     const float *a = (const float *)d->a->native + d->a_offset;
     const float *b = (const float *)d->b->native + d->b_offset;
     float *c = (float *)d->c->native + d->c_offset;
-    if (st->gemm_impl == RF_CPU_GEMM_REFERENCE)
+    if (cpu_is_reference(dev))
         rf_cpu_gemm_reference(d, a, b, c);
     else
-        rf_cpu_gemm_openblas(d, a, b, c);
+        rf_cpu_gemm_fast(dev, d, a, b, c);
     return RF_OK;
 }
 
-static void cpu_close(rf_device *dev) { free(dev->native); }
+static void cpu_close(rf_device *dev) {
+    cpu_state *st = dev->native;
+    for (int i = 0; st->gemm_scratch && i < rf_cpu_pool_threads(st->pool); i++) free(st->gemm_scratch[i]);
+    free(st->gemm_scratch);
+    rf_cpu_pool_free(st->pool);
+    free(st);
+}
 
 static const rf_device_ops cpu_ops = {
     .alloc = cpu_alloc,
@@ -93,12 +98,77 @@ static const rf_device_ops cpu_ops = {
     .close = cpu_close,
 };
 
-rf_status rf_cpu_set_gemm_impl(rf_device *dev, rf_cpu_gemm_impl impl) {
+rf_status rf_cpu_set_reference(rf_device *dev, bool reference) {
     if (!dev || dev->backend != &rf_backend_cpu)
-        return RF_ERROR(RF_ERR_INVALID_ARGUMENT, "rf_cpu_set_gemm_impl: %s is not a cpu device",
+        return RF_ERROR(RF_ERR_INVALID_ARGUMENT, "rf_cpu_set_reference: %s is not a cpu device",
                         dev ? dev->info.name : "(null)");
-    ((cpu_state *)dev->native)->gemm_impl = impl;
+    ((cpu_state *)dev->native)->reference = reference;
     return RF_OK;
+}
+
+rf_status rf_cpu_set_split_divisor(rf_device *dev, int64_t divisor) {
+    if (!dev || dev->backend != &rf_backend_cpu || divisor < 1)
+        return RF_ERROR(RF_ERR_INVALID_ARGUMENT, "rf_cpu_set_split_divisor: needs a cpu device and a divisor >= 1");
+    ((cpu_state *)dev->native)->grain_divisor = divisor;
+    return RF_OK;
+}
+
+static void name_gemm(cpu_state *st) {
+    if (st->own_gemm)
+        snprintf(st->gemm_name, sizeof st->gemm_name, "rfdetr.c AVX-512");
+    else
+        snprintf(st->gemm_name, sizeof st->gemm_name, "OpenBLAS %s", openblas_get_corename());
+}
+
+rf_status rf_cpu_use_openblas(rf_device *dev, bool openblas) {
+    if (!dev || dev->backend != &rf_backend_cpu)
+        return RF_ERROR(RF_ERR_INVALID_ARGUMENT, "rf_cpu_use_openblas: %s is not a cpu device",
+                        dev ? dev->info.name : "(null)");
+    cpu_state *st = dev->native;
+    st->own_gemm = !openblas && rf_cpu_gemm_avx512_available();
+    name_gemm(st);
+    return RF_OK;
+}
+
+bool rf_cpu_is_reference(const rf_device *dev) {
+    return dev && dev->backend == &rf_backend_cpu && cpu_is_reference(dev);
+}
+
+int rf_cpu_threads(const rf_device *dev) {
+    if (!dev || dev->backend != &rf_backend_cpu) return 0;
+    return cpu_is_reference(dev) ? 1 : rf_cpu_pool_threads(cpu_pool(dev));
+}
+
+const char *rf_cpu_gemm_name(const rf_device *dev) {
+    if (!dev || dev->backend != &rf_backend_cpu) return "";
+    const cpu_state *st = dev->native;
+    return st->reference ? "reference" : st->gemm_name;
+}
+
+typedef struct range_job {
+    int64_t n, parts;
+    cpu_range_fn fn;
+    void *ctx;
+} range_job;
+
+static void range_task(void *p, int64_t t, int thread) {
+    (void)thread;
+    const range_job *j = p;
+    j->fn(j->ctx, cpu_part_begin(j->n, j->parts, t), cpu_part_begin(j->n, j->parts, t + 1));
+}
+
+void cpu_parallel_range(const rf_device *dev, int64_t n, int64_t grain, cpu_range_fn fn, void *ctx) {
+    if (n <= 0) return;
+    range_job j = {n, cpu_parts(dev, n, grain), fn, ctx};
+    if (j.parts == 1) {
+        fn(ctx, 0, n);
+        return;
+    }
+    rf_cpu_pool_run(cpu_pool(dev), j.parts, range_task, &j);
+}
+
+void cpu_parallel_tasks(const rf_device *dev, int64_t tasks, rf_cpu_task_fn fn, void *ctx) {
+    rf_cpu_pool_run(cpu_pool(dev), tasks, fn, ctx);
 }
 
 static int cpu_device_count(void) { return 1; }
@@ -148,12 +218,22 @@ static rf_status cpu_open(int index, const rf_device_options *options, rf_device
     RF_TRY(cpu_device_info(index, &info));
     cpu_state *st = calloc(1, sizeof *st);
     if (!st) return RF_ERROR(RF_ERR_OUT_OF_MEMORY, "out of host memory opening cpu");
-    st->gemm_impl = RF_CPU_GEMM_OPENBLAS;
-    rf_status s = rf_device_new(&rf_backend_cpu, &info, &cpu_ops, st, out);
+    st->reference = options && options->cpu_reference;
+    st->grain_divisor = 1;
+    st->own_gemm = rf_cpu_gemm_avx512_available();
+    name_gemm(st);
+    int threads = options && options->cpu_threads > 0 ? options->cpu_threads : info.compute_units;
+    rf_status s = rf_cpu_pool_create(threads, &st->pool);
+    if (s == RF_OK) s = rf_device_new(&rf_backend_cpu, &info, &cpu_ops, st, out);
     if (s != RF_OK) {
+        rf_cpu_pool_free(st->pool);
         free(st);
         return s;
     }
+    (*out)->gemm_fuses_bias = true; /* both modes add rf_gemm_desc.bias themselves */
+    /* Our threads split the work; OpenBLAS computes each part on the thread
+     * that calls it instead of waking (and spinning) its own. */
+    if (openblas_get_num_threads() != 1) openblas_set_num_threads(1);
     (*out)->kernels = &rf_cpu_kernels;
     return RF_OK;
 }

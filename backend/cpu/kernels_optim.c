@@ -1,11 +1,15 @@
-/* kernels_optim.c — the cpu device's optimizer kernels, the reference for
- * the others: float storage, double arithmetic, in the order documented in
- * backend/kernels.h (torch.optim.AdamW's). */
+/* kernels_optim.c — the cpu device's optimizer kernels. In reference mode
+ * (the oracle of the others): float storage, double arithmetic, in the
+ * order documented in backend/kernels.h (torch.optim.AdamW's); in fast mode
+ * fast_optim.c. */
 #include <math.h>
 
+#include "backend/cpu/cpu_internal.h"
 #include "backend/cpu/cpu_kernels.h"
+#include "backend/cpu/fast.h"
 
 static rf_status cpu_adamw(rf_device *dev, const rf_adamw_args *a) {
+    if (!cpu_is_reference(dev) && cpu_fast_adamw(dev, a)) return RF_OK;
     float *p = CPU_F(a->param), *m = CPU_F(a->m), *v = CPU_F(a->v);
     const float *g = CPU_CF(a->grad), *lrs = CPU_CF(a->seg_lr), *wds = CPU_CF(a->seg_wd);
     const int32_t *start = CPU_CI(a->seg_start);
@@ -27,6 +31,7 @@ static rf_status cpu_adamw(rf_device *dev, const rf_adamw_args *a) {
 }
 
 static rf_status cpu_sumsq(rf_device *dev, const rf_sumsq_args *a) {
+    if (!cpu_is_reference(dev) && cpu_fast_sumsq(dev, a)) return RF_OK;
     const float *x = CPU_CF(a->x);
     float *out = CPU_F(a->out);
     for (int64_t g = 0, start = 0; start < a->n; g++, start += a->group_size) {
@@ -39,6 +44,7 @@ static rf_status cpu_sumsq(rf_device *dev, const rf_sumsq_args *a) {
 }
 
 static rf_status cpu_ema(rf_device *dev, const rf_ema_args *a) {
+    if (!cpu_is_reference(dev) && cpu_fast_ema(dev, a)) return RF_OK;
     const float *x = CPU_CF(a->x);
     float *e = CPU_F(a->ema);
     double d = a->decay;

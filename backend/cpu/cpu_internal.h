@@ -1,0 +1,62 @@
+/* cpu_internal.h — the cpu device's private state, shared by its files.
+ *
+ * Two modes (cpu_backend.h): reference (the double-accumulating ref_*.c
+ * kernels and the reference GEMM, one thread: what tests compare against)
+ * and fast (float kernels in fast_*.c, OpenBLAS GEMM, work split across the
+ * handle's thread pool). In fast mode every kernel splits its work by a rule
+ * that depends only on the shapes (cpu_parts), so results are the same run
+ * after run and whatever the thread count. */
+#ifndef RFDETR_CPU_INTERNAL_H
+#define RFDETR_CPU_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "backend/backend.h"
+#include "backend/cpu/cpu_pool.h"
+
+typedef struct cpu_state {
+    bool reference;
+    rf_cpu_pool *pool;
+    int64_t grain_divisor; /* 1; larger splits small work too (rf_cpu_set_split_divisor) */
+    bool own_gemm;         /* fast_gemm.c's AVX-512 GEMM instead of OpenBLAS */
+    float **gemm_scratch;  /* packing memory per pool thread, allocated on first use */
+    char gemm_name[64];    /* rf_cpu_gemm_name */
+} cpu_state;
+
+static inline bool cpu_is_reference(const rf_device *dev) { return ((const cpu_state *)dev->native)->reference; }
+static inline rf_cpu_pool *cpu_pool(const rf_device *dev) { return ((const cpu_state *)dev->native)->pool; }
+
+/* At most this many parts per kernel: enough to balance a few cores and to
+ * keep a descheduled worker from holding the rest up. */
+#define CPU_MAX_PARTS 64
+
+/* Parts for n units of work, each about `grain` units (at least 1 part, at
+ * most CPU_MAX_PARTS, never more than n). A function of (n, grain) and the
+ * handle's grain divisor only. */
+static inline int64_t cpu_parts(const rf_device *dev, int64_t n, int64_t grain) {
+    grain /= ((const cpu_state *)dev->native)->grain_divisor;
+    if (grain < 1) grain = 1;
+    int64_t parts = n / grain;
+    if (parts > CPU_MAX_PARTS) parts = CPU_MAX_PARTS;
+    if (parts > n) parts = n;
+    return parts < 1 ? 1 : parts;
+}
+
+/* Part p of `parts` equal parts of [0, n). */
+static inline int64_t cpu_part_begin(int64_t n, int64_t parts, int64_t p) { return n * p / parts; }
+
+/* fn(ctx, begin, end) over the parts of [0, n), on the device's threads. */
+typedef void (*cpu_range_fn)(void *ctx, int64_t begin, int64_t end);
+void cpu_parallel_range(const rf_device *dev, int64_t n, int64_t grain, cpu_range_fn fn, void *ctx);
+/* fn(ctx, task) for task in [0, tasks). */
+void cpu_parallel_tasks(const rf_device *dev, int64_t tasks, rf_cpu_task_fn fn, void *ctx);
+
+/* The fast GEMM: OpenBLAS, one call per part, parts fixed by the shape. */
+void rf_cpu_gemm_fast(const rf_device *dev, const rf_gemm_desc *d, const float *a, const float *b, float *c);
+
+/* Elements below which elementwise work stays on one thread (a part costs
+ * a few microseconds to hand out). */
+#define CPU_GRAIN 32768
+
+#endif

@@ -1,0 +1,22 @@
+/* fast_gemm.h — the fast cpu device's own SGEMM for CPUs with AVX-512
+ * (fast_gemm.c says why and how). */
+#ifndef RFDETR_CPU_FAST_GEMM_H
+#define RFDETR_CPU_FAST_GEMM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "backend/backend.h"
+
+/* Whether this CPU runs rf_cpu_gemm_avx512. */
+bool rf_cpu_gemm_avx512_available(void);
+/* Floats of scratch (64-byte aligned) one rf_cpu_gemm_avx512 call needs. */
+size_t rf_cpu_gemm_scratch_floats(void);
+/* Rows m and columns n of the product d describes (k, alpha, beta,
+ * transposes, leading dimensions and bias_rows from d), with a, b, c and
+ * bias (NULL: none) pointing at the first element of this part's op(A)
+ * rows, op(B) columns, C block and bias; k == 0 is the caller's. */
+void rf_cpu_gemm_avx512(const rf_gemm_desc *d, int64_t m, int64_t n, const float *a, const float *b, float *c,
+                        const float *bias, float *scratch);
+
+#endif

@@ -97,6 +97,13 @@ int kc_cases_gemm(kcase *cases, int max) {
         add(cases, &n, max, 17, 40, 33, ta, tb, 3, 5, 4, false, false, 1.0f, 0.5f, false);
         add(cases, &n, max, 33, 7, 65, ta, tb, 2, 5, 3, true, false, 1.0f, 0.0f, false);
         add(cases, &n, max, 7, 129, 33, ta, tb, 0, 1, 5, false, true, 1.0f, 1.0f, false);
+        /* Broadcast at sizes CLBlast routes to its indirect kernels (>= 128^3
+         * on PoCL, lower on some GPUs), with dimensions that need no padding:
+         * its strided-batched indirect kernel then reads the operands in
+         * place and gets stride 0 wrong. Layers whose weights are broadcast
+         * over a batch produce exactly these. */
+        add(cases, &n, max, 256, 64, 128, ta, tb, 0, 0, 3, true, false, 1.0f, 0.0f, false);
+        add(cases, &n, max, 128, 256, 64, ta, tb, 0, 0, 2, false, true, 1.0f, 0.5f, false);
         /* beta == 0 treats C as write-only, even when it holds NaN. */
         add(cases, &n, max, 7, 33, 7, ta, tb, 1, 0, 2, false, false, 1.0f, 0.0f, true);
         /* The cpu's blocked GEMM: several blocks of k (split evenly), of rows

@@ -67,6 +67,20 @@ rf_status rf_opencl_gemm(rf_device *dev, const rf_gemm_desc *d) {
         s = CLBlastSgemm(CLBlastLayoutRowMajor, ta, tb, (size_t)d->m, (size_t)d->n, (size_t)d->k, d->alpha,
                          rf_cl_buffer(d->a), d->a_offset, (size_t)d->lda, rf_cl_buffer(d->b), d->b_offset, (size_t)d->ldb,
                          d->beta, rf_cl_buffer(d->c), d->c_offset, (size_t)d->ldc, &st->queue, NULL);
+    } else if (d->stride_a == 0 || d->stride_b == 0) {
+        /* A broadcast operand goes one product at a time: CLBlast's
+         * strided-batched indirect kernel, which it picks for large products
+         * whose dimensions need no padding, reads stride 0 wrongly (garbage
+         * and NaN in C; tests/kernel_cases_gemm.c has the cases). A layer's
+         * weights broadcast over a batch of images are the usual caller, so
+         * the batch is small. */
+        s = CLBlastSuccess;
+        for (int64_t q = 0; q < d->batch && s == CLBlastSuccess; q++)
+            s = CLBlastSgemm(CLBlastLayoutRowMajor, ta, tb, (size_t)d->m, (size_t)d->n, (size_t)d->k, d->alpha,
+                             rf_cl_buffer(d->a), d->a_offset + (size_t)(q * d->stride_a), (size_t)d->lda,
+                             rf_cl_buffer(d->b), d->b_offset + (size_t)(q * d->stride_b), (size_t)d->ldb, d->beta,
+                             rf_cl_buffer(d->c), d->c_offset + (size_t)(q * d->stride_c), (size_t)d->ldc, &st->queue,
+                             NULL);
     } else {
         s = CLBlastSgemmStridedBatched(
             CLBlastLayoutRowMajor, ta, tb, (size_t)d->m, (size_t)d->n, (size_t)d->k, d->alpha, rf_cl_buffer(d->a),

@@ -104,8 +104,11 @@ rf_status rf_opencl_gemm(rf_device *dev, const rf_gemm_desc *d) {
 
 /* CLBlast ships no tuning for PoCL on x86 CPUs and falls back to defaults
  * aimed at GPUs. These parameters come from CLBlast's own tuners
- * (clblast-utils: clblast_tuner_xgemm at 1024^3, clblast_tuner_xgemm_direct
- * at 256^3) run on PoCL 3.1's pthread device (AVX-512 x86); see
+ * (clblast-utils: clblast_tuner_xgemm_direct at 256^3, the copy/pad/
+ * transpose tuners) and, for Xgemm, a search on an idle machine around the
+ * tuner's best at 1024^3: 128 x 128 tiles, 8-wide vectors, no local memory
+ * (PoCL's work-group loops keep the tiles in cache themselves), ~2x the
+ * tuner's pick. Run on PoCL 3.1's pthread device (AVX-512 x86); see
  * docs/backend.md and bench/RESULTS.md for the measured effect. CLBlast
  * keeps them per cl_device_id for the whole process. */
 typedef struct tuned_kernel {
@@ -118,7 +121,7 @@ typedef struct tuned_kernel {
 static const tuned_kernel pocl_cpu_tuning[] = {
     {"Xgemm", 16,
      {"GEMMK", "KREG", "KWG", "KWI", "MDIMA", "MDIMC", "MWG", "NDIMB", "NDIMC", "NWG", "SA", "SB", "STRM", "STRN", "VWM", "VWN"},
-     {0, 1, 32, 2, 8, 8, 64, 8, 8, 64, 1, 1, 0, 0, 4, 2}},
+     {0, 1, 64, 2, 8, 8, 128, 8, 8, 128, 0, 0, 0, 0, 8, 4}},
     {"XgemmDirect", 10,
      {"KWID", "MDIMAD", "MDIMCD", "NDIMBD", "NDIMCD", "PADA", "PADB", "VWMD", "VWND", "WGD"},
      {16, 8, 16, 16, 8, 0, 1, 2, 1, 64}},
@@ -128,6 +131,10 @@ static const tuned_kernel pocl_cpu_tuning[] = {
     {"Pad", 4, {"PAD_DIMX", "PAD_DIMY", "PAD_WPTX", "PAD_WPTY"}, {16, 16, 1, 1}},
     {"Transpose", 4, {"TRA_DIM", "TRA_PAD", "TRA_SHUFFLE", "TRA_WPT"}, {8, 0, 0, 16}},
     {"Padtranspose", 3, {"PADTRA_PAD", "PADTRA_TILE", "PADTRA_WPT"}, {1, 64, 1}},
+    /* With the Xgemm above, the indirect path (pad/transpose, then Xgemm) beats
+     * the direct kernel from about 128^3 multiply-adds; below that the
+     * padding to 128 x 128 tiles costs more than it saves. */
+    {"GemmRoutine", 1, {"XGEMM_MIN_INDIRECT_SIZE"}, {128}},
 };
 
 void rf_opencl_gemm_tune_device(rf_device *dev) {

@@ -22,11 +22,16 @@ cmake --build build -j"$jobs"
 ctest --test-dir build --output-on-failure --timeout 3000
 
 echo "== Sanitizer build (address, undefined) and fast suite =="
+# A failing test runs once more here, and only here: LeakSanitizer's
+# stop-the-world tracer has crashed at exit ("Tracer caught signal 11") in a
+# test that passes on rerun. All of our threads are joined by then; PoCL's
+# driver threads are the only others alive. A real leak or sanitizer error
+# repeats, so it still fails, and the Release suite above gets no second try.
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DRFDETR_SANITIZE=ON -DRFDETR_CUDA=OFF
 cmake --build build-asan -j"$jobs"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
 LSAN_OPTIONS="suppressions=$root/tests/lsan.supp:print_suppressions=0" \
 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-  ctest --test-dir build-asan -L fast --output-on-failure --timeout 3000
+  ctest --test-dir build-asan -L fast --output-on-failure --timeout 3000 --repeat until-pass:2
 
 echo "== all tests passed =="

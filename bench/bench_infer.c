@@ -32,11 +32,7 @@
 #include "core/tensor.h"
 #include "model/model.h"
 
-static double now_ms(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec * 1e3 + 1e-6 * (double)t.tv_nsec;
-}
+#include "bench/bench_util.h"
 
 /* Process CPU time (all threads): steadier than wall time on a shared machine. */
 static double cpu_ms(void) {
@@ -57,16 +53,6 @@ static void configure_openblas(char **argv, const char *core) {
     perror("bench_infer: re-executing with OpenBLAS's settings"); /* carry on with the defaults */
 }
 
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n) {
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
 /* Median of the numbers in the JSON array after "key": [ ... ]. */
 static double json_median(const char *json, const char *key) {
     char pattern[64];
@@ -84,7 +70,7 @@ static double json_median(const char *json, const char *key) {
         p = end;
         while (*p == ',' || *p == ' ') p++;
     }
-    return n ? median(v, n) : NAN;
+    return n ? bench_median(v, n) : NAN;
 }
 
 static void die(const char *what) {
@@ -157,7 +143,7 @@ int main(int argc, char **argv) {
     int hw[1][2] = {{480, 640}};
     double *ms = malloc(sizeof *ms * (size_t)runs), *cpu = malloc(sizeof *cpu * (size_t)runs);
     for (int r = -3; r < runs; r++) {
-        double start = now_ms(), cpu_start = cpu_ms();
+        double start = 1e3 * bench_now(), cpu_start = cpu_ms();
         rf_ctx_reset(ctx);
         rf_ctx_set_grad(ctx, false);
         rf_tensor *x = rf_ctx_from_host(ctx, RF_F32, 4, (int64_t[]){1, 3, R, R}, img);
@@ -168,11 +154,11 @@ int main(int argc, char **argv) {
                                m->cfg.num_select, det, &k) != RF_OK)
             die("post-process");
         if (r >= 0) {
-            ms[r] = now_ms() - start;
+            ms[r] = 1e3 * bench_now() - start;
             cpu[r] = cpu_ms() - cpu_start;
         }
     }
-    double ours = median(ms, runs), ours_cpu = median(cpu, runs);
+    double ours = bench_median(ms, runs), ours_cpu = bench_median(cpu, runs);
     core = getenv("OPENBLAS_CORETYPE");
     printf("bench_infer: %s at %d px, batch 1, %d runs (medians), %d thread%s each, OpenBLAS core %s\n", size, R, runs,
            threads, threads == 1 ? "" : "s", core ? core : "auto-detected");

@@ -16,6 +16,8 @@
 
 #include "model/lsa.h"
 
+#include "bench/bench_util.h"
+
 typedef struct size_case {
     int rows, cols;
     const char *what;
@@ -32,12 +34,6 @@ static const size_case cases[] = {
 };
 enum { CASES = sizeof cases / sizeof cases[0] };
 
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
 /* Costs shaped like the matcher's: 2·focal class cost + 5·L1 + 2·(−GIoU),
  * roughly uniform over [−2, 6]. */
 static void fill(double *cost, size_t n, unsigned long long *state) {
@@ -51,13 +47,13 @@ static double time_ours(const double *cost, int rows, int cols, int repeats) {
     int *assignment = malloc((size_t)rows * sizeof *assignment);
     double best = 1e30;
     for (int round = 0; round < 5; round++) {
-        double start = now();
+        double start = bench_now();
         for (int r = 0; r < repeats; r++)
             if (rf_lsa_solve(cost, rows, cols, assignment) != RF_OK) {
                 fprintf(stderr, "bench_lsa: %s\n", rf_last_error());
                 exit(1);
             }
-        double t = (now() - start) / repeats;
+        double t = (bench_now() - start) / repeats;
         if (t < best) best = t;
     }
     free(assignment);

@@ -29,21 +29,7 @@
 #include "model/criterion.h"
 #include "model/model.h"
 
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static int cmp(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n) {
-    qsort(v, (size_t)n, sizeof *v, cmp);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
+#include "bench/bench_util.h"
 
 /* bench/train_python_time.py's targets_for, box for box. */
 static void make_targets(int batch, int classes, float *boxes, int32_t *labels, rf_match_target *t) {
@@ -85,7 +71,7 @@ static double python_ms(const char *size, int resolution, int batch, int steps, 
         list = end;
         while (*list == ',' || *list == ' ') list++;
     }
-    return k ? median(v, k) : -1;
+    return k ? bench_median(v, k) : -1;
 }
 
 int main(int argc, char **argv) {
@@ -146,7 +132,7 @@ int main(int argc, char **argv) {
     rf_criterion_config crit = rf_criterion_defaults();
     double times[65];
     for (int s = 0; s <= steps; s++) {
-        double t0 = now();
+        double t0 = bench_now();
         rf_ctx_reset(ctx);
         rfdetr_outputs out;
         rf_status st = rfdetr_model_forward(m, ctx, images, true, &out);
@@ -166,9 +152,9 @@ int main(int argc, char **argv) {
             fprintf(stderr, "bench_train: %s\n", rf_last_error());
             return 1;
         }
-        if (s > 0) times[s - 1] = (now() - t0) * 1e3;
+        if (s > 0) times[s - 1] = (bench_now() - t0) * 1e3;
     }
-    double ours = median(times, steps);
+    double ours = bench_median(times, steps);
     printf("# one RF-DETR training step (forward with %d query groups, criterion on %d heads, backward, clip, AdamW, "
            "EMA), batch %d at %d px, median of %d steps\n",
            cfg.group_detr, cfg.dec_layers + 1, batch, res, steps);

@@ -15,13 +15,9 @@
 #include "core/safetensors.h"
 #include "core/weights.h"
 
-enum { TENSORS = 64, ROWS = 512, COLS = 1024 };
+#include "bench/bench_util.h"
 
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
+enum { TENSORS = 64, ROWS = 512, COLS = 1024 };
 
 static void die(const char *what) {
     fprintf(stderr, "bench_weights: %s: %s\n", what, rf_last_error());
@@ -30,7 +26,7 @@ static void die(const char *what) {
 
 /* Opens either format and copies every tensor out as f32. */
 static double load(const char *path, float *out) {
-    double start = now();
+    double start = bench_now();
     rf_weights *w;
     if (rf_weights_open(path, &w) != RF_OK) die("open");
     for (int i = 0; i < rf_weights_count(w); i++) {
@@ -39,7 +35,7 @@ static double load(const char *path, float *out) {
         if (rf_weights_read_f32(w, info.name, out + (size_t)i * ROWS * COLS, (size_t)info.numel) != RF_OK) die("read");
     }
     rf_weights_close(w);
-    return now() - start;
+    return bench_now() - start;
 }
 
 static double best_of_3(const char *path, float *out) {
@@ -69,9 +65,9 @@ int main(void) {
         snprintf(name, sizeof name, "blocks.%d.weight", i);
         rf_safetensors_writer_add(w, name, RF_FILE_F32, 2, (int64_t[]){ROWS, COLS}, values + (size_t)i * ROWS * COLS);
     }
-    double write_start = now();
+    double write_start = bench_now();
     if (rf_safetensors_writer_save(w, st_path) != RF_OK) die("save");
-    double write_time = now() - write_start;
+    double write_time = bench_now() - write_start;
     rf_safetensors_writer_free(w);
     double mb = (double)(total * sizeof(float)) / 1e6;
 

@@ -20,13 +20,9 @@
 #include "data/loader.h"
 #include "data/shapes.h"
 
-enum { SIZE = 384, BATCH = 8, MIN_IMAGES = 1200 };
+#include "bench/bench_util.h"
 
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + t.tv_nsec * 1e-9;
-}
+enum { SIZE = 384, BATCH = 8, MIN_IMAGES = 1200 };
 
 /* Baseline: read + decode every training image once, one thread; also the
  * per-stage split of one full pass (read, decode, plan + resample). */
@@ -40,23 +36,23 @@ static int stages(const rf_dataset *ds, double *decode_rate, double split[3]) {
     for (size_t i = 0; i < n; i++) {
         char path[4096];
         if (rf_dataset_image_path(ds, RF_SPLIT_TRAIN, i, path, sizeof path) != RF_OK) return 1;
-        double t0 = now();
+        double t0 = bench_now();
         char *data = NULL;
         size_t len = 0;
         if (rf_read_file(path, &data, &len) != RF_OK) return 1;
-        double t1 = now();
+        double t1 = bench_now();
         rf_image img;
         if (rf_image_decode(data, len, path, &img) != RF_OK) {
             fprintf(stderr, "%s\n", rf_last_error());
             return 1;
         }
-        double t2 = now();
+        double t2 = bench_now();
         rf_philox_stream rng;
         rf_philox_stream_init(&rng, 0, (uint32_t)i, 0, RF_RNG_TAG_AUGMENT);
         rf_augment_plan plan;
         rf_augment_plan_train(&rng, img.width, img.height, &plan);
         rf_image_resample_normalized(&img, &plan.region, SIZE, SIZE, &sc, out);
-        double t3 = now();
+        double t3 = bench_now();
         t_read += t1 - t0, t_decode += t2 - t1, t_resample += t3 - t2;
         pixels += (double)img.width * img.height;
         rf_image_free(&img);
@@ -88,7 +84,7 @@ static double loader_rate(const rf_dataset *ds, int threads, bool augment, size_
     size_t n = ds->splits[RF_SPLIT_TRAIN].coco->image_count;
     cfg.epochs = (int64_t)((MIN_IMAGES + n - 1) / n);
     rf_loader *l = NULL;
-    double t0 = now(), c0 = cpu_seconds();
+    double t0 = bench_now(), c0 = cpu_seconds();
     if (rf_loader_open(ds, &cfg, &l) != RF_OK) {
         fprintf(stderr, "%s\n", rf_last_error());
         return 0;
@@ -100,7 +96,7 @@ static double loader_rate(const rf_dataset *ds, int threads, bool augment, size_
         images += (size_t)b->size;
         rf_loader_release(l, b);
     }
-    double t = now() - t0;
+    double t = bench_now() - t0;
     rf_loader_close(l);
     *cpu_ms = (cpu_seconds() - c0) / (images ? images : 1) * 1e3;
     if (s != RF_OK) fprintf(stderr, "%s\n", rf_last_error());

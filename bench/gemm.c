@@ -18,15 +18,11 @@
 #include "rfdetr.h"
 #ifdef RFDETR_HAVE_OPENCL
 #include "backend/opencl/opencl_internal.h"
+
+#include "bench/bench_util.h"
 #endif
 
 #define MAX_SIZES 16
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 static void fill(float *x, size_t n, unsigned seed) {
     for (size_t i = 0; i < n; i++) {
@@ -68,24 +64,14 @@ static double openblas_slice(host_gemm *h, double slice) {
     int n = h->n, reps = 0, before = openblas_get_num_threads();
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     openblas_set_num_threads(cores > 0 ? (int)cores : 1);
-    double t0 = now(), t;
+    double t0 = bench_now(), t;
     do {
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, h->a, n, h->b, n, 0.0f, h->c, n);
         reps++;
-        t = now() - t0;
+        t = bench_now() - t0;
     } while (t < slice);
     openblas_set_num_threads(before);
     return 2.0 * n * n * (double)n * reps / t * 1e-9;
-}
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n) {
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
 #define SLICES 5
@@ -116,19 +102,19 @@ static pair_result measure_pair(rf_device *dev, host_gemm *h, double min_time) {
     if (rf_gemm(dev, &d) != RF_OK || rf_device_synchronize(dev) != RF_OK) goto done;
     for (int i = 0; i < SLICES; i++) {
         int reps = 0;
-        double t0 = now(), t;
+        double t0 = bench_now(), t;
         do {
             if (rf_gemm(dev, &d) != RF_OK || rf_device_synchronize(dev) != RF_OK) goto done;
             reps++;
-            t = now() - t0;
+            t = bench_now() - t0;
         } while (t < slice);
         dev_rates[i] = 2.0 * n * n * (double)n * reps / t * 1e-9;
         base_rates[i] = openblas_slice(h, slice);
         ratios[i] = dev_rates[i] / base_rates[i];
     }
-    r.device = median(dev_rates, SLICES);
-    r.baseline = median(base_rates, SLICES);
-    r.ratio = median(ratios, SLICES);
+    r.device = bench_median(dev_rates, SLICES);
+    r.baseline = bench_median(base_rates, SLICES);
+    r.ratio = bench_median(ratios, SLICES);
 done:
     if (r.device < 0) fprintf(stderr, "bench_gemm: %s n=%d failed: %s\n", dev->info.name, n, rf_last_error());
     rf_buffer_free(a);

@@ -18,6 +18,15 @@ packages=(
   zlib1g-dev
   # python3 for optional reference checks (tests skip when packages are absent)
   python3
+  # Oclgrind: an OpenCL device simulator; CI runs the OpenCL kernel cases under
+  # it to catch races, out-of-bounds accesses and barrier divergence
+  oclgrind
+  # clang + its runtime: the clang build, libFuzzer harnesses and their sanitizers
+  clang libclang-rt-14-dev
+  # Open MPI: data-parallel training across processes and machines (optional at build time)
+  libopenmpi-dev openmpi-bin
+  # onnx.proto (field reference) and protoc: exported graphs are decoded in tests
+  libonnx-dev protobuf-compiler
 )
 
 if [ "$(id -u)" -eq 0 ]; then

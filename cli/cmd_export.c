@@ -67,6 +67,11 @@ int cli_cmd_export(int argc, char **argv) {
         fprintf(stderr, "rfdetr export: --resolution must be positive (at most 8192), got %ld\n", resolution);
         return CLI_EXIT_USAGE;
     }
+    rfdetr_config preset;
+    if (model && rfdetr_config_preset(model, &preset) != RF_OK) {
+        fprintf(stderr, "rfdetr export: --model: %s\n", rf_last_error());
+        return CLI_EXIT_USAGE;
+    }
     rf_device *dev = NULL;
     rf_status s = rf_device_open("cpu", &dev);
     if (s != RF_OK) return cli_fail("export", s, "opening the cpu device");

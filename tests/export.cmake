@@ -11,3 +11,7 @@ rfdetr_add_test(test_export_ort_micro SOURCES test_export.c LABELS fast onnx ARG
 rfdetr_add_test(test_export_ort_nano SOURCES test_export.c LABELS slow onnx ARGS --ort nano 128 TIMEOUT 900)
 rfdetr_add_test(test_export_ort_small SOURCES test_export.c LABELS slow onnx ARGS --ort small 128 TIMEOUT 900)
 rfdetr_add_test(test_export_ort_base SOURCES test_export.c LABELS slow onnx ARGS --ort base 112 TIMEOUT 900)
+# The rfdetr package's own ONNX export of the same weights (torch.onnx):
+# identical interface, and both graphs within 1e-4 of PyTorch (skipped, 77,
+# without torch, rfdetr, onnx and onnxruntime).
+rfdetr_add_test(test_export_vs_rfdetr_nano SOURCES test_export.c LABELS slow torch onnx ARGS --vs-rfdetr nano 128 TIMEOUT 1800)

@@ -12,6 +12,12 @@
  *                             (tests/export_ort.py) on the same batch as the
  *                             C forward pass: dets and labels within 1e-4.
  *                             Skipped (77) without onnxruntime.
+ *   test_export --vs-rfdetr SIZE R
+ *                             tests/export_vs_rfdetr.py: the rfdetr package's
+ *                             own ONNX export of the same weights has the
+ *                             same interface, and both graphs match PyTorch.
+ *                             Skipped (77) without torch, rfdetr, onnx or
+ *                             onnxruntime.
  *
  * The batch is fixed (--batch 2) for small, dynamic ("batch") otherwise. */
 #include <errno.h>
@@ -415,6 +421,21 @@ static int test_ort(const char *size, int resolution) {
     return test_finish("test_export --ort");
 }
 
+static int test_vs_rfdetr(const char *size, const char *resolution) {
+    char cmd[8192], out[65536];
+    snprintf(cmd, sizeof cmd, "python3 %s/tests/export_vs_rfdetr.py --size %s --resolution %s --rfdetr %s --out %s",
+             src, size, resolution, bin, work);
+    int rc = run_cmd(cmd, out, sizeof out);
+    /* The verdict lines, without the package's warnings. */
+    for (char *line = strtok(out, "\n"); line; line = strtok(NULL, "\n"))
+        if (strncmp(line, "ok ", 3) == 0 || strncmp(line, "FAIL", 4) == 0 || strncmp(line, "    ", 4) == 0 ||
+            strstr(line, "skipped") || strstr(line, "export_vs_rfdetr"))
+            printf("%s\n", line);
+    if (rc == TEST_SKIP_CODE) return TEST_SKIP_CODE;
+    CHECK(rc == 0, "export_vs_rfdetr.py: exit %d", rc);
+    return test_finish("test_export --vs-rfdetr");
+}
+
 int main(int argc, char **argv) {
     const char *s = getenv("RFDETR_SOURCE_DIR"), *b = getenv("RFDETR_BUILD_DIR");
     if (!s || !b) {
@@ -423,10 +444,11 @@ int main(int argc, char **argv) {
     }
     snprintf(src, sizeof src, "%s", s);
     snprintf(bin, sizeof bin, "%s/rfdetr", b);
-    bool ort = argc == 4 && strcmp(argv[1], "--ort") == 0;
-    snprintf(work, sizeof work, "%s/test_export_tmp%s%s", b, ort ? "_" : "", ort ? argv[2] : "");
+    bool ort = argc == 4 && strcmp(argv[1], "--ort") == 0, vs = argc == 4 && strcmp(argv[1], "--vs-rfdetr") == 0;
+    snprintf(work, sizeof work, "%s/test_export_tmp%s%s%s", b, ort || vs ? "_" : "", vs ? "vs_" : "",
+             ort || vs ? argv[2] : "");
     mkdir(work, 0755);
-    int rc = ort ? test_ort(argv[2], atoi(argv[3])) : test_cli();
+    int rc = ort ? test_ort(argv[2], atoi(argv[3])) : vs ? test_vs_rfdetr(argv[2], argv[3]) : test_cli();
     if (rc == 0) test_remove_tree(work);
     return rc;
 }

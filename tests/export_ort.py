@@ -11,7 +11,13 @@ Checks, in order:
   * dets and labels on DIR/input.f32 within --tol (max abs) of DIR/dets.f32
     and DIR/labels.f32 (the C forward pass, raw float32);
   * with --torch-io, also within --tol of PyTorch's eval outputs stored
-    there (tests/fixtures/model/micro_io.safetensors: RF-DETR's own modules).
+    there (tests/fixtures/model/micro_io.safetensors: RF-DETR's own modules);
+  * with --image-u8 and --predict-json: `rfdetr predict --threshold 0` on an
+    R x R image (so its resize is the identity) against the graph's outputs
+    decoded as docs/export.md says (sigmoid, top 300 of queries x classes,
+    corner boxes in pixels): the same scores and, for every detection, a
+    decoded one of the same class with score and box (divided by the image
+    side) within --tol.
 
 Exit 0 pass, 1 fail, 77 when onnxruntime cannot be imported (ctest's skip)."""
 import argparse
@@ -26,6 +32,53 @@ except Exception as e:  # noqa: BLE001 - any import failure means "cannot run he
     sys.exit(77)
 
 
+def decode(dets, labels, width, height, num_select=300):
+    """docs/export.md's decoding (RF-DETR's PostProcess) of one image."""
+    scores = 1.0 / (1.0 + np.exp(-labels.astype(np.float64)))
+    flat = np.argsort(-scores.ravel(), kind="stable")[:min(num_select, scores.size)]
+    query, class_id = np.divmod(flat, scores.shape[1])
+    cx, cy, w, h = dets[query].astype(np.float64).T
+    boxes = np.stack([(cx - w / 2) * width, (cy - h / 2) * height, (cx + w / 2) * width, (cy + h / 2) * height], 1)
+    return scores.ravel()[flat], class_id, boxes.clip(0, [width, height, width, height])
+
+
+def check_predict(a, sess, check):
+    import json
+    r = a.resolution
+    u8 = np.fromfile(a.image_u8, dtype=np.uint8).reshape(r, r, 3)
+    mean, std = np.array([0.485, 0.456, 0.406], np.float32), np.array([0.229, 0.224, 0.225], np.float32)
+    x = ((u8.astype(np.float32) / 255.0 - mean) / std).transpose(2, 0, 1)[None].astype(np.float32)
+    if a.batch_dim != "batch":  # a graph of fixed batch N takes N images: the same one N times
+        x = np.repeat(x, int(a.batch_dim), axis=0)
+    dets, labels = sess.run(["dets", "labels"], {"input": x})
+    scores, class_id, boxes = decode(dets[0], labels[0], r, r, a.num_select)
+    with open(a.predict_json) as f:
+        pred = json.load(f)
+    p_scores = np.array([d["score"] for d in pred])
+    p_class = np.array([d["category_id"] for d in pred])
+    p_boxes = np.array([[d["bbox"][0], d["bbox"][1], d["bbox"][0] + d["bbox"][2], d["bbox"][1] + d["bbox"][3]]
+                        for d in pred])
+    check(len(pred) == len(scores), f"rfdetr predict: {len(pred)} detections, decoded graph {len(scores)}")
+    if len(pred) != len(scores):
+        return
+    s_err = float(np.abs(np.sort(p_scores) - np.sort(scores)).max())
+    check(s_err <= a.tol, f"scores vs rfdetr predict (sorted): max abs {s_err:.3g}")
+    # Pairs whose scores tie within rounding may swap places, and at the
+    # 300th place one may replace the other: match by class, score and box.
+    cutoff = scores.min()
+    worst, unmatched = 0.0, 0
+    for sc, c, b in zip(p_scores, p_class, p_boxes):
+        same = class_id == c
+        err = np.maximum(np.abs(scores[same] - sc), np.abs(boxes[same] - b).max(1) / r) if same.any() else np.array([1])
+        best = float(err.min())
+        if best > a.tol and sc - cutoff > 1e-5:
+            unmatched += 1
+        else:
+            worst = max(worst, best if best <= a.tol else 0.0)
+    check(unmatched == 0, f"rfdetr predict's detections in the decoded graph's: {len(pred) - unmatched} of {len(pred)}, "
+          f"score and box (/ image side) within max abs {worst:.3g}")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--onnx", required=True)
@@ -37,6 +90,9 @@ def main():
     ap.add_argument("--classes", type=int, required=True)
     ap.add_argument("--tol", type=float, default=1e-4)
     ap.add_argument("--torch-io")
+    ap.add_argument("--image-u8", help="R x R x 3 RGB bytes")
+    ap.add_argument("--predict-json", help="rfdetr predict --json of that image")
+    ap.add_argument("--num-select", type=int, default=300, help="the model's post-process top-k (RF-DETR: 300)")
     a = ap.parse_args()
     failures = []
 
@@ -85,6 +141,9 @@ def main():
         l_err = float(np.abs(tl - io["eval.logits"]).max())
         check(d_err <= a.tol, f"dets vs PyTorch (RF-DETR's modules): max abs {d_err:.3g}")
         check(l_err <= a.tol, f"labels vs PyTorch (RF-DETR's modules): max abs {l_err:.3g}")
+
+    if a.image_u8:
+        check_predict(a, sess, check)
 
     if failures:
         print(f"export_ort.py: {len(failures)} check(s) failed")

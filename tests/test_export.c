@@ -28,6 +28,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <stb/stb_image_write.h>
+
 #include "backend/status.h"
 #include "core/fileio.h"
 #include "model/model.h"
@@ -389,7 +391,19 @@ static int test_ort(const char *size, int resolution) {
     printf("test_export: %s at %lld px: two-stage selection margin %.3g\n", size, (long long)res, margin);
     CHECK(margin > 3e-5f, "the random weights leave proposals within rounding of each other (%g): pick another seed",
           margin);
-    int64_t queries = m->cfg.num_queries, classes = m->cfg.num_classes;
+    int64_t queries = m->cfg.num_queries, classes = m->cfg.num_classes, num_select = m->cfg.num_select;
+    /* An image of the input's size, for `rfdetr predict` (its resize is then the identity). */
+    char png[1200], u8[1200], pred[1200];
+    unsigned char *rgb = malloc((size_t)(res * res * 3));
+    for (int64_t i = 0; i < res * res * 3; i++) rgb[i] = (unsigned char)(test_uniform(&state, 0.0f, 256.0f));
+    snprintf(png, sizeof png, "%s/image.png", dir);
+    snprintf(u8, sizeof u8, "%s/image.u8", dir);
+    snprintf(pred, sizeof pred, "%s/predict.json", dir);
+    CHECK(stbi_write_png(png, (int)res, (int)res, 3, rgb, (int)res * 3), "writing %s", png);
+    FILE *f = fopen(u8, "wb");
+    CHECK(f && fwrite(rgb, 1, (size_t)(res * res * 3), f) == (size_t)(res * res * 3), "writing %s", u8);
+    if (f) fclose(f);
+    free(rgb);
     rf_ctx_free(ctx);
     rfdetr_model_free(m);
     rf_device_close(dev);
@@ -402,15 +416,20 @@ static int test_ort(const char *size, int resolution) {
     int rc = export_cmd(args, out, sizeof out);
     CHECK(rc == 0, "export %s: exit %d: %s", args, rc, out);
     if (rc != 0) return test_finish("test_export --ort");
+    snprintf(args, sizeof args, "%s predict --weights %s --image %s --device cpu --threshold 0 --json %s%s", bin, weights,
+             png, pred, fixture ? "" : " --resolution");
+    if (!fixture) snprintf(args + strlen(args), sizeof args - strlen(args), " %d", resolution);
+    rc = run_cmd(args, out, sizeof out);
+    CHECK(rc == 0, "%s: exit %d: %s", args, rc, out);
     /* micro also has PyTorch's outputs on its own batch (RF-DETR's modules). */
     char torch_io[1200] = "";
     if (fixture) snprintf(torch_io, sizeof torch_io, " --torch-io %s/tests/fixtures/model/micro_io.safetensors", src);
     char cmd[8192];
     snprintf(cmd, sizeof cmd,
              "python3 %s/tests/export_ort.py --onnx %s --dir %s --batch %d --batch-dim %s --resolution %lld "
-             "--queries %lld --classes %lld --tol %s%s",
+             "--queries %lld --classes %lld --tol %s --image-u8 %s --predict-json %s --num-select %lld%s",
              src, onnx, dir, BATCH, strcmp(batch, "dynamic") == 0 ? "batch" : batch, (long long)res,
-             (long long)queries, (long long)classes, ORT_TOL, torch_io);
+             (long long)queries, (long long)classes, ORT_TOL, u8, pred, (long long)num_select, torch_io);
     rc = run_cmd(cmd, out, sizeof out);
     printf("%s", out);
     if (rc == TEST_SKIP_CODE) {

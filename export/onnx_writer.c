@@ -311,6 +311,13 @@ rf_status ox_graph_write(ox_graph *g, const char *path, int opset, const char *p
     pb_message(&head, MODEL_OPSET_IMPORT, &opset_id);
     pb_string(&graph_name, GRAPH_NAME, g->name);
     size_t graph_len = graph_name.len + g->nodes.len + g->initializers.len + g->io.len;
+    if (graph_len > INT32_MAX) { /* protobuf readers refuse messages of 2 GB and more */
+        free(head.data);
+        free(opset_id.data);
+        free(graph_name.data);
+        return RF_ERROR(RF_ERR_INVALID_ARGUMENT, "ONNX export: the graph is %zu bytes, over protobuf's 2 GB limit",
+                        graph_len);
+    }
     pb_tag(&head, MODEL_GRAPH, WIRE_LEN);
     pb_varint(&head, graph_len);
     rf_status s = RF_OK;

@@ -17,7 +17,11 @@ types, shapes with the symbolic batch) and that dets and labels of both
 graphs agree with PyTorch within --tol. Prints the measured differences, the
 op counts and file sizes (docs/export.md quotes them).
 
-Usage: export_vs_rfdetr.py --size nano --rfdetr BUILD/rfdetr --out DIR [--resolution R]
+With --time N both graphs also run N times each, interleaved, on one image
+with 1 and 2 ORT threads, and the median latencies and their ratio are
+printed (meaningful on a quiet machine only).
+
+Usage: export_vs_rfdetr.py --size nano --rfdetr BUILD/rfdetr --out DIR [--resolution R] [--time N]
 Exit 0 pass, 1 fail, 77 when torch, rfdetr, onnx or onnxruntime is missing."""
 import argparse
 import collections
@@ -57,11 +61,31 @@ def interface(path):
     return m, ins, [desc(v) for v in m.graph.output]
 
 
-def run(path, images):
+def session(path, threads=2):
     opts = ort.SessionOptions()
-    opts.intra_op_num_threads = 2
-    sess = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
-    return sess.run(["dets", "labels"], {"input": images})
+    opts.intra_op_num_threads = threads
+    return ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
+
+
+def run(path, images):
+    return session(path).run(["dets", "labels"], {"input": images})
+
+
+def latency(paths, image, runs):
+    import time
+    for threads in (1, 2):
+        sessions = [session(p, threads) for p in paths]
+        times = [[] for _ in paths]
+        for s in sessions:  # warm-up
+            s.run(None, {"input": image})
+        for _ in range(runs):
+            for s, t in zip(sessions, times):
+                start = time.perf_counter()
+                s.run(None, {"input": image})
+                t.append(time.perf_counter() - start)
+        med = [sorted(t)[len(t) // 2] * 1e3 for t in times]
+        print(f"     ONNX Runtime, batch 1, {threads} thread(s), median of {runs}: rfdetr.c graph {med[0]:.1f} ms, "
+              f"rfdetr package graph {med[1]:.1f} ms (ours / theirs {med[0] / med[1]:.2f})")
 
 
 def main():
@@ -71,6 +95,7 @@ def main():
     ap.add_argument("--rfdetr", required=True, help="the rfdetr binary")
     ap.add_argument("--out", required=True)
     ap.add_argument("--tol", type=float, default=1e-4)
+    ap.add_argument("--time", type=int, default=0, help="also time both graphs, N runs each")
     a = ap.parse_args()
     os.makedirs(a.out, exist_ok=True)
     ref_args = [sys.executable, os.path.join(os.path.dirname(os.path.abspath(__file__)), "model_reference.py"),
@@ -142,6 +167,8 @@ def main():
     only_ours = sorted({n.op_type for n in m_ours.graph.node} - {n.op_type for n in m_theirs.graph.node})
     only_theirs = sorted({n.op_type for n in m_theirs.graph.node} - {n.op_type for n in m_ours.graph.node})
     print(f"     ops only in ours: {only_ours}; only in rfdetr's: {only_theirs}")
+    if a.time:
+        latency([ours, theirs], images[:1], a.time)
     if failures:
         print(f"export_vs_rfdetr.py: {len(failures)} check(s) failed")
         return 1

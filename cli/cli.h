@@ -78,6 +78,7 @@ int cli_cmd_make_shapes(int argc, char **argv);
 int cli_cmd_check_data(int argc, char **argv);
 int cli_cmd_eval(int argc, char **argv);
 int cli_cmd_predict(int argc, char **argv);
+int cli_cmd_export(int argc, char **argv);
 
 #include <stdio.h>
 #endif

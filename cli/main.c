@@ -19,6 +19,7 @@ static const cli_command commands[] = {
     {"check-data", "validate a dataset: counts, class names by id, every problem", cli_cmd_check_data},
     {"eval", "COCO AP/AR of a results file or of a checkpoint on a dataset split, per class too", cli_cmd_eval},
     {"predict", "detect objects in images with a model (annotated images, COCO JSON)", cli_cmd_predict},
+    {"export", "write a model as ONNX with RF-DETR's exported interface (input -> dets, labels)", cli_cmd_export},
 };
 
 static void usage(FILE *out) {

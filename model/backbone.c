@@ -62,8 +62,7 @@ static rf_tensor *vit_block(rf_ctx *ctx, const rfdetr_vit_block *k, rf_tensor *x
     return rf_add(ctx, x, rf_mul(ctx, h, k->ls2));
 }
 
-/* The position table for a gh x gw patch grid: (1, gh, gw, C). */
-static rf_tensor *patch_positions(rfdetr_model *m, rf_ctx *ctx, int64_t gh, int64_t gw) {
+rf_tensor *rfdetr_patch_positions(rfdetr_model *m, rf_ctx *ctx, int64_t gh, int64_t gw) {
     int64_t P = m->cfg.pos_embed_size, C = m->cfg.vit_width;
     rf_tensor *table = rf_slice(ctx, m->pos_embed, 1, 1, 1 + P * P);
     table = rf_reshape(ctx, table, 4, (int64_t[]){1, P, P, C});
@@ -118,7 +117,7 @@ rf_tensor *rfdetr_backbone_forward(rfdetr_model *m, rf_ctx *ctx, rf_tensor *imag
     rf_tensor *x = rf_conv2d(ctx, images, m->patch.w, m->patch.b, c->patch_size, 0);
     if (!x) return NULL;
     int64_t gh = x->shape[2], gw = x->shape[3];
-    x = rf_add(ctx, rf_permute(ctx, x, (int[]){0, 2, 3, 1}), patch_positions(m, ctx, gh, gw));
+    x = rf_add(ctx, rf_permute(ctx, x, (int[]){0, 2, 3, 1}), rfdetr_patch_positions(m, ctx, gh, gw));
     rf_tensor *cls = rf_add(ctx, m->cls_token, rf_slice(ctx, m->pos_embed, 1, 0, 1)); /* (1, 1, C) */
     int64_t seqs = B * W * W;
     rf_tensor *patches = W > 1 ? rf_window_partition(ctx, x, W, W) : rf_reshape(ctx, x, 3, (int64_t[]){B, gh * gw, C});

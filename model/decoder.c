@@ -73,13 +73,9 @@ rf_tensor *rfdetr_concat_many(rf_ctx *ctx, rf_tensor *const *xs, int n, int dim)
 /* gen_sineembed_for_position(boxes, d/2) as one linear map and a sine:
  * output column o belongs to coordinate (y, x, w, h)[o / (d/2)] and
  * frequency j = o % (d/2) with dim_t = 10000^(2 floor(j/2) / (d/2)); even j
- * take sin(2 pi c / dim_t), odd j cos = sin(. + pi/2). Returns W (2d, 4) and
- * the phase (2d) as constants. */
-static void sine_embed_constants(rf_ctx *ctx, int64_t d, rf_tensor **w_out, rf_tensor **phase_out) {
+ * take sin(2 pi c / dim_t), odd j cos = sin(. + pi/2). */
+void rfdetr_sine_embed_weights(int64_t d, float *w, float *phase) {
     int64_t half = d / 2, out = 2 * d;
-    float *w = rf_ctx_host_alloc(ctx, sizeof *w * (size_t)(out * 4 + out));
-    if (!w) return;
-    float *phase = w + out * 4;
     memset(w, 0, sizeof *w * (size_t)(out * 4));
     static const int coord[4] = {1, 0, 2, 3};
     for (int64_t o = 0; o < out; o++) {
@@ -88,11 +84,34 @@ static void sine_embed_constants(rf_ctx *ctx, int64_t d, rf_tensor **w_out, rf_t
         w[o * 4 + coord[o / half]] = (float)(2.0 * M_PI) / dim_t;
         phase[o] = (j % 2) ? (float)(M_PI / 2) : 0.0f;
     }
+}
+
+/* The map above as constants on the context's device: W (2d, 4), phase (2d). */
+static void sine_embed_constants(rf_ctx *ctx, int64_t d, rf_tensor **w_out, rf_tensor **phase_out) {
+    int64_t out = 2 * d;
+    float *w = rf_ctx_host_alloc(ctx, sizeof *w * (size_t)(out * 4 + out));
+    if (!w) return;
+    float *phase = w + out * 4;
+    rfdetr_sine_embed_weights(d, w, phase);
     *w_out = rf_ctx_from_host(ctx, RF_F32, 2, (int64_t[]){out, 4}, w);
     *phase_out = rf_ctx_from_host(ctx, RF_F32, 1, (int64_t[]){out}, phase);
 }
 
 /* ---- two-stage proposals ------------------------------------------------------------------------- */
+
+bool rfdetr_encoder_proposals(int64_t h, int64_t w, float *props, float *valid) {
+    bool all_valid = true;
+    for (int64_t y = 0; y < h; y++)
+        for (int64_t x = 0; x < w; x++) {
+            float box[4] = {(float)(((double)x + 0.5) / (double)w), (float)(((double)y + 0.5) / (double)h), 0.05f, 0.05f};
+            bool ok = true;
+            for (int c = 0; c < 4; c++) ok = ok && box[c] > 0.01f && box[c] < 0.99f;
+            valid[y * w + x] = ok ? 1.0f : 0.0f;
+            all_valid = all_valid && ok;
+            for (int c = 0; c < 4; c++) props[(y * w + x) * 4 + c] = ok ? box[c] : 0.0f;
+        }
+    return all_valid;
+}
 
 typedef struct two_stage {
     rf_tensor *refs;       /* (B, G*k, 4), detached: the decoder's anchors */
@@ -108,16 +127,7 @@ static two_stage select_proposals(rfdetr_model *m, rf_ctx *ctx, rf_tensor *memor
     float *props = rf_ctx_host_alloc(ctx, sizeof *props * (size_t)(B * HW * 4));
     float *valid = rf_ctx_host_alloc(ctx, sizeof *valid * (size_t)HW);
     if (!props || !valid) return ts;
-    bool all_valid = true;
-    for (int64_t y = 0; y < h; y++)
-        for (int64_t x = 0; x < w; x++) {
-            float box[4] = {(float)(((double)x + 0.5) / (double)w), (float)(((double)y + 0.5) / (double)h), 0.05f, 0.05f};
-            bool ok = true;
-            for (int c = 0; c < 4; c++) ok = ok && box[c] > 0.01f && box[c] < 0.99f;
-            valid[y * w + x] = ok ? 1.0f : 0.0f;
-            all_valid = all_valid && ok;
-            for (int c = 0; c < 4; c++) props[(y * w + x) * 4 + c] = ok ? box[c] : 0.0f;
-        }
+    bool all_valid = rfdetr_encoder_proposals(h, w, props, valid);
     for (int64_t b = 1; b < B; b++) memcpy(props + b * HW * 4, props, sizeof *props * (size_t)(HW * 4));
     rf_tensor *proposals = rf_ctx_from_host(ctx, RF_F32, 3, (int64_t[]){B, HW, 4}, props);
     rf_tensor *out_memory = memory;

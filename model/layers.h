@@ -1,5 +1,5 @@
 /* layers.h — the small compositions of core ops the model's parts share
- * (internal to model/). All follow the ops' sticky-error contract: NULL in,
+ * (internal to model/ and export/, which mirrors the forward pass). All follow the ops' sticky-error contract: NULL in,
  * NULL out, the context keeps the first failure. */
 #ifndef RFDETR_MODEL_LAYERS_H
 #define RFDETR_MODEL_LAYERS_H
@@ -44,5 +44,17 @@ rf_tensor *rfdetr_concat_many(rf_ctx *ctx, rf_tensor *const *xs, int n, int dim)
 rf_tensor *rfdetr_backbone_forward(rfdetr_model *m, rf_ctx *ctx, rf_tensor *images, rfdetr_outputs *out);
 /* memory (B, hidden, h, w) -> proposals, decoder and heads into *out. */
 void rfdetr_transformer_forward(rfdetr_model *m, rf_ctx *ctx, rf_tensor *memory, bool training, rfdetr_outputs *out);
+
+/* ---- pieces the ONNX export shares with the forward pass ---------------------------------------- */
+/* The ViT's position table for a gh x gw patch grid: (1, gh, gw, C),
+ * interpolated bicubic + antialias when the grid is not the table's own. */
+rf_tensor *rfdetr_patch_positions(rfdetr_model *m, rf_ctx *ctx, int64_t gh, int64_t gw);
+/* The sine embedding of reference boxes as a linear map and a sine:
+ * sin(box @ w^T + phase), w (2d, 4) and phase (2d) filled on the host. */
+void rfdetr_sine_embed_weights(int64_t d, float *w, float *phase);
+/* gen_encoder_output_proposals on an h x w map: props (h*w, 4) cell
+ * centres 0.05 wide, zeroed where not inside (0.01, 0.99), and valid
+ * (h*w) 1 or 0; returns whether every position is valid. */
+bool rfdetr_encoder_proposals(int64_t h, int64_t w, float *props, float *valid);
 
 #endif /* RFDETR_MODEL_LAYERS_H */

@@ -163,7 +163,19 @@ int main(void) {
      * the numbers --json holds. */
     CHECK(count(out, " detections\n") == 8 && count(out, "  box ") == 8 * 20, "console lines: %.300s", out);
     const char *first = strstr(out, "im00.png: 20 detections\n  ");
-    CHECK(first != NULL, "im00.png comes first (name order): %.200s", out);
+    CHECK(strncmp(out, valid, strlen(valid)) == 0 && strncmp(out + strlen(valid), "/im00.png: 20 detections", 24) == 0,
+          "im00.png comes first (name order): %.200s", out);
+    const char *box = first ? strstr(first, "  box ") : NULL;
+    double x0 = -1, y0 = -1, x1 = -1, y1 = -1;
+    CHECK(box && sscanf(box, "  box %lf %lf %lf %lf", &x0, &y0, &x1, &y1) == 4, "a box on the console: %.200s", out);
+    snprintf(path, sizeof path, "%s/dir.json", work);
+    json = slurp(path);
+    const char *bbox = json ? strstr(json, "\"bbox\":[") : NULL;
+    double bx = -9, by = -9, bw = -9, bh = -9;
+    CHECK(bbox && sscanf(bbox, "\"bbox\":[%lf,%lf,%lf,%lf]", &bx, &by, &bw, &bh) == 4, "a bbox in --json");
+    CHECK(fabs(x0 - bx) < 0.051 && fabs(y0 - by) < 0.051 && fabs(x1 - x0 - bw) < 0.11 && fabs(y1 - y0 - bh) < 0.11,
+          "the console's best box of im00.png %.1f %.1f %.1f %.1f is --json's [%g, %g, %g, %g]", x0, y0, x1, y1, bx, by, bw, bh);
+    free(json);
     /* Progress: 8 images in batches of 3 is more than one batch. */
     CHECK(strstr(err, "3/8 images") && strstr(err, "8/8 images") && strstr(err, "ETA"), "progress: %s", err);
 

@@ -52,6 +52,12 @@ set_target_properties(rfdetr_shared PROPERTIES
   # search path, and the library itself next to them.
   INSTALL_RPATH "$ORIGIN")
 set_target_properties(rfdetr_lib PROPERTIES EXPORT_NAME rfdetr_static)
+# The CUDA kernels' host code is C++: in-tree, CMake links with the CUDA
+# toolchain, which adds the C++ runtime; a C program linking the installed
+# archive must name it.
+if(RFDETR_HAVE_CUDA)
+  target_link_libraries(rfdetr_lib INTERFACE $<INSTALL_INTERFACE:stdc++>)
+endif()
 
 # ---- what is installed -----------------------------------------------------------
 set(RFDETR_CMAKE_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/rfdetr)
@@ -99,7 +105,7 @@ if(RFDETR_HAVE_OPENCL)
   string(APPEND RFDETR_PC_REQUIRES_PRIVATE " OpenCL clblast")
 endif()
 if(RFDETR_HAVE_CUDA)
-  # The CUDA toolkit ships no .pc files; the kernels' host code is C++.
+  # The CUDA toolkit ships no .pc files; the kernels' host code is C++ (above).
   string(APPEND RFDETR_PC_LIBS_PRIVATE " -L${CUDAToolkit_LIBRARY_DIR} -lcublas -lcudart -lstdc++")
 endif()
 set(RFDETR_PC_PREFIX "\${pcfiledir}/${rfdetr_pc_up}")

@@ -47,10 +47,10 @@ set_target_properties(rfdetr_shared PROPERTIES
   EXPORT_NAME rfdetr
   VERSION ${RFDETR_VERSION}
   SOVERSION ${RFDETR_SOVERSION}
-  LINK_DEPENDS ${RFDETR_VERSION_SCRIPT}
-  # Installed programs find their dependencies (CUDA, OpenBLAS) by the usual
-  # search path, and the library itself next to them.
-  INSTALL_RPATH "$ORIGIN")
+  LINK_DEPENDS ${RFDETR_VERSION_SCRIPT})
+# No install RPATH: the installed library finds its dependencies as system
+# libraries do (ld.so.conf; the CUDA toolkit registers its folder there), so
+# Debian's alternatives still pick the OpenBLAS variant.
 set_target_properties(rfdetr_lib PROPERTIES EXPORT_NAME rfdetr_static)
 # The CUDA kernels' host code is C++: in-tree, CMake links with the CUDA
 # toolchain, which adds the C++ runtime; a C program linking the installed

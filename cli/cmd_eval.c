@@ -95,6 +95,10 @@ static int report(const rf_eval_result *r, const char *json_path, const char *dt
 /* The model form: a checkpoint evaluated on a dataset split on a device. */
 static int eval_weights(const char *weights, const char *data, const char *split, const char *device,
                         const char *json_path, const rf_eval_options *options) {
+    if (strcmp(split, "train") != 0 && strcmp(split, "valid") != 0 && strcmp(split, "test") != 0) {
+        fprintf(stderr, "rfdetr eval: --split must be train, valid or test, got '%s'\n", split);
+        return CLI_EXIT_USAGE;
+    }
     rf_device *dev = NULL;
     int rc = cli_open_device("eval", device, &dev);
     if (rc != CLI_EXIT_OK) return rc;

@@ -76,6 +76,22 @@ int rf_model_num_classes(const rf_model *model) { return model->m->cfg.num_class
 int rf_model_resolution(const rf_model *model) { return model->m->cfg.resolution; }
 const char *rf_model_class_name(const rf_model *model, int class_id) { return rfdetr_model_class_name(model->m, class_id); }
 
+rf_status rf_image_read(const char *path, rf_image_rgb8 *out) {
+    if (!path || !out) return RF_ERROR(RF_ERR_INVALID_ARGUMENT, "rf_image_read: NULL argument");
+    *out = (rf_image_rgb8){NULL, 0, 0};
+    rf_image img;
+    RF_TRY(rf_image_load(path, &img));
+    *out = (rf_image_rgb8){img.rgb, img.width, img.height};
+    return RF_OK;
+}
+
+void rf_image_rgb8_free(rf_image_rgb8 *image) {
+    if (!image) return;
+    rf_image img = {image->width, image->height, (uint8_t *)image->rgb};
+    rf_image_free(&img);
+    *image = (rf_image_rgb8){NULL, 0, 0};
+}
+
 void rf_detections_free(rf_detection *detections) { free(detections); }
 
 rf_status rf_model_predict(rf_model *model, const rf_image_rgb8 *images, int count, float threshold,
@@ -145,26 +161,111 @@ rf_status rf_model_predict(rf_model *model, const rf_image_rgb8 *images, int cou
     return RF_OK;
 }
 
-rf_status rf_evaluate_files(const char *gt_json, const char *detections_json, const int max_dets[3], double stats[12]) {
+/* The public result owns the evaluator's (class names included). */
+typedef struct eval_result_owner {
+    rf_eval_result pub; /* first: the pointer callers hold */
+    rf_coco_eval_result *internal;
+    rf_eval_class *classes;
+    char *annotations;
+} eval_result_owner;
+
+void rf_eval_result_free(rf_eval_result *result) {
+    eval_result_owner *o = (eval_result_owner *)result;
+    if (!o) return;
+    rf_coco_eval_result_free(o->internal);
+    free(o->classes);
+    free(o->annotations);
+    free(o);
+}
+
+/* Takes ownership of r. */
+static rf_status publish(rf_coco_eval_result *r, const char *annotations, rf_eval_result **out) {
+    eval_result_owner *o = calloc(1, sizeof *o);
+    if (o) {
+        o->internal = r;
+        o->classes = calloc(r->class_count + 1, sizeof *o->classes);
+        o->annotations = strdup(annotations);
+    }
+    if (!o || !o->classes || !o->annotations) {
+        if (o) o->internal = r, rf_eval_result_free(&o->pub);
+        else rf_coco_eval_result_free(r);
+        return RF_ERROR(RF_ERR_OUT_OF_MEMORY, "out of host memory");
+    }
+    rf_eval_result *p = &o->pub;
+    memcpy(p->stats, r->stats, sizeof p->stats);
+    memcpy(p->max_dets, r->max_dets, sizeof p->max_dets);
+    p->annotations = o->annotations;
+    p->images = r->image_count;
+    p->categories = r->category_count;
+    p->gt_boxes = r->gt_count;
+    p->detections = r->detection_count;
+    p->f1_threshold = r->f1_threshold;
+    p->precision = r->precision;
+    p->recall = r->recall;
+    p->f1 = r->f1;
+    for (size_t k = 0; k < r->class_count; k++) {
+        const rf_coco_class_result *c = &r->classes[k];
+        o->classes[k] = (rf_eval_class){c->category_id, c->name,      c->gt_count,  c->detection_count, c->ap,
+                                        c->ap50,        c->precision, c->recall,    c->f1};
+    }
+    p->class_count = r->class_count;
+    p->classes = o->classes;
+    *out = p;
+    return RF_OK;
+}
+
+/* max_dets from the options (all 0: pycocotools' 1, 10, 100; the evaluator
+ * checks them), and the options' ranges. */
+static rf_status eval_options(const rf_eval_options *o, int max_dets[3]) {
+    static const int defaults[3] = {1, 10, 100};
+    bool given = o && (o->max_dets[0] || o->max_dets[1] || o->max_dets[2]);
+    memcpy(max_dets, given ? o->max_dets : defaults, sizeof defaults);
+    if (o && (o->batch < 0 || o->threads < 0 || o->batch > 4096 || o->threads > 1024))
+        return RF_ERROR(RF_ERR_INVALID_ARGUMENT, "evaluation options: batch %d (0..4096), threads %d (0..1024)",
+                        o->batch, o->threads);
+    return RF_OK;
+}
+
+rf_status rf_evaluate_files_with(const char *gt_json, const char *detections_json, const rf_eval_options *options,
+                                 rf_eval_result **out) {
+    if (!gt_json || !detections_json || !out)
+        return RF_ERROR(RF_ERR_INVALID_ARGUMENT, "rf_evaluate_files: NULL argument");
+    *out = NULL;
+    rf_coco_eval_params params;
+    rf_coco_eval_params_default(&params);
+    RF_TRY(eval_options(options, params.max_dets));
+    if (options) params.threads = options->threads;
     rf_coco_dataset *gt = NULL;
     rf_coco_detection *dets = NULL;
     size_t count = 0;
     rf_coco_eval_result *r = NULL;
     RF_TRY(rf_coco_load(gt_json, &gt));
     rf_status s = rf_coco_load_detections(detections_json, gt, &dets, &count);
-    rf_coco_eval_params params;
-    rf_coco_eval_params_default(&params);
-    if (max_dets) memcpy(params.max_dets, max_dets, sizeof params.max_dets);
     if (s == RF_OK) s = rf_coco_evaluate(gt, dets, count, &params, &r);
-    if (s == RF_OK) memcpy(stats, r->stats, sizeof r->stats);
-    rf_coco_eval_result_free(r);
+    if (s == RF_OK) s = publish(r, gt_json, out);
     free(dets);
     rf_coco_free(gt);
     return s;
 }
 
-rf_status rf_model_evaluate(rf_model *model, const char *data, const char *split_name, const int max_dets[3],
-                            double stats[12]) {
+rf_status rf_evaluate_files(const char *gt_json, const char *detections_json, const int max_dets[3], double stats[12]) {
+    rf_eval_options o = {{0}};
+    if (max_dets) memcpy(o.max_dets, max_dets, sizeof o.max_dets);
+    rf_eval_result *r = NULL;
+    RF_TRY(rf_evaluate_files_with(gt_json, detections_json, &o, &r));
+    memcpy(stats, r->stats, sizeof r->stats);
+    rf_eval_result_free(r);
+    return RF_OK;
+}
+
+rf_status rf_model_evaluate_with(rf_model *model, const char *data, const char *split_name,
+                                 const rf_eval_options *options, rf_eval_result **out) {
+    if (!model || !data || !split_name || !out)
+        return RF_ERROR(RF_ERR_INVALID_ARGUMENT, "rf_model_evaluate: NULL argument");
+    *out = NULL;
+    int max_dets[3];
+    RF_TRY(eval_options(options, max_dets));
+    int batch = options && options->batch ? options->batch : 8, threads = options && options->threads ? options->threads : 2;
     rf_split split;
     RF_TRY(rf_split_parse(split_name, &split));
     char dir[4096];
@@ -172,9 +273,19 @@ rf_status rf_model_evaluate(rf_model *model, const char *data, const char *split
     rf_dataset *ds = NULL;
     RF_TRY(rf_dataset_open(dir, RF_SPLIT_BIT(split), &ds));
     rf_coco_eval_result *r = NULL;
-    rf_status s = rf_evaluate_model(model->m, model->ctx, ds, split, 8, 2, max_dets, &r);
-    if (s == RF_OK) memcpy(stats, r->stats, sizeof r->stats);
-    rf_coco_eval_result_free(r);
+    rf_status s = rf_evaluate_model(model->m, model->ctx, ds, split, batch, threads, max_dets, &r);
+    if (s == RF_OK) s = publish(r, ds->splits[split].annotations, out);
     rf_dataset_free(ds);
     return s;
+}
+
+rf_status rf_model_evaluate(rf_model *model, const char *data, const char *split_name, const int max_dets[3],
+                            double stats[12]) {
+    rf_eval_options o = {{0}};
+    if (max_dets) memcpy(o.max_dets, max_dets, sizeof o.max_dets);
+    rf_eval_result *r = NULL;
+    RF_TRY(rf_model_evaluate_with(model, data, split_name, &o, &r));
+    memcpy(stats, r->stats, sizeof r->stats);
+    rf_eval_result_free(r);
+    return RF_OK;
 }

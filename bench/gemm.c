@@ -15,11 +15,10 @@
 #include <unistd.h>
 
 #include "backend/backend.h"
+#include "bench/bench_util.h"
 #include "rfdetr.h"
 #ifdef RFDETR_HAVE_OPENCL
 #include "backend/opencl/opencl_internal.h"
-
-#include "bench/bench_util.h"
 #endif
 
 #define MAX_SIZES 16

@@ -69,7 +69,7 @@ int cli_open_device(const char *command, const char *requested, rf_device **out)
 /* pycocotools' 12 summarize() lines, character for character. */
 void cli_print_coco_summary(const double stats[RF_COCO_STATS], const int max_dets[RF_COCO_MAX_DETS]);
 /* The per-class table (AP, AP50, P/R/F1 at the best macro-F1 confidence). */
-void cli_print_coco_classes(const rf_coco_eval_result *r);
+void cli_print_coco_classes(const rf_eval_result *r);
 
 /* ---- subcommands ----------------------------------------------------------------- */
 int cli_cmd_devices(int argc, char **argv);

@@ -1,6 +1,7 @@
 /* cmd_eval.c — `rfdetr eval --gt GT.json --dt DT.json`: COCO AP/AR of a
  * results file, the numbers pycocotools prints, plus RF-DETR's per-class
- * table. (The --weights/--data form arrives with the model.) */
+ * table; or the same for a checkpoint on a dataset split. Both through
+ * the public API (rfdetr.h), as any program embedding the library would. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,27 +9,22 @@
 
 #include "backend/status.h"
 #include "cli/cli.h"
-#include "data/dataset.h"
-#include "model/model.h"
-#include "train/evaluate.h"
 #include "core/fileio.h"
 #include "core/json_writer.h"
-#include "data/coco.h"
-#include "eval/coco_eval.h"
 
 static const char *const stat_keys[RF_COCO_STATS] = {"AP",    "AP50",   "AP75",   "APs",   "APm",  "APl",
                                                      "AR1",   "AR10",   "AR100",  "ARs",   "ARm",  "ARl"};
 
 /* "1,10,100" -> three positive ints. */
-static int parse_max_dets(const char *text, int out[RF_COCO_MAX_DETS]) {
+static int parse_max_dets(const char *text, int out[3]) {
     const char *p = text;
-    for (int i = 0; i < RF_COCO_MAX_DETS; i++) {
+    for (int i = 0; i < 3; i++) {
         char *end;
         errno = 0;
         long v = strtol(p, &end, 10);
         if (end == p || errno || v < 1 || v > 1000000000) return 0;
         out[i] = (int)v;
-        if (i < RF_COCO_MAX_DETS - 1) {
+        if (i < 2) {
             if (*end != ',') return 0;
             p = end + 1;
         } else if (*end) {
@@ -38,14 +34,13 @@ static int parse_max_dets(const char *text, int out[RF_COCO_MAX_DETS]) {
     return 1;
 }
 
-static rf_status write_json(const char *path, const char *gt_path, const char *dt_path,
-                            const rf_coco_eval_result *r) {
+static rf_status write_json(const char *path, const char *dt_path, const rf_eval_result *r) {
     rf_atomic_file af;
     RF_TRY(rf_atomic_file_open(&af, path));
     rf_json_writer w;
     rf_json_init(&w, af.f, true);
     rf_json_begin_object(&w);
-    rf_json_key(&w, "gt"), rf_json_string(&w, gt_path);
+    rf_json_key(&w, "gt"), rf_json_string(&w, r->annotations);
     rf_json_key(&w, "dt"), rf_json_string(&w, dt_path);
     rf_json_key(&w, "max_dets");
     rf_json_begin_array(&w);
@@ -59,10 +54,10 @@ static rf_status write_json(const char *path, const char *gt_path, const char *d
     rf_json_begin_array(&w);
     for (int i = 0; i < RF_COCO_STATS; i++) rf_json_string(&w, stat_keys[i]);
     rf_json_end_array(&w);
-    rf_json_key(&w, "images"), rf_json_uint(&w, r->image_count);
-    rf_json_key(&w, "categories"), rf_json_uint(&w, r->category_count);
-    rf_json_key(&w, "gt_boxes"), rf_json_uint(&w, r->gt_count);
-    rf_json_key(&w, "detections"), rf_json_uint(&w, r->detection_count);
+    rf_json_key(&w, "images"), rf_json_uint(&w, r->images);
+    rf_json_key(&w, "categories"), rf_json_uint(&w, r->categories);
+    rf_json_key(&w, "gt_boxes"), rf_json_uint(&w, r->gt_boxes);
+    rf_json_key(&w, "detections"), rf_json_uint(&w, r->detections);
     rf_json_key(&w, "f1_threshold"), rf_json_double(&w, r->f1_threshold);
     rf_json_key(&w, "precision"), rf_json_double(&w, r->precision);
     rf_json_key(&w, "recall"), rf_json_double(&w, r->recall);
@@ -70,12 +65,12 @@ static rf_status write_json(const char *path, const char *gt_path, const char *d
     rf_json_key(&w, "per_class");
     rf_json_begin_array(&w);
     for (size_t k = 0; k < r->class_count; k++) {
-        const rf_coco_class_result *c = &r->classes[k];
+        const rf_eval_class *c = &r->classes[k];
         rf_json_begin_object(&w);
         rf_json_key(&w, "id"), rf_json_int(&w, c->category_id);
         rf_json_key(&w, "name"), rf_json_string(&w, c->name);
-        rf_json_key(&w, "gt_boxes"), rf_json_uint(&w, c->gt_count);
-        rf_json_key(&w, "detections"), rf_json_uint(&w, c->detection_count);
+        rf_json_key(&w, "gt_boxes"), rf_json_uint(&w, c->gt_boxes);
+        rf_json_key(&w, "detections"), rf_json_uint(&w, c->detections);
         rf_json_key(&w, "ap"), rf_json_double(&w, c->ap);
         rf_json_key(&w, "ap50"), rf_json_double(&w, c->ap50);
         rf_json_key(&w, "precision"), rf_json_double(&w, c->precision);
@@ -89,49 +84,42 @@ static rf_status write_json(const char *path, const char *gt_path, const char *d
     return rf_atomic_file_commit(&af);
 }
 
+/* Prints the result and writes --json. */
+static int report(const rf_eval_result *r, const char *json_path, const char *dt_label) {
+    cli_print_coco_summary(r->stats, r->max_dets);
+    cli_print_coco_classes(r);
+    rf_status s = json_path ? write_json(json_path, dt_label, r) : RF_OK;
+    return s == RF_OK ? CLI_EXIT_OK : cli_fail("eval", s, "writing --json");
+}
+
 /* The model form: a checkpoint evaluated on a dataset split on a device. */
-static int eval_weights(const char *weights, const char *data, const char *split_name, const char *device,
-                        const char *json_path, const rf_coco_eval_params *params, long batch, long threads) {
-    rf_split split;
-    if (rf_split_parse(split_name, &split) != RF_OK) {
-        fprintf(stderr, "rfdetr eval: --split must be train, valid or test, got '%s'\n", split_name);
+static int eval_weights(const char *weights, const char *data, const char *split, const char *device,
+                        const char *json_path, const rf_eval_options *options) {
+    if (strcmp(split, "train") != 0 && strcmp(split, "valid") != 0 && strcmp(split, "test") != 0) {
+        fprintf(stderr, "rfdetr eval: --split must be train, valid or test, got '%s'\n", split);
         return CLI_EXIT_USAGE;
     }
-    char dir[4096];
-    rf_status s = rf_dataset_resolve_dir(data, dir, sizeof dir, NULL);
-    if (s != RF_OK) return cli_fail("eval", s, "finding the dataset");
-    rf_dataset *ds = NULL;
-    s = rf_dataset_open(dir, RF_SPLIT_BIT(split), &ds);
-    if (s != RF_OK) return cli_fail("eval", s, "reading the dataset");
     rf_device *dev = NULL;
     int rc = cli_open_device("eval", device, &dev);
-    if (rc != CLI_EXIT_OK) {
-        rf_dataset_free(ds);
-        return rc;
-    }
-    rfdetr_model *model = NULL;
-    rf_ctx *ctx = NULL;
-    rf_coco_eval_result *result = NULL;
-    s = rfdetr_model_open(dev, weights, NULL, 0, &model);
+    if (rc != CLI_EXIT_OK) return rc;
+    rf_model *model = NULL;
+    rf_eval_result *result = NULL;
+    rf_status s = rf_model_open(dev, weights, &model);
     if (s != RF_OK) rc = cli_fail("eval", s, "loading the weights");
-    if (rc == CLI_EXIT_OK && (s = rf_ctx_create(dev, 0, &ctx)) != RF_OK) rc = cli_fail("eval", s, "creating a context");
     if (rc == CLI_EXIT_OK) {
-        fprintf(stderr, "rfdetr eval: %s (%s, %d classes) on %s split %s (%zu images) on %s\n", weights, model->cfg.size,
-                model->cfg.num_classes, dir, split_name, ds->splits[split].coco->image_count, dev->info.name);
-        s = rf_evaluate_model(model, ctx, ds, split, (int)batch, (int)threads, params->max_dets, &result);
+        char desc[256];
+        fprintf(stderr, "rfdetr eval: %s (%s) on %s split %s on %s\n", weights, rf_model_describe(model, desc, sizeof desc),
+                data, split, rf_device_get_info(dev)->name);
+        s = rf_model_evaluate_with(model, data, split, options, &result);
         if (s != RF_OK) rc = cli_fail("eval", s, "evaluating");
     }
     if (rc == CLI_EXIT_OK) {
-        cli_print_coco_summary(result->stats, result->max_dets);
-        cli_print_coco_classes(result);
-        if (json_path && (s = write_json(json_path, ds->splits[split].annotations, weights, result)) != RF_OK)
-            rc = cli_fail("eval", s, "writing --json");
+        fprintf(stderr, "rfdetr eval: %zu images of %s\n", result->images, result->annotations);
+        rc = report(result, json_path, weights);
     }
-    rf_coco_eval_result_free(result);
-    rf_ctx_free(ctx);
-    rfdetr_model_free(model);
+    rf_eval_result_free(result);
+    rf_model_free(model);
     rf_device_close(dev);
-    rf_dataset_free(ds);
     return rc;
 }
 
@@ -179,9 +167,8 @@ int cli_cmd_eval(int argc, char **argv) {
         fprintf(stderr, "rfdetr eval: --batch must be >= 1\n");
         return CLI_EXIT_USAGE;
     }
-    rf_coco_eval_params params;
-    rf_coco_eval_params_default(&params);
-    if (max_dets_text && !parse_max_dets(max_dets_text, params.max_dets)) {
+    rf_eval_options eval_options = {.batch = (int)batch};
+    if (max_dets_text && !parse_max_dets(max_dets_text, eval_options.max_dets)) {
         fprintf(stderr, "rfdetr eval: --max-dets expects three positive integers like 1,10,100, got '%s'\n",
                 max_dets_text);
         return CLI_EXIT_USAGE;
@@ -190,34 +177,15 @@ int cli_cmd_eval(int argc, char **argv) {
         fprintf(stderr, "rfdetr eval: --threads expects 0..1024, got %ld\n", threads);
         return CLI_EXIT_USAGE;
     }
-    params.threads = (int)threads;
-    if (model_form) return eval_weights(weights, data, split, device, json_path, &params, batch, threads > 0 ? threads : 2);
+    eval_options.threads = (int)threads;
+    if (model_form) return eval_weights(weights, data, split, device, json_path, &eval_options);
 
-    rf_coco_dataset *gt = NULL;
-    rf_coco_detection *dets = NULL;
-    rf_coco_eval_result *result = NULL;
-    size_t count = 0;
-    rf_status s = rf_coco_load(gt_path, &gt);
-    if (s != RF_OK) return cli_fail("eval", s, "reading the ground truth");
-    s = rf_coco_load_detections(dt_path, gt, &dets, &count);
-    if (s != RF_OK) {
-        rf_coco_free(gt);
-        return cli_fail("eval", s, "reading the detections");
-    }
-    if (count == 0) fprintf(stderr, "rfdetr eval: %s has no detections: every AP and AR is 0 (-1 without GT)\n", dt_path);
-    s = rf_coco_evaluate(gt, dets, count, &params, &result);
-    if (s == RF_OK) {
-        cli_print_coco_summary(result->stats, result->max_dets);
-        cli_print_coco_classes(result);
-        if (json_path) {
-            s = write_json(json_path, gt_path, dt_path, result);
-            if (s != RF_OK) rc = cli_fail("eval", s, "writing --json");
-        }
-    } else {
-        rc = cli_fail("eval", s, "evaluating");
-    }
-    rf_coco_eval_result_free(result);
-    free(dets);
-    rf_coco_free(gt);
+    rf_eval_result *result = NULL;
+    rf_status s = rf_evaluate_files_with(gt_path, dt_path, &eval_options, &result);
+    if (s != RF_OK) return cli_fail("eval", s, "evaluating");
+    if (result->detections == 0)
+        fprintf(stderr, "rfdetr eval: %s has no detections: every AP and AR is 0 (-1 without GT)\n", dt_path);
+    rc = report(result, json_path, dt_path);
+    rf_eval_result_free(result);
     return rc;
 }

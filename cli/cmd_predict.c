@@ -1,24 +1,29 @@
 /* cmd_predict.c — `rfdetr predict`: detections on images with a trained or
  * official model, as annotated images and/or COCO results JSON.
  *
- * Images are decoded (data/image.h), resized to the model's square input
- * with the same antialiased bilinear filter training and evaluation use,
- * normalised, and run in batches on the chosen device; RF-DETR's
- * post-processing (top num_select of queries x classes, boxes scaled to
- * each original image) runs there too, then the score threshold applies. */
+ * Everything goes through the public API (rfdetr.h), as in any program
+ * embedding the library: images are decoded (rf_image_read), resized to the
+ * model's square input with the same antialiased bilinear filter training
+ * and evaluation use, normalised, and run in batches on the chosen device;
+ * RF-DETR's post-processing (top num_select of queries x classes, boxes
+ * scaled to each original image) runs there too, then the score threshold
+ * applies. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
+#include <unistd.h>
 
+#include "backend/status.h"
 #include "cli/cli.h"
+#include "cli/predict_inputs.h"
 #include "core/draw.h"
 #include "core/fileio.h"
 #include "core/json_writer.h"
-#include "data/image.h"
 
 typedef struct predict_args {
-    const char *weights, *device, *out, *json, *model;
+    const char *weights, *device, *out, *json, *model, *coco;
     cli_strings images;
     double threshold;
     long batch, resolution;
@@ -44,88 +49,112 @@ static void caption(const rf_model *m, const rf_detection *d, char *text, size_t
         snprintf(text, size, "class %d %.2f", d->class_id, d->score);
 }
 
-/* Distinct, saturated colours; class c takes palette[c % n]. */
-static const rf_rgb palette[] = {
-    {230, 25, 75},  {60, 180, 75},  {255, 225, 25}, {0, 130, 200},  {245, 130, 48}, {145, 30, 180},
-    {70, 240, 240}, {240, 50, 230}, {210, 245, 60}, {250, 190, 212}, {0, 128, 128}, {220, 190, 255},
-};
-
-/* Boxes a few pixels thick (scaled to the image) with their captions on a
- * filled tag above them (inside the box at the top edge, kept in the image). */
-static void annotate(rf_canvas *c, const rf_model *m, const rf_detection *d, int count) {
-    int side = c->width < c->height ? c->width : c->height;
-    int thick = side / 250 + 1, scale = side / 400 + 1;
-    for (int i = 0; i < count; i++) {
-        rf_rgb color = palette[(unsigned)d[i].class_id % (sizeof palette / sizeof palette[0])];
-        int x0 = (int)d[i].box[0], y0 = (int)d[i].box[1], x1 = (int)d[i].box[2], y1 = (int)d[i].box[3];
-        rf_draw_rect(c, x0, y0, x1, y1, thick, color);
-        char text[96];
-        caption(m, &d[i], text, sizeof text);
-        int tw = rf_text_width(text, scale) + 2 * scale, th = rf_text_height(scale) + 2 * scale;
-        int ty = y0 - th >= 0 ? y0 - th : y0;
-        if (x0 + tw > c->width) x0 = c->width - tw > 0 ? c->width - tw : 0;
-        rf_fill_rect(c, x0, ty, x0 + tw, ty + th, color);
-        /* Dark text on light colours, white on dark ones. */
-        int luma = (299 * color.r + 587 * color.g + 114 * color.b) / 1000;
-        rf_rgb ink = luma > 140 ? (rf_rgb){0, 0, 0} : (rf_rgb){255, 255, 255};
-        rf_draw_text(c, x0 + scale, ty + scale, text, scale, ink);
+/* Draws an image's detections with their captions. */
+static rf_status annotate(rf_canvas *c, const rf_model *m, const rf_detection *d, int count) {
+    char(*text)[96] = malloc(sizeof *text * (size_t)(count + 1));
+    const char **captions = malloc(sizeof *captions * (size_t)(count + 1));
+    rf_status s = text && captions ? RF_OK : RF_ERROR(RF_ERR_OUT_OF_MEMORY, "out of host memory for %d captions", count);
+    for (int i = 0; i < count && s == RF_OK; i++) {
+        caption(m, &d[i], text[i], sizeof text[i]);
+        captions[i] = text[i];
     }
+    if (s == RF_OK) s = rf_draw_detections(c, d, count, captions);
+    free(text);
+    free(captions);
+    return s;
+}
+
+/* Progress over many images on stderr: rewritten in place on a terminal,
+ * otherwise a line each time another tenth of the images is done. */
+typedef struct progress {
+    bool shown, tty;
+    int total, done, last_tenth;
+    struct timespec start;
+} progress;
+
+static double seconds_since(const struct timespec *t0) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)(t.tv_sec - t0->tv_sec) + 1e-9 * (double)(t.tv_nsec - t0->tv_nsec);
+}
+
+static void progress_clear(const progress *p) {
+    if (p->shown && p->tty) fprintf(stderr, "\r\033[K");
+}
+
+static void progress_update(progress *p, int images) {
+    p->done += images;
+    if (!p->shown) return;
+    int tenth = (int)((int64_t)p->done * 10 / p->total);
+    if (!p->tty && tenth == p->last_tenth) return;
+    p->last_tenth = tenth;
+    double elapsed = seconds_since(&p->start), rate = elapsed > 0 ? p->done / elapsed : 0;
+    long eta = rate > 0 ? (long)((p->total - p->done) / rate + 0.5) : 0;
+    fprintf(stderr, "%srfdetr predict: %d/%d images  %.1f img/s  ETA %ld:%02ld%s", p->tty ? "\r\033[K" : "", p->done,
+            p->total, rate, eta / 60, eta % 60, p->tty ? "" : "\n");
+    fflush(stderr);
 }
 
 typedef struct batch_state {
-    rf_image *images;
-    int *index;        /* position of each loaded image in the --image list */
+    const predict_inputs *inputs;
+    rf_image_rgb8 *images;
+    int *position; /* of each loaded image in inputs */
     int count;
 } batch_state;
 
 /* Runs the model on the loaded images of one batch (through the public
  * API, as any embedding program would); prints, annotates and writes JSON. */
 static rf_status run_batch(const predict_args *a, rf_model *m, batch_state *b, rf_json_writer *json,
-                           int *total_detections) {
+                           progress *pr, int *total_detections, const char **what) {
     int n = b->count;
-    rf_image_rgb8 *views = malloc(sizeof *views * (size_t)n);
-    if (!views) return RF_ERR_OUT_OF_MEMORY;
-    for (int i = 0; i < n; i++) views[i] = (rf_image_rgb8){b->images[i].rgb, b->images[i].width, b->images[i].height};
     rf_detection *det = NULL;
     size_t count = 0;
-    rf_status s = rf_model_predict(m, views, n, (float)a->threshold, &det, &count);
-    free(views);
+    rf_status s = rf_model_predict(m, b->images, n, (float)a->threshold, &det, &count);
     size_t at = 0;
     for (int i = 0; i < n && s == RF_OK; i++) {
-        const char *path = a->images.items[b->index[i]];
+        const predict_input *in = &b->inputs->items[b->position[i]];
         /* Detections come grouped by image, best first. */
         rf_detection *d = det + at;
         int kept = 0;
         while (at < count && det[at].image == i) at++, kept++;
         for (int j = 0; j < kept && json; j++) {
             rf_json_begin_object(json);
-            rf_json_key(json, "image_id"), rf_json_int(json, b->index[i]);
-            rf_json_key(json, "file_name"), rf_json_string(json, path);
+            rf_json_key(json, "image_id"), rf_json_int(json, in->image_id);
+            rf_json_key(json, "file_name"), rf_json_string(json, in->path);
             rf_json_key(json, "category_id"), rf_json_int(json, d[j].class_id);
+            /* A box whose corners come out of order (a query with a negative
+             * learned side) is empty, as evaluation counts it; a negative
+             * width would make the file invalid COCO results. */
+            double w = d[j].box[2] - d[j].box[0], h = d[j].box[3] - d[j].box[1];
             rf_json_key(json, "bbox");
             rf_json_begin_array(json);
             rf_json_double(json, d[j].box[0]);
             rf_json_double(json, d[j].box[1]);
-            rf_json_double(json, d[j].box[2] - d[j].box[0]);
-            rf_json_double(json, d[j].box[3] - d[j].box[1]);
+            rf_json_double(json, w > 0 ? w : 0);
+            rf_json_double(json, h > 0 ? h : 0);
             rf_json_end_array(json);
             rf_json_key(json, "score"), rf_json_double(json, d[j].score);
             rf_json_end_object(json);
         }
-        printf("%s: %d detection%s", path, kept, kept == 1 ? "" : "s");
-        for (int j = 0; j < kept && j < 5; j++) {
+        progress_clear(pr);
+        printf("%s: %d detection%s\n", in->path, kept, kept == 1 ? "" : "s");
+        for (int j = 0; j < kept; j++) {
             char text[96];
             caption(m, &d[j], text, sizeof text);
-            printf("%s %s", j ? "," : ":", text);
+            printf("  %s  box %.1f %.1f %.1f %.1f\n", text, d[j].box[0], d[j].box[1], d[j].box[2], d[j].box[3]);
         }
-        printf("%s\n", kept > 5 ? ", ..." : "");
+        fflush(stdout);
         *total_detections += kept;
         if (a->out) {
+            /* Made only now, so a run that fails earlier leaves no empty folder. */
+            *what = "creating --out";
+            s = rf_make_dirs(a->out);
             char file[4096];
-            output_name(path, a->out, b->index[i], file, sizeof file);
-            rf_canvas canvas = rf_canvas_wrap(b->images[i].rgb, b->images[i].width, b->images[i].height);
-            annotate(&canvas, m, d, kept);
-            s = rf_canvas_save(&canvas, file);
+            output_name(in->path, a->out, b->position[i], file, sizeof file);
+            rf_canvas canvas = rf_canvas_wrap((uint8_t *)b->images[i].rgb, b->images[i].width, b->images[i].height);
+            *what = "writing the annotated image";
+            if (s == RF_OK) s = annotate(&canvas, m, d, kept);
+            if (s == RF_OK) s = rf_canvas_save(&canvas, file);
         }
     }
     rf_detections_free(det);
@@ -136,7 +165,8 @@ int cli_cmd_predict(int argc, char **argv) {
     predict_args a = {.threshold = 0.5, .batch = 4, .device = "auto"};
     cli_option options[] = {
         {"--weights", CLI_STRING, &a.weights, "W", "model weights: our .safetensors, or an official RF-DETR .pth"},
-        {"--image", CLI_STRINGS, &a.images, "IMG...", "images to run on (JPEG, PNG, BMP, ...)"},
+        {"--image", CLI_STRINGS, &a.images, "IMG...", "images (JPEG, PNG, BMP), folders of images, or quoted patterns like 'dir/*.jpg'"},
+        {"--coco", CLI_STRING, &a.coco, "ANN.json", "take --json's image ids from this COCO file (alone: run on every image it lists)"},
         {"--device", CLI_STRING, &a.device, "D", "cpu, opencl:N, cuda:N or auto (default)"},
         {"--threshold", CLI_DOUBLE, &a.threshold, "T", "keep detections scoring above T (default 0.5; 0 keeps all top-k)"},
         {"--out", CLI_STRING, &a.out, "DIR", "write annotated images (boxes, class names, scores) into DIR"},
@@ -146,12 +176,19 @@ int cli_cmd_predict(int argc, char **argv) {
         {"--resolution", CLI_INT, &a.resolution, "R", "input side in pixels (default: the model's)"},
     };
     cli_spec spec = {
-        .usage = "rfdetr predict --weights W --image IMG... [--device D] [--threshold T] [--out DIR] [--json OUT]",
+        .usage = "rfdetr predict --weights W (--image IMG|DIR|'PATTERN'... | --coco ANN.json) [--device D] [--threshold T]\n"
+                 "                      [--out DIR] [--json OUT]",
         .description =
-            "Detects objects in images. Each image is resized to the model's square input, run through\n"
-            "RF-DETR, and its best detections (score, class, box in the image's own pixels) are printed;\n"
-            "--out draws them onto copies of the images, --json writes them as COCO results (image_id is\n"
-            "the image's position in the --image list, file_name its path).",
+            "Detects objects in images. Each image is resized to the model's square input and run through\n"
+            "RF-DETR; its detections above the threshold are printed, best first, one per line: class, score\n"
+            "and box x0 y0 x1 y1 in the image's own pixels. --out draws them onto copies of the images (the\n"
+            "higher score on top where labels overlap), --json writes them as COCO results.\n"
+            "A folder stands for the images in it (not its subfolders), a quoted pattern for the files it\n"
+            "matches, both in name order. Progress goes to stderr when there is more than one batch.\n"
+            "Image ids in --json: those of the COCO file given by --coco, or of the _annotations.coco.json in\n"
+            "a folder given to --image (Roboflow's layout), so the results evaluate against that file with\n"
+            "`rfdetr eval --gt ANN.json --dt OUT`; otherwise each image's position in the list (from 0).\n"
+            "file_name is the image's path either way.",
         .options = options,
         .option_count = (int)(sizeof options / sizeof options[0]),
         .max_positional = 0,
@@ -164,8 +201,8 @@ int cli_cmd_predict(int argc, char **argv) {
         return rc < 0 ? CLI_EXIT_OK : rc;
     }
     free(pos);
-    if (!a.weights || a.images.count == 0) {
-        fprintf(stderr, "rfdetr predict: --weights and --image are required\nusage: %s\n", spec.usage);
+    if (!a.weights || (a.images.count == 0 && !a.coco)) {
+        fprintf(stderr, "rfdetr predict: --weights and --image (or --coco) are required\nusage: %s\n", spec.usage);
         free(a.images.items);
         return CLI_EXIT_USAGE;
     }
@@ -174,17 +211,14 @@ int cli_cmd_predict(int argc, char **argv) {
         free(a.images.items);
         return CLI_EXIT_USAGE;
     }
-    if (a.out) {
-        rf_status s = rf_make_dirs(a.out);
-        if (s != RF_OK) {
-            free(a.images.items);
-            return cli_fail("predict", s, "creating --out");
-        }
-    }
+    predict_inputs inputs;
+    rc = predict_inputs_collect(&a.images, a.coco, &inputs);
+    free(a.images.items);
+    if (rc != CLI_EXIT_OK) return rc;
     rf_device *dev = NULL;
     rc = cli_open_device("predict", a.device, &dev);
     if (rc != CLI_EXIT_OK) {
-        free(a.images.items);
+        predict_inputs_free(&inputs);
         return rc;
     }
     rf_model *m = NULL;
@@ -206,29 +240,37 @@ int cli_cmd_predict(int argc, char **argv) {
         rf_json_init(&jw, jf.f, false);
         rf_json_begin_array(&jw);
     }
-    batch_state b = {calloc((size_t)a.batch, sizeof(rf_image)), calloc((size_t)a.batch, sizeof(int)), 0};
+    batch_state b = {&inputs, calloc((size_t)a.batch, sizeof(rf_image_rgb8)), calloc((size_t)a.batch, sizeof(int)), 0};
+    progress pr = {.shown = inputs.count > a.batch, .tty = isatty(2), .total = inputs.count};
+    clock_gettime(CLOCK_MONOTONIC, &pr.start);
     int unreadable = 0, detections = 0;
-    if (!b.images || !b.index) s = RF_ERR_OUT_OF_MEMORY;
-    for (int i = 0; i <= a.images.count && s == RF_OK; i++) {
-        if (i < a.images.count) {
-            rf_status ls = rf_image_load(a.images.items[i], &b.images[b.count]);
+    const char *what = "running the model";
+    if (!b.images || !b.position) s = RF_ERROR(RF_ERR_OUT_OF_MEMORY, "out of host memory for a batch of %ld", a.batch);
+    for (int i = 0; i <= inputs.count && s == RF_OK; i++) {
+        if (i < inputs.count) {
+            rf_status ls = rf_image_read(inputs.items[i].path, &b.images[b.count]);
             if (ls != RF_OK) {
                 /* One bad file does not stop the others; the exit code says it. */
-                fprintf(stderr, "rfdetr predict: skipping %s: %s\n", a.images.items[i], rf_last_error());
+                progress_clear(&pr);
+                fprintf(stderr, "rfdetr predict: skipping %s: %s\n", inputs.items[i].path, rf_last_error());
                 unreadable++;
+                progress_update(&pr, 1);
                 continue;
             }
-            b.index[b.count++] = i;
+            b.position[b.count++] = i;
         }
-        if (b.count == a.batch || (i == a.images.count && b.count > 0)) {
-            s = run_batch(&a, m, &b, a.json ? &jw : NULL, &detections);
-            for (int j = 0; j < b.count; j++) rf_image_free(&b.images[j]);
+        if (b.count == a.batch || (i == inputs.count && b.count > 0)) {
+            what = "running the model";
+            s = run_batch(&a, m, &b, a.json ? &jw : NULL, &pr, &detections, &what);
+            if (s == RF_OK) progress_update(&pr, b.count);
+            for (int j = 0; j < b.count; j++) rf_image_rgb8_free(&b.images[j]);
             b.count = 0;
         }
     }
-    for (int j = 0; j < b.count; j++) rf_image_free(&b.images[j]);
+    if (pr.shown && pr.tty) fputc('\n', stderr);
+    for (int j = 0; j < b.count; j++) rf_image_rgb8_free(&b.images[j]);
     free(b.images);
-    free(b.index);
+    free(b.position);
     if (a.json) {
         rf_json_end_array(&jw);
         fputc('\n', jf.f);
@@ -240,12 +282,12 @@ int cli_cmd_predict(int argc, char **argv) {
         }
     }
     if (s != RF_OK && rc == CLI_EXIT_OK) {
-        rc = cli_fail("predict", s, "running the model");
+        rc = cli_fail("predict", s, what);
     } else if (rc == CLI_EXIT_OK) {
-        fprintf(stderr, "rfdetr predict: %d image%s, %d detection%s above %.2f%s%s%s%s\n",
-                a.images.count - unreadable, a.images.count - unreadable == 1 ? "" : "s", detections,
-                detections == 1 ? "" : "s", a.threshold, a.out ? "; images in " : "", a.out ? a.out : "",
-                a.json ? "; results in " : "", a.json ? a.json : "");
+        int read = inputs.count - unreadable;
+        fprintf(stderr, "rfdetr predict: %d image%s, %d detection%s above %.2f%s%s%s%s\n", read, read == 1 ? "" : "s",
+                detections, detections == 1 ? "" : "s", a.threshold, a.out && read ? "; images in " : "",
+                a.out && read ? a.out : "", a.json ? "; results in " : "", a.json ? a.json : "");
         if (unreadable) {
             fprintf(stderr, "rfdetr predict: %d image%s could not be read\n", unreadable, unreadable == 1 ? "" : "s");
             rc = CLI_EXIT_USAGE;
@@ -254,6 +296,6 @@ int cli_cmd_predict(int argc, char **argv) {
 done:
     rf_model_free(m);
     rf_device_close(dev);
-    free(a.images.items);
+    predict_inputs_free(&inputs);
     return rc;
 }

@@ -22,7 +22,7 @@ void cli_print_coco_summary(const double stats[RF_COCO_STATS], const int max_det
                rows[i].area, max_dets[rows[i].m], stats[i]);
 }
 
-void cli_print_coco_classes(const rf_coco_eval_result *r) {
+void cli_print_coco_classes(const rf_eval_result *r) {
     int width = 5;
     for (size_t k = 0; k < r->class_count; k++) {
         int n = (int)strlen(r->classes[k].name);
@@ -32,15 +32,15 @@ void cli_print_coco_classes(const rf_coco_eval_result *r) {
     printf("\n%-*s %8s %7s %8s %9s %7s %9s %7s %7s\n", width, "class", "id", "gt", "dets", "AP50:95", "AP50",
            "precision", "recall", "F1");
     for (size_t k = 0; k < r->class_count; k++) {
-        const rf_coco_class_result *c = &r->classes[k];
-        printf("%-*.*s %8lld %7zu %8zu", width, width, c->name, (long long)c->category_id, c->gt_count,
-               c->detection_count);
-        if (c->gt_count == 0)
+        const rf_eval_class *c = &r->classes[k];
+        printf("%-*.*s %8lld %7zu %8zu", width, width, c->name, (long long)c->category_id, c->gt_boxes,
+               c->detections);
+        if (c->gt_boxes == 0)
             printf(" %9s %7s %9s %7s %7s\n", "-", "-", "-", "-", "-");
         else
             printf(" %9.3f %7.3f %9.3f %7.3f %7.3f\n", c->ap, c->ap50, c->precision, c->recall, c->f1);
     }
-    printf("%-*s %8s %7zu %8zu %9.3f %7.3f %9.3f %7.3f %7.3f\n", width, "all", "", r->gt_count, r->detection_count,
+    printf("%-*s %8s %7zu %8zu %9.3f %7.3f %9.3f %7.3f %7.3f\n", width, "all", "", r->gt_boxes, r->detections,
            r->stats[0], r->stats[1], r->precision, r->recall, r->f1);
     printf("(AP at area all, maxDets=%d; precision/recall/F1 at IoU 0.50 and confidence >= %.2f, the threshold "
            "maximizing macro F1; '-' = no GT)\n",

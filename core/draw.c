@@ -193,6 +193,57 @@ void rf_draw_text(rf_canvas *c, int x, int y, const char *text, int scale, rf_rg
     }
 }
 
+static const rf_rgb palette[] = {
+    {230, 25, 75},  {60, 180, 75},  {255, 225, 25}, {0, 130, 200},  {245, 130, 48}, {145, 30, 180},
+    {70, 240, 240}, {240, 50, 230}, {210, 245, 60}, {250, 190, 212}, {0, 128, 128}, {220, 190, 255},
+};
+
+rf_rgb rf_class_color(int class_id) { return palette[(unsigned)class_id % (sizeof palette / sizeof palette[0])]; }
+
+typedef struct ranked {
+    float score;
+    int index;
+} ranked;
+
+static int by_ascending_score(const void *a, const void *b) {
+    const ranked *x = a, *y = b;
+    if (x->score != y->score) return x->score < y->score ? -1 : 1;
+    /* Ties: the later detection first, so the one given first ends on top. */
+    return y->index - x->index;
+}
+
+rf_status rf_draw_detections(rf_canvas *c, const rf_detection *d, int count, const char *const *captions) {
+    if (count <= 0) return RF_OK;
+    ranked *order = malloc(sizeof *order * (size_t)count);
+    if (!order) return RF_ERROR(RF_ERR_OUT_OF_MEMORY, "out of host memory drawing %d detections", count);
+    /* A NaN score (broken weights) ranks lowest instead of breaking the sort. */
+    for (int i = 0; i < count; i++) order[i] = (ranked){isnan(d[i].score) ? -INFINITY : d[i].score, i};
+    qsort(order, (size_t)count, sizeof *order, by_ascending_score);
+    int side = c->width < c->height ? c->width : c->height;
+    int thick = side / 250 + 1, scale = side / 400 + 1;
+    for (int k = 0; k < count; k++) {
+        const rf_detection *e = &d[order[k].index];
+        rf_draw_rect(c, (int)e->box[0], (int)e->box[1], (int)e->box[2], (int)e->box[3], thick,
+                     rf_class_color(e->class_id));
+    }
+    for (int k = 0; k < count; k++) {
+        const rf_detection *e = &d[order[k].index];
+        rf_rgb color = rf_class_color(e->class_id);
+        const char *text = captions[order[k].index];
+        int x0 = (int)e->box[0], y0 = (int)e->box[1];
+        int tw = rf_text_width(text, scale) + 2 * scale, th = rf_text_height(scale) + 2 * scale;
+        int ty = y0 - th >= 0 ? y0 - th : y0;
+        if (x0 + tw > c->width) x0 = c->width - tw > 0 ? c->width - tw : 0;
+        rf_fill_rect(c, x0, ty, x0 + tw, ty + th, color);
+        /* Dark text on light colours, white on dark ones. */
+        int luma = (299 * color.r + 587 * color.g + 114 * color.b) / 1000;
+        rf_rgb ink = luma > 140 ? (rf_rgb){0, 0, 0} : (rf_rgb){255, 255, 255};
+        rf_draw_text(c, x0 + scale, ty + scale, text, scale, ink);
+    }
+    free(order);
+    return RF_OK;
+}
+
 typedef struct mem_out {
     unsigned char *data;
     size_t size, cap;

@@ -31,6 +31,15 @@ void rf_draw_text(rf_canvas *c, int x, int y, const char *text, int scale, rf_rg
 int rf_text_width(const char *text, int scale);
 int rf_text_height(int scale);
 
+/* The colour detections of a class are drawn in: distinct, saturated. */
+rf_rgb rf_class_color(int class_id);
+/* Draws detections onto an image: a box a few pixels thick (scaled to the
+ * image) per detection in its class's colour, and its caption (captions[i]
+ * belongs to d[i]) on a filled tag above the box (inside it at the image's
+ * top edge). Boxes first, then tags, each in ascending score order: where
+ * tags overlap, the higher-scoring one is on top and readable. */
+rf_status rf_draw_detections(rf_canvas *c, const rf_detection *d, int count, const char *const *captions);
+
 /* Writes the canvas (.png, or .jpg/.jpeg by the path's extension) atomically. */
 rf_status rf_canvas_save(const rf_canvas *c, const char *path);
 

@@ -6,4 +6,8 @@
  * gives just name. */
 char *rf_path_join(const char *dir, const char *name);
 
+/* Whether a file name has an image extension the loaders take (.jpg .jpeg
+ * .png .bmp, any case). */
+int rf_path_is_image(const char *name);
+
 #endif

@@ -443,15 +443,6 @@ void rf_yolo_yaml_free(rf_yolo_yaml *y) {
 
 /* ---- images and label files ----------------------------------------------------------- */
 
-static int has_image_extension(const char *name) {
-    const char *dot = strrchr(name, '.');
-    if (!dot) return 0;
-    static const char *const exts[] = {".jpg", ".jpeg", ".png", ".bmp"};
-    for (size_t i = 0; i < sizeof exts / sizeof exts[0]; i++)
-        if (strcasecmp(dot, exts[i]) == 0) return 1;
-    return 0;
-}
-
 static int has_label_extension(const char *name) {
     const char *dot = strrchr(name, '.');
     return dot && strcmp(dot, ".txt") == 0;
@@ -603,7 +594,7 @@ static rf_status load_split(const char *image_dir, const char *label_dir, const 
     yolo_builder b = {.ds = ds};
     RF_TRY(build_categories(ds, yaml));
     string_list images = {0}, labels = {0};
-    rf_status s = list_files(image_dir, "", 0, has_image_extension, &images);
+    rf_status s = list_files(image_dir, "", 0, rf_path_is_image, &images);
     if (s == RF_OK) qsort(images.items, images.count, sizeof *images.items, compare_strings);
     if (s == RF_OK && rf_file_exists(label_dir)) s = list_files(label_dir, "", 0, has_label_extension, &labels);
     if (s == RF_OK) qsort(labels.items, labels.count, sizeof *labels.items, compare_strings);

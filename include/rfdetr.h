@@ -176,6 +176,11 @@ typedef struct rf_image_rgb8 {
     int width, height;
 } rf_image_rgb8;
 
+/* Decodes an image file (JPEG, PNG, BMP) into *out, as training and `rfdetr
+ * predict` read images; release the pixels with rf_image_rgb8_free. */
+rf_status rf_image_read(const char *path, rf_image_rgb8 *out);
+void rf_image_rgb8_free(rf_image_rgb8 *image);
+
 typedef struct rf_detection {
     int image;      /* index into the images given */
     int class_id;   /* category id */
@@ -202,6 +207,44 @@ rf_status rf_evaluate_files(const char *gt_json, const char *detections_json, co
  * dataset folder (or "shapes"), evaluated on the model's device. */
 rf_status rf_model_evaluate(rf_model *model, const char *data, const char *split, const int max_dets[3],
                             double stats[12]);
+
+/* The whole result of an evaluation: what `rfdetr eval` prints and writes. */
+typedef struct rf_eval_class {
+    int64_t category_id;
+    const char *name;
+    size_t gt_boxes;   /* GT boxes that are not crowd regions */
+    size_t detections; /* kept after max_dets[2] per image */
+    /* AP@[.50:.95] and AP50 at area all, max_dets[2]; precision, recall and
+     * F1 at IoU .50 and the result's f1_threshold. -1 without GT boxes. */
+    double ap, ap50, precision, recall, f1;
+} rf_eval_class;
+
+typedef struct rf_eval_result {
+    double stats[12];        /* as rf_evaluate_files' */
+    int max_dets[3];
+    const char *annotations; /* the ground-truth file evaluated against */
+    size_t images, categories, gt_boxes, detections;
+    /* Macro precision, recall and F1 (over the classes with GT) at IoU .50
+     * and the confidence f1_threshold that maximizes macro F1: the numbers
+     * RF-DETR's results.json reports. */
+    double f1_threshold, precision, recall, f1;
+    size_t class_count;
+    const rf_eval_class *classes; /* one per GT category, by ascending id */
+} rf_eval_result;
+
+typedef struct rf_eval_options {
+    int max_dets[3]; /* detections per image for the AR columns; all 0: 1, 10, 100 */
+    int batch;       /* model evaluation: images per forward pass (0: 8) */
+    int threads;     /* image decoding (model) or matching (files) threads; 0: the default. Results do not depend on it */
+} rf_eval_options;
+
+/* rf_model_evaluate / rf_evaluate_files with options (NULL: the defaults)
+ * and the per-class table; free *out with rf_eval_result_free. */
+rf_status rf_model_evaluate_with(rf_model *model, const char *data, const char *split, const rf_eval_options *options,
+                                 rf_eval_result **out);
+rf_status rf_evaluate_files_with(const char *gt_json, const char *detections_json, const rf_eval_options *options,
+                                 rf_eval_result **out);
+void rf_eval_result_free(rf_eval_result *result);
 
 /* ---- training ---------------------------------------------------------------------------
  * RF-DETR's recipe on the one device named in the config (see docs/train.md). */

@@ -34,4 +34,10 @@ LSAN_OPTIONS="suppressions=$root/tests/lsan.supp:print_suppressions=0" \
 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --test-dir build-asan -L fast --output-on-failure --timeout 3000 --repeat until-pass:2
 
+echo "== Installed library: cmake --install, examples/predict built against it (scripts/ci-install.sh) =="
+bash scripts/ci-install.sh build
+
+echo "== Minimal build: no OpenCL, no CUDA, fast suite (scripts/ci-minimal.sh) =="
+bash scripts/ci-minimal.sh
+
 echo "== all tests passed =="

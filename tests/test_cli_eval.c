@@ -148,6 +148,8 @@ static void test_bad_input(void) {
              temp_file("e.json", "[]"), temp_dir);
     EXPECT_BAD(args, "writing --json", "cannot create");
     EXPECT_BAD("--frobnicate", "unknown option");
+    snprintf(args, sizeof args, "--weights '%s' --data '%s' --split bogus", gt_copy, temp_dir);
+    EXPECT_BAD(args, "--split must be train, valid or test, got 'bogus'");
 }
 
 int main(void) {

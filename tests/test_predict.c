@@ -153,7 +153,7 @@ int main(void) {
 
     snprintf(args, sizeof args, "--image %s", img[0]);
     rc = run(args, out, sizeof out);
-    CHECK(rc == 2 && strstr(out, "--weights and --image are required"), "no weights: %d %s", rc, out);
+    CHECK(rc == 2 && strstr(out, "--weights and --image (or --coco) are required"), "no weights: %d %s", rc, out);
 
     snprintf(args, sizeof args, "--weights %s --image %s --threshold 2", weights, img[0]);
     rc = run(args, out, sizeof out);

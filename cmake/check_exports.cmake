@@ -1,0 +1,57 @@
+# cmake -DLIBRARY=librfdetr.so.X -DHEADER=rfdetr.h -DSONAME=librfdetr.so.N -DNM=nm -DREADELF=readelf -P check_exports.cmake
+# Fails unless the shared library's dynamic symbol table holds exactly the
+# functions the header declares (no internal symbol leaks into the ABI, no
+# declared function is missing) and its soname is SONAME.
+#
+# The header is read here independently of cmake/install.cmake's list: the
+# comments removed, every "rf_name(" that is not a function-pointer typedef.
+file(READ ${HEADER} text)
+string(REGEX REPLACE "/\\*([^*]|\\*+[^*/])*\\*+/" "" text "${text}")
+string(REGEX REPLACE "\\(\\*rf_[a-z0-9_]+\\)" "" text "${text}")
+string(REGEX MATCHALL "[ *]rf_[a-z0-9_]+\\(" calls "${text}")
+set(declared "")
+foreach(c IN LISTS calls)
+  string(REGEX REPLACE "[ *(]" "" c "${c}")
+  list(APPEND declared ${c})
+endforeach()
+list(REMOVE_DUPLICATES declared)
+list(SORT declared)
+
+execute_process(COMMAND ${NM} -D --defined-only ${LIBRARY} OUTPUT_VARIABLE nm_out RESULT_VARIABLE rc)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "${NM} -D ${LIBRARY} failed")
+endif()
+string(REPLACE "\n" ";" lines "${nm_out}")
+set(exported "")
+foreach(line IN LISTS lines)
+  if(line MATCHES "^[0-9a-f]+ [A-Za-z] ([^ ]+)$")
+    list(APPEND exported ${CMAKE_MATCH_1})
+  endif()
+endforeach()
+list(SORT exported)
+
+set(missing ${declared})
+list(REMOVE_ITEM missing ${exported})
+set(extra ${exported})
+list(REMOVE_ITEM extra ${declared})
+list(LENGTH declared n_declared)
+list(LENGTH exported n_exported)
+message(STATUS "rfdetr.h declares ${n_declared} functions; ${LIBRARY} exports ${n_exported} symbols")
+if(n_declared LESS 30)
+  message(FATAL_ERROR "only ${n_declared} functions found in ${HEADER}: the header parse is broken")
+endif()
+if(missing)
+  message(FATAL_ERROR "declared in rfdetr.h but not exported: ${missing}")
+endif()
+if(extra)
+  message(FATAL_ERROR "exported but not in rfdetr.h (internal symbols leak into the ABI): ${extra}")
+endif()
+
+execute_process(COMMAND ${READELF} -d ${LIBRARY} OUTPUT_VARIABLE dyn RESULT_VARIABLE rc)
+if(NOT rc EQUAL 0 OR NOT dyn MATCHES "Library soname: \\[([^]]+)\\]")
+  message(FATAL_ERROR "${LIBRARY} has no soname")
+endif()
+if(NOT CMAKE_MATCH_1 STREQUAL SONAME)
+  message(FATAL_ERROR "soname ${CMAKE_MATCH_1}, expected ${SONAME}")
+endif()
+message(STATUS "soname ${CMAKE_MATCH_1}")

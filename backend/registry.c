@@ -186,6 +186,8 @@ rf_status rf_device_open(const char *name, rf_device **out) { return rf_device_o
 
 void rf_device_close(rf_device *dev) {
     if (!dev) return;
+    if (dev->scratch) rf_buffer_free(dev->scratch);
+    rf_device_close(dev->host);
     dev->ops->close(dev); /* frees native state */
     free(dev->error.build_log);
     free(dev);

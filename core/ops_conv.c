@@ -82,7 +82,7 @@ static void conv2d_backward(rf_ctx *ctx, rf_node *node) {
         a.x.stride[0] = cout * l;
         a.x.stride[1] = l;
         a.x.stride[2] = 1;
-        if (db && n && l) rf_op_ok(ctx, ctx->device->kernels->basic->reduce(ctx->device, &a));
+        if (db && n && l) rf_op_ok(ctx, rf_kernel_reduce(ctx->device, &a));
     }
     if (!x->requires_grad) return;
     bool acc;
@@ -97,7 +97,7 @@ static void conv2d_backward(rf_ctx *ctx, rf_node *node) {
         return;
     rf_col2im_args a = {g->n,     g->c,     g->h,  g->w,  g->kh, g->kw, g->stride_h, g->stride_w, g->pad_h,
                         g->pad_w, g->ho,    g->wo, rf_tensor_mem(dcol), rf_tensor_mem(dx), acc};
-    rf_op_ok(ctx, ctx->device->kernels->conv->col2im(ctx->device, &a));
+    rf_op_ok(ctx, rf_kernel_col2im(ctx->device, &a));
 }
 
 rf_tensor *rf_conv2d(rf_ctx *ctx, rf_tensor *x, rf_tensor *w, rf_tensor *b, int stride, int pad) {
@@ -129,7 +129,7 @@ rf_tensor *rf_conv2d(rf_ctx *ctx, rf_tensor *x, rf_tensor *w, rf_tensor *b, int 
         rf_im2col_args a = p.geom;
         a.x = rf_tensor_mem(x);
         a.col = rf_tensor_mem(col);
-        if (n * k * l > 0 && !rf_op_ok(ctx, ctx->device->kernels->conv->im2col(ctx->device, &a))) return NULL;
+        if (n * k * l > 0 && !rf_op_ok(ctx, rf_kernel_im2col(ctx->device, &a))) return NULL;
     }
     rf_tensor *y = rf_ctx_tensor(ctx, RF_F32, 4, (int64_t[]){n, cout, ho, wo});
     if (!y) return NULL;

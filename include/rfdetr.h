@@ -132,6 +132,7 @@ typedef struct rf_device_counters {
     uint64_t kernel_launches;  /* compute kernels and GEMMs enqueued */
     uint64_t gemm_calls;
     uint64_t synchronizations;
+    uint64_t host_fallbacks;   /* kernel calls run on the host: the device lacks that kernel */
 } rf_device_counters;
 
 void rf_device_get_counters(const rf_device *device, rf_device_counters *out);

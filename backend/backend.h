@@ -126,6 +126,8 @@ struct rf_device {
      * need, closed with the device); which were warned about. */
     rf_device *host;
     uint64_t fallback_warned[2];
+    /* Per-kernel profile (backend/profile.h), NULL when off. */
+    struct rf_profile *profile;
 };
 
 /* ---- backends ------------------------------------------------------------- */

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "backend/backend.h"
+#include "backend/profile.h"
 #include "backend/kernels.h"
 #include "backend/status.h"
 
@@ -150,6 +151,11 @@ rf_status rf_gemm(rf_device *dev, const rf_gemm_desc *d) {
                                   d->bias_rows ? d->m : d->n, 0, 1, "bias"));
     }
     if (d->m == 0 || d->n == 0) return RF_OK;
+    if (dev->profile) return rf_gemm_profiled(dev, d);
+    return rf_gemm_run(dev, d);
+}
+
+rf_status rf_gemm_run(rf_device *dev, const rf_gemm_desc *d) {
     if (d->bias && !dev->gemm_fuses_bias) {
         /* C starts as the bias broadcast over it; the product adds to that. */
         if (!dev->kernels)

@@ -9,6 +9,7 @@
 
 #include "backend/cpu/cpu_backend.h"
 #include "backend/kernels.h"
+#include "backend/profile.h"
 #include "backend/status.h"
 
 const char *const rf_kernel_slot_names[RF_SLOT_COUNT] = {
@@ -86,6 +87,19 @@ static rf_status run_cpu(rf_device *host, rf_kernel_slot slot, const void *args)
     switch (slot) {
 #define RF_KERNEL_SLOT(family, slot, args_type, bufs, where) \
     case RF_SLOT_##slot: return rf_cpu_kernels.slot(host, (const args_type *)args);
+#include "backend/kernel_list.h"
+#undef RF_KERNEL_SLOT
+    default: return RF_ERROR(RF_ERR_INTERNAL, "kernel slot %d does not exist", (int)slot);
+    }
+}
+
+rf_status rf_kernel_run(rf_device *dev, rf_kernel_slot slot, const void *args) {
+    switch (slot) {
+#define RF_KERNEL_SLOT(family, slot, args_type, bufs, where)                                                  \
+    case RF_SLOT_##slot:                                                                                         \
+        if (!dev->kernels->slot) return rf_kernel_fallback(dev, RF_SLOT_##slot, args);                            \
+        if (!dev->gpu) dev->counters.kernel_launches++;                                                          \
+        return dev->kernels->slot(dev, (const args_type *)args);
 #include "backend/kernel_list.h"
 #undef RF_KERNEL_SLOT
     default: return RF_ERROR(RF_ERR_INTERNAL, "kernel slot %d does not exist", (int)slot);

@@ -438,17 +438,21 @@ typedef struct rf_kernels rf_kernels;
  * the device's counters, warned once per kernel and device). */
 rf_status rf_kernel_fallback(rf_device *dev, rf_kernel_slot slot, const void *args);
 
+/* Runs slot `slot` of the device's table (or its host fallback). A GPU
+ * device counts its launches as it enqueues them (a slot may take several);
+ * a cpu kernel call is one launch. */
+rf_status rf_kernel_run(rf_device *dev, rf_kernel_slot slot, const void *args);
+/* The same, timed into the device's profile (backend/profile.h). */
+rf_status rf_kernel_profiled(rf_device *dev, rf_kernel_slot slot, const void *args);
+
 /* Whether slot `slot` of a table is filled. */
 bool rf_kernels_has(const rf_kernels *k, rf_kernel_slot slot);
 
-/* rf_kernel_<slot>(dev, &args): how every op calls a kernel. A GPU device
- * counts its launches as it enqueues them (a slot may take several); a cpu
- * kernel call is one launch. */
+/* rf_kernel_<slot>(dev, &args): how every op calls a kernel. */
 #define RF_KERNEL_SLOT(family, slot, args_type, fields, where)                                               \
     static inline rf_status rf_kernel_##slot(rf_device *dev, const args_type *a) {                           \
-        if (!dev->kernels->slot) return rf_kernel_fallback(dev, RF_SLOT_##slot, a);                           \
-        if (!dev->gpu) dev->counters.kernel_launches++;                                                      \
-        return dev->kernels->slot(dev, a);                                                                   \
+        if (dev->profile) return rf_kernel_profiled(dev, RF_SLOT_##slot, a);                                 \
+        return rf_kernel_run(dev, RF_SLOT_##slot, a);                                                        \
     }
 #include "backend/kernel_list.h"
 #undef RF_KERNEL_SLOT

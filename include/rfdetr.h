@@ -254,6 +254,7 @@ typedef struct rf_train_config {
     int threads;               /* loader threads */
     int eval_batch;
     uint64_t device_memory_limit; /* bytes of device memory the run may hold; 0: the device's own limits */
+    bool profile;              /* print a per-kernel profile and each step's device traffic to stderr at the end */
     const volatile sig_atomic_t *stop; /* set by a SIGINT handler: stop at a safe point */
     rf_train_progress_fn progress;
     void *progress_user;

@@ -396,16 +396,21 @@ static void softmax_cases(kcase *cases, int *n, int max) {
     kc_add(c, "y", KC_OUT, KC_F32, 2 * 3 * 12 * 12, 0, 0);
     kc_add(c, "mask", KC_IN, KC_F32, 12 * 12, 0, 0)->floats = group_mask;
     snprintf(c->desc, sizeof c->desc, "SOFTMAX(rows=72,cols=12,mask=group_detr_3x4,masked_row)");
-    for (int acc = 0; acc < 2; acc++) {
-        c = kc_new(cases, n, max, "basic", "softmax_backward", launch_softmax_backward, TOL);
-        if (!c) return;
-        p = KC_PARAMS(c, rows_params);
-        *p = (rows_params){.rows = 37, .cols = 300, .accumulate = acc};
-        kc_add(c, "y", KC_IN, KC_F32, 37 * 300, 0, 0.01f);
-        kc_add(c, "dy", KC_IN, KC_F32, 37 * 300, -1, 1);
-        kc_add(c, "dx", acc ? KC_INOUT : KC_OUT, KC_F32, 37 * 300, -1, 1);
-        snprintf(c->desc, sizeof c->desc, "SOFTMAX_BACKWARD(rows=37,cols=300,acc=%d)", acc);
-    }
+    /* Rows shorter and longer than a work-group, and one of 1. */
+    const int64_t back[][2] = {{1, 1}, {3, 300}, {37, 300}};
+    for (size_t s = 0; s < sizeof back / sizeof back[0]; s++)
+        for (int acc = 0; acc < 2; acc++) {
+            c = kc_new(cases, n, max, "basic", "softmax_backward", launch_softmax_backward, TOL);
+            if (!c) return;
+            p = KC_PARAMS(c, rows_params);
+            *p = (rows_params){.rows = back[s][0], .cols = back[s][1], .accumulate = acc};
+            size_t count = (size_t)(p->rows * p->cols);
+            kc_add(c, "y", KC_IN, KC_F32, count, 0, 0.01f);
+            kc_add(c, "dy", KC_IN, KC_F32, count, -1, 1);
+            kc_add(c, "dx", acc ? KC_INOUT : KC_OUT, KC_F32, count, -1, 1);
+            snprintf(c->desc, sizeof c->desc, "SOFTMAX_BACKWARD(rows=%lld,cols=%lld,acc=%d)", (long long)p->rows,
+                     (long long)p->cols, acc);
+        }
 }
 
 /* ---- layer norms --------------------------------------------------------------------------- */

@@ -194,7 +194,20 @@ static bool is_largest_of_kernel(const kcase *cases, int n, int i) {
     return true;
 }
 
+/* --simulator: the cases a device simulator (Oclgrind) can afford: every
+ * case of our own kernels up to `max_elements` elements in all, no GEMM
+ * (CLBlast's kernels, not ours). */
+static bool simulator = false;
+static size_t max_elements = 0;
+
+static size_t case_elements(const kcase *c) {
+    size_t n = 0;
+    for (int b = 0; b < c->nbufs; b++) n += c->bufs[b].n;
+    return n;
+}
+
 static bool selected(const kcase *c, const char *only) {
+    if (simulator && (!strcmp(c->family, "gemm") || case_elements(c) > max_elements)) return false;
     if (!only) return true;
     return strncmp(c->kernel, only, strlen(only)) == 0 || strcmp(c->family, only) == 0;
 }
@@ -208,8 +221,12 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--perf")) perf = true;
         else if (!strcmp(argv[i], "--largest")) largest_only = true;
         else if (!strcmp(argv[i], "--list")) list = true;
-        else {
-            printf("usage: test_backend_ops [-o KERNEL|FAMILY] [-d DEVICE] [--perf [--largest]] [--list]\n");
+        else if (!strcmp(argv[i], "--simulator") && i + 1 < argc) {
+            simulator = true;
+            max_elements = (size_t)strtoull(argv[++i], NULL, 10);
+        } else {
+            printf("usage: test_backend_ops [-o KERNEL|FAMILY] [-d DEVICE] [--perf [--largest]] [--list]\n"
+                   "                        [--simulator MAX_ELEMENTS]\n");
             return 2;
         }
     }
@@ -267,6 +284,14 @@ int main(int argc, char **argv) {
             ndev++;
         }
     }
+    if (simulator) /* small enough must still mean every kernel */
+        for (int slot = 0; slot < RF_SLOT_COUNT; slot++) {
+            int n = 0;
+            for (int ci = 0; ci < ncases; ci++)
+                n += !strcmp(cases[ci].kernel, rf_kernel_slot_names[slot]) && selected(&cases[ci], only);
+            CHECK(n > 0 || only, "--simulator %zu: no case of kernel %s is that small", max_elements,
+                  rf_kernel_slot_names[slot]);
+        }
     int pass[16] = {0}, fail[16] = {0};
     for (int ci = 0; ci < ncases; ci++) {
         const kcase *c = &cases[ci];

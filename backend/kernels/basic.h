@@ -164,7 +164,6 @@ RF_KERNEL reduce_groups_f32(int op, int kept_ndim, rf_long n_out, rf_long8 kept_
                             int accumulate) {
     RF_LOCAL_ARRAY(float, buf, RF_GROUP);
     rf_long o = rf_group_id(0);
-    if (o >= n_out) return;
     rf_long base = x_off + rf_nd_offset(o, kept_ndim, kept_shape, kept_stride);
     rf_kahan acc = {0.0f, 0.0f};
     for (rf_long r = rf_local_id(0); r < n_red; r += rf_local_size(0)) {
@@ -188,7 +187,6 @@ RF_KERNEL max_last_f32(rf_long rows, rf_long cols, RF_GLOBAL const float *x, rf_
     RF_LOCAL_ARRAY(float, best_v, RF_GROUP);
     RF_LOCAL_ARRAY(rf_long, best_i, RF_GROUP);
     rf_long r = rf_group_id(0);
-    if (r >= rows) return;
     int lid = rf_local_id(0);
     RF_GLOBAL const float *row = x + x_off + r * cols;
     float bv = -RF_INFINITY;
@@ -233,7 +231,6 @@ RF_KERNEL softmax_f32(rf_long rows, rf_long cols, RF_GLOBAL const float *x, rf_u
                       rf_ulong y_off, int has_mask, RF_GLOBAL const float *mask, rf_ulong mask_off, rf_long mask_rows) {
     RF_LOCAL_ARRAY(float, buf, RF_GROUP);
     rf_long r = rf_group_id(0);
-    if (r >= rows) return;
     int lid = rf_local_id(0), step = rf_local_size(0);
     RF_GLOBAL const float *row = x + x_off + r * cols;
     RF_GLOBAL const float *mrow = has_mask ? mask + mask_off + (r % mask_rows) * cols : row;
@@ -241,14 +238,13 @@ RF_KERNEL softmax_f32(rf_long rows, rf_long cols, RF_GLOBAL const float *x, rf_u
     float mx = -RF_INFINITY;
     for (rf_long c = lid; c < cols; c += step) mx = fmax(mx, row[c] + (has_mask ? mrow[c] : 0.0f));
     mx = rf_group_max(mx, buf);
-    if (mx == -RF_INFINITY) {
-        for (rf_long c = lid; c < cols; c += step) out[c] = 0.0f;
-        return;
-    }
+    int empty = mx == -RF_INFINITY; /* every work item reaches the barriers below, whatever the row holds */
     rf_kahan sum = {0.0f, 0.0f};
-    for (rf_long c = lid; c < cols; c += step) rf_kahan_add(&sum, exp(row[c] + (has_mask ? mrow[c] : 0.0f) - mx));
-    float inv = 1.0f / rf_group_sum(sum.sum, buf);
-    for (rf_long c = lid; c < cols; c += step) out[c] = exp(row[c] + (has_mask ? mrow[c] : 0.0f) - mx) * inv;
+    for (rf_long c = lid; c < cols && !empty; c += step)
+        rf_kahan_add(&sum, exp(row[c] + (has_mask ? mrow[c] : 0.0f) - mx));
+    float total = rf_group_sum(sum.sum, buf);
+    float inv = empty ? 0.0f : 1.0f / total;
+    for (rf_long c = lid; c < cols; c += step) out[c] = empty ? 0.0f : exp(row[c] + (has_mask ? mrow[c] : 0.0f) - mx) * inv;
 }
 
 RF_KERNEL softmax_backward_f32(rf_long rows, rf_long cols, RF_GLOBAL const float *y, rf_ulong y_off,
@@ -256,7 +252,6 @@ RF_KERNEL softmax_backward_f32(rf_long rows, rf_long cols, RF_GLOBAL const float
                                int accumulate) {
     RF_LOCAL_ARRAY(float, buf, RF_GROUP);
     rf_long r = rf_group_id(0);
-    if (r >= rows) return;
     int lid = rf_local_id(0), step = rf_local_size(0);
     RF_GLOBAL const float *yr = y + y_off + r * cols, *dyr = dy + dy_off + r * cols;
     RF_GLOBAL float *dxr = dx + dx_off + r * cols;
@@ -332,7 +327,6 @@ RF_KERNEL layernorm_groups_f32(RF_LN_LAYOUT, float eps, RF_GLOBAL const float *x
                                RF_GLOBAL const float *beta, rf_ulong b_off) {
     RF_LOCAL_ARRAY(float, buf, RF_GROUP);
     rf_long r = rf_group_id(0);
-    if (r >= rows) return;
     rf_layernorm_row(rows, cols, inner, outer_stride, col_stride, eps, r, rf_local_id(0), rf_local_size(0), buf,
                      x + x_off, y + y_off, mean + mean_off, rstd + rstd_off, affine, gamma + g_off, beta + b_off);
 }
@@ -356,7 +350,6 @@ RF_KERNEL layernorm_backward_groups_f32(RF_LN_LAYOUT, RF_GLOBAL const float *x, 
                                         RF_GLOBAL const float *gamma, rf_ulong g_off, int accumulate) {
     RF_LOCAL_ARRAY(float, buf, RF_GROUP);
     rf_long r = rf_group_id(0);
-    if (r >= rows) return;
     rf_layernorm_backward_row(rows, cols, inner, outer_stride, col_stride, r, rf_local_id(0), rf_local_size(0), buf,
                               x + x_off, mean + mean_off, rstd + rstd_off, dy + dy_off, dx + dx_off, affine,
                               gamma + g_off, accumulate);

@@ -47,8 +47,7 @@ RF_KERNEL sumsq_f32(rf_long n, rf_long group_size, RF_GLOBAL const float *x, rf_
                     rf_ulong out_off) {
     RF_LOCAL_ARRAY(float, buf, RF_GROUP);
     rf_long g = rf_group_id(0);
-    rf_long start = g * group_size;
-    if (start >= n) return;
+    rf_long start = g * group_size; /* < n: one group per group of elements, no early return before a barrier */
     rf_long end = rf_min_l(start + group_size, n);
     rf_kahan acc = {0.0f, 0.0f};
     for (rf_long i = start + rf_local_id(0); i < end; i += rf_local_size(0)) {

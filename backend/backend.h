@@ -116,6 +116,18 @@ struct rf_device {
     rf_device_counters counters;
     uint64_t memory_limit_bytes;  /* rf_device_options.memory_limit_bytes, 0: none */
     bool gemm_fuses_bias;         /* ops->gemm handles rf_gemm_desc.bias itself */
+    /* GPU backends (backend/gpu/launch.h): how to run the one kernel source,
+     * the largest work-group the device takes, and the launchers' scratch
+     * buffer (freed with the device). NULL / 0 on the cpu. */
+    const struct rf_gpu_ops *gpu;
+    size_t max_group_size;
+    rf_buffer *scratch;
+    /* Kernels the device lacks run on this cpu device (opened on first
+     * need, closed with the device); which were warned about. */
+    rf_device *host;
+    uint64_t fallback_warned[2];
+    /* Per-kernel profile (backend/profile.h), NULL when off. */
+    struct rf_profile *profile;
 };
 
 /* ---- backends ------------------------------------------------------------- */
@@ -157,6 +169,11 @@ rf_status rf_gemm(rf_device *dev, const rf_gemm_desc *desc);
 /* Elements (of elem_bytes each) one GEMM operand spans from its offset:
  * used for bounds checks and guard-zone tests. */
 size_t rf_gemm_operand_extent(int64_t rows, int64_t cols, int64_t ld, int64_t stride, int64_t batch);
+
+/* Compiles a kernel program from source on a device that compiles kernels
+ * at run time (OpenCL): a failure carries the build log in the device's
+ * error record. RF_ERR_UNSUPPORTED elsewhere. For tests of that path. */
+rf_status rf_device_build_program(rf_device *dev, const char *label, const char *source);
 
 /* Same device, or RF_ERR_DEVICE_MISMATCH naming both devices. */
 rf_status rf_check_same_device(const rf_device *dev, const rf_buffer *buf, const char *what);

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "backend/backend.h"
+#include "backend/profile.h"
 #include "backend/kernels.h"
 #include "backend/status.h"
 
@@ -150,15 +151,19 @@ rf_status rf_gemm(rf_device *dev, const rf_gemm_desc *d) {
                                   d->bias_rows ? d->m : d->n, 0, 1, "bias"));
     }
     if (d->m == 0 || d->n == 0) return RF_OK;
+    if (dev->profile) return rf_gemm_profiled(dev, d);
+    return rf_gemm_run(dev, d);
+}
+
+rf_status rf_gemm_run(rf_device *dev, const rf_gemm_desc *d) {
     if (d->bias && !dev->gemm_fuses_bias) {
         /* C starts as the bias broadcast over it; the product adds to that. */
-        if (!dev->kernels || !dev->kernels->basic)
+        if (!dev->kernels)
             return RF_ERROR(RF_ERR_UNSUPPORTED, "gemm: %s has no copy kernel for a bias", dev->info.name);
         rf_copy_args c = {.ndim = 3, .shape = {d->batch, d->m, d->n},
                           .src = {d->bias, d->bias_offset, {0, d->bias_rows ? 1 : 0, d->bias_rows ? 0 : 1}},
                           .dst = {d->c, d->c_offset, {d->stride_c, d->ldc, 1}}};
-        RF_TRY(dev->kernels->basic->copy(dev, &c));
-        dev->counters.kernel_launches++;
+        RF_TRY(rf_kernel_copy(dev, &c)); /* counts its own launch */
         rf_gemm_desc plain = *d;
         plain.bias = NULL;
         plain.beta = 1.0f;

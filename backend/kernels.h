@@ -1,10 +1,16 @@
-/* kernels.h — the op kernels every backend provides, one typed function
- * pointer per kernel (forward and backward), grouped by family so each
- * family lives in its own files on every backend:
+/* kernels.h — the op kernels every backend provides: one typed function
+ * pointer per kernel slot (forward and backward), listed once in
+ * backend/kernel_list.h. Where the math lives:
  *
- *   backend/cpu/kernels_<family>.c                 plain C (the reference)
- *   backend/opencl/kernels_<family>.c + kernels/<family>.cl
- *   backend/cuda/kernels_<family>.c   + kernels/<family>.cu
+ *   backend/kernels/<family>.h      the one kernel source: device math shared
+ *                                   by every backend, and the GPU kernels
+ *                                   (OpenCL C and CUDA from the same text,
+ *                                   through backend/kernels/device.h)
+ *   backend/gpu/launch_<family>.c   the GPU launchers, for OpenCL and CUDA
+ *   backend/cpu/ref_<family>.c      the cpu reference (double accumulation,
+ *                                   the oracle), on the shared device math
+ *   backend/cpu/fast_<family>.c     the cpu fast mode, where vectorised loops
+ *                                   of its own beat the reference
  *
  * Conventions shared by every kernel:
  *   - memory is (buffer, element offset): rf_mem; f32 unless stated (indices
@@ -19,8 +25,9 @@
  *     or as one work item owning each output;
  *   - the dispatch layer (core/ops*.c) has validated devices, shapes and
  *     bounds before a kernel runs; kernels do not re-check them;
- *   - every slot is required on every backend: tests enumerate the table and
- *     a missing kernel is a failure, not a skip.
+ *   - ops call a slot through rf_kernel_<slot>(dev, &args): a slot a backend
+ *     leaves empty runs on the host (rf_kernel_fallback), and test_backend_ops
+ *     fails for every slot a shipped backend leaves empty.
  */
 #ifndef RFDETR_KERNELS_H
 #define RFDETR_KERNELS_H
@@ -29,12 +36,15 @@
 #include <stdint.h>
 
 #include "backend/backend.h"
+#include "backend/kernels/ops.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-#define RF_MAX_DIMS 6
+#ifndef RF_MAX_DIMS
+#define RF_MAX_DIMS 6 /* also in backend/kernels/device.h */
+#endif
 
 typedef struct rf_mem {
     const rf_buffer *buf;
@@ -53,22 +63,6 @@ typedef struct rf_view {
 /* basic: elementwise, broadcasting, reductions, copies, softmax, layernorm */
 /* ======================================================================= */
 
-typedef enum rf_unary_op {
-    RF_UNARY_IDENTITY = 0,
-    RF_UNARY_AFFINE,     /* alpha * x + beta (scale is AFFINE with beta 0) */
-    RF_UNARY_RELU,
-    RF_UNARY_GELU,       /* erf form: x * 0.5 * (1 + erf(x / sqrt 2)) */
-    RF_UNARY_SILU,       /* x * sigmoid(x) */
-    RF_UNARY_SIGMOID,
-    RF_UNARY_EXP,
-    RF_UNARY_LOG_SIGMOID, /* log(sigmoid(x)), stable for large |x| */
-    RF_UNARY_TANH,
-    RF_UNARY_SQRT,
-    RF_UNARY_LOG,
-    RF_UNARY_INVERSE_SIGMOID, /* log(x / (1 - x)) with x clamped to [eps, 1-eps] (alpha = eps), RF-DETR's inverse_sigmoid */
-    RF_UNARY_SIN,        /* sin(x): DETR's sine embedding of reference boxes (cos x = sin(x + pi/2)) */
-    RF_UNARY_COUNT
-} rf_unary_op;
 
 /* y = f(x) on n contiguous elements (y may alias x). */
 typedef struct rf_unary_args {
@@ -88,13 +82,6 @@ typedef struct rf_unary_backward_args {
     bool accumulate;
 } rf_unary_backward_args;
 
-typedef enum rf_binary_op {
-    RF_BINARY_ADD = 0,
-    RF_BINARY_SUB,
-    RF_BINARY_MUL,
-    RF_BINARY_DIV,
-    RF_BINARY_COUNT
-} rf_binary_op;
 
 /* y[i] (+)= a[i] op b[i] over an N-d index space `shape`; each operand is a
  * strided view (stride 0 = broadcast). y may alias a or b exactly (same
@@ -116,7 +103,6 @@ typedef struct rf_copy_args {
     bool accumulate;
 } rf_copy_args;
 
-typedef enum rf_reduce_op { RF_REDUCE_SUM = 0, RF_REDUCE_MEAN, RF_REDUCE_SUMSQ, RF_REDUCE_COUNT } rf_reduce_op;
 
 /* Reduces an N-d strided input over the axes where reduce_mask bit k is set;
  * the output is contiguous in the kept axes' order. Accumulation in double
@@ -188,19 +174,6 @@ typedef struct rf_layernorm_backward_args {
     bool accumulate;             /* for dx */
 } rf_layernorm_backward_args;
 
-typedef struct rf_kernels_basic {
-    rf_status (*unary)(rf_device *dev, const rf_unary_args *a);
-    rf_status (*unary_backward)(rf_device *dev, const rf_unary_backward_args *a);
-    rf_status (*binary)(rf_device *dev, const rf_binary_args *a);
-    rf_status (*copy)(rf_device *dev, const rf_copy_args *a);
-    rf_status (*reduce)(rf_device *dev, const rf_reduce_args *a);
-    rf_status (*max_last)(rf_device *dev, const rf_max_last_args *a);
-    rf_status (*max_last_backward)(rf_device *dev, const rf_max_last_backward_args *a);
-    rf_status (*softmax)(rf_device *dev, const rf_softmax_args *a);
-    rf_status (*softmax_backward)(rf_device *dev, const rf_softmax_backward_args *a);
-    rf_status (*layernorm)(rf_device *dev, const rf_layernorm_args *a);
-    rf_status (*layernorm_backward)(rf_device *dev, const rf_layernorm_backward_args *a);
-} rf_kernels_basic;
 
 /* ======================================================================= */
 /* conv: im2col / col2im for convolution by GEMM                            */
@@ -222,10 +195,6 @@ typedef struct rf_col2im_args {
     bool accumulate;
 } rf_col2im_args;
 
-typedef struct rf_kernels_conv {
-    rf_status (*im2col)(rf_device *dev, const rf_im2col_args *a);
-    rf_status (*col2im)(rf_device *dev, const rf_col2im_args *a);
-} rf_kernels_conv;
 
 /* ======================================================================= */
 /* sampling: grid sample, deformable attention, gather, top-k               */
@@ -298,15 +267,6 @@ typedef struct rf_topk_args {
     rf_mem x, values, indices;
 } rf_topk_args;
 
-typedef struct rf_kernels_sampling {
-    rf_status (*grid_sample)(rf_device *dev, const rf_grid_sample_args *a);
-    rf_status (*grid_sample_backward)(rf_device *dev, const rf_grid_sample_backward_args *a);
-    rf_status (*deform_attn)(rf_device *dev, const rf_deform_attn_args *a);
-    rf_status (*deform_attn_backward)(rf_device *dev, const rf_deform_attn_backward_args *a);
-    rf_status (*gather_rows)(rf_device *dev, const rf_gather_rows_args *a);
-    rf_status (*gather_rows_backward)(rf_device *dev, const rf_gather_rows_backward_args *a);
-    rf_status (*topk)(rf_device *dev, const rf_topk_args *a);
-} rf_kernels_sampling;
 
 /* ======================================================================= */
 /* loss: weighted sigmoid BCE, L1, GIoU                                      */
@@ -356,12 +316,6 @@ typedef struct rf_box_loss_backward_args {
     bool accumulate;
 } rf_box_loss_backward_args;
 
-typedef struct rf_kernels_loss {
-    rf_status (*bce)(rf_device *dev, const rf_bce_args *a);
-    rf_status (*bce_backward)(rf_device *dev, const rf_bce_backward_args *a);
-    rf_status (*box_loss)(rf_device *dev, const rf_box_loss_args *a);
-    rf_status (*box_loss_backward)(rf_device *dev, const rf_box_loss_backward_args *a);
-} rf_kernels_loss;
 
 /* ======================================================================= */
 /* optim: AdamW, gradient norm, EMA                                          */
@@ -403,11 +357,6 @@ typedef struct rf_ema_args {
     rf_mem x, ema;
 } rf_ema_args;
 
-typedef struct rf_kernels_optim {
-    rf_status (*adamw)(rf_device *dev, const rf_adamw_args *a);
-    rf_status (*sumsq)(rf_device *dev, const rf_sumsq_args *a);
-    rf_status (*ema)(rf_device *dev, const rf_ema_args *a);
-} rf_kernels_optim;
 
 /* ======================================================================= */
 /* rng: Philox-4x32-10 counter RNG                                           */
@@ -442,13 +391,7 @@ typedef struct rf_kernels_optim {
  *                 |beta| both beyond ~5), which initialisation never uses.
  * A fill consumes rf_rng_blocks(dist, n) blocks; callers advance offset by
  * that so the next fill draws fresh numbers. */
-typedef enum rf_rng_dist {
-    RF_RNG_UNIFORM = 0, /* [a, b) */
-    RF_RNG_NORMAL,      /* mean a, std b */
-    RF_RNG_TRUNC_NORMAL /* mean a, std b, within [lo, hi] */
-} rf_rng_dist;
 
-#define RF_RNG_TAG_TENSOR 0x54656e73u /* "Tens": counter word 3 of tensor fills */
 
 typedef struct rf_rng_args {
     rf_rng_dist dist;
@@ -470,29 +413,55 @@ static inline uint64_t rf_rng_blocks(rf_rng_dist dist, int64_t n) {
  * so every backend passes its kernel the same floats. std 0 gives all 0. */
 void rf_rng_trunc_normal_map(float mean, float std, float lo, float hi, float *base, float *span, float *scale);
 
-typedef struct rf_kernels_rng {
-    rf_status (*fill)(rf_device *dev, const rf_rng_args *a);
-} rf_kernels_rng;
 
 /* ======================================================================= */
 
+/* The slots, their names and the table every backend fills. */
+typedef enum rf_kernel_slot {
+#define RF_KERNEL_SLOT(family, slot, args_type, fields, where) RF_SLOT_##slot,
+#include "backend/kernel_list.h"
+#undef RF_KERNEL_SLOT
+    RF_SLOT_COUNT
+} rf_kernel_slot;
+
+extern const char *const rf_kernel_slot_names[RF_SLOT_COUNT];
+extern const char *const rf_kernel_slot_families[RF_SLOT_COUNT];
+
 struct rf_kernels {
-    const rf_kernels_basic *basic;
-    const rf_kernels_conv *conv;
-    const rf_kernels_sampling *sampling;
-    const rf_kernels_loss *loss;
-    const rf_kernels_optim *optim;
-    const rf_kernels_rng *rng;
+#define RF_KERNEL_SLOT(family, slot, args_type, fields, where) rf_status (*slot)(rf_device * dev, const args_type *a);
+#include "backend/kernel_list.h"
+#undef RF_KERNEL_SLOT
 };
 typedef struct rf_kernels rf_kernels;
 
-/* Each backend's table, assembled in backend/<name>/kernels.c. */
+/* Runs an empty slot's cpu kernel on host copies of its buffers (counted in
+ * the device's counters, warned once per kernel and device). */
+rf_status rf_kernel_fallback(rf_device *dev, rf_kernel_slot slot, const void *args);
+
+/* Runs slot `slot` of the device's table (or its host fallback). A GPU
+ * device counts its launches as it enqueues them (a slot may take several);
+ * a cpu kernel call is one launch. */
+rf_status rf_kernel_run(rf_device *dev, rf_kernel_slot slot, const void *args);
+/* The same, timed into the device's profile (backend/profile.h). */
+rf_status rf_kernel_profiled(rf_device *dev, rf_kernel_slot slot, const void *args);
+
+/* Whether slot `slot` of a table is filled. */
+bool rf_kernels_has(const rf_kernels *k, rf_kernel_slot slot);
+
+/* rf_kernel_<slot>(dev, &args): how every op calls a kernel. */
+#define RF_KERNEL_SLOT(family, slot, args_type, fields, where)                                               \
+    static inline rf_status rf_kernel_##slot(rf_device *dev, const args_type *a) {                           \
+        if (dev->profile) return rf_kernel_profiled(dev, RF_SLOT_##slot, a);                                 \
+        return rf_kernel_run(dev, RF_SLOT_##slot, a);                                                        \
+    }
+#include "backend/kernel_list.h"
+#undef RF_KERNEL_SLOT
+
+/* Each backend's table: the cpu's, and the one the GPU backends share
+ * (backend/gpu/launch_*.c on rf_gpu_ops). */
 extern const rf_kernels rf_cpu_kernels;
-#ifdef RFDETR_HAVE_OPENCL
-extern const rf_kernels rf_opencl_kernels;
-#endif
-#ifdef RFDETR_HAVE_CUDA
-extern const rf_kernels rf_cuda_kernels;
+#if defined(RFDETR_HAVE_OPENCL) || defined(RFDETR_HAVE_CUDA)
+extern const rf_kernels rf_gpu_kernels;
 #endif
 
 #ifdef __cplusplus

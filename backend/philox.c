@@ -1,38 +1,12 @@
 #include "backend/philox.h"
+#include "backend/kernels/rng.h"
 
-/* Multipliers and Weyl key increments from the Philox paper (and Random123). */
-#define PHILOX_M0 0xD2511F53u
-#define PHILOX_M1 0xCD9E8D57u
-#define PHILOX_W0 0x9E3779B9u
-#define PHILOX_W1 0xBB67AE85u
-
-static inline void philox_round(uint32_t c[4], const uint32_t k[2]) {
-    uint64_t p0 = (uint64_t)PHILOX_M0 * c[0];
-    uint64_t p1 = (uint64_t)PHILOX_M1 * c[2];
-    uint32_t hi0 = (uint32_t)(p0 >> 32), lo0 = (uint32_t)p0;
-    uint32_t hi1 = (uint32_t)(p1 >> 32), lo1 = (uint32_t)p1;
-    uint32_t n0 = hi1 ^ c[1] ^ k[0];
-    uint32_t n2 = hi0 ^ c[3] ^ k[1];
-    c[0] = n0;
-    c[1] = lo1;
-    c[2] = n2;
-    c[3] = lo0;
-}
-
+/* The rounds of the one kernel source, so the host and every device draw
+ * the same bits from one definition. */
 void rf_philox4x32_10(const uint32_t counter[4], const uint32_t key[2], uint32_t out[4]) {
-    uint32_t c[4] = {counter[0], counter[1], counter[2], counter[3]};
-    uint32_t k[2] = {key[0], key[1]};
-    for (int round = 0; round < 10; round++) {
-        if (round > 0) {
-            k[0] += PHILOX_W0;
-            k[1] += PHILOX_W1;
-        }
-        philox_round(c, k);
-    }
-    out[0] = c[0];
-    out[1] = c[1];
-    out[2] = c[2];
-    out[3] = c[3];
+    rf_u32x4 c = {{counter[0], counter[1], counter[2], counter[3]}};
+    rf_u32x4 r = rf_philox4x32_10_block(c, key[0], key[1]);
+    for (int k = 0; k < 4; k++) out[k] = r.w[k];
 }
 
 void rf_philox_stream_init(rf_philox_stream *s, uint64_t seed, uint32_t id1, uint32_t id2, uint32_t id3) {

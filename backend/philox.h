@@ -12,8 +12,8 @@
  * Convention used across rfdetr.c: the key is the user's 64-bit seed (low
  * word first); the counter names the draw: word 0 counts blocks within one
  * stream, words 1..3 name the stream (e.g. image index, epoch, purpose tag).
- * Device kernels mirror rf_philox4x32_10 and the rf_philox_to_* conversions
- * word for word; keep all of them free of anything a kernel language lacks
+ * The rounds are backend/kernels/rng.h's, shared with every device; the
+ * rf_philox_to_* conversions stay free of anything a kernel language lacks
  * (no libm, no 64-bit division, no globals).
  */
 #ifndef RFDETR_BACKEND_PHILOX_H

@@ -186,6 +186,9 @@ rf_status rf_device_open(const char *name, rf_device **out) { return rf_device_o
 
 void rf_device_close(rf_device *dev) {
     if (!dev) return;
+    if (dev->scratch) rf_buffer_free(dev->scratch);
+    rf_device_close(dev->host);
+    free(dev->profile);
     dev->ops->close(dev); /* frees native state */
     free(dev->error.build_log);
     free(dev);
@@ -232,5 +235,5 @@ void rf_device_get_counters(const rf_device *dev, rf_device_counters *out) { *ou
 uint64_t rf_device_counters_total(const rf_device_counters *c) {
     return c->allocations + c->frees + c->bytes_allocated + c->bytes_live + c->bytes_peak + c->uploads +
            c->downloads + c->copies + c->fills + c->bytes_uploaded + c->bytes_downloaded +
-           c->kernel_launches + c->gemm_calls + c->synchronizations;
+           c->kernel_launches + c->gemm_calls + c->synchronizations + c->host_fallbacks;
 }

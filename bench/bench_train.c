@@ -13,6 +13,10 @@
  * image i holds (i % 4) + 1 boxes). Median step time over --steps after one
  * warm-up step.
  *
+ * Each step's device work (launches, host<->device bytes, synchronizations)
+ * is printed from the device counters; --profile adds one more step with
+ * every kernel timed (backend/profile.h).
+ *
  * Threads: --threads T is the cpu device's thread count
  * (rf_device_options.cpu_threads) and, unless --torch-threads says
  * otherwise, torch.set_num_threads for the baseline. */
@@ -23,6 +27,7 @@
 #include <time.h>
 
 #include "backend/cpu/cpu_backend.h"
+#include "backend/profile.h"
 #include "core/ops.h"
 #include "core/optim.h"
 #include "core/random.h"
@@ -77,7 +82,7 @@ static double python_ms(const char *size, int resolution, int batch, int steps, 
 int main(int argc, char **argv) {
     const char *size = "tiny", *device = "cpu";
     int resolution = 0, batch = 8, steps = 5, threads = 2, torch_threads = 0;
-    bool python = true;
+    bool python = true, profile = false;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--size") && i + 1 < argc) size = argv[++i];
         else if (!strcmp(argv[i], "--resolution") && i + 1 < argc) resolution = atoi(argv[++i]);
@@ -87,9 +92,10 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--torch-threads") && i + 1 < argc) torch_threads = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--no-python")) python = false;
+        else if (!strcmp(argv[i], "--profile")) profile = true;
         else {
             fprintf(stderr, "usage: bench_train [--size S] [--resolution R] [--batch B] [--steps N] [--device D] "
-                            "[--threads T] [--torch-threads T] [--no-python]\n");
+                            "[--threads T] [--torch-threads T] [--no-python] [--profile]\n");
             return 2;
         }
     }
@@ -131,7 +137,13 @@ int main(int argc, char **argv) {
     num_boxes *= cfg.group_detr;
     rf_criterion_config crit = rf_criterion_defaults();
     double times[65];
-    for (int s = 0; s <= steps; s++) {
+    rf_step_profile per_step = {0};
+    /* The timed steps, then with --profile one more whose kernels are timed
+     * one by one (synchronizing after each, so it is not timed itself). */
+    for (int s = 0; s <= steps + profile; s++) {
+        if (s == steps + 1 && rf_device_set_profiling(dev, true) != RF_OK) return 1;
+        rf_device_counters before, after;
+        rf_device_get_counters(dev, &before);
         double t0 = bench_now();
         rf_ctx_reset(ctx);
         rfdetr_outputs out;
@@ -152,7 +164,9 @@ int main(int argc, char **argv) {
             fprintf(stderr, "bench_train: %s\n", rf_last_error());
             return 1;
         }
-        if (s > 0) times[s - 1] = (bench_now() - t0) * 1e3;
+        if (s > 0 && s <= steps) times[s - 1] = (bench_now() - t0) * 1e3;
+        rf_device_get_counters(dev, &after);
+        if (s > 0 && s <= steps) rf_step_profile_add(&per_step, &before, &after);
     }
     double ours = bench_median(times, steps);
     printf("# one RF-DETR training step (forward with %d query groups, criterion on %d heads, backward, clip, AdamW, "
@@ -162,6 +176,8 @@ int main(int argc, char **argv) {
     if (dev->backend == rf_backend_find("cpu"))
         printf("  (%d threads, GEMM: %s)", rf_cpu_threads(dev), rf_cpu_gemm_name(dev));
     printf("\n");
+    rf_step_profile_print(&per_step, dev->info.name, stdout);
+    if (profile) rf_device_profile_print(dev, stdout);
     if (python) {
         double torch_ms = python_ms(size, res, batch, steps, torch_threads);
         if (torch_ms > 0) {

@@ -112,6 +112,8 @@ int cli_cmd_train(int argc, char **argv) {
         {"--max-steps", CLI_INT, &max_steps, "N", "stop after N optimizer steps"},
         {"--threads", CLI_INT, &threads, "N", "image decoding threads (default 2)"},
         {"--eval-batch", CLI_INT, &eval_batch, "B", "images per evaluation batch (default 8)"},
+        {"--profile", CLI_FLAG, &cfg.profile, NULL,
+         "print each kernel's launches, time, bytes and FLOPs and each step's device traffic (syncs after every kernel: slower)"},
     };
     cli_spec spec = {
         .usage = "rfdetr train [--data DIR|shapes] [--model SIZE] [--device D] [--epochs E] [--batch B] [options]",

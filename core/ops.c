@@ -10,7 +10,6 @@
 
 /* ---- helpers ------------------------------------------------------------------ */
 
-static const rf_kernels_basic *basic(rf_ctx *ctx) { return ctx->device->kernels->basic; }
 
 bool rf_op_ok(rf_ctx *ctx, rf_status s) {
     if (s == RF_OK) return true;
@@ -80,7 +79,7 @@ static bool launch_copy(rf_ctx *ctx, int ndim, const int64_t *shape, rf_view src
         n *= shape[i];
     }
     if (n == 0) return true;
-    return rf_op_ok(ctx, basic(ctx)->copy(ctx->device, &a));
+    return rf_op_ok(ctx, rf_kernel_copy(ctx->device, &a));
 }
 
 /* x's gradient (+)= g, where g is contiguous with x's element count and
@@ -132,7 +131,7 @@ static void grad_add(rf_ctx *ctx, rf_tensor *x, rf_tensor *src, bool src_dead) {
     rf_reduce_args a = {.op = RF_REDUCE_SUM, .ndim = src->ndim, .reduce_mask = mask, .x = rf_tensor_view(src),
                         .y = rf_tensor_mem(grad), .accumulate = acc};
     for (int i = 0; i < src->ndim; i++) a.shape[i] = src->shape[i];
-    rf_op_ok(ctx, basic(ctx)->reduce(ctx->device, &a));
+    rf_op_ok(ctx, rf_kernel_reduce(ctx->device, &a));
 }
 
 /* ---- unary -------------------------------------------------------------------------- */
@@ -152,7 +151,7 @@ static void unary_backward(rf_ctx *ctx, rf_node *node) {
     rf_unary_backward_args a = {.op = p->op, .n = rf_tensor_numel(x), .x = rf_tensor_mem(x),
                                 .y = rf_tensor_mem(node->out), .dy = rf_tensor_mem(node->out->grad),
                                 .dx = rf_tensor_mem(dx), .alpha = p->alpha, .beta = p->beta, .accumulate = acc};
-    rf_op_ok(ctx, basic(ctx)->unary_backward(ctx->device, &a));
+    rf_op_ok(ctx, rf_kernel_unary_backward(ctx->device, &a));
 }
 
 rf_tensor *rf_unary(rf_ctx *ctx, rf_unary_op op, rf_tensor *x, float alpha, float beta) {
@@ -162,7 +161,7 @@ rf_tensor *rf_unary(rf_ctx *ctx, rf_unary_op op, rf_tensor *x, float alpha, floa
     if (!y) return NULL;
     rf_unary_args a = {.op = op, .n = rf_tensor_numel(x), .x = rf_tensor_mem(x), .y = rf_tensor_mem(y),
                        .alpha = alpha, .beta = beta};
-    if (a.n && !rf_op_ok(ctx, basic(ctx)->unary(ctx->device, &a))) return NULL;
+    if (a.n && !rf_op_ok(ctx, rf_kernel_unary(ctx->device, &a))) return NULL;
     if (rf_needs_grad(ctx, (rf_tensor *const[]){x}, 1)) {
         rf_node *node = rf_ctx_record(ctx, "unary", unary_backward, y, (rf_tensor *const[]){x}, 1);
         unary_params *p = node ? rf_ctx_host_alloc(ctx, sizeof *p) : NULL;
@@ -201,7 +200,7 @@ static bool launch_binary(rf_ctx *ctx, rf_binary_op op, rf_tensor *a, rf_tensor 
                            .b = broadcast_view(b, y->ndim, y->shape), .y = rf_tensor_view(y), .accumulate = accumulate};
     for (int i = 0; i < y->ndim; i++) args.shape[i] = y->shape[i];
     if (rf_tensor_numel(y) == 0) return true;
-    return rf_op_ok(ctx, basic(ctx)->binary(ctx->device, &args));
+    return rf_op_ok(ctx, rf_kernel_binary(ctx->device, &args));
 }
 
 static rf_tensor *binary_temp(rf_ctx *ctx, rf_binary_op op, rf_tensor *a, rf_tensor *b, rf_tensor *like) {
@@ -333,7 +332,7 @@ static rf_tensor *reduce(rf_ctx *ctx, const char *name, rf_reduce_op op, rf_tens
     if (!y) return NULL;
     rf_reduce_args a = {.op = op, .ndim = x->ndim, .reduce_mask = mask, .x = rf_tensor_view(x), .y = rf_tensor_mem(y)};
     for (int i = 0; i < x->ndim; i++) a.shape[i] = x->shape[i];
-    if (!rf_op_ok(ctx, basic(ctx)->reduce(ctx->device, &a))) return NULL;
+    if (!rf_op_ok(ctx, rf_kernel_reduce(ctx->device, &a))) return NULL;
     if (rf_needs_grad(ctx, (rf_tensor *const[]){x}, 1)) {
         rf_node *node = rf_ctx_record(ctx, name, reduce_backward, y, (rf_tensor *const[]){x}, 1);
         reduce_params *p = node ? rf_ctx_host_alloc(ctx, sizeof *p) : NULL;
@@ -361,7 +360,7 @@ static void max_last_backward(rf_ctx *ctx, rf_node *node) {
     rf_max_last_backward_args a = {.rows = rf_tensor_numel(x) / (cols ? cols : 1), .cols = cols,
                                    .dy = rf_tensor_mem(node->out->grad), .indices = rf_tensor_mem(node->saved[0]),
                                    .dx = rf_tensor_mem(dx), .accumulate = acc};
-    rf_op_ok(ctx, basic(ctx)->max_last_backward(ctx->device, &a));
+    rf_op_ok(ctx, rf_kernel_max_last_backward(ctx->device, &a));
 }
 
 rf_tensor *rf_max_last(rf_ctx *ctx, rf_tensor *x, rf_tensor **indices) {
@@ -381,7 +380,7 @@ rf_tensor *rf_max_last(rf_ctx *ctx, rf_tensor *x, rf_tensor **indices) {
     int64_t cols = x->shape[x->ndim - 1];
     rf_max_last_args a = {.rows = rf_tensor_numel(x) / cols, .cols = cols, .x = rf_tensor_mem(x),
                           .values = rf_tensor_mem(values), .indices = rf_tensor_mem(idx)};
-    if (!rf_op_ok(ctx, basic(ctx)->max_last(ctx->device, &a))) return NULL;
+    if (!rf_op_ok(ctx, rf_kernel_max_last(ctx->device, &a))) return NULL;
     if (rf_needs_grad(ctx, (rf_tensor *const[]){x}, 1)) {
         rf_node *node = rf_ctx_record(ctx, "max_last", max_last_backward, values, (rf_tensor *const[]){x}, 1);
         if (!node) return NULL;
@@ -402,7 +401,7 @@ static void softmax_backward(rf_ctx *ctx, rf_node *node) {
     int64_t cols = y->shape[y->ndim - 1];
     rf_softmax_backward_args a = {.rows = rf_tensor_numel(y) / cols, .cols = cols, .y = rf_tensor_mem(y),
                                   .dy = rf_tensor_mem(y->grad), .dx = rf_tensor_mem(dx), .accumulate = acc};
-    rf_op_ok(ctx, basic(ctx)->softmax_backward(ctx->device, &a));
+    rf_op_ok(ctx, rf_kernel_softmax_backward(ctx->device, &a));
 }
 
 rf_tensor *rf_softmax(rf_ctx *ctx, rf_tensor *x, rf_tensor *mask) {
@@ -424,7 +423,7 @@ rf_tensor *rf_softmax(rf_ctx *ctx, rf_tensor *x, rf_tensor *mask) {
     rf_softmax_args a = {.rows = rf_tensor_numel(x) / cols, .cols = cols, .x = rf_tensor_mem(x), .y = rf_tensor_mem(y),
                          .has_mask = mask != NULL, .mask_rows = mask_rows};
     if (mask) a.mask = rf_tensor_mem(mask);
-    if (a.rows && !rf_op_ok(ctx, basic(ctx)->softmax(ctx->device, &a))) return NULL;
+    if (a.rows && !rf_op_ok(ctx, rf_kernel_softmax(ctx->device, &a))) return NULL;
     /* The mask is a constant: no gradient flows into it. */
     if (rf_needs_grad(ctx, (rf_tensor *const[]){x}, 1) && !rf_ctx_record(ctx, "softmax", softmax_backward, y, (rf_tensor *const[]){x}, 1))
         return NULL;
@@ -461,7 +460,7 @@ static void layernorm_backward(rf_ctx *ctx, rf_node *node) {
         a.dgamma = rf_tensor_mem(dgamma);
         a.dbeta = rf_tensor_mem(dbeta);
     }
-    rf_op_ok(ctx, basic(ctx)->layernorm_backward(ctx->device, &a));
+    rf_op_ok(ctx, rf_kernel_layernorm_backward(ctx->device, &a));
 }
 
 static rf_tensor *layernorm_general(rf_ctx *ctx, const char *name, rf_tensor *x, rf_tensor *gamma, rf_tensor *beta,
@@ -500,7 +499,7 @@ static rf_tensor *layernorm_general(rf_ctx *ctx, const char *name, rf_tensor *x,
         a.gamma = rf_tensor_mem(gamma);
         a.beta = rf_tensor_mem(beta);
     }
-    if (p.rows && cols && !rf_op_ok(ctx, basic(ctx)->layernorm(ctx->device, &a))) return NULL;
+    if (p.rows && cols && !rf_op_ok(ctx, rf_kernel_layernorm(ctx->device, &a))) return NULL;
     rf_tensor *inputs[3] = {x, gamma, beta};
     if (rf_needs_grad(ctx, inputs, 3)) {
         rf_node *node = rf_ctx_record(ctx, name, layernorm_backward, y, inputs, 3);
@@ -663,7 +662,7 @@ static void linear_backward(rf_ctx *ctx, rf_node *node) {
         rf_reduce_args a = {.op = RF_REDUCE_SUM, .ndim = 2, .shape = {rows, out}, .reduce_mask = 1u,
                             .x = {dy->buffer, dy->offset, {out, 1}}, .y = db ? rf_tensor_mem(db) : (rf_mem){0},
                             .accumulate = true};
-        if (db && rows) rf_op_ok(ctx, basic(ctx)->reduce(ctx->device, &a));
+        if (db && rows) rf_op_ok(ctx, rf_kernel_reduce(ctx->device, &a));
     }
 }
 

@@ -61,7 +61,20 @@ typedef struct conv_params {
     rf_im2col_args geom; /* sizes only; buffers are filled per launch */
     int64_t cout;
     bool direct;         /* 1x1, stride 1, no padding: col is x itself */
+    bool patch;          /* kernel = stride, no padding, tiling the input exactly: col is x permuted */
 } conv_params;
+
+/* A patch embedding's col (N, C*kh*kw, Ho*Wo) is its input with axes
+ * permuted, (n, c, i, j, oy, ox) <- x[n, c, oy*kh + i, ox*kw + j]: a strided
+ * copy (one pass, no index arithmetic per tap), in either direction. */
+static rf_copy_args patch_copy(const rf_im2col_args *g, rf_mem x, rf_mem col, bool to_col, bool accumulate) {
+    rf_view xv = {x.buf, x.off, {g->c * g->h * g->w, g->h * g->w, g->w, 1, g->kh * g->w, g->kw}};
+    rf_view cv = {col.buf, col.off,
+                  {g->c * g->kh * g->kw * g->ho * g->wo, g->kh * g->kw * g->ho * g->wo, g->kw * g->ho * g->wo,
+                   g->ho * g->wo, g->wo, 1}};
+    return (rf_copy_args){.ndim = 6, .shape = {g->n, g->c, g->kh, g->kw, g->ho, g->wo}, .src = to_col ? xv : cv,
+                          .dst = to_col ? cv : xv, .accumulate = accumulate};
+}
 
 static void conv2d_backward(rf_ctx *ctx, rf_node *node) {
     rf_tensor *x = node->in[0], *w = node->in[1], *b = node->in[2], *dy = node->out->grad, *col = node->saved[0];
@@ -82,7 +95,7 @@ static void conv2d_backward(rf_ctx *ctx, rf_node *node) {
         a.x.stride[0] = cout * l;
         a.x.stride[1] = l;
         a.x.stride[2] = 1;
-        if (db && n && l) rf_op_ok(ctx, ctx->device->kernels->basic->reduce(ctx->device, &a));
+        if (db && n && l) rf_op_ok(ctx, rf_kernel_reduce(ctx->device, &a));
     }
     if (!x->requires_grad) return;
     bool acc;
@@ -95,9 +108,14 @@ static void conv2d_backward(rf_ctx *ctx, rf_node *node) {
     rf_tensor *dcol = rf_ctx_tensor(ctx, RF_F32, 3, (int64_t[]){n, k, l});
     if (!dcol || !gemm(ctx, true, false, k, l, cout, whole(w, 0), whole(dy, cout * l), whole(dcol, k * l), n, 0.0f))
         return;
+    if (p->patch) {
+        rf_copy_args a = patch_copy(g, rf_tensor_mem(dx), rf_tensor_mem(dcol), false, acc);
+        rf_op_ok(ctx, rf_kernel_copy(ctx->device, &a));
+        return;
+    }
     rf_col2im_args a = {g->n,     g->c,     g->h,  g->w,  g->kh, g->kw, g->stride_h, g->stride_w, g->pad_h,
                         g->pad_w, g->ho,    g->wo, rf_tensor_mem(dcol), rf_tensor_mem(dx), acc};
-    rf_op_ok(ctx, ctx->device->kernels->conv->col2im(ctx->device, &a));
+    rf_op_ok(ctx, rf_kernel_col2im(ctx->device, &a));
 }
 
 rf_tensor *rf_conv2d(rf_ctx *ctx, rf_tensor *x, rf_tensor *w, rf_tensor *b, int stride, int pad) {
@@ -121,7 +139,8 @@ rf_tensor *rf_conv2d(rf_ctx *ctx, rf_tensor *x, rf_tensor *w, rf_tensor *b, int 
     w = rf_contiguous(ctx, w);
     if (!x || !w) return NULL;
     conv_params p = {{n, cin, h, wd, kh, kw, stride, stride, pad, pad, ho, wo, {0}, {0}}, cout,
-                     kh == 1 && kw == 1 && stride == 1 && pad == 0};
+                     kh == 1 && kw == 1 && stride == 1 && pad == 0,
+                     kh == stride && kw == stride && pad == 0 && h % kh == 0 && wd % kw == 0};
     rf_tensor *col = x;
     if (!p.direct) {
         col = rf_ctx_tensor(ctx, RF_F32, 3, (int64_t[]){n, k, l});
@@ -129,7 +148,10 @@ rf_tensor *rf_conv2d(rf_ctx *ctx, rf_tensor *x, rf_tensor *w, rf_tensor *b, int 
         rf_im2col_args a = p.geom;
         a.x = rf_tensor_mem(x);
         a.col = rf_tensor_mem(col);
-        if (n * k * l > 0 && !rf_op_ok(ctx, ctx->device->kernels->conv->im2col(ctx->device, &a))) return NULL;
+        rf_copy_args patch = patch_copy(&p.geom, a.x, a.col, true, false);
+        if (n * k * l > 0 &&
+            !rf_op_ok(ctx, p.patch ? rf_kernel_copy(ctx->device, &patch) : rf_kernel_im2col(ctx->device, &a)))
+            return NULL;
     }
     rf_tensor *y = rf_ctx_tensor(ctx, RF_F32, 4, (int64_t[]){n, cout, ho, wo});
     if (!y) return NULL;

@@ -4,7 +4,6 @@
 
 #include "core/ops.h"
 
-static const rf_kernels_loss *loss(rf_ctx *ctx) { return ctx->device->kernels->loss; }
 
 static bool same_shape(const rf_tensor *a, const rf_tensor *b) {
     if (a->ndim != b->ndim) return false;
@@ -40,7 +39,7 @@ static void bce_backward(rf_ctx *ctx, rf_node *node) {
         a.dpos_w = rf_tensor_mem(dpw);
         a.dneg_w = rf_tensor_mem(dnw);
     }
-    if (a.n) rf_op_ok(ctx, loss(ctx)->bce_backward(ctx->device, &a));
+    if (a.n) rf_op_ok(ctx, rf_kernel_bce_backward(ctx->device, &a));
 }
 
 rf_tensor *rf_bce_weighted(rf_ctx *ctx, rf_tensor *logits, rf_tensor *pos_w, rf_tensor *neg_w) {
@@ -56,7 +55,7 @@ rf_tensor *rf_bce_weighted(rf_ctx *ctx, rf_tensor *logits, rf_tensor *pos_w, rf_
     if (!y || !pos_w || !neg_w) return NULL;
     rf_bce_args a = {.n = rf_tensor_numel(y), .x = rf_tensor_mem(logits), .pos_w = rf_tensor_mem(pos_w),
                      .neg_w = rf_tensor_mem(neg_w), .loss = rf_tensor_mem(y)};
-    if (a.n && !rf_op_ok(ctx, loss(ctx)->bce(ctx->device, &a))) return NULL;
+    if (a.n && !rf_op_ok(ctx, rf_kernel_bce(ctx->device, &a))) return NULL;
     rf_tensor *inputs[3] = {logits, pos_w, neg_w};
     if (rf_needs_grad(ctx, inputs, 3) && !rf_ctx_record(ctx, op, bce_backward, y, inputs, 3)) return NULL;
     return y;
@@ -74,7 +73,7 @@ static void box_losses_backward(rf_ctx *ctx, rf_node *node) {
     rf_box_loss_backward_args a = {.n = n, .pred = rf_tensor_mem(pred), .target = rf_tensor_mem(target),
                                    .dl1 = rf_tensor_mem(dy), .dgiou = {dy->buffer, dy->offset + (size_t)n},
                                    .dpred = rf_tensor_mem(dpred), .accumulate = acc};
-    if (n) rf_op_ok(ctx, loss(ctx)->box_loss_backward(ctx->device, &a));
+    if (n) rf_op_ok(ctx, rf_kernel_box_loss_backward(ctx->device, &a));
 }
 
 /* Row `row` of a (2, N) tensor as an (N) view (tracked by the tape). */
@@ -97,7 +96,7 @@ rf_tensor *rf_box_losses(rf_ctx *ctx, rf_tensor *pred, rf_tensor *target, rf_ten
     if (!y || !target) return NULL;
     rf_box_loss_args a = {.n = n, .pred = rf_tensor_mem(pred), .target = rf_tensor_mem(target),
                           .l1 = rf_tensor_mem(y), .giou = {y->buffer, y->offset + (size_t)n}};
-    if (n && !rf_op_ok(ctx, loss(ctx)->box_loss(ctx->device, &a))) return NULL;
+    if (n && !rf_op_ok(ctx, rf_kernel_box_loss(ctx->device, &a))) return NULL;
     /* The targets are data: only pred is an input of the node. */
     if (rf_needs_grad(ctx, &pred, 1) && !rf_ctx_record(ctx, op, box_losses_backward, y, (rf_tensor *const[]){pred, target}, 2))
         return NULL;

@@ -4,7 +4,6 @@
 #include "core/ops.h"
 #include "core/ops_vision.h"
 
-static const rf_kernels_sampling *sampling(rf_ctx *ctx) { return ctx->device->kernels->sampling; }
 
 static rf_tensor *fail_shapes(rf_ctx *ctx, const char *op, const char *expect, const rf_tensor *a, const rf_tensor *b) {
     char sa[96], sb[96] = "";
@@ -30,7 +29,7 @@ static void grid_sample_backward(rf_ctx *ctx, rf_node *node) {
                                       rf_tensor_mem(x), rf_tensor_mem(grid), rf_tensor_mem(y->grad),
                                       dx != NULL, dgrid != NULL, true,
                                       dx ? rf_tensor_mem(dx) : (rf_mem){0}, dgrid ? rf_tensor_mem(dgrid) : (rf_mem){0}};
-    rf_op_ok(ctx, sampling(ctx)->grid_sample_backward(ctx->device, &a));
+    rf_op_ok(ctx, rf_kernel_grid_sample_backward(ctx->device, &a));
 }
 
 rf_tensor *rf_grid_sample(rf_ctx *ctx, rf_tensor *x, rf_tensor *grid) {
@@ -44,7 +43,7 @@ rf_tensor *rf_grid_sample(rf_ctx *ctx, rf_tensor *x, rf_tensor *grid) {
     if (!y) return NULL;
     rf_grid_sample_args a = {x->shape[0], x->shape[1], x->shape[2], x->shape[3], grid->shape[1], grid->shape[2],
                              rf_tensor_mem(x), rf_tensor_mem(grid), rf_tensor_mem(y)};
-    if (rf_tensor_numel(y) && !rf_op_ok(ctx, sampling(ctx)->grid_sample(ctx->device, &a))) return NULL;
+    if (rf_tensor_numel(y) && !rf_op_ok(ctx, rf_kernel_grid_sample(ctx->device, &a))) return NULL;
     rf_tensor *inputs[2] = {x, grid};
     if (rf_needs_grad(ctx, inputs, 2) && !rf_ctx_record(ctx, "grid_sample", grid_sample_backward, y, inputs, 2))
         return NULL;
@@ -76,7 +75,7 @@ static void deform_attn_backward(rf_ctx *ctx, rf_node *node) {
     a.dvalue = rf_tensor_mem(dvalue);
     a.dsampling_locations = rf_tensor_mem(dloc);
     a.dattention_weights = rf_tensor_mem(dattn);
-    rf_op_ok(ctx, sampling(ctx)->deform_attn_backward(ctx->device, &a));
+    rf_op_ok(ctx, rf_kernel_deform_attn_backward(ctx->device, &a));
 }
 
 rf_tensor *rf_deform_attn(rf_ctx *ctx, rf_tensor *value, const int64_t (*level_hw)[2], int levels,
@@ -120,7 +119,7 @@ rf_tensor *rf_deform_attn(rf_ctx *ctx, rf_tensor *value, const int64_t (*level_h
     if (!value || !loc || !attn || !shapes_t || !starts_t || !y) return NULL;
     rf_deform_attn_args a = {b, total, h, d, q, levels, p, rf_tensor_mem(value), rf_tensor_mem(shapes_t),
                              rf_tensor_mem(starts_t), rf_tensor_mem(loc), rf_tensor_mem(attn), rf_tensor_mem(y)};
-    if (rf_tensor_numel(y) && !rf_op_ok(ctx, sampling(ctx)->deform_attn(ctx->device, &a))) return NULL;
+    if (rf_tensor_numel(y) && !rf_op_ok(ctx, rf_kernel_deform_attn(ctx->device, &a))) return NULL;
     rf_tensor *inputs[3] = {value, loc, attn};
     if (rf_needs_grad(ctx, inputs, 3)) {
         rf_node *node = rf_ctx_record(ctx, "deform_attn", deform_attn_backward, y, inputs, 3);
@@ -141,7 +140,7 @@ static void gather_rows_backward(rf_ctx *ctx, rf_node *node) {
     int64_t batch = src->ndim == 3 ? src->shape[0] : 1, cols = src->shape[src->ndim - 1];
     rf_gather_rows_backward_args a = {batch, src->shape[src->ndim - 2], cols, idx->shape[idx->ndim - 1],
                                       rf_tensor_mem(dy), rf_tensor_mem(idx), rf_tensor_mem(dsrc)};
-    if (batch * cols > 0) rf_op_ok(ctx, sampling(ctx)->gather_rows_backward(ctx->device, &a));
+    if (batch * cols > 0) rf_op_ok(ctx, rf_kernel_gather_rows_backward(ctx->device, &a));
 }
 
 rf_tensor *rf_gather_rows(rf_ctx *ctx, rf_tensor *src, rf_tensor *indices) {
@@ -158,7 +157,7 @@ rf_tensor *rf_gather_rows(rf_ctx *ctx, rf_tensor *src, rf_tensor *indices) {
     rf_tensor *y = rf_ctx_tensor(ctx, RF_F32, src->ndim, batched ? shape : shape + 1);
     if (!src || !indices || !y) return NULL;
     rf_gather_rows_args a = {batch, rows, cols, count, rf_tensor_mem(src), rf_tensor_mem(indices), rf_tensor_mem(y)};
-    if (rf_tensor_numel(y) && !rf_op_ok(ctx, sampling(ctx)->gather_rows(ctx->device, &a))) return NULL;
+    if (rf_tensor_numel(y) && !rf_op_ok(ctx, rf_kernel_gather_rows(ctx->device, &a))) return NULL;
     if (rf_needs_grad(ctx, (rf_tensor *const[]){src}, 1)) {
         rf_node *node = rf_ctx_record(ctx, "gather_rows", gather_rows_backward, y, (rf_tensor *const[]){src}, 1);
         if (!node) return NULL;
@@ -184,7 +183,7 @@ rf_tensor *rf_topk(rf_ctx *ctx, rf_tensor *x, int64_t k, rf_tensor **indices) {
     if (!values || !idx) return NULL;
     rf_topk_args a = {cols ? rf_tensor_numel(x) / cols : 0, cols, k, rf_tensor_mem(x), rf_tensor_mem(values),
                       rf_tensor_mem(idx)};
-    if (rf_tensor_numel(values) && !rf_op_ok(ctx, sampling(ctx)->topk(ctx->device, &a))) return NULL;
+    if (rf_tensor_numel(values) && !rf_op_ok(ctx, rf_kernel_topk(ctx->device, &a))) return NULL;
     if (indices) *indices = idx;
     return values;
 }

@@ -152,7 +152,7 @@ rf_status rf_adamw_step(rf_adamw *opt, float lr_scale, float grad_scale) {
                            .grad_scale = grad_scale, .param = {p->values, 0}, .grad = {p->grads, 0},
                            .m = {p->adam_m, 0}, .v = {p->adam_v, 0}, .seg_start = {opt->seg_start, 0},
                            .seg_lr = {opt->seg_lr, 0}, .seg_wd = {opt->seg_wd, 0}};
-        RF_TRY(p->device->kernels->optim->adamw(p->device, &a));
+        RF_TRY(rf_kernel_adamw(p->device, &a));
     }
     opt->steps = t;
     return RF_OK;
@@ -163,7 +163,7 @@ rf_status rf_adamw_grad_norm(rf_adamw *opt, double *norm) {
     *norm = 0;
     if (p->total == 0) return RF_OK;
     rf_sumsq_args a = {.n = p->total, .group_size = SUMSQ_GROUP, .x = {p->grads, 0}, .out = {opt->partials, 0}};
-    RF_TRY(p->device->kernels->optim->sumsq(p->device, &a));
+    RF_TRY(rf_kernel_sumsq(p->device, &a));
     RF_TRY(rf_buffer_download(opt->partials, 0, opt->host_partials, (size_t)opt->groups * sizeof(float)));
     double sum = 0;
     for (int64_t g = 0; g < opt->groups; g++) sum += (double)opt->host_partials[g];
@@ -231,7 +231,7 @@ rf_status rf_ema_update(rf_ema *ema) {
     if (p->total > 0) {
         rf_ema_args a = {.n = p->total, .decay = (float)rf_ema_next_decay(ema), .x = {p->values, 0},
                          .ema = {ema->values, 0}};
-        RF_TRY(p->device->kernels->optim->ema(p->device, &a));
+        RF_TRY(rf_kernel_ema(p->device, &a));
     }
     ema->updates++;
     return RF_OK;

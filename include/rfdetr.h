@@ -132,6 +132,7 @@ typedef struct rf_device_counters {
     uint64_t kernel_launches;  /* compute kernels and GEMMs enqueued */
     uint64_t gemm_calls;
     uint64_t synchronizations;
+    uint64_t host_fallbacks;   /* kernel calls run on the host: the device lacks that kernel */
 } rf_device_counters;
 
 void rf_device_get_counters(const rf_device *device, rf_device_counters *out);
@@ -296,6 +297,7 @@ typedef struct rf_train_config {
     int threads;               /* loader threads */
     int eval_batch;
     uint64_t device_memory_limit; /* bytes of device memory the run may hold; 0: the device's own limits */
+    bool profile;              /* print a per-kernel profile and each step's device traffic to stderr at the end */
     const volatile sig_atomic_t *stop; /* set by a SIGINT handler: stop at a safe point */
     rf_train_progress_fn progress;
     void *progress_user;

@@ -2,7 +2,9 @@
 # Sets up this machine (Debian 12) and runs every test of rfdetr.c:
 #   1. the whole suite (fast and slow) on a Release build, on cpu, on two PoCL
 #      OpenCL devices, and on CUDA devices where a GPU exists;
-#   2. the fast suite again built with -fsanitize=address,undefined.
+#   2. every small OpenCL kernel case under Oclgrind (races, bounds,
+#      uninitialised values, barrier divergence);
+#   3. the fast suite again built with -fsanitize=address,undefined.
 # Exits non-zero if anything fails. .ci/run runs exactly this script.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,6 +22,9 @@ echo "== Release build and full suite =="
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release
 cmake --build build -j"$jobs"
 ctest --test-dir build --output-on-failure --timeout 3000
+
+echo "== OpenCL kernel cases under the Oclgrind device simulator =="
+bash scripts/ci-oclgrind.sh build
 
 echo "== Sanitizer build (address, undefined) and fast suite =="
 # A failing test runs once more here, and only here: LeakSanitizer's

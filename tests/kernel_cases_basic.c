@@ -32,14 +32,14 @@ typedef struct unary_params {
 static rf_status launch_unary(const kcase *c, rf_device *dev, const rf_mem *m) {
     const unary_params *p = KC_CPARAMS(c, unary_params);
     rf_unary_args a = {.op = p->op, .n = p->n, .x = m[0], .y = m[1], .alpha = p->alpha, .beta = p->beta};
-    return dev->kernels->basic->unary(dev, &a);
+    return rf_kernel_unary(dev, &a);
 }
 
 static rf_status launch_unary_backward(const kcase *c, rf_device *dev, const rf_mem *m) {
     const unary_params *p = KC_CPARAMS(c, unary_params);
     rf_unary_backward_args a = {.op = p->op, .n = p->n, .x = m[0], .y = m[1], .dy = m[2], .dx = m[3],
                                 .alpha = p->alpha, .beta = p->beta, .accumulate = p->accumulate};
-    return dev->kernels->basic->unary_backward(dev, &a);
+    return rf_kernel_unary_backward(dev, &a);
 }
 
 static void unary_cases(kcase *cases, int *n, int max) {
@@ -91,14 +91,14 @@ static rf_status launch_binary(const kcase *c, rf_device *dev, const rf_mem *m) 
     rf_binary_args a = {.op = (rf_binary_op)p->op, .ndim = p->ndim, .a = view_of(m[0], p->sa),
                         .b = view_of(m[1], p->sb), .y = view_of(m[2], p->sy), .accumulate = p->accumulate};
     memcpy(a.shape, p->shape, sizeof a.shape);
-    return dev->kernels->basic->binary(dev, &a);
+    return rf_kernel_binary(dev, &a);
 }
 
 static rf_status launch_copy(const kcase *c, rf_device *dev, const rf_mem *m) {
     const nd_params *p = KC_CPARAMS(c, nd_params);
     rf_copy_args a = {.ndim = p->ndim, .src = view_of(m[0], p->sa), .dst = view_of(m[1], p->sy), .accumulate = p->accumulate};
     memcpy(a.shape, p->shape, sizeof a.shape);
-    return dev->kernels->basic->copy(dev, &a);
+    return rf_kernel_copy(dev, &a);
 }
 
 /* Elements a view with these strides spans. */
@@ -246,7 +246,7 @@ static rf_status launch_reduce(const kcase *c, rf_device *dev, const rf_mem *m) 
     rf_reduce_args a = {.op = p->op, .ndim = p->ndim, .reduce_mask = p->mask, .x = view_of(m[0], p->stride), .y = m[1],
                         .accumulate = p->accumulate};
     memcpy(a.shape, p->shape, sizeof a.shape);
-    return dev->kernels->basic->reduce(dev, &a);
+    return rf_kernel_reduce(dev, &a);
 }
 
 static void reduce_cases(kcase *cases, int *n, int max) {
@@ -301,14 +301,14 @@ typedef struct rows_params {
 static rf_status launch_max_last(const kcase *c, rf_device *dev, const rf_mem *m) {
     const rows_params *p = KC_CPARAMS(c, rows_params);
     rf_max_last_args a = {.rows = p->rows, .cols = p->cols, .x = m[0], .values = m[1], .indices = m[2]};
-    return dev->kernels->basic->max_last(dev, &a);
+    return rf_kernel_max_last(dev, &a);
 }
 
 static rf_status launch_max_last_backward(const kcase *c, rf_device *dev, const rf_mem *m) {
     const rows_params *p = KC_CPARAMS(c, rows_params);
     rf_max_last_backward_args a = {.rows = p->rows, .cols = p->cols, .dy = m[0], .indices = m[1], .dx = m[2],
                                    .accumulate = p->accumulate};
-    return dev->kernels->basic->max_last_backward(dev, &a);
+    return rf_kernel_max_last_backward(dev, &a);
 }
 
 static float ties_and_nans[6 * 5] = {
@@ -357,14 +357,14 @@ static rf_status launch_softmax(const kcase *c, rf_device *dev, const rf_mem *m)
     rf_softmax_args a = {.rows = p->rows, .cols = p->cols, .x = m[0], .y = m[1], .has_mask = p->has_mask,
                          .mask_rows = p->mask_rows};
     if (p->has_mask) a.mask = m[2];
-    return dev->kernels->basic->softmax(dev, &a);
+    return rf_kernel_softmax(dev, &a);
 }
 
 static rf_status launch_softmax_backward(const kcase *c, rf_device *dev, const rf_mem *m) {
     const rows_params *p = KC_CPARAMS(c, rows_params);
     rf_softmax_backward_args a = {.rows = p->rows, .cols = p->cols, .y = m[0], .dy = m[1], .dx = m[2],
                                   .accumulate = p->accumulate};
-    return dev->kernels->basic->softmax_backward(dev, &a);
+    return rf_kernel_softmax_backward(dev, &a);
 }
 
 /* Group DETR's mask: 3 groups of 4 queries, -inf across groups; a fully
@@ -396,16 +396,21 @@ static void softmax_cases(kcase *cases, int *n, int max) {
     kc_add(c, "y", KC_OUT, KC_F32, 2 * 3 * 12 * 12, 0, 0);
     kc_add(c, "mask", KC_IN, KC_F32, 12 * 12, 0, 0)->floats = group_mask;
     snprintf(c->desc, sizeof c->desc, "SOFTMAX(rows=72,cols=12,mask=group_detr_3x4,masked_row)");
-    for (int acc = 0; acc < 2; acc++) {
-        c = kc_new(cases, n, max, "basic", "softmax_backward", launch_softmax_backward, TOL);
-        if (!c) return;
-        p = KC_PARAMS(c, rows_params);
-        *p = (rows_params){.rows = 37, .cols = 300, .accumulate = acc};
-        kc_add(c, "y", KC_IN, KC_F32, 37 * 300, 0, 0.01f);
-        kc_add(c, "dy", KC_IN, KC_F32, 37 * 300, -1, 1);
-        kc_add(c, "dx", acc ? KC_INOUT : KC_OUT, KC_F32, 37 * 300, -1, 1);
-        snprintf(c->desc, sizeof c->desc, "SOFTMAX_BACKWARD(rows=37,cols=300,acc=%d)", acc);
-    }
+    /* Rows shorter and longer than a work-group, and one of 1. */
+    const int64_t back[][2] = {{1, 1}, {3, 300}, {37, 300}};
+    for (size_t s = 0; s < sizeof back / sizeof back[0]; s++)
+        for (int acc = 0; acc < 2; acc++) {
+            c = kc_new(cases, n, max, "basic", "softmax_backward", launch_softmax_backward, TOL);
+            if (!c) return;
+            p = KC_PARAMS(c, rows_params);
+            *p = (rows_params){.rows = back[s][0], .cols = back[s][1], .accumulate = acc};
+            size_t count = (size_t)(p->rows * p->cols);
+            kc_add(c, "y", KC_IN, KC_F32, count, 0, 0.01f);
+            kc_add(c, "dy", KC_IN, KC_F32, count, -1, 1);
+            kc_add(c, "dx", acc ? KC_INOUT : KC_OUT, KC_F32, count, -1, 1);
+            snprintf(c->desc, sizeof c->desc, "SOFTMAX_BACKWARD(rows=%lld,cols=%lld,acc=%d)", (long long)p->rows,
+                     (long long)p->cols, acc);
+        }
 }
 
 /* ---- layer norms --------------------------------------------------------------------------- */
@@ -425,7 +430,7 @@ static rf_status launch_layernorm(const kcase *c, rf_device *dev, const rf_mem *
         a.gamma = m[4];
         a.beta = m[5];
     }
-    return dev->kernels->basic->layernorm(dev, &a);
+    return rf_kernel_layernorm(dev, &a);
 }
 
 static rf_status launch_layernorm_backward(const kcase *c, rf_device *dev, const rf_mem *m) {
@@ -438,7 +443,7 @@ static rf_status launch_layernorm_backward(const kcase *c, rf_device *dev, const
         a.dgamma = m[6];
         a.dbeta = m[7];
     }
-    return dev->kernels->basic->layernorm_backward(dev, &a);
+    return rf_kernel_layernorm_backward(dev, &a);
 }
 
 static void layernorm_cases(kcase *cases, int *n, int max) {

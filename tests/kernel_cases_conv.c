@@ -17,14 +17,14 @@ typedef struct conv_params {
 static rf_status launch_im2col(const kcase *c, rf_device *dev, const rf_mem *m) {
     const conv_params *p = KC_CPARAMS(c, conv_params);
     rf_im2col_args a = {p->n, p->c, p->h, p->w, p->kh, p->kw, p->sh, p->sw, p->ph, p->pw, p->ho, p->wo, m[0], m[1]};
-    return dev->kernels->conv->im2col(dev, &a);
+    return rf_kernel_im2col(dev, &a);
 }
 
 static rf_status launch_col2im(const kcase *c, rf_device *dev, const rf_mem *m) {
     const conv_params *p = KC_CPARAMS(c, conv_params);
     rf_col2im_args a = {p->n, p->c, p->h, p->w, p->kh, p->kw, p->sh, p->sw, p->ph, p->pw, p->ho, p->wo,
                         m[0], m[1], p->accumulate};
-    return dev->kernels->conv->col2im(dev, &a);
+    return rf_kernel_col2im(dev, &a);
 }
 
 int kc_cases_conv(kcase *cases, int max) {

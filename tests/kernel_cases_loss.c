@@ -18,7 +18,7 @@ typedef struct loss_params {
 
 static rf_status launch_bce(const kcase *c, rf_device *dev, const rf_mem *m) {
     rf_bce_args a = {.n = KC_CPARAMS(c, loss_params)->n, .x = m[0], .pos_w = m[1], .neg_w = m[2], .loss = m[3]};
-    return dev->kernels->loss->bce(dev, &a);
+    return rf_kernel_bce(dev, &a);
 }
 
 static rf_status launch_bce_backward(const kcase *c, rf_device *dev, const rf_mem *m) {
@@ -29,19 +29,19 @@ static rf_status launch_bce_backward(const kcase *c, rf_device *dev, const rf_me
         a.dpos_w = m[5];
         a.dneg_w = m[6];
     }
-    return dev->kernels->loss->bce_backward(dev, &a);
+    return rf_kernel_bce_backward(dev, &a);
 }
 
 static rf_status launch_box_loss(const kcase *c, rf_device *dev, const rf_mem *m) {
     rf_box_loss_args a = {.n = KC_CPARAMS(c, loss_params)->n, .pred = m[0], .target = m[1], .l1 = m[2], .giou = m[3]};
-    return dev->kernels->loss->box_loss(dev, &a);
+    return rf_kernel_box_loss(dev, &a);
 }
 
 static rf_status launch_box_loss_backward(const kcase *c, rf_device *dev, const rf_mem *m) {
     const loss_params *p = KC_CPARAMS(c, loss_params);
     rf_box_loss_backward_args a = {.n = p->n, .pred = m[0], .target = m[1], .dl1 = m[2], .dgiou = m[3],
                                    .dpred = m[4], .accumulate = p->accumulate};
-    return dev->kernels->loss->box_loss_backward(dev, &a);
+    return rf_kernel_box_loss_backward(dev, &a);
 }
 
 /* Logits across the range where softplus needs its stable form, and Inf. */

@@ -19,19 +19,19 @@ static rf_status launch_adamw(const kcase *c, rf_device *dev, const rf_mem *m) {
     rf_adamw_args a = {.n = p->n, .segments = p->segments, .step = p->step, .beta1 = p->beta1, .beta2 = p->beta2,
                        .eps = p->eps, .lr_scale = p->lr_scale, .grad_scale = p->grad_scale, .param = m[0],
                        .grad = m[1], .m = m[2], .v = m[3], .seg_start = m[4], .seg_lr = m[5], .seg_wd = m[6]};
-    return dev->kernels->optim->adamw(dev, &a);
+    return rf_kernel_adamw(dev, &a);
 }
 
 static rf_status launch_sumsq(const kcase *c, rf_device *dev, const rf_mem *m) {
     const optim_params *p = KC_CPARAMS(c, optim_params);
     rf_sumsq_args a = {.n = p->n, .group_size = p->group_size, .x = m[0], .out = m[1]};
-    return dev->kernels->optim->sumsq(dev, &a);
+    return rf_kernel_sumsq(dev, &a);
 }
 
 static rf_status launch_ema(const kcase *c, rf_device *dev, const rf_mem *m) {
     const optim_params *p = KC_CPARAMS(c, optim_params);
     rf_ema_args a = {.n = p->n, .decay = p->decay, .x = m[0], .ema = m[1]};
-    return dev->kernels->optim->ema(dev, &a);
+    return rf_kernel_ema(dev, &a);
 }
 
 /* Segment tables: one segment, and four with an empty one (RF-DETR's groups

@@ -13,7 +13,7 @@
 static rf_status launch_fill(const kcase *c, rf_device *dev, const rf_mem *m) {
     rf_rng_args a = *KC_CPARAMS(c, rf_rng_args);
     a.out = m[0];
-    return dev->kernels->rng->fill(dev, &a);
+    return rf_kernel_fill(dev, &a);
 }
 
 static void add(kcase *cases, int *n, int max, rf_rng_dist dist, int64_t count, uint64_t seed, uint64_t offset,

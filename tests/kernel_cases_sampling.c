@@ -21,14 +21,14 @@ typedef struct grid_params {
 static rf_status launch_grid_sample(const kcase *c, rf_device *dev, const rf_mem *m) {
     const grid_params *p = KC_CPARAMS(c, grid_params);
     rf_grid_sample_args a = {p->n, p->c, p->h, p->w, p->ho, p->wo, m[0], m[1], m[2]};
-    return dev->kernels->sampling->grid_sample(dev, &a);
+    return rf_kernel_grid_sample(dev, &a);
 }
 
 static rf_status launch_grid_sample_backward(const kcase *c, rf_device *dev, const rf_mem *m) {
     const grid_params *p = KC_CPARAMS(c, grid_params);
     rf_grid_sample_backward_args a = {p->n, p->c, p->h, p->w, p->ho, p->wo, m[0], m[1], m[2],
                                       p->has_dx, p->has_dgrid, p->accumulate, m[3], m[4]};
-    return dev->kernels->sampling->grid_sample_backward(dev, &a);
+    return rf_kernel_grid_sample_backward(dev, &a);
 }
 
 /* Grid coordinates on the special places of a 5-wide, 4-high image: the
@@ -108,14 +108,14 @@ static rf_status launch_deform(const kcase *c, rf_device *dev, const rf_mem *m) 
     const deform_params *p = KC_CPARAMS(c, deform_params);
     rf_deform_attn_args a = {p->batch, p->value_len, p->heads, p->head_dim, p->queries, p->levels, p->points,
                              m[0], m[1], m[2], m[3], m[4], m[5]};
-    return dev->kernels->sampling->deform_attn(dev, &a);
+    return rf_kernel_deform_attn(dev, &a);
 }
 
 static rf_status launch_deform_backward(const kcase *c, rf_device *dev, const rf_mem *m) {
     const deform_params *p = KC_CPARAMS(c, deform_params);
     rf_deform_attn_backward_args a = {p->batch, p->value_len, p->heads, p->head_dim, p->queries, p->levels, p->points,
                                       m[0], m[1], m[2], m[3], m[4], m[5], m[6], m[7], m[8]};
-    return dev->kernels->sampling->deform_attn_backward(dev, &a);
+    return rf_kernel_deform_attn_backward(dev, &a);
 }
 
 static void deform_cases(kcase *cases, int *n, int max) {
@@ -188,13 +188,13 @@ typedef struct gather_params {
 static rf_status launch_gather(const kcase *c, rf_device *dev, const rf_mem *m) {
     const gather_params *p = KC_CPARAMS(c, gather_params);
     rf_gather_rows_args a = {p->batch, p->src_rows, p->cols, p->count, m[0], m[1], m[2]};
-    return dev->kernels->sampling->gather_rows(dev, &a);
+    return rf_kernel_gather_rows(dev, &a);
 }
 
 static rf_status launch_gather_backward(const kcase *c, rf_device *dev, const rf_mem *m) {
     const gather_params *p = KC_CPARAMS(c, gather_params);
     rf_gather_rows_backward_args a = {p->batch, p->src_rows, p->cols, p->count, m[0], m[1], m[2]};
-    return dev->kernels->sampling->gather_rows_backward(dev, &a);
+    return rf_kernel_gather_rows_backward(dev, &a);
 }
 
 /* Repeats, the first and last rows, and two indices out of range (-1, 7):
@@ -236,7 +236,7 @@ typedef struct topk_params {
 static rf_status launch_topk(const kcase *c, rf_device *dev, const rf_mem *m) {
     const topk_params *p = KC_CPARAMS(c, topk_params);
     rf_topk_args a = {p->rows, p->cols, p->k, m[0], m[1], m[2]};
-    return dev->kernels->sampling->topk(dev, &a);
+    return rf_kernel_topk(dev, &a);
 }
 
 /* 3 rows of 40: few distinct values (many ties, +0 and -0 equal), NaNs and

@@ -6,9 +6,6 @@
 #include "backend/backend.h"
 #include "backend/status.h"
 #include "test_util.h"
-#ifdef RFDETR_HAVE_OPENCL
-#include "backend/opencl/opencl_internal.h"
-#endif
 
 static void test_parsing(void) {
     const rf_backend *b;
@@ -234,8 +231,7 @@ static void test_build_log(const char *name) {
     rf_device *dev = NULL;
     CHECK_OK(rf_device_open(name, &dev));
     if (!dev) return;
-    cl_program prog = NULL;
-    rf_status s = rf_opencl_build_source(dev, "broken.cl", "__kernel void k(__global float *x) { x[0] = y; }", &prog);
+    rf_status s = rf_device_build_program(dev, "broken.cl", "__kernel void k(__global float *x) { x[0] = y; }");
     CHECK(s == RF_ERR_KERNEL_BUILD, "broken kernel gave %s", rf_status_name(s));
     CHECK(dev->error.build_log && strstr(dev->error.build_log, "y"), "no build log recorded");
     CHECK(strcmp(dev->error.call, "clBuildProgram") == 0, "failing call recorded as '%s'", dev->error.call);

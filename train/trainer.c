@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "backend/profile.h"
 #include "backend/status.h"
 #include "core/fileio.h"
 #include "core/ops.h"
@@ -70,6 +71,7 @@ typedef struct trainer {
     char path[4096];
     rf_run_log log;
     int64_t last_saved_epoch; /* epochs in the newest checkpoint.safetensors on disk (-1: none) */
+    rf_step_profile steps;    /* --profile: device traffic per optimizer step */
 } trainer;
 
 static void notify(const trainer *t, rf_train_event event, const char *message) {
@@ -421,7 +423,11 @@ static rf_status train_loop(trainer *t, rf_train_summary *summary) {
             if (c->max_steps > 0 && t->st.step >= c->max_steps) break;
             step_result r;
             int64_t batches_before = t->st.batches_done;
+            rf_device_counters before, after;
+            rf_device_get_counters(t->dev, &before);
             s = optimizer_step(t, loader, &r, &epoch_done);
+            rf_device_get_counters(t->dev, &after);
+            if (s == RF_OK && c->profile) rf_step_profile_add(&t->steps, &before, &after);
             if (s == RF_ERR_INTERRUPTED && c->stop && *c->stop) {
                 /* Ctrl-C while the loader was filling the step: nothing was
                  * computed yet; the step restarts on --resume. */
@@ -486,6 +492,7 @@ rf_status rf_train(const rf_train_config *cfg, rf_train_summary *summary) {
         rf_device_options opts = {.memory_limit_bytes = cfg->device_memory_limit};
         s = rf_device_open_with(cfg->device, &opts, &t.dev);
     }
+    if (s == RF_OK && cfg->profile) s = rf_device_set_profiling(t.dev, true);
     if (s == RF_OK) s = build_model(&t);
     if (s == RF_OK) s = build_optimizer(&t);
     if (s == RF_OK && cfg->resume) {
@@ -526,6 +533,10 @@ rf_status rf_train(const rf_train_config *cfg, rf_train_summary *summary) {
                  t.dev->info.description, cfg->epochs, t.sched.steps_per_epoch, cfg->batch, cfg->grad_accum);
         notify(&t, RF_TRAIN_STARTED, msg);
         s = train_loop(&t, summary);
+        if (cfg->profile) {
+            rf_device_profile_print(t.dev, stderr);
+            rf_step_profile_print(&t.steps, t.dev->info.name, stderr);
+        }
     }
     /* The test split, with the best total model. */
     if (s == RF_OK && t.ds->splits[RF_SPLIT_TEST].present && t.st.epochs_evaluated > 0) {

@@ -12,13 +12,9 @@
 #define CPU_VF(v) ((float *)(v).buf->native + (v).off)
 #define CPU_VCF(v) ((const float *)(v).buf->native + (v).off)
 
-/* One table per kernel family (kernels_<family>.c). NULL until a family is
- * implemented on this backend. */
-extern const rf_kernels_basic rf_cpu_kernels_basic;
-extern const rf_kernels_conv rf_cpu_kernels_conv;
-extern const rf_kernels_sampling rf_cpu_kernels_sampling;
-extern const rf_kernels_loss rf_cpu_kernels_loss;
-extern const rf_kernels_optim rf_cpu_kernels_optim;
-extern const rf_kernels_rng rf_cpu_kernels_rng;
+/* The cpu kernels, one per slot of the kernel list (kernels_<family>.c). */
+#define RF_KERNEL_SLOT(family, slot, args_type, fields, where) rf_status rf_cpu_##slot(rf_device *dev, const args_type *a);
+#include "backend/kernel_list.h"
+#undef RF_KERNEL_SLOT
 
 #endif

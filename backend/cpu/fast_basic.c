@@ -10,6 +10,7 @@
 #include "backend/cpu/fast.h"
 #include "backend/cpu/fast_math.h"
 #include "backend/cpu/ref_basic.h"
+#include "backend/kernels/basic.h"
 #include "backend/nd.h"
 
 /* ---- unary ------------------------------------------------------------------------------ */
@@ -41,7 +42,8 @@ CPU_CLONES static void unary_loop(rf_unary_op op, int64_t n, const float *x, flo
         break;
     }
     case RF_UNARY_SIN: MAP(sinf(x[i])); break;
-    default: MAP(NAN);
+    /* A code without a vectorised form here: the shared device math. */
+    default: MAP((float)rf_unary_value(op, x[i], alpha, beta));
     }
 }
 
@@ -85,7 +87,7 @@ CPU_CLONES static void unary_backward_loop(rf_unary_op op, int64_t n, const floa
                        : (x[i] >= alpha ? 1.0f / x[i] : 0.0f) + (1.0f - x[i] >= alpha ? 1.0f / (1.0f - x[i]) : 0.0f));
         break;
     case RF_UNARY_SIN: DERIV_LOOP(cosf(x[i])); break;
-    default: DERIV_LOOP(NAN);
+    default: DERIV_LOOP((float)rf_unary_derivative(op, x[i], y[i], alpha));
     }
 }
 

@@ -9,17 +9,18 @@
 #include "backend/cpu/cpu_kernels.h"
 #include "backend/cpu/fast.h"
 #include "backend/cpu/fast_math.h"
+#include "backend/kernels/device.h"
+/* The shared step in float: tgmath's sqrt of a float is sqrtf. */
+#include <tgmath.h>
+#undef RF_S
+#undef RF_SN
+#define RF_S float
+#define RF_SN(name) name##_f32
+#include "backend/kernels/adamw_step.h"
 
 CPU_CLONES static void adamw_loop(int64_t n, float *p, const float *g, float *m, float *v, float gs, float w, float b2,
                                   float decay, float step, float inv_bc2_sqrt, float eps) {
-    for (int64_t i = 0; i < n; i++) {
-        float gi = g[i] * gs, mi = m[i];
-        mi = w < 0.5f ? mi + w * (gi - mi) : gi - (gi - mi) * (1.0f - w);
-        float vi = v[i] * b2 + (1.0f - b2) * gi * gi;
-        m[i] = mi;
-        v[i] = vi;
-        p[i] = p[i] * decay - step * mi / (sqrtf(vi) * inv_bc2_sqrt + eps);
-    }
+    for (int64_t i = 0; i < n; i++) rf_adamw_step_f32(&p[i], &m[i], &v[i], g[i] * gs, w, b2, decay, step, inv_bc2_sqrt, eps);
 }
 
 static void adamw_range(void *ptr, int64_t b, int64_t e) {

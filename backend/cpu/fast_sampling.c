@@ -21,6 +21,12 @@
 #include "backend/cpu/fast.h"
 #include "backend/cpu/fast_math.h"
 #include "backend/cpu/ref_sampling.h"
+#include "backend/kernels/device.h"
+#undef RF_S
+#undef RF_SN
+#define RF_S float
+#define RF_SN(name) name##_f32
+#include "backend/kernels/sampling_taps.h"
 
 /* ---- grid sample: the reference, one image per task ------------------------------------------ */
 
@@ -53,27 +59,21 @@ bool cpu_fast_grid_sample_backward(rf_device *dev, const rf_grid_sample_backward
 
 /* ---- deformable attention ------------------------------------------------------------------- */
 
-/* The four taps of one sample: tap k at column x0 + (k & 1), row
- * y0 + (k >> 1); `row[k]` is its value row (b, level_start + pixel, head),
- * -1 when outside the level (zero padding). */
+/* The four taps of one sample (backend/kernels/sampling_taps.h, in float);
+ * `row[k]` is tap k's value row (b, level_start + pixel, head), -1 when
+ * outside the level (zero padding). */
 typedef struct sample_taps {
-    float fx, fy, wt[4];
+    rf_taps_f32 taps;
+    float wt[4];
     int64_t row[4];
 } sample_taps;
 
 static void sample_taps_at(int64_t value_len, int64_t heads, const int32_t *shapes, const int32_t *starts,
                            const float *loc, int64_t b, int64_t h, int64_t l, int64_t sample, sample_taps *t) {
-    int64_t lh = shapes[2 * l], lw = shapes[2 * l + 1];
-    float px = loc[2 * sample] * (float)lw - 0.5f, py = loc[2 * sample + 1] * (float)lh - 0.5f;
-    float x0 = floorf(px), y0 = floorf(py);
-    t->fx = px - x0;
-    t->fy = py - y0;
-    const float wx[2] = {1.0f - t->fx, t->fx}, wy[2] = {1.0f - t->fy, t->fy};
+    t->taps = rf_deform_taps_f32(loc[2 * sample], loc[2 * sample + 1], shapes[2 * l], shapes[2 * l + 1]);
     for (int k = 0; k < 4; k++) {
-        t->wt[k] = wx[k & 1] * wy[k >> 1];
-        float xk = x0 + (float)(k & 1), yk = y0 + (float)(k >> 1);
-        bool inside = xk >= 0.0f && xk <= (float)(lw - 1) && yk >= 0.0f && yk <= (float)(lh - 1);
-        t->row[k] = inside ? (b * value_len + starts[l] + (int64_t)yk * lw + (int64_t)xk) * heads + h : -1;
+        t->wt[k] = t->taps.wt[k];
+        t->row[k] = t->taps.inside[k] ? (b * value_len + starts[l] + t->taps.at[k]) * heads + h : -1;
     }
 }
 
@@ -170,10 +170,9 @@ static void deform_dsample_range(void *p, int64_t b0, int64_t e0) {
                     for (int k = 0; k < 4; k++) {
                         if (tp.row[k] < 0) continue;
                         float v = dot(D, value + tp.row[k] * D, go);
-                        float sx = (k >> 1) ? tp.fy : 1.0f - tp.fy, sy = (k & 1) ? tp.fx : 1.0f - tp.fx;
                         ga += tp.wt[k] * v;
-                        gx += ((k & 1) ? sx : -sx) * v;
-                        gy += ((k >> 1) ? sy : -sy) * v;
+                        gx += rf_tap_dx_f32(&tp.taps, k) * v;
+                        gy += rf_tap_dy_f32(&tp.taps, k) * v;
                     }
                     dattn[sample] += ga;
                     dloc[2 * sample] += attn[sample] * gx * lw;

@@ -5,63 +5,63 @@
 #include "backend/cpu/fast.h"
 #include "backend/cpu/ref_basic.h"
 
-static rf_status cpu_unary(rf_device *dev, const rf_unary_args *a) {
+rf_status rf_cpu_unary(rf_device *dev, const rf_unary_args *a) {
     if (!cpu_is_reference(dev) && cpu_fast_unary(dev, a)) return RF_OK;
     rf_ref_unary_f32(a->op, a->n, CPU_CF(a->x), CPU_F(a->y), a->alpha, a->beta);
     return RF_OK;
 }
 
-static rf_status cpu_unary_backward(rf_device *dev, const rf_unary_backward_args *a) {
+rf_status rf_cpu_unary_backward(rf_device *dev, const rf_unary_backward_args *a) {
     if (!cpu_is_reference(dev) && cpu_fast_unary_backward(dev, a)) return RF_OK;
     rf_ref_unary_backward_f32(a->op, a->n, CPU_CF(a->x), CPU_CF(a->y), CPU_CF(a->dy), CPU_F(a->dx), a->alpha, a->beta,
                               a->accumulate);
     return RF_OK;
 }
 
-static rf_status cpu_binary(rf_device *dev, const rf_binary_args *a) {
+rf_status rf_cpu_binary(rf_device *dev, const rf_binary_args *a) {
     if (!cpu_is_reference(dev) && cpu_fast_binary(dev, a)) return RF_OK;
     rf_ref_binary_f32(a->op, a->ndim, a->shape, CPU_VCF(a->a), a->a.stride, CPU_VCF(a->b), a->b.stride, CPU_VF(a->y),
                       a->y.stride, a->accumulate);
     return RF_OK;
 }
 
-static rf_status cpu_copy(rf_device *dev, const rf_copy_args *a) {
+rf_status rf_cpu_copy(rf_device *dev, const rf_copy_args *a) {
     if (!cpu_is_reference(dev) && cpu_fast_copy(dev, a)) return RF_OK;
     rf_ref_copy_f32(a->ndim, a->shape, CPU_VCF(a->src), a->src.stride, CPU_VF(a->dst), a->dst.stride, a->accumulate);
     return RF_OK;
 }
 
-static rf_status cpu_reduce(rf_device *dev, const rf_reduce_args *a) {
+rf_status rf_cpu_reduce(rf_device *dev, const rf_reduce_args *a) {
     if (!cpu_is_reference(dev) && cpu_fast_reduce(dev, a)) return RF_OK;
     rf_ref_reduce_f32(a->op, a->ndim, a->shape, a->reduce_mask, CPU_VCF(a->x), a->x.stride, CPU_F(a->y), a->accumulate);
     return RF_OK;
 }
 
-static rf_status cpu_max_last(rf_device *dev, const rf_max_last_args *a) {
+rf_status rf_cpu_max_last(rf_device *dev, const rf_max_last_args *a) {
     if (!cpu_is_reference(dev) && cpu_fast_max_last(dev, a)) return RF_OK;
     rf_ref_max_last_f32(a->rows, a->cols, CPU_CF(a->x), CPU_F(a->values), CPU_I(a->indices));
     return RF_OK;
 }
 
-static rf_status cpu_max_last_backward(rf_device *dev, const rf_max_last_backward_args *a) {
+rf_status rf_cpu_max_last_backward(rf_device *dev, const rf_max_last_backward_args *a) {
     if (!cpu_is_reference(dev) && cpu_fast_max_last_backward(dev, a)) return RF_OK;
     rf_ref_max_last_backward_f32(a->rows, a->cols, CPU_CF(a->dy), CPU_CI(a->indices), CPU_F(a->dx), a->accumulate);
     return RF_OK;
 }
 
-static rf_status cpu_softmax(rf_device *dev, const rf_softmax_args *a) {
+rf_status rf_cpu_softmax(rf_device *dev, const rf_softmax_args *a) {
     if (!cpu_is_reference(dev) && cpu_fast_softmax(dev, a)) return RF_OK;
     rf_ref_softmax_f32(a->rows, a->cols, CPU_CF(a->x), a->has_mask ? CPU_CF(a->mask) : NULL, a->mask_rows, CPU_F(a->y));
     return RF_OK;
 }
 
-static rf_status cpu_softmax_backward(rf_device *dev, const rf_softmax_backward_args *a) {
+rf_status rf_cpu_softmax_backward(rf_device *dev, const rf_softmax_backward_args *a) {
     if (!cpu_is_reference(dev) && cpu_fast_softmax_backward(dev, a)) return RF_OK;
     rf_ref_softmax_backward_f32(a->rows, a->cols, CPU_CF(a->y), CPU_CF(a->dy), CPU_F(a->dx), a->accumulate);
     return RF_OK;
 }
 
-static rf_status cpu_layernorm(rf_device *dev, const rf_layernorm_args *a) {
+rf_status rf_cpu_layernorm(rf_device *dev, const rf_layernorm_args *a) {
     if (!cpu_is_reference(dev) && cpu_fast_layernorm(dev, a)) return RF_OK;
     rf_ref_layernorm_f32(a->rows, a->cols, a->inner, a->outer_stride, a->col_stride, a->eps, CPU_CF(a->x),
                          a->has_affine ? CPU_CF(a->gamma) : NULL, a->has_affine ? CPU_CF(a->beta) : NULL, CPU_F(a->y),
@@ -69,7 +69,7 @@ static rf_status cpu_layernorm(rf_device *dev, const rf_layernorm_args *a) {
     return RF_OK;
 }
 
-static rf_status cpu_layernorm_backward(rf_device *dev, const rf_layernorm_backward_args *a) {
+rf_status rf_cpu_layernorm_backward(rf_device *dev, const rf_layernorm_backward_args *a) {
     if (!cpu_is_reference(dev) && cpu_fast_layernorm_backward(dev, a)) return RF_OK;
     rf_ref_layernorm_backward_f32(a->rows, a->cols, a->inner, a->outer_stride, a->col_stride, CPU_CF(a->x),
                                   CPU_CF(a->mean), CPU_CF(a->rstd), CPU_CF(a->dy),
@@ -79,16 +79,3 @@ static rf_status cpu_layernorm_backward(rf_device *dev, const rf_layernorm_backw
     return RF_OK;
 }
 
-const rf_kernels_basic rf_cpu_kernels_basic = {
-    .unary = cpu_unary,
-    .unary_backward = cpu_unary_backward,
-    .binary = cpu_binary,
-    .copy = cpu_copy,
-    .reduce = cpu_reduce,
-    .max_last = cpu_max_last,
-    .max_last_backward = cpu_max_last_backward,
-    .softmax = cpu_softmax,
-    .softmax_backward = cpu_softmax_backward,
-    .layernorm = cpu_layernorm,
-    .layernorm_backward = cpu_layernorm_backward,
-};

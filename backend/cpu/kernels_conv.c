@@ -5,19 +5,15 @@
 #include "backend/cpu/fast.h"
 #include "backend/cpu/ref_conv.h"
 
-static rf_status cpu_im2col(rf_device *dev, const rf_im2col_args *a) {
+rf_status rf_cpu_im2col(rf_device *dev, const rf_im2col_args *a) {
     if (!cpu_is_reference(dev) && cpu_fast_im2col(dev, a)) return RF_OK;
     rf_ref_im2col_f32(&RF_CONV_GEOM(a), CPU_CF(a->x), CPU_F(a->col));
     return RF_OK;
 }
 
-static rf_status cpu_col2im(rf_device *dev, const rf_col2im_args *a) {
+rf_status rf_cpu_col2im(rf_device *dev, const rf_col2im_args *a) {
     if (!cpu_is_reference(dev) && cpu_fast_col2im(dev, a)) return RF_OK;
     rf_ref_col2im_f32(&RF_CONV_GEOM(a), CPU_CF(a->col), CPU_F(a->x), a->accumulate);
     return RF_OK;
 }
 
-const rf_kernels_conv rf_cpu_kernels_conv = {
-    .im2col = cpu_im2col,
-    .col2im = cpu_col2im,
-};

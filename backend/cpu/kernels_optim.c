@@ -7,21 +7,22 @@
 #include "backend/cpu/cpu_internal.h"
 #include "backend/cpu/cpu_kernels.h"
 #include "backend/cpu/fast.h"
+#include "backend/kernels/device.h"
+#include "backend/kernels/adamw_step.h"
 
-static rf_status cpu_adamw(rf_device *dev, const rf_adamw_args *a) {
+rf_status rf_cpu_adamw(rf_device *dev, const rf_adamw_args *a) {
     if (!cpu_is_reference(dev) && cpu_fast_adamw(dev, a)) return RF_OK;
     float *p = CPU_F(a->param), *m = CPU_F(a->m), *v = CPU_F(a->v);
     const float *g = CPU_CF(a->grad), *lrs = CPU_CF(a->seg_lr), *wds = CPU_CF(a->seg_wd);
     const int32_t *start = CPU_CI(a->seg_start);
-    double b1 = a->beta1, b2 = a->beta2, w = 1.0 - b1;
-    double bc1 = 1.0 - pow(b1, (double)a->step), bc2_sqrt = sqrt(1.0 - pow(b2, (double)a->step));
+    double b1 = a->beta1, b2 = a->beta2;
+    double bc1 = 1.0 - pow(b1, (double)a->step), inv_bc2_sqrt = 1.0 / sqrt(1.0 - pow(b2, (double)a->step));
     for (int64_t s = 0; s < a->segments; s++) {
         double lr = (double)lrs[s] * a->lr_scale, decay = 1.0 - lr * (double)wds[s], step_size = lr / bc1;
         for (int64_t i = start[s]; i < start[s + 1]; i++) {
-            double gi = (double)g[i] * a->grad_scale, mi = m[i], vi = v[i];
-            mi = w < 0.5 ? mi + w * (gi - mi) : gi - (gi - mi) * (1.0 - w);
-            vi = vi * b2 + (1.0 - b2) * gi * gi;
-            double pi = (double)p[i] * decay - step_size * mi / (sqrt(vi) / bc2_sqrt + a->eps);
+            double pi = p[i], mi = m[i], vi = v[i];
+            rf_adamw_step(&pi, &mi, &vi, (double)g[i] * a->grad_scale, 1.0 - b1, b2, decay, step_size, inv_bc2_sqrt,
+                          a->eps);
             m[i] = (float)mi;
             v[i] = (float)vi;
             p[i] = (float)pi;
@@ -30,7 +31,7 @@ static rf_status cpu_adamw(rf_device *dev, const rf_adamw_args *a) {
     return RF_OK;
 }
 
-static rf_status cpu_sumsq(rf_device *dev, const rf_sumsq_args *a) {
+rf_status rf_cpu_sumsq(rf_device *dev, const rf_sumsq_args *a) {
     if (!cpu_is_reference(dev) && cpu_fast_sumsq(dev, a)) return RF_OK;
     const float *x = CPU_CF(a->x);
     float *out = CPU_F(a->out);
@@ -43,7 +44,7 @@ static rf_status cpu_sumsq(rf_device *dev, const rf_sumsq_args *a) {
     return RF_OK;
 }
 
-static rf_status cpu_ema(rf_device *dev, const rf_ema_args *a) {
+rf_status rf_cpu_ema(rf_device *dev, const rf_ema_args *a) {
     if (!cpu_is_reference(dev) && cpu_fast_ema(dev, a)) return RF_OK;
     const float *x = CPU_CF(a->x);
     float *e = CPU_F(a->ema);
@@ -52,8 +53,3 @@ static rf_status cpu_ema(rf_device *dev, const rf_ema_args *a) {
     return RF_OK;
 }
 
-const rf_kernels_optim rf_cpu_kernels_optim = {
-    .adamw = cpu_adamw,
-    .sumsq = cpu_sumsq,
-    .ema = cpu_ema,
-};

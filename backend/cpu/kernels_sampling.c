@@ -5,13 +5,13 @@
 #include "backend/cpu/fast.h"
 #include "backend/cpu/ref_sampling.h"
 
-static rf_status cpu_grid_sample(rf_device *dev, const rf_grid_sample_args *a) {
+rf_status rf_cpu_grid_sample(rf_device *dev, const rf_grid_sample_args *a) {
     if (!cpu_is_reference(dev) && cpu_fast_grid_sample(dev, a)) return RF_OK;
     rf_ref_grid_sample_f32(a->n, a->c, a->h, a->w, a->ho, a->wo, CPU_CF(a->x), CPU_CF(a->grid), CPU_F(a->y));
     return RF_OK;
 }
 
-static rf_status cpu_grid_sample_backward(rf_device *dev, const rf_grid_sample_backward_args *a) {
+rf_status rf_cpu_grid_sample_backward(rf_device *dev, const rf_grid_sample_backward_args *a) {
     if (!cpu_is_reference(dev) && cpu_fast_grid_sample_backward(dev, a)) return RF_OK;
     rf_ref_grid_sample_backward_f32(a->n, a->c, a->h, a->w, a->ho, a->wo, CPU_CF(a->x), CPU_CF(a->grid), CPU_CF(a->dy),
                                     a->has_dx ? CPU_F(a->dx) : NULL, a->has_dgrid ? CPU_F(a->dgrid) : NULL,
@@ -19,14 +19,14 @@ static rf_status cpu_grid_sample_backward(rf_device *dev, const rf_grid_sample_b
     return RF_OK;
 }
 
-static rf_status cpu_deform_attn(rf_device *dev, const rf_deform_attn_args *a) {
+rf_status rf_cpu_deform_attn(rf_device *dev, const rf_deform_attn_args *a) {
     if (!cpu_is_reference(dev) && cpu_fast_deform_attn(dev, a)) return RF_OK;
     rf_ref_deform_attn_f32(&RF_DEFORM_DIMS(a), CPU_CF(a->value), CPU_CI(a->level_shapes), CPU_CI(a->level_start),
                            CPU_CF(a->sampling_locations), CPU_CF(a->attention_weights), CPU_F(a->output));
     return RF_OK;
 }
 
-static rf_status cpu_deform_attn_backward(rf_device *dev, const rf_deform_attn_backward_args *a) {
+rf_status rf_cpu_deform_attn_backward(rf_device *dev, const rf_deform_attn_backward_args *a) {
     if (!cpu_is_reference(dev) && cpu_fast_deform_attn_backward(dev, a)) return RF_OK;
     rf_ref_deform_attn_backward_f32(&RF_DEFORM_DIMS(a), CPU_CF(a->value), CPU_CI(a->level_shapes),
                                     CPU_CI(a->level_start), CPU_CF(a->sampling_locations),
@@ -35,31 +35,22 @@ static rf_status cpu_deform_attn_backward(rf_device *dev, const rf_deform_attn_b
     return RF_OK;
 }
 
-static rf_status cpu_gather_rows(rf_device *dev, const rf_gather_rows_args *a) {
+rf_status rf_cpu_gather_rows(rf_device *dev, const rf_gather_rows_args *a) {
     if (!cpu_is_reference(dev) && cpu_fast_gather_rows(dev, a)) return RF_OK;
     rf_ref_gather_rows_f32(a->batch, a->src_rows, a->cols, a->count, CPU_CF(a->src), CPU_CI(a->indices), CPU_F(a->out));
     return RF_OK;
 }
 
-static rf_status cpu_gather_rows_backward(rf_device *dev, const rf_gather_rows_backward_args *a) {
+rf_status rf_cpu_gather_rows_backward(rf_device *dev, const rf_gather_rows_backward_args *a) {
     if (!cpu_is_reference(dev) && cpu_fast_gather_rows_backward(dev, a)) return RF_OK;
     rf_ref_gather_rows_backward_f32(a->batch, a->src_rows, a->cols, a->count, CPU_CF(a->dout), CPU_CI(a->indices),
                                     CPU_F(a->dsrc));
     return RF_OK;
 }
 
-static rf_status cpu_topk(rf_device *dev, const rf_topk_args *a) {
+rf_status rf_cpu_topk(rf_device *dev, const rf_topk_args *a) {
     if (!cpu_is_reference(dev) && cpu_fast_topk(dev, a)) return RF_OK;
     rf_ref_topk_f32(a->rows, a->cols, a->k, CPU_CF(a->x), CPU_F(a->values), CPU_I(a->indices));
     return RF_OK;
 }
 
-const rf_kernels_sampling rf_cpu_kernels_sampling = {
-    .grid_sample = cpu_grid_sample,
-    .grid_sample_backward = cpu_grid_sample_backward,
-    .deform_attn = cpu_deform_attn,
-    .deform_attn_backward = cpu_deform_attn_backward,
-    .gather_rows = cpu_gather_rows,
-    .gather_rows_backward = cpu_gather_rows_backward,
-    .topk = cpu_topk,
-};

@@ -3,80 +3,18 @@
  * (REAL, FN). No include guard on purpose. */
 
 
-static double FN(unary_value)(rf_unary_op op, double x, double alpha, double beta) {
-    switch (op) {
-    case RF_UNARY_IDENTITY: return x;
-    case RF_UNARY_AFFINE: return alpha * x + beta;
-    case RF_UNARY_RELU: return x > 0 ? x : 0;
-    case RF_UNARY_GELU: return 0.5 * x * erfc(-x * M_SQRT1_2);
-    case RF_UNARY_SILU: return x * rf_ref_sigmoid(x);
-    case RF_UNARY_SIGMOID: return rf_ref_sigmoid(x);
-    case RF_UNARY_EXP: return exp(x);
-    case RF_UNARY_LOG_SIGMOID: return (x < 0 ? x : 0) - log1p(exp(-fabs(x)));
-    case RF_UNARY_TANH: return tanh(x);
-    case RF_UNARY_SQRT: return sqrt(x);
-    case RF_UNARY_LOG: return log(x);
-    case RF_UNARY_INVERSE_SIGMOID: {
-        double c = x < 0 ? 0 : (x > 1 ? 1 : x);
-        double x1 = c < alpha ? alpha : c, x2 = (1 - c) < alpha ? alpha : (1 - c);
-        return log(x1 / x2);
-    }
-    case RF_UNARY_SIN: return sin(x);
-    default: return NAN;
-    }
-}
-
-/* d f / d x at x (y = f(x) given for the forms that use it). */
-static double FN(unary_derivative)(rf_unary_op op, double x, double y, double alpha) {
-    switch (op) {
-    case RF_UNARY_IDENTITY: return 1;
-    case RF_UNARY_AFFINE: return alpha;
-    case RF_UNARY_RELU: return x > 0 ? 1 : 0;
-    case RF_UNARY_GELU: return 0.5 * erfc(-x * M_SQRT1_2) + x * exp(-0.5 * x * x) * 0.3989422804014327;
-    case RF_UNARY_SILU: {
-        double s = rf_ref_sigmoid(x);
-        return s * (1 + x * (1 - s));
-    }
-    case RF_UNARY_SIGMOID: return y * (1 - y);
-    case RF_UNARY_EXP: return y;
-    case RF_UNARY_LOG_SIGMOID: return rf_ref_sigmoid(-x);
-    case RF_UNARY_TANH: return 1 - y * y;
-    case RF_UNARY_SQRT: return 0.5 / y;
-    case RF_UNARY_LOG: return 1 / x;
-    case RF_UNARY_INVERSE_SIGMOID: {
-        /* torch.clamp passes the gradient where min <= x <= max. */
-        if (x < 0 || x > 1) return 0;
-        double g = 0;
-        if (x >= alpha) g += 1 / x;
-        if (1 - x >= alpha) g += 1 / (1 - x);
-        return g;
-    }
-    case RF_UNARY_SIN: return cos(x);
-    default: return NAN;
-    }
-}
-
 void FN(rf_ref_unary)(rf_unary_op op, int64_t n, const REAL *x, REAL *y, double alpha, double beta) {
-    for (int64_t i = 0; i < n; i++) y[i] = (REAL)FN(unary_value)(op, (double)x[i], alpha, beta);
+    for (int64_t i = 0; i < n; i++) y[i] = (REAL)rf_unary_value(op, (double)x[i], alpha, beta);
 }
 
 void FN(rf_ref_unary_backward)(rf_unary_op op, int64_t n, const REAL *x, const REAL *y, const REAL *dy, REAL *dx,
                                double alpha, double beta, bool accumulate) {
     for (int64_t i = 0; i < n; i++) {
-        double g = FN(unary_derivative)(op, (double)x[i], (double)y[i], alpha) * (double)dy[i];
+        double g = rf_unary_derivative(op, (double)x[i], (double)y[i], alpha) * (double)dy[i];
         dx[i] = (REAL)(accumulate ? (double)dx[i] + g : g);
     }
 }
 
-static double FN(binary_value)(rf_binary_op op, double a, double b) {
-    switch (op) {
-    case RF_BINARY_ADD: return a + b;
-    case RF_BINARY_SUB: return a - b;
-    case RF_BINARY_MUL: return a * b;
-    case RF_BINARY_DIV: return a / b;
-    default: return NAN;
-    }
-}
 
 /* Offset of multi-index idx under strides s. */
 static int64_t FN(offset)(int ndim, const int64_t *idx, const int64_t *s) {
@@ -105,7 +43,7 @@ void FN(rf_ref_binary)(rf_binary_op op, int ndim, const int64_t *shape, const RE
     if (FN(count)(ndim, shape) == 0) return;
     int64_t idx[RF_MAX_DIMS] = {0};
     do {
-        double v = FN(binary_value)(op, (double)a[FN(offset)(ndim, idx, sa)], (double)b[FN(offset)(ndim, idx, sb)]);
+        double v = rf_binary_value(op, (double)a[FN(offset)(ndim, idx, sa)], (double)b[FN(offset)(ndim, idx, sb)]);
         REAL *out = &y[FN(offset)(ndim, idx, sy)];
         *out = (REAL)(accumulate ? (double)*out + v : v);
     } while (FN(next_index)(ndim, shape, idx));
@@ -209,12 +147,11 @@ void FN(rf_ref_softmax_backward)(int64_t rows, int64_t cols, const REAL *y, cons
     }
 }
 
-static int64_t FN(ln_base)(int64_t r, int64_t inner, int64_t outer_stride) { return (r / inner) * outer_stride + r % inner; }
 
 void FN(rf_ref_layernorm)(int64_t rows, int64_t cols, int64_t inner, int64_t outer_stride, int64_t col_stride, double eps,
                           const REAL *x, const REAL *gamma, const REAL *beta, REAL *y, REAL *mean, REAL *rstd) {
     for (int64_t r = 0; r < rows; r++) {
-        int64_t base = FN(ln_base)(r, inner, outer_stride);
+        int64_t base = rf_ln_base(r, inner, outer_stride);
         double sum = 0, sq = 0;
         for (int64_t c = 0; c < cols; c++) sum += (double)x[base + c * col_stride];
         double mu = sum / (double)cols;
@@ -237,7 +174,7 @@ void FN(rf_ref_layernorm_backward)(int64_t rows, int64_t cols, int64_t inner, in
                                    const REAL *x, const REAL *mean, const REAL *rstd, const REAL *dy, const REAL *gamma,
                                    REAL *dx, REAL *dgamma, REAL *dbeta, bool accumulate) {
     for (int64_t r = 0; r < rows; r++) {
-        int64_t base = FN(ln_base)(r, inner, outer_stride);
+        int64_t base = rf_ln_base(r, inner, outer_stride);
         double mu = (double)mean[r], rs = (double)rstd[r];
         double sum_g = 0, sum_gx = 0;
         for (int64_t c = 0; c < cols; c++) {
@@ -260,7 +197,7 @@ void FN(rf_ref_layernorm_backward)(int64_t rows, int64_t cols, int64_t inner, in
     for (int64_t c = 0; c < cols; c++) {
         double sg = 0, sb = 0;
         for (int64_t r = 0; r < rows; r++) {
-            int64_t at = FN(ln_base)(r, inner, outer_stride) + c * col_stride;
+            int64_t at = rf_ln_base(r, inner, outer_stride) + c * col_stride;
             double d = (double)dy[at];
             sg += d * ((double)x[at] - (double)mean[r]) * (double)rstd[r];
             sb += d;

@@ -29,16 +29,12 @@ void FN(rf_ref_col2im)(const rf_conv_geom *g, const REAL *col, REAL *x, bool acc
             for (int64_t y = 0; y < g->h; y++)
                 for (int64_t xx = 0; xx < g->w; xx++) {
                     double acc = 0;
-                    for (int64_t i = 0; i < g->kh; i++) {
-                        int64_t ty = y + g->pad_h - i;
-                        if (ty < 0 || ty % g->stride_h || ty / g->stride_h >= g->ho) continue;
+                    for (int64_t i = 0; i < g->kh; i++)
                         for (int64_t j = 0; j < g->kw; j++) {
-                            int64_t tx = xx + g->pad_w - j;
-                            if (tx < 0 || tx % g->stride_w || tx / g->stride_w >= g->wo) continue;
-                            int64_t r = (c * g->kh + i) * g->kw + j;
-                            acc += (double)col[(n * rows + r) * cols + (ty / g->stride_h) * g->wo + tx / g->stride_w];
+                            int64_t at = rf_col2im_source(y, xx, i, j, g->stride_h, g->stride_w, g->pad_h, g->pad_w,
+                                                          g->ho, g->wo);
+                            if (at >= 0) acc += (double)col[(n * rows + (c * g->kh + i) * g->kw + j) * cols + at];
                         }
-                    }
                     REAL *out = &x[((n * g->c + c) * g->h + y) * g->w + xx];
                     *out = (REAL)(accumulate ? (double)*out + acc : acc);
                 }

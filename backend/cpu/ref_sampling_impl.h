@@ -2,55 +2,25 @@
  * compiled per precision by ref_sampling.c through ref_instantiate.h
  * (REAL, FN). No include guard on purpose. */
 
-/* The four bilinear taps (nw, ne, sw, se) around pixel coordinates (px, py)
- * of an h x w plane with zero padding. Tap k sits at row y0 + k/2, column
- * x0 + k%2; it is used only when inside[k] (at[k] = its row-major offset).
- * Everything in REAL, matching the devices' float arithmetic; a NaN or
- * infinite coordinate leaves every tap outside. */
-typedef struct FN(taps) {
-    REAL fx, fy;   /* px - x0, py - y0 */
-    REAL wt[4];
-    int64_t at[4];
-    bool inside[4];
-} FN(taps);
-
-static void FN(bilinear_taps)(REAL px, REAL py, int64_t h, int64_t w, FN(taps) *t) {
-    REAL x0 = (REAL)floor((double)px), y0 = (REAL)floor((double)py);
-    t->fx = px - x0;
-    t->fy = py - y0;
-    REAL gx = (REAL)1 - t->fx, gy = (REAL)1 - t->fy;
-    t->wt[0] = gx * gy;
-    t->wt[1] = t->fx * gy;
-    t->wt[2] = gx * t->fy;
-    t->wt[3] = t->fx * t->fy;
-    for (int k = 0; k < 4; k++) {
-        REAL xk = x0 + (REAL)(k & 1), yk = y0 + (REAL)(k >> 1);
-        t->inside[k] = xk >= 0 && xk <= (REAL)(w - 1) && yk >= 0 && yk <= (REAL)(h - 1);
-        t->at[k] = t->inside[k] ? (int64_t)yk * w + (int64_t)xk : 0;
-    }
-}
-
-/* d(weight of tap k)/d(px) and /d(py). */
-static REAL FN(tap_dx)(const FN(taps) *t, int k) {
-    REAL s = (k >> 1) ? t->fy : (REAL)1 - t->fy;
-    return (k & 1) ? s : -s;
-}
-static REAL FN(tap_dy)(const FN(taps) *t, int k) {
-    REAL s = (k & 1) ? t->fx : (REAL)1 - t->fx;
-    return (k >> 1) ? s : -s;
-}
-
-/* PyTorch's unnormalization for align_corners=False: grid -1 and +1 are the
- * outer edges of the border pixels. */
-static REAL FN(grid_to_pixel)(REAL g, int64_t size) { return ((g + (REAL)1) * (REAL)size - (REAL)1) * (REAL)0.5; }
+/* The taps of backend/kernels/sampling_taps.h in REAL, as the devices
+ * compute them in float. */
+#undef RF_S
+#undef RF_SN
+#define RF_S REAL
+#define RF_SN(name) FN(name)
+#include "backend/kernels/sampling_taps.h"
+#undef RF_S
+#undef RF_SN
+#define RF_S double
+#define RF_SN(name) name
 
 void FN(rf_ref_grid_sample)(int64_t n, int64_t c, int64_t h, int64_t w, int64_t ho, int64_t wo, const REAL *x,
                             const REAL *grid, REAL *y) {
     for (int64_t b = 0; b < n; b++)
         for (int64_t p = 0; p < ho * wo; p++) {
             const REAL *g = grid + (b * ho * wo + p) * 2;
-            FN(taps) t;
-            FN(bilinear_taps)(FN(grid_to_pixel)(g[0], w), FN(grid_to_pixel)(g[1], h), h, w, &t);
+            FN(rf_taps) t;
+            t = FN(rf_bilinear_taps)(FN(rf_grid_to_pixel)(g[0], w), FN(rf_grid_to_pixel)(g[1], h), h, w);
             for (int64_t ch = 0; ch < c; ch++) {
                 const REAL *plane = x + (b * c + ch) * h * w;
                 double acc = 0;
@@ -73,8 +43,8 @@ void FN(rf_ref_grid_sample_backward)(int64_t n, int64_t c, int64_t h, int64_t w,
                 for (int64_t i = 0; i < h * w; i++) plane[i] = 0;
             for (int64_t p = 0; p < ho * wo; p++) {
                 const REAL *g = grid + (b * ho * wo + p) * 2;
-                FN(taps) t;
-                FN(bilinear_taps)(FN(grid_to_pixel)(g[0], w), FN(grid_to_pixel)(g[1], h), h, w, &t);
+                FN(rf_taps) t;
+                t = FN(rf_bilinear_taps)(FN(rf_grid_to_pixel)(g[0], w), FN(rf_grid_to_pixel)(g[1], h), h, w);
                 REAL gy = dy[(b * c + ch) * ho * wo + p];
                 for (int k = 0; k < 4; k++)
                     if (t.inside[k]) plane[t.at[k]] += t.wt[k] * gy;
@@ -83,16 +53,16 @@ void FN(rf_ref_grid_sample_backward)(int64_t n, int64_t c, int64_t h, int64_t w,
         for (int64_t p = 0; dgrid && p < ho * wo; p++) {
             REAL *dg = dgrid + (b * ho * wo + p) * 2;
             const REAL *g = grid + (b * ho * wo + p) * 2;
-            FN(taps) t;
-            FN(bilinear_taps)(FN(grid_to_pixel)(g[0], w), FN(grid_to_pixel)(g[1], h), h, w, &t);
+            FN(rf_taps) t;
+            t = FN(rf_bilinear_taps)(FN(rf_grid_to_pixel)(g[0], w), FN(rf_grid_to_pixel)(g[1], h), h, w);
             double sx = 0, sy = 0;
             for (int64_t ch = 0; ch < c; ch++) {
                 const REAL *plane = x + (b * c + ch) * h * w;
                 double gout = (double)dy[(b * c + ch) * ho * wo + p];
                 for (int k = 0; k < 4; k++)
                     if (t.inside[k]) {
-                        sx += (double)FN(tap_dx)(&t, k) * (double)plane[t.at[k]] * gout;
-                        sy += (double)FN(tap_dy)(&t, k) * (double)plane[t.at[k]] * gout;
+                        sx += (double)FN(rf_tap_dx)(&t, k) * (double)plane[t.at[k]] * gout;
+                        sy += (double)FN(rf_tap_dy)(&t, k) * (double)plane[t.at[k]] * gout;
                     }
             }
             sx *= 0.5 * (double)w; /* d px / d gx */
@@ -109,11 +79,10 @@ void FN(rf_ref_grid_sample_backward)(int64_t n, int64_t c, int64_t h, int64_t w,
  * of value rows (b, level_start + pixel). Returns the attention weight. */
 static REAL FN(deform_taps)(const rf_deform_dims *d, const int32_t *level_shapes, const int32_t *level_start,
                             const REAL *loc, const REAL *attn, int64_t b, int64_t q, int64_t h, int64_t l, int64_t p,
-                            FN(taps) *t, REAL *scale_x, REAL *scale_y) {
+                            FN(rf_taps) *t, REAL *scale_x, REAL *scale_y) {
     int64_t sample = (((b * d->queries + q) * d->heads + h) * d->levels + l) * d->points + p;
     int64_t lh = level_shapes[2 * l], lw = level_shapes[2 * l + 1];
-    /* grid_sample's ((2 loc - 1) + 1) W / 2 - 1/2 written directly. */
-    FN(bilinear_taps)(loc[2 * sample] * (REAL)lw - (REAL)0.5, loc[2 * sample + 1] * (REAL)lh - (REAL)0.5, lh, lw, t);
+    *t = FN(rf_deform_taps)(loc[2 * sample], loc[2 * sample + 1], lh, lw);
     for (int k = 0; k < 4; k++) t->at[k] = (b * d->value_len + level_start[l] + t->at[k]) * d->heads + h;
     *scale_x = (REAL)lw;
     *scale_y = (REAL)lh;
@@ -130,7 +99,7 @@ void FN(rf_ref_deform_attn)(const rf_deform_dims *d, const REAL *value, const in
                     double acc = 0;
                     for (int64_t l = 0; l < d->levels; l++)
                         for (int64_t p = 0; p < d->points; p++) {
-                            FN(taps) t;
+                            FN(rf_taps) t;
                             REAL sx, sy;
                             REAL a = FN(deform_taps)(d, level_shapes, level_start, loc, attn, b, q, h, l, p, &t, &sx, &sy);
                             double v = 0;
@@ -154,7 +123,7 @@ void FN(rf_ref_deform_attn_backward)(const rf_deform_dims *d, const REAL *value,
                     REAL g = dout[((b * d->queries + q) * d->heads + h) * D + c];
                     for (int64_t l = 0; l < d->levels; l++)
                         for (int64_t p = 0; p < d->points; p++) {
-                            FN(taps) t;
+                            FN(rf_taps) t;
                             REAL sx, sy;
                             REAL ag = FN(deform_taps)(d, level_shapes, level_start, loc, attn, b, q, h, l, p, &t, &sx, &sy) * g;
                             for (int k = 0; k < 4; k++)
@@ -168,7 +137,7 @@ void FN(rf_ref_deform_attn_backward)(const rf_deform_dims *d, const REAL *value,
             for (int64_t h = 0; h < d->heads; h++)
                 for (int64_t l = 0; l < d->levels; l++)
                     for (int64_t p = 0; p < d->points; p++) {
-                        FN(taps) t;
+                        FN(rf_taps) t;
                         REAL sx, sy;
                         REAL a = FN(deform_taps)(d, level_shapes, level_start, loc, attn, b, q, h, l, p, &t, &sx, &sy);
                         const REAL *go = dout + ((b * d->queries + q) * d->heads + h) * D;
@@ -178,8 +147,8 @@ void FN(rf_ref_deform_attn_backward)(const rf_deform_dims *d, const REAL *value,
                                 if (t.inside[k]) {
                                     double v = (double)value[t.at[k] * D + c] * (double)go[c];
                                     ga += (double)t.wt[k] * v;
-                                    gx += (double)FN(tap_dx)(&t, k) * v;
-                                    gy += (double)FN(tap_dy)(&t, k) * v;
+                                    gx += (double)FN(rf_tap_dx)(&t, k) * v;
+                                    gy += (double)FN(rf_tap_dy)(&t, k) * v;
                                 }
                         int64_t sample = (((b * d->queries + q) * d->heads + h) * d->levels + l) * d->points + p;
                         if (dattn) dattn[sample] = (REAL)((double)dattn[sample] + ga);
@@ -213,16 +182,6 @@ void FN(rf_ref_gather_rows_backward)(int64_t batch, int64_t src_rows, int64_t co
             }
 }
 
-/* The top-k order: NaN first (NaN counts as the largest, as in max_last),
- * then larger values, equal values by ascending index. A total order, so
- * the result is unique. */
-static bool FN(topk_before)(REAL a, int64_t ia, REAL b, int64_t ib) {
-    bool na = isnan(a), nb = isnan(b);
-    if (na != nb) return na;
-    if (!na && a != b) return a > b;
-    return ia < ib;
-}
-
 /* Selection: the t-th entry is the first, in top-k order, of those after
  * the (t-1)-th. O(k * cols), no scratch memory. */
 void FN(rf_ref_topk)(int64_t rows, int64_t cols, int64_t k, const REAL *x, REAL *values, int32_t *indices) {
@@ -232,8 +191,8 @@ void FN(rf_ref_topk)(int64_t rows, int64_t cols, int64_t k, const REAL *x, REAL 
         for (int64_t t = 0; t < k; t++) {
             int64_t best = -1;
             for (int64_t j = 0; j < cols; j++) {
-                if (prev >= 0 && !FN(topk_before)(row[prev], prev, row[j], j)) continue;
-                if (best < 0 || FN(topk_before)(row[j], j, row[best], best)) best = j;
+                if (prev >= 0 && !rf_topk_before(row[prev], prev, row[j], j)) continue;
+                if (best < 0 || rf_topk_before(row[j], j, row[best], best)) best = j;
             }
             values[r * k + t] = row[best];
             indices[r * k + t] = (int32_t)best;

@@ -9,6 +9,8 @@
 #include <string.h>
 
 #include "backend/cuda/cuda_internal.h"
+#include "backend/cuda/cuda_kernel_table.h"
+#include "backend/gpu/launch.h"
 #include "backend/kernels.h"
 #include "backend/status.h"
 
@@ -158,15 +160,6 @@ static rf_status cuda_copy(rf_buffer *dst, size_t dst_off, const rf_buffer *src,
     return RF_OK;
 }
 
-static rf_status cuda_fill_u32(rf_buffer *dst, size_t off, size_t count, uint32_t pattern) {
-    rf_device *dev = dst->device;
-    RF_CUDA_ENTER(dev);
-    RF_CUDA_CHECK(dev, rf_cuda_launch_fill_u32((uint32_t *)((char *)dst->native + off), count, pattern, state(dev)->stream),
-                  "fill_u32<<<>>>");
-    rf_device_count_launch(dev);
-    return RF_OK;
-}
-
 static rf_status cuda_synchronize(rf_device *dev) {
     RF_CUDA_ENTER(dev);
     RF_CUDA_CHECK(dev, cudaStreamSynchronize(state(dev)->stream), "cudaStreamSynchronize");
@@ -176,16 +169,10 @@ static rf_status cuda_synchronize(rf_device *dev) {
 static rf_status cuda_gemm(rf_device *dev, const rf_gemm_desc *d) {
     RF_CUDA_ENTER(dev);
     rf_cuda_state *st = state(dev);
+    if (d->k == 0) return rf_gpu_gemm_scale_c(dev, d);
     const float *a = (const float *)d->a->native + d->a_offset;
     const float *b = (const float *)d->b->native + d->b_offset;
     float *c = (float *)d->c->native + d->c_offset;
-    if (d->k == 0) {
-        RF_CUDA_CHECK(dev,
-                      rf_cuda_launch_gemm_scale_c(c, (size_t)d->ldc, (size_t)d->stride_c, (size_t)d->m, (size_t)d->n,
-                                                  (size_t)d->batch, d->beta, st->stream),
-                      "gemm_scale_c<<<>>>");
-        return RF_OK;
-    }
     /* Row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T: swap
      * the operands and m/n, keep each operand's own transpose flag. */
     cublasStatus_t s = cublasSgemmStridedBatched(
@@ -195,6 +182,52 @@ static rf_status cuda_gemm(rf_device *dev, const rf_gemm_desc *d) {
     if (s != CUBLAS_STATUS_SUCCESS) return rf_cublas_fail(dev, s, "cublasSgemmStridedBatched", __FILE__, __LINE__);
     return RF_OK;
 }
+
+/* ---- the one kernel source, compiled by nvcc (backend/cuda/kernels_*.cu) ---- */
+
+extern const rf_cuda_kernel rf_cuda_program_basic[], rf_cuda_program_conv[], rf_cuda_program_sampling[],
+    rf_cuda_program_loss[], rf_cuda_program_optim[], rf_cuda_program_rng[], rf_cuda_program_memory[];
+
+static const struct {
+    const char *name;
+    const rf_cuda_kernel *kernels;
+} programs[] = {
+    {"basic", rf_cuda_program_basic}, {"conv", rf_cuda_program_conv},   {"sampling", rf_cuda_program_sampling},
+    {"loss", rf_cuda_program_loss},   {"optim", rf_cuda_program_optim}, {"rng", rf_cuda_program_rng},
+    {"memory", rf_cuda_program_memory},
+};
+
+static const void *find_kernel(const char *program, const char *kernel) {
+    for (size_t p = 0; p < sizeof programs / sizeof programs[0]; p++)
+        if (strcmp(programs[p].name, program) == 0)
+            for (const rf_cuda_kernel *k = programs[p].kernels; k->name; k++)
+                if (strcmp(k->name, kernel) == 0) return k->function;
+    return NULL;
+}
+
+static rf_status cuda_launch(rf_device *dev, const char *program, const char *kernel, int nargs, void *const *values,
+                             const size_t *sizes, int dims, const size_t *global, const size_t *local) {
+    (void)nargs;
+    (void)sizes; /* cudaLaunchKernel reads each argument by the function's own parameter types */
+    RF_CUDA_ENTER(dev);
+    const void *function = find_kernel(program, kernel);
+    if (!function) return RF_ERROR(RF_ERR_INTERNAL, "%s: no CUDA kernel %s in %s", dev->info.name, kernel, program);
+    size_t grid[3] = {1, 1, 1}, block[3] = {1, 1, 1};
+    for (int d = 0; d < dims; d++) {
+        block[d] = local[d];
+        grid[d] = global[d] / local[d];
+    }
+    if (grid[0] > 0x7FFFFFFFu || grid[1] > 65535 || grid[2] > 65535)
+        return RF_ERROR(RF_ERR_INVALID_ARGUMENT, "%s: kernel %s: %zu x %zu x %zu blocks exceed CUDA's grid", dev->info.name,
+                        kernel, grid[0], grid[1], grid[2]);
+    dim3 g = {(unsigned)grid[0], (unsigned)grid[1], (unsigned)grid[2]};
+    dim3 b = {(unsigned)block[0], (unsigned)block[1], (unsigned)block[2]};
+    RF_CUDA_CHECK(dev, cudaLaunchKernel(function, g, b, (void **)values, 0, state(dev)->stream), "cudaLaunchKernel");
+    rf_device_count_launch(dev);
+    return RF_OK;
+}
+
+static const rf_gpu_ops cuda_gpu_ops = {.launch = cuda_launch};
 
 static void cuda_close(rf_device *dev) {
     rf_cuda_state *st = dev->native;
@@ -214,7 +247,7 @@ static const rf_device_ops cuda_ops = {
     .upload = cuda_upload,
     .download = cuda_download,
     .copy = cuda_copy,
-    .fill_u32 = cuda_fill_u32,
+    .fill_u32 = rf_gpu_fill_u32,
     .synchronize = cuda_synchronize,
     .gemm = cuda_gemm,
     .close = cuda_close,
@@ -246,7 +279,11 @@ static rf_status cuda_open(int index, const rf_device_options *options, rf_devic
         rf_device_close(dev);
         return s;
     }
-    dev->kernels = &rf_cuda_kernels;
+    int threads = 0;
+    if (cudaDeviceGetAttribute(&threads, cudaDevAttrMaxThreadsPerBlock, index) != cudaSuccess || threads < 1) threads = 256;
+    dev->kernels = &rf_gpu_kernels;
+    dev->gpu = &cuda_gpu_ops;
+    dev->max_group_size = (size_t)threads;
     *out = dev;
     return RF_OK;
 }

@@ -31,11 +31,6 @@ rf_status rf_cublas_fail(rf_device *dev, cublasStatus_t st, const char *call, co
  * every vtable entry does, so no call ever lands on another GPU. */
 #define RF_CUDA_ENTER(dev) RF_CUDA_CHECK((dev), cudaSetDevice(((rf_cuda_state *)(dev)->native)->ordinal), "cudaSetDevice")
 
-/* Kernel launchers, defined in the kernels folder; each enqueues on `stream`. */
-cudaError_t rf_cuda_launch_fill_u32(uint32_t *dst, size_t n, uint32_t value, cudaStream_t stream);
-cudaError_t rf_cuda_launch_gemm_scale_c(float *c, size_t ldc, size_t stride, size_t m, size_t n, size_t batch,
-                                        float beta, cudaStream_t stream);
-
 #ifdef __cplusplus
 }
 #endif

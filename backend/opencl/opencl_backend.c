@@ -9,13 +9,29 @@
 
 #include <CL/cl_ext.h>
 
+#include "backend/gpu/launch.h"
 #include "backend/opencl/opencl_internal.h"
 #include "backend/status.h"
 
-/* Kernel sources embedded at build time (cmake/embed.cmake). */
+/* The one kernel source (the headers of backend/kernels), embedded at build time
+ * (cmake/embed.cmake). */
 extern const char *const rf_opencl_kernel_names[];
 extern const char *const rf_opencl_kernel_sources[];
 extern const size_t rf_opencl_kernel_count;
+
+/* Each program is a family's file after the files it needs, in order:
+ * OpenCL C cannot #include an embedded source, so the prelude travels as
+ * the program's first strings. */
+#define RF_CL_MAX_PROGRAM_FILES 6
+static const char *const program_files[RF_OPENCL_PROGRAMS][RF_CL_MAX_PROGRAM_FILES + 1] = {
+    {"basic", "device.h", "ops.h", "common.h", "basic.h", NULL},
+    {"conv", "device.h", "ops.h", "common.h", "conv.h", NULL},
+    {"sampling", "device.h", "ops.h", "common.h", "sampling_taps.h", "sampling.h", NULL},
+    {"loss", "device.h", "ops.h", "common.h", "loss.h", NULL},
+    {"optim", "device.h", "ops.h", "common.h", "adamw_step.h", "optim.h", NULL},
+    {"rng", "device.h", "ops.h", "common.h", "rng.h", NULL},
+    {"memory", "device.h", "memory.h", NULL},
+};
 
 /* Vendor queries for the PCI location, when cl_khr_pci_bus_info is absent. */
 #define RF_CL_DEVICE_PCI_BUS_ID_NV 0x4008
@@ -229,20 +245,6 @@ static rf_status opencl_copy(rf_buffer *dst, size_t dst_off, const rf_buffer *sr
     return RF_OK;
 }
 
-static rf_status opencl_fill_u32(rf_buffer *dst, size_t off, size_t count, uint32_t pattern) {
-    rf_device *dev = dst->device;
-    cl_kernel k;
-    RF_TRY(rf_opencl_kernel(dev, "memory.cl", "fill_u32", &k));
-    cl_mem mem = rf_cl_buffer(dst);
-    cl_ulong offset = off / 4, n = count;
-    cl_uint value = pattern;
-    RF_CL_CHECK(dev, clSetKernelArg(k, 0, sizeof mem, &mem), "clSetKernelArg");
-    RF_CL_CHECK(dev, clSetKernelArg(k, 1, sizeof offset, &offset), "clSetKernelArg");
-    RF_CL_CHECK(dev, clSetKernelArg(k, 2, sizeof n, &n), "clSetKernelArg");
-    RF_CL_CHECK(dev, clSetKernelArg(k, 3, sizeof value, &value), "clSetKernelArg");
-    return rf_opencl_launch_1d(dev, k, count);
-}
-
 static rf_status opencl_synchronize(rf_device *dev) {
     rf_opencl_state *st = dev->native;
     RF_CL_CHECK(dev, clFinish(st->queue), "clFinish");
@@ -255,10 +257,11 @@ static rf_status opencl_synchronize(rf_device *dev) {
  * flags, so results stay within the tolerances tests hold them to. */
 static const char *const build_options = "-cl-std=CL1.2";
 
-rf_status rf_opencl_build_source(rf_device *dev, const char *label, const char *source, cl_program *out) {
+rf_status rf_opencl_build_sources(rf_device *dev, const char *label, cl_uint count, const char **sources,
+                                  cl_program *out) {
     rf_opencl_state *st = dev->native;
     cl_int err = CL_SUCCESS;
-    cl_program prog = clCreateProgramWithSource(st->context, 1, &source, NULL, &err);
+    cl_program prog = clCreateProgramWithSource(st->context, count, sources, NULL, &err);
     if (err != CL_SUCCESS) return rf_opencl_fail(dev, err, "clCreateProgramWithSource", __FILE__, __LINE__);
     err = clBuildProgram(prog, 1, &st->device_id, build_options, NULL, NULL);
     if (err != CL_SUCCESS) {
@@ -279,26 +282,41 @@ rf_status rf_opencl_build_source(rf_device *dev, const char *label, const char *
     return RF_OK;
 }
 
-rf_status rf_opencl_kernel(rf_device *dev, const char *source_name, const char *kernel_name, cl_kernel *out) {
+static rf_status build_program(rf_device *dev, int program, cl_program *out) {
+    const char *sources[RF_CL_MAX_PROGRAM_FILES];
+    cl_uint count = 0;
+    for (const char *const *file = &program_files[program][1]; *file; file++) {
+        size_t src = 0;
+        while (src < rf_opencl_kernel_count && strcmp(rf_opencl_kernel_names[src], *file) != 0) src++;
+        if (src == rf_opencl_kernel_count)
+            return RF_ERROR(RF_ERR_INTERNAL, "%s: no embedded kernel source named %s", dev->info.name, *file);
+        sources[count++] = rf_opencl_kernel_sources[src];
+    }
+    return rf_opencl_build_sources(dev, program_files[program][0], count, sources, out);
+}
+
+/* The kernel `kernel_name` of `program` (a family: "basic"), building the
+ * program for this device on first use. */
+static rf_status find_kernel(rf_device *dev, const char *program, const char *kernel_name, cl_kernel *out) {
     rf_opencl_state *st = dev->native;
     for (int i = 0; i < st->kernel_count; i++)
         if (strcmp(st->kernels[i].name, kernel_name) == 0) {
             *out = st->kernels[i].kernel;
             return RF_OK;
         }
-    size_t src = 0;
-    while (src < rf_opencl_kernel_count && strcmp(rf_opencl_kernel_names[src], source_name) != 0) src++;
-    if (src == rf_opencl_kernel_count)
-        return RF_ERROR(RF_ERR_INTERNAL, "%s: no embedded OpenCL source named %s", dev->info.name, source_name);
-    if (!st->programs[src]) RF_TRY(rf_opencl_build_source(dev, source_name, rf_opencl_kernel_sources[src], &st->programs[src]));
+    int prog = 0;
+    while (prog < RF_OPENCL_PROGRAMS && strcmp(program_files[prog][0], program) != 0) prog++;
+    if (prog == RF_OPENCL_PROGRAMS)
+        return RF_ERROR(RF_ERR_INTERNAL, "%s: no kernel program named %s", dev->info.name, program);
+    if (!st->programs[prog]) RF_TRY(build_program(dev, prog, &st->programs[prog]));
     if (st->kernel_count == RF_OPENCL_MAX_KERNELS)
         return RF_ERROR(RF_ERR_INTERNAL, "%s: more than %d OpenCL kernels; raise RF_OPENCL_MAX_KERNELS", dev->info.name,
                         RF_OPENCL_MAX_KERNELS);
     cl_int err = CL_SUCCESS;
-    cl_kernel k = clCreateKernel(st->programs[src], kernel_name, &err);
+    cl_kernel k = clCreateKernel(st->programs[prog], kernel_name, &err);
     if (err != CL_SUCCESS) {
         rf_opencl_fail(dev, err, "clCreateKernel", __FILE__, __LINE__);
-        return rf_error_prefix(dev->error.status, "kernel %s in %s: ", kernel_name, source_name);
+        return rf_error_prefix(dev->error.status, "kernel %s in %s: ", kernel_name, program);
     }
     st->kernels[st->kernel_count].name = kernel_name;
     st->kernels[st->kernel_count].kernel = k;
@@ -307,22 +325,32 @@ rf_status rf_opencl_kernel(rf_device *dev, const char *source_name, const char *
     return RF_OK;
 }
 
-rf_status rf_opencl_launch(rf_device *dev, cl_kernel kernel, cl_uint dims, const size_t *global, const size_t *local) {
+static rf_status opencl_launch(rf_device *dev, const char *program, const char *kernel, int nargs, void *const *values,
+                               const size_t *sizes, int dims, const size_t *global, const size_t *local) {
     rf_opencl_state *st = dev->native;
-    for (cl_uint i = 0; i < dims; i++)
-        if (global[i] == 0) return RF_OK; /* nothing to do; OpenCL rejects empty ranges */
-    RF_CL_CHECK(dev, clEnqueueNDRangeKernel(st->queue, kernel, dims, NULL, global, local, 0, NULL, NULL),
+    cl_kernel k = NULL;
+    RF_TRY(find_kernel(dev, program, kernel, &k));
+    for (int i = 0; i < nargs; i++) {
+        cl_int err = clSetKernelArg(k, (cl_uint)i, sizes[i], values[i]);
+        if (err != CL_SUCCESS) {
+            rf_opencl_fail(dev, err, "clSetKernelArg", __FILE__, __LINE__);
+            return rf_error_prefix(dev->error.status, "kernel %s argument %d: ", kernel, i);
+        }
+    }
+    RF_CL_CHECK(dev, clEnqueueNDRangeKernel(st->queue, k, (cl_uint)dims, NULL, global, local, 0, NULL, NULL),
                 "clEnqueueNDRangeKernel");
     rf_device_count_launch(dev);
     return RF_OK;
 }
 
-rf_status rf_opencl_launch_1d(rf_device *dev, cl_kernel kernel, size_t global) {
-    rf_opencl_state *st = dev->native;
-    size_t local = st->max_work_group_size < 256 ? st->max_work_group_size : 256;
-    size_t rounded = (global + local - 1) / local * local;
-    return rf_opencl_launch(dev, kernel, 1, &rounded, &local);
+static rf_status opencl_build(rf_device *dev, const char *label, const char *source) {
+    cl_program prog;
+    RF_TRY(rf_opencl_build_sources(dev, label, 1, &source, &prog));
+    clReleaseProgram(prog);
+    return RF_OK;
 }
+
+static const rf_gpu_ops opencl_gpu_ops = {.launch = opencl_launch, .build = opencl_build};
 
 /* ---- open / close ---------------------------------------------------------------- */
 
@@ -331,10 +359,8 @@ static void opencl_close(rf_device *dev) {
     if (!st) return;
     if (st->queue) clFinish(st->queue);
     for (int i = 0; i < st->kernel_count; i++) clReleaseKernel(st->kernels[i].kernel);
-    if (st->programs)
-        for (size_t i = 0; i < rf_opencl_kernel_count; i++)
-            if (st->programs[i]) clReleaseProgram(st->programs[i]);
-    free(st->programs);
+    for (int i = 0; i < RF_OPENCL_PROGRAMS; i++)
+        if (st->programs[i]) clReleaseProgram(st->programs[i]);
     if (st->queue) clReleaseCommandQueue(st->queue);
     if (st->context) clReleaseContext(st->context);
     free(st);
@@ -347,7 +373,7 @@ static const rf_device_ops opencl_ops = {
     .upload = opencl_upload,
     .download = opencl_download,
     .copy = opencl_copy,
-    .fill_u32 = opencl_fill_u32,
+    .fill_u32 = rf_gpu_fill_u32,
     .synchronize = opencl_synchronize,
     .gemm = rf_opencl_gemm,
     .close = opencl_close,
@@ -358,20 +384,13 @@ static rf_status opencl_open(int index, const rf_device_options *options, rf_dev
     RF_TRY(opencl_device_info(index, &info));
     const probed_device *pd = &probe.devices[index];
     rf_opencl_state *st = calloc(1, sizeof *st);
-    cl_program *programs = calloc(rf_opencl_kernel_count ? rf_opencl_kernel_count : 1, sizeof *programs);
-    if (!st || !programs) {
-        free(st);
-        free(programs);
-        return RF_ERROR(RF_ERR_OUT_OF_MEMORY, "out of host memory opening %s", info.name);
-    }
-    st->programs = programs;
+    if (!st) return RF_ERROR(RF_ERR_OUT_OF_MEMORY, "out of host memory opening %s", info.name);
     st->platform = pd->platform;
     st->device_id = pd->id;
     st->is_pocl = pd->is_pocl;
     rf_device *dev;
     rf_status s = rf_device_new(&rf_backend_opencl, &info, &opencl_ops, st, &dev);
     if (s != RF_OK) {
-        free(programs);
         free(st);
         return s;
     }
@@ -388,7 +407,9 @@ static rf_status opencl_open(int index, const rf_device_options *options, rf_dev
                     NULL);
     if (st->max_work_group_size == 0) st->max_work_group_size = 1;
     if (!options->opencl_stock_gemm) rf_opencl_gemm_tune_device(dev);
-    dev->kernels = &rf_opencl_kernels;
+    dev->kernels = &rf_gpu_kernels;
+    dev->gpu = &opencl_gpu_ops;
+    dev->max_group_size = st->max_work_group_size;
     *out = dev;
     return RF_OK;
 }

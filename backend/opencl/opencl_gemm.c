@@ -6,6 +6,7 @@
 
 #include <clblast_c.h>
 
+#include "backend/gpu/launch.h"
 #include "backend/opencl/opencl_internal.h"
 #include "backend/status.h"
 
@@ -37,26 +38,8 @@ static const char *clblast_status_name(CLBlastStatusCode s) {
     }
 }
 
-static rf_status scale_c(rf_device *dev, const rf_gemm_desc *d) {
-    cl_kernel k;
-    RF_TRY(rf_opencl_kernel(dev, "memory.cl", "gemm_scale_c", &k));
-    cl_mem c = rf_cl_buffer(d->c);
-    cl_ulong off = d->c_offset, ldc = (cl_ulong)d->ldc, stride = (cl_ulong)d->stride_c, m = (cl_ulong)d->m,
-             n = (cl_ulong)d->n;
-    cl_float beta = d->beta;
-    RF_CL_CHECK(dev, clSetKernelArg(k, 0, sizeof c, &c), "clSetKernelArg");
-    RF_CL_CHECK(dev, clSetKernelArg(k, 1, sizeof off, &off), "clSetKernelArg");
-    RF_CL_CHECK(dev, clSetKernelArg(k, 2, sizeof ldc, &ldc), "clSetKernelArg");
-    RF_CL_CHECK(dev, clSetKernelArg(k, 3, sizeof stride, &stride), "clSetKernelArg");
-    RF_CL_CHECK(dev, clSetKernelArg(k, 4, sizeof m, &m), "clSetKernelArg");
-    RF_CL_CHECK(dev, clSetKernelArg(k, 5, sizeof n, &n), "clSetKernelArg");
-    RF_CL_CHECK(dev, clSetKernelArg(k, 6, sizeof beta, &beta), "clSetKernelArg");
-    size_t global[3] = {(size_t)d->n, (size_t)d->m, (size_t)d->batch};
-    return rf_opencl_launch(dev, k, 3, global, NULL);
-}
-
 rf_status rf_opencl_gemm(rf_device *dev, const rf_gemm_desc *d) {
-    if (d->k == 0) return scale_c(dev, d);
+    if (d->k == 0) return rf_gpu_gemm_scale_c(dev, d);
     rf_opencl_state *st = dev->native;
     CLBlastTranspose ta = d->trans_a ? CLBlastTransposeYes : CLBlastTransposeNo;
     CLBlastTranspose tb = d->trans_b ? CLBlastTransposeYes : CLBlastTransposeNo;

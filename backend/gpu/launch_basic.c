@@ -1,0 +1,248 @@
+/* launch_basic.c — launchers of backend/kernels/basic.h for every GPU
+ * backend. */
+#include <string.h>
+
+#include "backend/gpu/launch.h"
+#include "backend/gpu/launchers.h"
+#include "backend/nd.h"
+#include "backend/status.h"
+
+#define PROGRAM "basic"
+
+static const rf_mem no_mem = {NULL, 0};
+
+rf_status rf_gpu_unary(rf_device *dev, const rf_unary_args *a) {
+    rf_launch l;
+    rf_launch_begin(&l, dev, PROGRAM, "unary_f32");
+    rf_launch_int(&l, a->op);
+    rf_launch_long(&l, a->n);
+    rf_launch_mem(&l, a->x);
+    rf_launch_mem(&l, a->y);
+    rf_launch_float(&l, a->alpha);
+    rf_launch_float(&l, a->beta);
+    return rf_launch_items(&l, a->n);
+}
+
+rf_status rf_gpu_unary_backward(rf_device *dev, const rf_unary_backward_args *a) {
+    rf_launch l;
+    rf_launch_begin(&l, dev, PROGRAM, "unary_backward_f32");
+    rf_launch_int(&l, a->op);
+    rf_launch_long(&l, a->n);
+    rf_launch_mem(&l, a->x);
+    rf_launch_mem(&l, a->y);
+    rf_launch_mem(&l, a->dy);
+    rf_launch_mem(&l, a->dx);
+    rf_launch_float(&l, a->alpha);
+    rf_launch_int(&l, a->accumulate);
+    return rf_launch_items(&l, a->n);
+}
+
+static void view(rf_launch *l, rf_view v, const int64_t *stride, int ndim) {
+    rf_launch_mem(l, (rf_mem){v.buf, v.off});
+    rf_launch_long8(l, stride, ndim);
+}
+
+rf_status rf_gpu_binary(rf_device *dev, const rf_binary_args *a) {
+    int64_t shape[RF_MAX_DIMS], sa[RF_MAX_DIMS], sb[RF_MAX_DIMS], sy[RF_MAX_DIMS];
+    memcpy(shape, a->shape, sizeof shape);
+    memcpy(sa, a->a.stride, sizeof sa);
+    memcpy(sb, a->b.stride, sizeof sb);
+    memcpy(sy, a->y.stride, sizeof sy);
+    int64_t *strides[3] = {sa, sb, sy};
+    int ndim = rf_nd_collapse(a->ndim, shape, 3, strides);
+    int64_t n = rf_nd_count(ndim, shape);
+    rf_launch l;
+    rf_launch_begin(&l, dev, PROGRAM, "binary_f32");
+    rf_launch_int(&l, a->op);
+    rf_launch_int(&l, ndim);
+    rf_launch_long(&l, n);
+    rf_launch_long8(&l, shape, ndim);
+    view(&l, a->a, sa, ndim);
+    view(&l, a->b, sb, ndim);
+    view(&l, a->y, sy, ndim);
+    rf_launch_int(&l, a->accumulate);
+    return rf_launch_items(&l, n);
+}
+
+rf_status rf_gpu_copy(rf_device *dev, const rf_copy_args *a) {
+    int64_t shape[RF_MAX_DIMS], ss[RF_MAX_DIMS], sd[RF_MAX_DIMS];
+    memcpy(shape, a->shape, sizeof shape);
+    memcpy(ss, a->src.stride, sizeof ss);
+    memcpy(sd, a->dst.stride, sizeof sd);
+    int64_t *strides[2] = {ss, sd};
+    int ndim = rf_nd_collapse(a->ndim, shape, 2, strides);
+    int64_t n = rf_nd_count(ndim, shape);
+    rf_launch l;
+    rf_launch_begin(&l, dev, PROGRAM, "copy_f32");
+    rf_launch_int(&l, ndim);
+    rf_launch_long(&l, n);
+    rf_launch_long8(&l, shape, ndim);
+    view(&l, a->src, ss, ndim);
+    view(&l, a->dst, sd, ndim);
+    rf_launch_int(&l, a->accumulate);
+    return rf_launch_items(&l, n);
+}
+
+rf_status rf_gpu_reduce(rf_device *dev, const rf_reduce_args *a) {
+    /* Kept and reduced axes, each collapsed on its own: the reduction order
+     * (row-major over the reduced axes) is the reference's. */
+    int64_t kshape[RF_MAX_DIMS] = {0}, kstride[RF_MAX_DIMS] = {0}, rshape[RF_MAX_DIMS] = {0}, rstride[RF_MAX_DIMS] = {0};
+    int nk = 0, nr = 0;
+    for (int i = 0; i < a->ndim; i++) {
+        if (a->reduce_mask & (1u << i)) {
+            rshape[nr] = a->shape[i];
+            rstride[nr++] = a->x.stride[i];
+        } else {
+            kshape[nk] = a->shape[i];
+            kstride[nk++] = a->x.stride[i];
+        }
+    }
+    int64_t n_out = rf_nd_count(nk, kshape), n_red = rf_nd_count(nr, rshape);
+    int64_t *ks[1] = {kstride}, *rs[1] = {rstride};
+    nk = rf_nd_collapse(nk, kshape, 1, ks);
+    nr = rf_nd_collapse(nr, rshape, 1, rs);
+    /* A group per output where its items then read neighbouring addresses
+     * (the reduced axis is the contiguous one), or where there are too few
+     * outputs to fill the device; else an item per output, whose
+     * neighbours read neighbouring outputs. */
+    bool contiguous_rows = nr > 0 && rstride[nr - 1] == 1;
+    bool groups = n_red >= 32 && (contiguous_rows || n_out < 4096);
+    rf_launch l;
+    rf_launch_begin(&l, dev, PROGRAM, groups ? "reduce_groups_f32" : "reduce_items_f32");
+    rf_launch_int(&l, a->op);
+    rf_launch_int(&l, nk);
+    rf_launch_long(&l, n_out);
+    rf_launch_long8(&l, kshape, nk);
+    rf_launch_long8(&l, kstride, nk);
+    rf_launch_int(&l, nr);
+    rf_launch_long(&l, n_red);
+    rf_launch_long8(&l, rshape, nr);
+    rf_launch_long8(&l, rstride, nr);
+    rf_launch_mem(&l, (rf_mem){a->x.buf, a->x.off});
+    rf_launch_mem(&l, a->y);
+    rf_launch_int(&l, a->accumulate);
+    return groups ? rf_launch_groups(&l, n_out) : rf_launch_items(&l, n_out);
+}
+
+rf_status rf_gpu_max_last(rf_device *dev, const rf_max_last_args *a) {
+    rf_launch l;
+    rf_launch_begin(&l, dev, PROGRAM, "max_last_f32");
+    rf_launch_long(&l, a->rows);
+    rf_launch_long(&l, a->cols);
+    rf_launch_mem(&l, a->x);
+    rf_launch_mem(&l, a->values);
+    rf_launch_mem(&l, a->indices);
+    return rf_launch_groups(&l, a->rows);
+}
+
+rf_status rf_gpu_max_last_backward(rf_device *dev, const rf_max_last_backward_args *a) {
+    rf_launch l;
+    rf_launch_begin(&l, dev, PROGRAM, "max_last_backward_f32");
+    rf_launch_long(&l, a->rows);
+    rf_launch_long(&l, a->cols);
+    rf_launch_mem(&l, a->dy);
+    rf_launch_mem(&l, a->indices);
+    rf_launch_mem(&l, a->dx);
+    rf_launch_int(&l, a->accumulate);
+    return rf_launch_items(&l, a->rows * a->cols);
+}
+
+rf_status rf_gpu_softmax(rf_device *dev, const rf_softmax_args *a) {
+    rf_launch l;
+    rf_launch_begin(&l, dev, PROGRAM, "softmax_f32");
+    rf_launch_long(&l, a->rows);
+    rf_launch_long(&l, a->cols);
+    rf_launch_mem(&l, a->x);
+    rf_launch_mem(&l, a->y);
+    rf_launch_int(&l, a->has_mask);
+    rf_launch_mem(&l, a->has_mask ? a->mask : no_mem);
+    rf_launch_long(&l, a->has_mask ? a->mask_rows : 1);
+    return rf_launch_groups(&l, a->rows);
+}
+
+rf_status rf_gpu_softmax_backward(rf_device *dev, const rf_softmax_backward_args *a) {
+    rf_launch l;
+    rf_launch_begin(&l, dev, PROGRAM, "softmax_backward_f32");
+    rf_launch_long(&l, a->rows);
+    rf_launch_long(&l, a->cols);
+    rf_launch_mem(&l, a->y);
+    rf_launch_mem(&l, a->dy);
+    rf_launch_mem(&l, a->dx);
+    rf_launch_int(&l, a->accumulate);
+    return rf_launch_groups(&l, a->rows);
+}
+
+static void ln_layout(rf_launch *l, int64_t rows, int64_t cols, int64_t inner, int64_t outer, int64_t col) {
+    rf_launch_long(l, rows);
+    rf_launch_long(l, cols);
+    rf_launch_long(l, inner);
+    rf_launch_long(l, outer);
+    rf_launch_long(l, col);
+}
+
+/* A row's columns are contiguous (last-dim layer norm): a group per row.
+ * Otherwise neighbouring rows are neighbouring addresses (channel layer
+ * norm): an item per row. */
+static bool ln_groups(int64_t col_stride) { return col_stride == 1; }
+
+rf_status rf_gpu_layernorm(rf_device *dev, const rf_layernorm_args *a) {
+    bool groups = ln_groups(a->col_stride);
+    rf_launch l;
+    rf_launch_begin(&l, dev, PROGRAM, groups ? "layernorm_groups_f32" : "layernorm_items_f32");
+    ln_layout(&l, a->rows, a->cols, a->inner, a->outer_stride, a->col_stride);
+    rf_launch_float(&l, a->eps);
+    rf_launch_mem(&l, a->x);
+    rf_launch_mem(&l, a->y);
+    rf_launch_mem(&l, a->mean);
+    rf_launch_mem(&l, a->rstd);
+    rf_launch_int(&l, a->has_affine);
+    rf_launch_mem(&l, a->has_affine ? a->gamma : no_mem);
+    rf_launch_mem(&l, a->has_affine ? a->beta : no_mem);
+    return groups ? rf_launch_groups(&l, a->rows) : rf_launch_items(&l, a->rows);
+}
+
+/* Rows per chunk of the parameter-gradient pass: enough chunks to fill the
+ * device, few enough that the second pass is short. */
+static int64_t ln_chunk_rows(int64_t rows) {
+    int64_t chunk = 64;
+    while (chunk < rows && (rows + chunk - 1) / chunk > 256) chunk *= 2;
+    return chunk;
+}
+
+rf_status rf_gpu_layernorm_backward(rf_device *dev, const rf_layernorm_backward_args *a) {
+    bool groups = ln_groups(a->col_stride);
+    rf_launch l;
+    rf_launch_begin(&l, dev, PROGRAM, groups ? "layernorm_backward_groups_f32" : "layernorm_backward_items_f32");
+    ln_layout(&l, a->rows, a->cols, a->inner, a->outer_stride, a->col_stride);
+    rf_launch_mem(&l, a->x);
+    rf_launch_mem(&l, a->mean);
+    rf_launch_mem(&l, a->rstd);
+    rf_launch_mem(&l, a->dy);
+    rf_launch_mem(&l, a->dx);
+    rf_launch_int(&l, a->has_affine);
+    rf_launch_mem(&l, a->has_affine ? a->gamma : no_mem);
+    rf_launch_int(&l, a->accumulate);
+    RF_TRY(groups ? rf_launch_groups(&l, a->rows) : rf_launch_items(&l, a->rows));
+    if (!a->has_affine || a->rows == 0 || a->cols == 0) return RF_OK;
+
+    int64_t chunk_rows = ln_chunk_rows(a->rows), chunks = (a->rows + chunk_rows - 1) / chunk_rows;
+    rf_buffer *partial;
+    RF_TRY(rf_gpu_scratch(dev, (size_t)(2 * chunks * a->cols) * sizeof(float), &partial));
+    rf_launch_begin(&l, dev, PROGRAM, "layernorm_affine_partial_f32");
+    ln_layout(&l, a->rows, a->cols, a->inner, a->outer_stride, a->col_stride);
+    rf_launch_long(&l, chunks);
+    rf_launch_long(&l, chunk_rows);
+    rf_launch_mem(&l, a->x);
+    rf_launch_mem(&l, a->mean);
+    rf_launch_mem(&l, a->rstd);
+    rf_launch_mem(&l, a->dy);
+    rf_launch_mem(&l, (rf_mem){partial, 0});
+    RF_TRY(rf_launch_2d(&l, a->cols, chunks));
+    rf_launch_begin(&l, dev, PROGRAM, "layernorm_affine_finish_f32");
+    rf_launch_long(&l, a->cols);
+    rf_launch_long(&l, chunks);
+    rf_launch_mem(&l, (rf_mem){partial, 0});
+    rf_launch_mem(&l, a->dgamma);
+    rf_launch_mem(&l, a->dbeta);
+    return rf_launch_items(&l, a->cols);
+}

@@ -1,0 +1,92 @@
+/* common.h — device functions every kernel family shares: compensated
+ * sums, N-d offsets, the stable sigmoid and softplus, and (on the devices)
+ * the work-group reductions. Part of the one kernel source (device.h). */
+#ifndef RFDETR_KERNELS_COMMON_H
+#define RFDETR_KERNELS_COMMON_H
+
+#ifndef __OPENCL_VERSION__
+#include "backend/kernels/device.h"
+#endif
+
+/* sigmoid and log(1 + e^x) without overflow for large |x|. */
+RF_FN RF_S rf_sigmoid(RF_S x) {
+    if (x >= RF_C(0.0)) return RF_C(1.0) / (RF_C(1.0) + exp(-x));
+    RF_S e = exp(x);
+    return e / (RF_C(1.0) + e);
+}
+RF_FN RF_S rf_softplus(RF_S x) { return fmax(x, RF_C(0.0)) + log1p(exp(-fabs(x))); }
+
+#ifdef RF_DEVICE_GPU
+/* Kahan-compensated float sum: long sums in a fixed order stay close to
+ * the cpu reference's double accumulation. */
+typedef struct rf_kahan {
+    float sum, c;
+} rf_kahan;
+
+RF_FN void rf_kahan_add(rf_kahan *k, float v) {
+    float y = v - k->c;
+    float t = k->sum + y;
+    k->c = (t - k->sum) - y;
+    k->sum = t;
+}
+
+RF_FN rf_long rf_lane(rf_long8 v, int k) {
+    switch (k) {
+    case 0: return v.s0;
+    case 1: return v.s1;
+    case 2: return v.s2;
+    case 3: return v.s3;
+    case 4: return v.s4;
+    case 5: return v.s5;
+    case 6: return v.s6;
+    default: return v.s7;
+    }
+}
+
+/* Offset of linear index i (row-major over `shape`, ndim axes) under
+ * `stride`. The host collapses mergeable axes, so ndim is usually 1-3. */
+RF_FN rf_long rf_nd_offset(rf_long i, int ndim, rf_long8 shape, rf_long8 stride) {
+    rf_long off = 0;
+    for (int k = ndim - 1; k >= 0; k--) {
+        rf_long s = rf_lane(shape, k);
+        rf_long q = i / s;
+        off += (i - q * s) * rf_lane(stride, k);
+        i = q;
+    }
+    return off;
+}
+
+/* Work-group reductions. Every work item of the group must call them (they
+ * hold barriers); the group size is a power of two <= RF_GROUP and `buf`
+ * holds RF_GROUP elements of local memory. The tree's order depends only on
+ * the group size, so a device gives the same bits run after run, and two
+ * devices of one kind give the same bits. Each returns the result to every
+ * work item and leaves `buf` free for the next call. */
+RF_FN float rf_group_sum(float v, RF_LOCAL float *buf) {
+    int lid = rf_local_id(0);
+    buf[lid] = v;
+    rf_barrier();
+    for (int s = rf_local_size(0) / 2; s > 0; s >>= 1) {
+        if (lid < s) buf[lid] += buf[lid + s];
+        rf_barrier();
+    }
+    float total = buf[0];
+    rf_barrier();
+    return total;
+}
+
+RF_FN float rf_group_max(float v, RF_LOCAL float *buf) {
+    int lid = rf_local_id(0);
+    buf[lid] = v;
+    rf_barrier();
+    for (int s = rf_local_size(0) / 2; s > 0; s >>= 1) {
+        if (lid < s) buf[lid] = fmax(buf[lid], buf[lid + s]);
+        rf_barrier();
+    }
+    float m = buf[0];
+    rf_barrier();
+    return m;
+}
+#endif /* RF_DEVICE_GPU */
+
+#endif /* RFDETR_KERNELS_COMMON_H */

@@ -14,8 +14,8 @@
  *                   turn (RFDETR_DEBUG_KILL_AT_WRITE=1, 2, ...: the finished
  *                   temporary file before its rename, and just after it),
  *                   each followed by --resume alone.
- *   random K SEED   K signals at random moments (7 of 8 SIGKILL, 1 of 8
- *                   SIGINT, Ctrl-C's), chained: the resume is itself
+ *   random K SEED   K signals at random moments (every 4th a SIGINT,
+ *                   Ctrl-C's, the rest SIGKILL), chained: the resume is itself
  *                   interrupted again until one finishes; repeated until K
  *                   signals have been sent.
  *   (none)          sweep, then random 10 1: the CI test.
@@ -226,7 +226,7 @@ static void random_kills(int total, unsigned seed, double run_seconds) {
     while (sent < total) {
         char dir[700], what[128];
         snprintf(dir, sizeof dir, "%s/random%d", work, trials);
-        int sig = rand() % 8 == 0 ? SIGINT : SIGKILL, signals_here = 0;
+        int sig = (sent + 1) % 4 == 0 ? SIGINT : SIGKILL, signals_here = 0;
         double delay = run_seconds * rand() / RAND_MAX;
         outcome o;
         train_fresh(dir, 0, sig, delay, &o);
@@ -244,7 +244,7 @@ static void random_kills(int total, unsigned seed, double run_seconds) {
             else
                 CHECK(killed(&o), "%s: not killed (status %d): %s", what, o.status, o.err);
             if (test_failed_count) return;
-            sig = rand() % 8 == 0 ? SIGINT : SIGKILL;
+            sig = (sent + 1) % 4 == 0 ? SIGINT : SIGKILL;
             delay = run_seconds * rand() / RAND_MAX;
             resume(dir, sent < total ? sig : 0, delay, &o);
         }

@@ -348,8 +348,8 @@ rf_status rf_train_run_load(const char *dir, rf_train_run *run) {
     return rf_run_config_load(dir, run, splits);
 }
 
-rf_status rf_run_config_check(const rf_train_config *cfg, const int64_t split_images[3], const rf_train_run *saved,
-                              const int64_t saved_split_images[3], const char *dir, char *changes, size_t size) {
+rf_status rf_run_config_check(const rf_train_config *cfg, const rf_train_run *saved, const char *dir, char *changes,
+                              size_t size) {
     size_t used = 0;
     if (size) changes[0] = '\0';
     for (int i = 0; i < FIELD_COUNT; i++) {
@@ -369,6 +369,11 @@ rf_status rf_run_config_check(const rf_train_config *cfg, const int64_t split_im
             if (n > 0) used += (size_t)n;
         }
     }
+    return RF_OK;
+}
+
+rf_status rf_run_config_check_splits(const int64_t split_images[3], const int64_t saved_split_images[3],
+                                     const char *dir) {
     for (int i = 0; i < 3; i++)
         if (split_images[i] != saved_split_images[i])
             return RF_ERROR(RF_ERR_INVALID_ARGUMENT,

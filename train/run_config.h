@@ -28,8 +28,12 @@ rf_status rf_run_config_load(const char *dir, rf_train_run *run, int64_t split_i
  * field that changes the result: RF_ERR_INVALID_ARGUMENT naming the option
  * and both values. Differences in the fields that may change are listed in
  * `changes` (one line each, "" when none) for the caller to log. */
-rf_status rf_run_config_check(const rf_train_config *cfg, const int64_t split_images[3], const rf_train_run *saved,
-                              const int64_t saved_split_images[3], const char *dir, char *changes, size_t size);
+rf_status rf_run_config_check(const rf_train_config *cfg, const rf_train_run *saved, const char *dir, char *changes,
+                              size_t size);
+/* The dataset's split sizes against the saved ones: a changed dataset
+ * cannot continue the run exactly (RF_ERR_INVALID_ARGUMENT). */
+rf_status rf_run_config_check_splits(const int64_t split_images[3], const int64_t saved_split_images[3],
+                                     const char *dir);
 
 /* The absolute path of a dataset or weights argument as run.json records
  * it ("shapes" and paths that do not resolve stay as given). */

@@ -593,13 +593,13 @@ rf_status rf_train(const rf_train_config *cfg, rf_train_summary *summary) {
     int64_t saved_splits[3] = {-1, -1, -1};
     char changes[2048] = "";
     rf_status s = saved ? check_run_dir(&t, saved, saved_splits) : RF_ERROR(RF_ERR_OUT_OF_MEMORY, "out of host memory");
+    if (s == RF_OK && cfg->resume) s = rf_run_config_check(cfg, saved, t.dir, changes, sizeof changes);
+    free(saved);
     if (s == RF_OK) s = open_data(&t);
     if (s == RF_OK) {
         count_split_images(&t);
-        if (cfg->resume)
-            s = rf_run_config_check(cfg, t.split_images, saved, saved_splits, t.dir, changes, sizeof changes);
+        if (cfg->resume) s = rf_run_config_check_splits(t.split_images, saved_splits, t.dir);
     }
-    free(saved);
     if (s == RF_OK) {
         rf_device_options opts = {.memory_limit_bytes = cfg->device_memory_limit};
         s = rf_device_open_with(cfg->device, &opts, &t.dev);

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "core/fileio.h"
 #include "train/trainer.h"
 
 static volatile sig_atomic_t interrupted;
@@ -17,6 +18,23 @@ static volatile sig_atomic_t interrupted;
 static void on_sigint(int sig) {
     (void)sig;
     interrupted = 1;
+}
+
+/* RFDETR_DEBUG_KILL_AT_WRITE=N: SIGKILL at the Nth commit moment of the
+ * run's atomic writes (docs/train.md), for the crash tests. */
+static long kill_at_write;
+
+static void kill_at_nth_write(const char *path, int renamed) {
+    (void)path;
+    (void)renamed;
+    static long writes;
+    if (++writes == kill_at_write) raise(SIGKILL);
+}
+
+static bool given(const cli_option *options, int count, const void *value) {
+    for (int i = 0; i < count; i++)
+        if (options[i].value == value) return options[i].seen;
+    return false;
 }
 
 typedef struct progress_state {
@@ -83,7 +101,7 @@ int cli_cmd_train(int argc, char **argv) {
     long patience = 0, threads = cfg.threads, max_steps = 0, eval_batch = cfg.eval_batch, lr_drop = cfg.lr_drop;
     double lr = cfg.lr, lr_encoder = -1, weight_decay = cfg.weight_decay, clip = cfg.clip_max_norm, min_delta = 0;
     double ema_decay = cfg.ema_decay, ema_tau = cfg.ema_tau;
-    bool no_ema = false, multi_scale = false;
+    bool no_ema = false, multi_scale = false, overwrite = false;
     cli_option options[] = {
         {"--data", CLI_STRING, &cfg.data, "DIR|shapes", "dataset folder (Roboflow COCO, COCO or YOLO), or the built-in shapes (default)"},
         {"--model", CLI_STRING, &cfg.size, "SIZE", "tiny (default), nano, small, medium, base"},
@@ -104,9 +122,13 @@ int cli_cmd_train(int argc, char **argv) {
         {"--resolution", CLI_INT, &resolution, "R", "square input side (multiple of patch x windows; default: the model's)"},
         {"--multi-scale", CLI_FLAG, &multi_scale, NULL, "RF-DETR's square multi-scale sizes, one per batch"},
         {"--weights", CLI_STRING, &cfg.weights, "W", "start from these weights (.pth or .safetensors)"},
-        {"--out", CLI_STRING, &cfg.out_dir, "DIR", "run directory (default runs/train)"},
+        {"--out", CLI_STRING, &cfg.out_dir, "DIR",
+         "run directory (default: the next free runs/train, runs/train2, ...); one that holds a run is refused"},
+        {"--overwrite", CLI_FLAG, &overwrite, NULL, "replace the run --out holds (its files are removed)"},
         {"--seed", CLI_INT, &seed, "S", "seed of every random choice (default 42)"},
-        {"--resume", CLI_STRING, &resume, "DIR", "continue the run in DIR exactly where it stopped"},
+        {"--resume", CLI_STRING, &resume, "DIR",
+         "continue the run in DIR exactly where it stopped, with its saved options (DIR/run.json); only --device, "
+         "--epochs, --max-steps and --threads may differ"},
         {"--patience", CLI_INT, &patience, "N", "early stopping: epochs without mAP improvement (default off)"},
         {"--min-delta", CLI_DOUBLE, &min_delta, "X", "early stopping: smallest improvement that counts"},
         {"--max-steps", CLI_INT, &max_steps, "N", "stop after N optimizer steps"},
@@ -122,8 +144,9 @@ int cli_cmd_train(int argc, char **argv) {
             "L1 + GIoU on every decoder layer and the encoder proposals, AdamW with layer-wise lr decay, clipping,\n"
             "EMA. Every epoch both the regular and the EMA model are evaluated on valid (COCO, maxDets 1/10/500)\n"
             "and DIR gets checkpoint.safetensors, training_state.safetensors, checkpoint_best_{regular,ema,total}\n"
-            ".safetensors, log.jsonl, results.json and metrics_plot.png. Ctrl-C stops at the next step and leaves a\n"
-            "resumable run. With no arguments: the tiny model on the built-in shapes dataset.",
+            ".safetensors, log.jsonl, results.json and metrics_plot.png, and run.json holds the run's options.\n"
+            "Ctrl-C stops at the next step; after Ctrl-C, a kill or a crash at any moment, --resume DIR alone\n"
+            "continues as if uninterrupted. With no arguments: the tiny model on the built-in shapes dataset.",
         .options = options,
         .option_count = (int)(sizeof options / sizeof options[0]),
         .max_positional = 0,
@@ -147,10 +170,7 @@ int cli_cmd_train(int argc, char **argv) {
         fprintf(stderr, "rfdetr train: --lr must be > 0, --clip and --weight-decay >= 0, --ema-decay in [0, 1)\n");
         return CLI_EXIT_USAGE;
     }
-    char device_name[64];
-    rc = cli_resolve_device("train", device, device_name, sizeof device_name);
-    if (rc != CLI_EXIT_OK) return rc;
-    cfg.device = device_name;
+    cfg.device_request = device;
     cfg.epochs = (int)epochs;
     cfg.batch = (int)batch;
     cfg.grad_accum = (int)accum;
@@ -172,9 +192,73 @@ int cli_cmd_train(int argc, char **argv) {
     cfg.max_steps = max_steps;
     cfg.threads = (int)threads;
     cfg.eval_batch = (int)eval_batch;
+    cfg.overwrite = overwrite;
+    /* --resume DIR: the run's saved options, and over them only those given
+     * here; the library refuses the ones that conflict, naming both. */
+    rf_train_run *saved = NULL;
     if (resume) {
+        if (overwrite) {
+            fprintf(stderr, "rfdetr train: --resume continues a run and --overwrite replaces it: give one\n");
+            return CLI_EXIT_USAGE;
+        }
+        if (cfg.out_dir && strcmp(cfg.out_dir, resume) != 0) {
+            fprintf(stderr, "rfdetr train: --out %s and --resume %s name different runs: --resume alone continues "
+                            "the run where it is\n", cfg.out_dir, resume);
+            return CLI_EXIT_USAGE;
+        }
+        saved = malloc(sizeof *saved);
+        if (!saved) return cli_fail("train", RF_ERR_OUT_OF_MEMORY, "out of host memory");
+        rf_status ls = rf_train_run_load(resume, saved);
+        if (ls != RF_OK) {
+            free(saved);
+            return cli_fail("train", ls, "cannot resume");
+        }
+        rf_train_config merged = saved->cfg;
+        int n = (int)(sizeof options / sizeof options[0]);
+#define KEEP_GIVEN(var, field) \
+    if (given(options, n, &(var))) merged.field = cfg.field
+        KEEP_GIVEN(cfg.data, data);
+        KEEP_GIVEN(cfg.size, size);
+        KEEP_GIVEN(cfg.weights, weights);
+        KEEP_GIVEN(device, device_request);
+        KEEP_GIVEN(epochs, epochs);
+        KEEP_GIVEN(batch, batch);
+        KEEP_GIVEN(accum, grad_accum);
+        KEEP_GIVEN(lr, lr);
+        KEEP_GIVEN(lr_encoder, lr_encoder);
+        KEEP_GIVEN(weight_decay, weight_decay);
+        KEEP_GIVEN(warmup, warmup_steps);
+        KEEP_GIVEN(schedule, cosine);
+        KEEP_GIVEN(lr_drop, lr_drop);
+        KEEP_GIVEN(clip, clip_max_norm);
+        KEEP_GIVEN(no_ema, ema);
+        KEEP_GIVEN(ema_decay, ema_decay);
+        KEEP_GIVEN(ema_tau, ema_tau);
+        KEEP_GIVEN(resolution, resolution);
+        KEEP_GIVEN(multi_scale, multi_scale);
+        KEEP_GIVEN(seed, seed);
+        KEEP_GIVEN(patience, patience);
+        KEEP_GIVEN(min_delta, min_delta);
+        KEEP_GIVEN(max_steps, max_steps);
+        KEEP_GIVEN(threads, threads);
+        KEEP_GIVEN(eval_batch, eval_batch);
+#undef KEEP_GIVEN
+        cfg = merged;
         cfg.out_dir = resume;
         cfg.resume = true;
+        device = cfg.device_request;
+    }
+    char device_name[64];
+    rc = cli_resolve_device("train", device, device_name, sizeof device_name);
+    if (rc != CLI_EXIT_OK) {
+        free(saved);
+        return rc;
+    }
+    cfg.device = device_name;
+    const char *kill_env = getenv("RFDETR_DEBUG_KILL_AT_WRITE");
+    if (kill_env && *kill_env) {
+        kill_at_write = atol(kill_env);
+        rf_atomic_file_set_hook(kill_at_nth_write);
     }
     progress_state ps = {.tty = isatty(STDERR_FILENO) != 0};
     cfg.progress = on_progress;
@@ -187,9 +271,14 @@ int cli_cmd_train(int argc, char **argv) {
 
     rf_train_summary sum;
     rf_status s = rf_train(&cfg, &sum);
+    free(saved); /* cfg's strings pointed into it */
+    cfg.data = cfg.size = cfg.weights = cfg.device_request = NULL;
     sigaction(SIGINT, &old, NULL);
     if (ps.tty) fprintf(stderr, "\r\033[K");
-    if (s != RF_OK) return cli_fail("train", s, s == RF_ERR_INTERRUPTED ? "stopped" : "training failed");
+    if (s != RF_OK)
+        return cli_fail("train", s, s == RF_ERR_INTERRUPTED          ? "stopped"
+                                    : s == RF_ERR_INVALID_ARGUMENT ? "refused"
+                                                                   : "training failed");
 
     const int max_dets[3] = {1, 10, 500};
     printf("\nbest total model (%s) on valid, after %" PRId64 " epochs / %" PRId64 " steps in %.0f s:\n",
@@ -206,7 +295,7 @@ int cli_cmd_train(int argc, char **argv) {
            "  checkpoint_best_regular.safetensors  best regular model\n"
            "  checkpoint_best_ema.safetensors      best EMA model\n"
            "  checkpoint.safetensors               latest weights; training_state.safetensors to --resume\n"
-           "  log.jsonl, results.json, metrics_plot.png\n",
-           cfg.out_dir);
+           "  log.jsonl, results.json, metrics_plot.png; run.json (the run's options)\n",
+           sum.out_dir);
     return CLI_EXIT_OK;
 }

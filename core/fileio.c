@@ -86,6 +86,10 @@ static void fsync_parent_dir(const char *path) {
     free(dir);
 }
 
+static rf_atomic_file_hook commit_hook;
+
+void rf_atomic_file_set_hook(rf_atomic_file_hook hook) { commit_hook = hook; }
+
 rf_status rf_atomic_file_commit(rf_atomic_file *af) {
     if (!af->f) return RF_ERROR(RF_ERR_INVALID_ARGUMENT, "atomic file not open");
     rf_status s = RF_OK;
@@ -97,8 +101,10 @@ rf_status rf_atomic_file_commit(rf_atomic_file *af) {
     if (fclose(af->f) != 0 && s == RF_OK)
         s = RF_ERROR(RF_ERR_IO, "%s: close failed: %s; the previous file is kept", af->path, strerror(errno));
     af->f = NULL;
+    if (s == RF_OK && commit_hook) commit_hook(af->path, 0);
     if (s == RF_OK && rename(af->temp_path, af->path) != 0)
         s = RF_ERROR(RF_ERR_IO, "%s: rename from %s failed: %s", af->path, af->temp_path, strerror(errno));
+    if (s == RF_OK && commit_hook) commit_hook(af->path, 1);
     if (s == RF_OK) fsync_parent_dir(af->path);
     rf_atomic_file_abort(af); /* removes the temp file if it is still there */
     return s;

@@ -30,6 +30,15 @@ rf_status rf_atomic_file_commit(rf_atomic_file *af);
 /* Abandons the write: removes the temporary file. Safe after commit. */
 void rf_atomic_file_abort(rf_atomic_file *af);
 
+/* Crash testing: the hook runs at the two moments of every commit where a
+ * kill leaves a different directory: the temporary file complete but not
+ * yet renamed (renamed = 0), and renamed over the target (renamed = 1).
+ * The command line installs one that SIGKILLs itself at the Nth call when
+ * RFDETR_DEBUG_KILL_AT_WRITE=N (docs/train.md); NULL, the default, runs
+ * nothing. */
+typedef void (*rf_atomic_file_hook)(const char *path, int renamed);
+void rf_atomic_file_set_hook(rf_atomic_file_hook hook);
+
 /* Creates a directory and its parents (mkdir -p). */
 rf_status rf_make_dirs(const char *path);
 int rf_file_exists(const char *path);

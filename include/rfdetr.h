@@ -276,9 +276,16 @@ typedef struct rf_train_config {
     const char *data;          /* "shapes" (built-in, generated on first use) or a dataset directory */
     const char *size;          /* tiny, nano, small, medium, base */
     const char *device;        /* canonical device name: cpu, opencl:N, cuda:N */
-    const char *out_dir;       /* run directory, created if needed */
+    const char *device_request; /* the device as the user gave it ("auto"), saved with the run; NULL: device */
+    const char *out_dir;       /* run directory; NULL: the next free runs/train, runs/train2, ... A directory
+                                  that holds a run is refused unless resume or overwrite. Created only
+                                  once the data, device and model are ready; a failure before the first
+                                  training state is written removes what this call created. */
     const char *weights;       /* optional: start from these weights (.pth / .safetensors) */
-    bool resume;               /* continue the run in out_dir from its training state */
+    bool resume;               /* continue the run in out_dir: every field that changes the result must
+                                  equal the one saved in out_dir/run.json (rf_train_run_load fills them);
+                                  only device, epochs, max_steps and threads may differ (logged) */
+    bool overwrite;            /* replace the run out_dir holds (its files are removed first; logged) */
     int epochs, batch, grad_accum;
     int resolution;            /* 0: the size's own */
     bool multi_scale;          /* RF-DETR's square multi-scale sizes per batch */
@@ -319,9 +326,22 @@ typedef struct rf_train_summary {
     double test_stats[RF_TRAIN_STATS];       /* best total on the test split */
     bool stopped_early, interrupted;
     double seconds;
+    char out_dir[4096];                      /* the run directory used */
 } rf_train_summary;
 
 rf_status rf_train(const rf_train_config *cfg, rf_train_summary *summary);
+
+/* A run's saved configuration (DIR/run.json, written when the run starts):
+ * what resuming DIR continues with. cfg's strings point into this struct;
+ * its callbacks and stop flag are unset, its device is the one the user
+ * gave (resolve "auto" before rf_train). RF_ERR_INVALID_ARGUMENT when DIR
+ * does not exist or holds no run.json; RF_ERR_FORMAT for a broken one. */
+typedef struct rf_train_run {
+    rf_train_config cfg;
+    char data[4096], size[64], device[1024], weights[4096], out_dir[4096];
+} rf_train_run;
+
+rf_status rf_train_run_load(const char *dir, rf_train_run *run);
 
 
 #ifdef __cplusplus

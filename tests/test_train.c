@@ -28,6 +28,7 @@
 #include "core/safetensors.h"
 #include "data/shapes.h"
 #include "test_util.h"
+#include "train/run_config.h"
 #include "train/trainer.h"
 
 static char data_dir[256], work_dir[256];
@@ -248,7 +249,9 @@ static void test_faults(void) {
     rf_train_config c;
     rf_train_summary s;
 
-    /* NaN: one good epoch, then an absurd learning rate blows the weights up. */
+    /* NaN: one good epoch, then an absurd learning rate blows the weights up.
+     * A resume refuses a changed learning rate, so the run's saved options
+     * are edited as if it had been started with it. */
     base_config(&c, "cpu", nan_dir, 1);
     CHECK_OK(run(&c, &s));
     base_config(&c, "cpu", nan_dir, 3);
@@ -257,6 +260,10 @@ static void test_faults(void) {
     c.lr_encoder = 1e30;
     c.clip_max_norm = 0;
     c.warmup_steps = 0;
+    rf_train_run saved;
+    int64_t split_images[3];
+    CHECK_OK(rf_run_config_load(nan_dir, &saved, split_images));
+    CHECK_OK(rf_run_config_save(&c, split_images, nan_dir));
     rf_status st = rf_train(&c, &s);
     CHECK(st == RF_ERR_NUMERIC, "NaN loss gave %s: %s", rf_status_name(st), rf_last_error());
     CHECK(strstr(rf_last_error(), "at step") && strstr(rf_last_error(), "last good checkpoint") &&

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <yajl/yajl_tree.h>
 
 #include "backend/status.h"
 #include "core/fileio.h"
@@ -48,6 +49,8 @@ static bool array_field(const char *line, const char *key, double out[12]) {
     return true;
 }
 
+static rf_status write_log(const rf_run_log *log);
+
 static rf_status grow(rf_run_log *log) {
     if (log->count < log->cap) return RF_OK;
     size_t cap = log->cap ? log->cap * 2 : 32;
@@ -58,21 +61,76 @@ static rf_status grow(rf_run_log *log) {
     return RF_OK;
 }
 
-rf_status rf_run_log_open(rf_run_log *log, const char *dir, bool resume) {
+static double json_number(yajl_val object, const char *key) {
+    const char *keys[] = {key, NULL};
+    yajl_val v = yajl_tree_get(object, keys, yajl_t_any);
+    return YAJL_IS_NUMBER(v) ? strtod(v->u.number.r, NULL) : NAN;
+}
+
+/* The per-class tables of results.json, so a resumed run that finds no
+ * better model still writes the valid table it had. A missing or foreign
+ * file restores nothing. */
+static void read_results(rf_run_log *log) {
+    char *path = join(log->dir, "results.json"), *text = NULL;
+    size_t length = 0;
+    if (!path || rf_read_file(path, &text, &length) != RF_OK) {
+        free(path);
+        return;
+    }
+    free(path);
+    yajl_val root = yajl_tree_parse(text, NULL, 0);
+    free(text);
+    const char *names[2] = {"valid", "test"};
+    for (int k = 0; k < 2 && root; k++) {
+        const char *keys[] = {"class_map", names[k], NULL};
+        yajl_val rows = yajl_tree_get(root, keys, yajl_t_array);
+        if (!rows || !rows->u.array.len) continue;
+        size_t n = rows->u.array.len;
+        rf_results_row *out = calloc(n, sizeof *out);
+        if (!out) break;
+        for (size_t i = 0; i < n; i++) {
+            yajl_val row = rows->u.array.values[i];
+            const char *class_key[] = {"class", NULL};
+            yajl_val name = yajl_tree_get(row, class_key, yajl_t_string);
+            snprintf(out[i].name, sizeof out[i].name, "%s", name ? YAJL_GET_STRING(name) : "");
+            double id = json_number(row, "category_id");
+            out[i].category_id = isnan(id) ? -1 : (int64_t)id;
+            out[i].map = json_number(row, "map@50:95");
+            out[i].map50 = json_number(row, "map@50");
+            out[i].precision = json_number(row, "precision");
+            out[i].recall = json_number(row, "recall");
+            out[i].f1 = json_number(row, "f1");
+        }
+        free(log->rows[k]);
+        log->rows[k] = out;
+        log->row_count[k] = n;
+    }
+    yajl_tree_free(root);
+}
+
+rf_status rf_run_log_open(rf_run_log *log, const char *dir, bool resume, int64_t keep_epochs) {
     memset(log, 0, sizeof *log);
     log->dir = strdup(dir);
     if (!log->dir) return RF_ERROR(RF_ERR_OUT_OF_MEMORY, "out of host memory");
     if (!resume) return RF_OK;
+    read_results(log);
     char *path = join(dir, "log.jsonl"), *text = NULL;
     size_t length = 0;
     rf_status s = path ? rf_read_file(path, &text, &length) : RF_ERR_OUT_OF_MEMORY;
     free(path);
     if (s != RF_OK) return RF_OK; /* no log yet: an interrupted first epoch */
+    bool dropped = false;
     for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
         if (grow(log) != RF_OK) break;
         rf_run_epoch *e = &log->epochs[log->count];
         memset(e, 0, sizeof *e);
         e->epoch = (int64_t)field(line, "epoch");
+        /* Epochs past the training state's were written by a run killed
+         * before its state: they are about to be trained again. */
+        if (!(e->epoch >= 0 && e->epoch < keep_epochs)) {
+            dropped = true;
+            continue;
+        }
         e->step = (int64_t)field(line, "step");
         e->n_parameters = (int64_t)field(line, "n_parameters");
         e->seconds = field(line, "epoch_time");
@@ -87,7 +145,13 @@ rf_status rf_run_log_open(rf_run_log *log, const char *dir, bool resume) {
         log->count++;
     }
     free(text);
-    return RF_OK;
+    if (!dropped) return RF_OK;
+    RF_TRY(write_log(log));
+    char *plot = join(log->dir, "metrics_plot.png");
+    if (!plot) return RF_ERROR(RF_ERR_OUT_OF_MEMORY, "out of host memory");
+    s = rf_run_write_plot(log, plot);
+    free(plot);
+    return s;
 }
 
 static void write_stats(rf_json_writer *w, const char *key, const double *stats) {

@@ -35,8 +35,10 @@ typedef struct rf_run_log {
     size_t row_count[2];
 } rf_run_log;
 
-/* resume: read the existing log.jsonl back (its records are kept). */
-rf_status rf_run_log_open(rf_run_log *log, const char *dir, bool resume);
+/* resume: read the existing log.jsonl back, keeping the records of the
+ * first keep_epochs epochs (the training state's) and rewriting the log
+ * and plot without the rest; and results.json's tables. */
+rf_status rf_run_log_open(rf_run_log *log, const char *dir, bool resume, int64_t keep_epochs);
 rf_status rf_run_log_append(rf_run_log *log, const rf_run_epoch *epoch);
 rf_status rf_run_write_results(rf_run_log *log, const rf_coco_eval_result *result, const char *split);
 void rf_run_log_close(rf_run_log *log);

@@ -1,5 +1,6 @@
 /* train_state.c — see train_state.h. Counters travel as "__metadata__"
- * strings (exact: doubles at %.17g), slabs as 1-D f32 tensors. */
+ * strings (exact: doubles at %.17g), slabs (weights, AdamW moments, EMA)
+ * as 1-D f32 tensors. */
 #include "train/train_state.h"
 
 #include <inttypes.h>
@@ -34,11 +35,13 @@ rf_status rf_train_state_save(const rf_train_state *st, const rf_params *params,
                               const char *path) {
     rf_safetensors_writer *w = NULL;
     RF_TRY(rf_safetensors_writer_create(&w));
-    float *m = NULL, *v = NULL, *e = NULL;
-    rf_status s = download_slab(params->adam_m, &m);
+    float *values = NULL, *m = NULL, *v = NULL, *e = NULL;
+    rf_status s = download_slab(params->values, &values);
+    if (s == RF_OK) s = download_slab(params->adam_m, &m);
     if (s == RF_OK) s = download_slab(params->adam_v, &v);
     if (s == RF_OK && ema) s = download_slab(rf_ema_values(ema), &e);
     int64_t n = (int64_t)(params->adam_m->bytes / sizeof(float));
+    if (s == RF_OK) s = rf_safetensors_writer_add(w, "params.values", RF_FILE_F32, 1, &n, values);
     if (s == RF_OK) s = rf_safetensors_writer_add(w, "adamw.exp_avg", RF_FILE_F32, 1, &n, m);
     if (s == RF_OK) s = rf_safetensors_writer_add(w, "adamw.exp_avg_sq", RF_FILE_F32, 1, &n, v);
     if (s == RF_OK && ema) s = rf_safetensors_writer_add(w, "ema.values", RF_FILE_F32, 1, &n, e);
@@ -68,6 +71,7 @@ rf_status rf_train_state_save(const rf_train_state *st, const rf_params *params,
     }
     if (s == RF_OK) s = rf_safetensors_writer_save(w, path);
     rf_safetensors_writer_free(w);
+    free(values);
     free(m);
     free(v);
     free(e);
@@ -134,6 +138,7 @@ rf_status rf_train_state_load(rf_train_state *st, rf_params *params, rf_adamw *o
         snprintf(key, sizeof key, "rfdetr.train.epoch_sums.%d", i);
         s = get_f64(f, path, key, &r.epoch_sums[i]);
     }
+    if (s == RF_OK) s = upload_slab(f, path, "params.values", params->values);
     if (s == RF_OK) s = upload_slab(f, path, "adamw.exp_avg", params->adam_m);
     if (s == RF_OK) s = upload_slab(f, path, "adamw.exp_avg_sq", params->adam_v);
     if (s == RF_OK && ema) {

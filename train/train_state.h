@@ -1,6 +1,10 @@
 /* train_state.h — everything a run needs to continue exactly: counters,
- * bests, early-stopping state, and the optimizer's and EMA's slabs, in one
- * safetensors file written atomically (training_state.safetensors). */
+ * bests, early-stopping state, and the weights', optimizer's and EMA's
+ * slabs, in one safetensors file written atomically
+ * (training_state.safetensors). It is the run's commit point: written last
+ * at the end of each epoch (and on Ctrl-C), and the only file a resume
+ * takes training state from, so a kill between the epoch's other writes
+ * never mixes two epochs. */
 #ifndef RFDETR_TRAIN_STATE_H
 #define RFDETR_TRAIN_STATE_H
 
@@ -28,7 +32,7 @@ typedef struct rf_train_state {
 /* ema may be NULL (EMA off). */
 rf_status rf_train_state_save(const rf_train_state *st, const rf_params *params, const rf_adamw *opt, const rf_ema *ema,
                               const char *path);
-/* Restores the counters and the slabs; the parameter layout must be the
+/* Restores the counters and the slabs (weights included); the parameter layout must be the
  * one the file was written for (same model), else RF_ERR_FORMAT. */
 rf_status rf_train_state_load(rf_train_state *st, rf_params *params, rf_adamw *opt, rf_ema *ema, const char *path);
 

@@ -1,12 +1,15 @@
 /* trainer.c — see trainer.h. */
 #include "train/trainer.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "backend/profile.h"
 #include "backend/status.h"
@@ -20,6 +23,7 @@
 #include "model/criterion.h"
 #include "model/model.h"
 #include "train/evaluate.h"
+#include "train/run_config.h"
 #include "train/run_files.h"
 #include "train/schedule.h"
 #include "train/train_state.h"
@@ -29,7 +33,7 @@ void rf_train_config_defaults(rf_train_config *c) {
     c->data = "shapes";
     c->size = "tiny";
     c->device = "cpu";
-    c->out_dir = "runs/train";
+    c->out_dir = NULL; /* the next free runs/train, runs/train2, ... */
     c->epochs = 10;
     c->batch = 8;
     c->grad_accum = 1;
@@ -68,7 +72,12 @@ typedef struct trainer {
     rf_train_state st; /* what a checkpoint carries to resume */
     int sizes[RF_LOADER_MAX_SIZES], size_count;
     int64_t batches_per_epoch;
-    char path[4096];
+    char path[4200];
+    char dir[4096];            /* the run directory (chosen here when the config names none) */
+    char created_from[4096];   /* the topmost directory this call created ("": none) */
+    bool started_here;         /* this call wrote run.json for a new run */
+    bool has_state;            /* resuming from a training state (else from the start) */
+    int64_t split_images[3];
     rf_run_log log;
     int64_t last_saved_epoch; /* epochs in the newest checkpoint.safetensors on disk (-1: none) */
     rf_step_profile steps;    /* --profile: device traffic per optimizer step */
@@ -82,7 +91,7 @@ static void notify(const trainer *t, rf_train_event event, const char *message) 
 }
 
 static const char *run_path(trainer *t, const char *name) {
-    snprintf(t->path, sizeof t->path, "%s/%s", t->cfg->out_dir, name);
+    snprintf(t->path, sizeof t->path, "%s/%s", t->dir, name);
     return t->path;
 }
 
@@ -110,21 +119,16 @@ static rf_status open_data(trainer *t) {
     return RF_OK;
 }
 
+/* The model as the run's configuration makes it. Its starting weights:
+ * those named by the config, unless a training state will replace them. */
 static rf_status build_model(trainer *t) {
     const rf_train_config *c = t->cfg;
     rfdetr_config mc;
-    if (c->resume) {
-        /* The run's own checkpoint carries the configuration. */
-        RF_TRY(rfdetr_config_from_weights(run_path(t, "checkpoint.safetensors"), NULL, &mc));
-    } else {
-        RF_TRY(rfdetr_config_preset(c->size, &mc));
-        if (c->resolution > 0) RF_TRY(rfdetr_config_set_resolution(&mc, c->resolution));
-        mc.num_classes = (int)t->ds->num_classes;
-    }
+    RF_TRY(rfdetr_config_preset(c->size, &mc));
+    if (c->resolution > 0) RF_TRY(rfdetr_config_set_resolution(&mc, c->resolution));
+    mc.num_classes = (int)t->ds->num_classes;
     RF_TRY(rfdetr_model_create(t->dev, &mc, c->seed, &t->model));
-    if (c->resume) {
-        RF_TRY(rfdetr_model_load_weights(t->model, run_path(t, "checkpoint.safetensors"), NULL));
-    } else if (c->weights) {
+    if (c->weights && !t->has_state) {
         rfdetr_load_report report;
         RF_TRY(rfdetr_model_load_weights(t->model, c->weights, &report));
         char msg[256];
@@ -464,7 +468,7 @@ static rf_status train_loop(trainer *t, rf_train_summary *summary) {
             s = save_weights(t, "checkpoint.safetensors", false);
             if (s == RF_OK) s = rf_train_state_save(&t->st, t->model->params, t->opt, t->ema, run_path(t, "training_state.safetensors"));
             if (s == RF_OK) s = RF_ERROR(RF_ERR_INTERRUPTED, "interrupted at step %" PRId64 "; resume with --resume %s",
-                                         t->st.step, c->out_dir);
+                                         t->st.step, t->dir);
             break;
         }
         bool stop_early = false;
@@ -480,24 +484,144 @@ static rf_status train_loop(trainer *t, rf_train_summary *summary) {
     return s;
 }
 
+/* ---- the run directory -------------------------------------------------------------------- */
+
+/* Before any work: a resume needs a run to continue, a new run a place
+ * that holds none (unless overwrite). Nothing is created yet. */
+static rf_status check_run_dir(trainer *t, rf_train_run *saved, int64_t saved_splits[3]) {
+    const rf_train_config *c = t->cfg;
+    if (c->resume && c->overwrite)
+        return RF_ERROR(RF_ERR_INVALID_ARGUMENT, "--resume continues a run and --overwrite replaces it: give one");
+    if (c->resume && !c->out_dir) return RF_ERROR(RF_ERR_INVALID_ARGUMENT, "--resume needs the run directory");
+    if (c->out_dir && strlen(c->out_dir) >= sizeof t->dir - 64)
+        return RF_ERROR(RF_ERR_INVALID_ARGUMENT, "%s: path too long", c->out_dir);
+    if (c->out_dir) snprintf(t->dir, sizeof t->dir, "%s", c->out_dir);
+    if (c->resume) return rf_run_config_load(c->out_dir, saved, saved_splits);
+    if (c->out_dir && !c->overwrite && rf_run_dir_holds_run(c->out_dir))
+        return RF_ERROR(RF_ERR_INVALID_ARGUMENT,
+                        "%s holds a run already: --resume %s continues it, --overwrite replaces it, or give another "
+                        "--out (without --out each run gets the next free runs/train, runs/train2, ...)",
+                        c->out_dir, c->out_dir);
+    return RF_OK;
+}
+
+/* mkdir -p that remembers the topmost directory it made, so a failed
+ * start can take it away again. */
+static rf_status make_dirs_noting(trainer *t, const char *path) {
+    char *p = strdup(path);
+    if (!p) return RF_ERROR(RF_ERR_OUT_OF_MEMORY, "out of host memory");
+    rf_status s = RF_OK;
+    for (char *c = p + 1;; c++) {
+        if (*c && *c != '/') continue;
+        char saved = *c;
+        *c = '\0';
+        if (mkdir(p, 0777) == 0) {
+            if (!t->created_from[0]) snprintf(t->created_from, sizeof t->created_from, "%s", p);
+        } else if (errno != EEXIST) {
+            s = RF_ERROR(RF_ERR_IO, "%s: cannot create directory: %s", p, strerror(errno));
+        }
+        *c = saved;
+        if (!saved || s != RF_OK) break;
+    }
+    free(p);
+    return s;
+}
+
+/* Creates the directory of a new run (the next free runs/trainN when none
+ * is named: mkdir decides, so two runs starting together never share
+ * one), or empties the one overwrite names; then writes run.json. */
+static rf_status start_run_dir(trainer *t) {
+    const rf_train_config *c = t->cfg;
+    if (!c->out_dir) {
+        RF_TRY(make_dirs_noting(t, "runs"));
+        for (int n = 1;; n++) {
+            if (n == 1)
+                snprintf(t->dir, sizeof t->dir, "runs/train");
+            else
+                snprintf(t->dir, sizeof t->dir, "runs/train%d", n);
+            if (mkdir(t->dir, 0777) == 0) {
+                if (!t->created_from[0]) snprintf(t->created_from, sizeof t->created_from, "%s", t->dir);
+                break;
+            }
+            if (errno != EEXIST || n >= 1000000)
+                return RF_ERROR(RF_ERR_IO, "%s: cannot create directory: %s", t->dir, strerror(errno));
+        }
+    } else {
+        RF_TRY(make_dirs_noting(t, t->dir));
+        /* What an earlier start killed before its run.json left. */
+        RF_TRY(rf_run_dir_remove_temporaries(t->dir));
+        if (rf_run_dir_holds_run(t->dir)) {
+            if (!c->overwrite)
+                return RF_ERROR(RF_ERR_INVALID_ARGUMENT, "%s holds a run already: --resume %s continues it, "
+                                "--overwrite replaces it", t->dir, t->dir);
+            char msg[4200];
+            snprintf(msg, sizeof msg, "--overwrite: removing the run in %s (checkpoints, state, logs)", t->dir);
+            notify(t, RF_TRAIN_MESSAGE, msg);
+            RF_TRY(rf_run_dir_remove_run(t->dir));
+        }
+    }
+    t->started_here = true;
+    return rf_run_config_save(c, t->split_images, t->dir);
+}
+
+/* After a failure before any training state: the run never existed, so
+ * nothing of it stays (files, then the directories this call made). */
+static void remove_failed_start(trainer *t) {
+    if (!t->started_here || rf_file_exists(run_path(t, RF_RUN_STATE_FILE))) return;
+    if (rf_run_dir_remove_run(t->dir) != RF_OK) return;
+    if (!t->created_from[0]) return;
+    char path[4096];
+    snprintf(path, sizeof path, "%s", t->dir);
+    for (;;) {
+        if (rmdir(path) != 0) return;
+        if (!strcmp(path, t->created_from)) return;
+        char *slash = strrchr(path, '/');
+        if (!slash || slash == path) return;
+        *slash = '\0';
+    }
+}
+
+static void count_split_images(trainer *t) {
+    const rf_split splits[3] = {RF_SPLIT_TRAIN, RF_SPLIT_VALID, RF_SPLIT_TEST};
+    for (int i = 0; i < 3; i++) {
+        const rf_dataset_split *sp = &t->ds->splits[splits[i]];
+        t->split_images[i] = sp->present && sp->coco ? (int64_t)sp->coco->image_count : -1;
+    }
+}
+
 rf_status rf_train(const rf_train_config *cfg, rf_train_summary *summary) {
     memset(summary, 0, sizeof *summary);
     if (cfg->epochs < 1 || cfg->batch < 1 || cfg->grad_accum < 1 || cfg->grad_accum > 64)
         return RF_ERROR(RF_ERR_INVALID_ARGUMENT, "train: need epochs >= 1, batch >= 1 and 1 <= grad_accum <= 64");
     double started = now_seconds();
     trainer t = {.cfg = cfg, .crit = rf_criterion_defaults(), .last_saved_epoch = -1};
-    rf_status s = rf_make_dirs(cfg->out_dir);
+    rf_train_run *saved = calloc(1, sizeof *saved);
+    int64_t saved_splits[3] = {-1, -1, -1};
+    char changes[2048] = "";
+    rf_status s = saved ? check_run_dir(&t, saved, saved_splits) : RF_ERROR(RF_ERR_OUT_OF_MEMORY, "out of host memory");
+    if (s == RF_OK && cfg->resume) s = rf_run_config_check(cfg, saved, t.dir, changes, sizeof changes);
+    free(saved);
     if (s == RF_OK) s = open_data(&t);
+    if (s == RF_OK) {
+        count_split_images(&t);
+        if (cfg->resume) s = rf_run_config_check_splits(t.split_images, saved_splits, t.dir);
+    }
     if (s == RF_OK) {
         rf_device_options opts = {.memory_limit_bytes = cfg->device_memory_limit};
         s = rf_device_open_with(cfg->device, &opts, &t.dev);
     }
     if (s == RF_OK && cfg->profile) s = rf_device_set_profiling(t.dev, true);
+    /* No state yet (killed before the first one): the run starts over. */
+    t.has_state = cfg->resume && rf_file_exists(run_path(&t, RF_RUN_STATE_FILE));
     if (s == RF_OK) s = build_model(&t);
     if (s == RF_OK) s = build_optimizer(&t);
-    if (s == RF_OK && cfg->resume) {
-        s = rf_train_state_load(&t.st, t.model->params, t.opt, t.ema, run_path(&t, "training_state.safetensors"));
+    if (s == RF_OK && cfg->resume) s = rf_run_dir_remove_temporaries(t.dir);
+    if (s == RF_OK && t.has_state) {
+        s = rf_train_state_load(&t.st, t.model->params, t.opt, t.ema, run_path(&t, RF_RUN_STATE_FILE));
         t.last_saved_epoch = t.st.epoch;
+        if (s == RF_OK && cfg->epochs < t.st.epoch)
+            s = RF_ERROR(RF_ERR_INVALID_ARGUMENT, "--epochs %d: the run in %s has completed %" PRId64 " epochs already",
+                         cfg->epochs, t.dir, t.st.epoch);
     }
     if (s == RF_OK) s = rf_ctx_create(t.dev, 0, &t.ctx);
     if (s == RF_OK) s = rf_ctx_create(t.dev, 0, &t.stage);
@@ -510,8 +634,6 @@ rf_status rf_train(const rf_train_config *cfg, rf_train_summary *summary) {
             t.sizes[0] = mc->resolution;
             t.size_count = 1;
         }
-        rf_loader_config probe;
-        rf_loader_config_train(&probe, cfg->batch, mc->resolution, cfg->seed);
         /* batches per epoch with drop_last, as the loader makes them */
         size_t images = t.ds->splits[RF_SPLIT_TRAIN].coco->image_count;
         t.batches_per_epoch = (int64_t)(images / (size_t)cfg->batch);
@@ -524,13 +646,27 @@ rf_status rf_train(const rf_train_config *cfg, rf_train_summary *summary) {
         t.sched.total_steps = t.sched.steps_per_epoch * cfg->epochs;
         if (cfg->max_steps > 0 && cfg->max_steps < t.sched.total_steps) t.sched.total_steps = cfg->max_steps;
     }
-    if (s == RF_OK) s = rf_run_log_open(&t.log, cfg->out_dir, cfg->resume);
+    /* Everything is ready: only now does the run directory change. */
     if (s == RF_OK) {
-        char msg[512];
+        if (!cfg->resume) {
+            s = start_run_dir(&t);
+        } else {
+            char msg[4400];
+            snprintf(msg, sizeof msg, "resuming the run in %s %s", t.dir,
+                     t.has_state ? "from its training state" : "from the start (it has no training state yet)");
+            notify(&t, RF_TRAIN_MESSAGE, msg);
+            /* The options that may change are logged, and kept for the next resume. */
+            for (char *line = strtok(changes, "\n"); line; line = strtok(NULL, "\n")) notify(&t, RF_TRAIN_MESSAGE, line);
+            if (changes[0]) s = rf_run_config_save(cfg, t.split_images, t.dir);
+        }
+    }
+    if (s == RF_OK) s = rf_run_log_open(&t.log, t.dir, cfg->resume, t.st.epoch);
+    if (s == RF_OK) {
+        char msg[4800];
         snprintf(msg, sizeof msg, "training %s (%" PRId64 " parameters, %d classes) on %s (%s) for %d epochs of %" PRId64
-                 " steps, batch %d x %d",
+                 " steps, batch %d x %d, into %s",
                  t.model->cfg.size, rfdetr_model_param_count(t.model), t.model->cfg.num_classes, t.dev->info.name,
-                 t.dev->info.description, cfg->epochs, t.sched.steps_per_epoch, cfg->batch, cfg->grad_accum);
+                 t.dev->info.description, cfg->epochs, t.sched.steps_per_epoch, cfg->batch, cfg->grad_accum, t.dir);
         notify(&t, RF_TRAIN_STARTED, msg);
         s = train_loop(&t, summary);
         if (cfg->profile) {
@@ -575,9 +711,11 @@ rf_status rf_train(const rf_train_config *cfg, rf_train_summary *summary) {
         /* Name the last good checkpoint after the cause. */
         char msg[4096];
         snprintf(msg, sizeof msg, "%.3000s; the last good checkpoint is %.900s/checkpoint.safetensors (epoch %" PRId64 ")",
-                 rf_last_error(), cfg->out_dir, t.last_saved_epoch);
+                 rf_last_error(), t.dir, t.last_saved_epoch);
         rf_error_set(s, __FILE__, __LINE__, "%s", msg);
     }
+    if (s != RF_OK && s != RF_ERR_INTERRUPTED) remove_failed_start(&t);
+    snprintf(summary->out_dir, sizeof summary->out_dir, "%s", t.dir);
     rf_run_log_close(&t.log);
     rf_ctx_free(t.ctx);
     rf_ctx_free(t.stage);

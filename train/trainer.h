@@ -10,8 +10,12 @@
  * checkpoints — checkpoint.safetensors and the training state every epoch,
  * checkpoint_best_{regular,ema,total}.safetensors whenever they improve (the
  * first epoch always does, so all exist after one epoch even at AP 0).
- * Every file is written atomically. After the last epoch the test split, if
- * any, is evaluated with the best total model.
+ * Every file is written atomically, the training state last: it carries the
+ * weights too and is the epoch's commit point, so a run killed at any
+ * moment resumes exactly (docs/train.md). The run directory is the run:
+ * run.json holds its options (train/run_config.h), a resume must agree
+ * with them. After the last epoch the test split, if any, is evaluated
+ * with the best total model.
  *
  * The library prints nothing: progress reaches the caller through
  * `progress`. Nothing here reads the environment or selects a device other

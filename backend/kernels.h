@@ -476,6 +476,47 @@ typedef struct rf_kernels_rng {
 
 /* ======================================================================= */
 
+/* ======================================================================= */
+/* attention: fused scaled dot-product attention (cpu only for now)         */
+/* ======================================================================= */
+
+/* For each of batch * heads problems (b, h):
+ *   s = scale * q k^T (+ mask),  p = softmax(s) per row,  o = p v
+ * q (lq, head_dim), k (lk, head_dim), v (lk, value_dim), o (lq, value_dim):
+ * each an rf_view whose stride[0], stride[1], stride[2] step b, h and the
+ * row; the elements of a row are contiguous. mask: NULL-able (lq, lk)
+ * contiguous additive (-inf masks out), the same for every (b, h). A row
+ * whose scores are all -inf gives zeros (as softmax does). lse (batch,
+ * heads, lq) contiguous receives each row's log-sum-exp of s (-inf for
+ * such a row): the backward pass rebuilds p from it without the scores
+ * ever being stored. Kernels compute s tile by tile (online softmax); the
+ * lq x lk matrix never exists in memory. */
+typedef struct rf_attention_args {
+    int64_t batch, heads, lq, lk, head_dim, value_dim;
+    float scale;
+    rf_view q, k, v, o;
+    bool has_mask;
+    rf_mem mask, lse;
+} rf_attention_args;
+
+/* Given dout (the gradient of o, same layout rules), writes (never adds)
+ * dq, dk and dv in their views: scores are recomputed per tile from q, k
+ * and lse. */
+typedef struct rf_attention_backward_args {
+    int64_t batch, heads, lq, lk, head_dim, value_dim;
+    float scale;
+    rf_view q, k, v, o, dout, dq, dk, dv;
+    bool has_mask;
+    rf_mem mask, lse;
+} rf_attention_backward_args;
+
+typedef struct rf_kernels_attention {
+    rf_status (*attention)(rf_device *dev, const rf_attention_args *a);
+    rf_status (*attention_backward)(rf_device *dev, const rf_attention_backward_args *a);
+} rf_kernels_attention;
+
+/* ======================================================================= */
+
 struct rf_kernels {
     const rf_kernels_basic *basic;
     const rf_kernels_conv *conv;
@@ -483,6 +524,9 @@ struct rf_kernels {
     const rf_kernels_loss *loss;
     const rf_kernels_optim *optim;
     const rf_kernels_rng *rng;
+    /* NULL on a backend without a fused attention kernel: rf_attention
+     * then composes GEMM + softmax + GEMM (core/ops.c). */
+    const rf_kernels_attention *attention;
 };
 typedef struct rf_kernels rf_kernels;
 

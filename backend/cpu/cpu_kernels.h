@@ -20,5 +20,6 @@ extern const rf_kernels_sampling rf_cpu_kernels_sampling;
 extern const rf_kernels_loss rf_cpu_kernels_loss;
 extern const rf_kernels_optim rf_cpu_kernels_optim;
 extern const rf_kernels_rng rf_cpu_kernels_rng;
+extern const rf_kernels_attention rf_cpu_kernels_attention;
 
 #endif

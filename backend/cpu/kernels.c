@@ -8,4 +8,5 @@ const rf_kernels rf_cpu_kernels = {
     .loss = &rf_cpu_kernels_loss,
     .optim = &rf_cpu_kernels_optim,
     .rng = &rf_cpu_kernels_rng,
+    .attention = &rf_cpu_kernels_attention,
 };

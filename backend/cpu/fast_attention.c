@@ -1,0 +1,337 @@
+/* fast_attention.c — fused scaled dot-product attention in fast mode
+ * (flash attention's method on the cpu).
+ *
+ * Forward: a task is one (batch, head) problem's tile of TR query rows. It
+ * walks the keys in blocks of TC: the tile's TR x TC scores (in L1), then an
+ * online softmax (the running row maximum m and sum l; the output so far is
+ * rescaled by e^(m_old - m_new) when the maximum grows) and the product with
+ * the block's values. Only the row's log-sum-exp leaves the kernel; no
+ * lq x lk matrix exists.
+ *
+ * Backward: a task is one (batch, head) problem, so that it alone sums dk and
+ * dv over the query rows and dq over the key blocks, each in a fixed order:
+ * the bits never depend on the thread count. Per key block (outer) and query
+ * tile (inner) it recomputes the scores, rebuilds p = e^(s - lse), and forms
+ * dv += p^T dout, dp = dout v^T, ds = p (dp - rowsum(dout * o)) scale,
+ * dq += ds k, dk += ds^T q.
+ *
+ * The small products run on GCC's generic vectors of 16 floats (one AVX-512
+ * register; two or four narrower ones elsewhere), under CPU_CLONES: the
+ * same source is the AVX-512, AVX2 and baseline code. Operands whose rows
+ * are not a multiple of 16 floats wide are copied into zero-padded tiles
+ * first. head_dim and value_dim up to DMAX take this path; larger ones the
+ * reference kernel. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/cpu/cpu_internal.h"
+#include "backend/cpu/cpu_kernels.h"
+#include "backend/cpu/fast.h"
+#include "backend/cpu/fast_math.h"
+
+#define VL 16    /* floats per vector */
+#define TR 32    /* query rows per tile */
+#define TC 64    /* keys per block: 4 vectors of scores per row */
+#define DMAX 256 /* widest head the fast kernel takes */
+
+typedef float vf __attribute__((vector_size(VL * sizeof(float))));
+/* The same vector at any float's address (unaligned, may alias floats);
+ * macros rather than functions: a vector-valued function's ABI would
+ * differ between the clones. */
+typedef float vf_at __attribute__((vector_size(VL * sizeof(float)), aligned(4), may_alias));
+#define vload(p) (*(const vf_at *)(p))
+#define vstore(p, v) (*(vf_at *)(p) = (v))
+
+static inline int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
+
+/* s (TR x TC) = a (rows x depth; row r at a + r * lda, clamped to the last
+ * valid row beyond `rows`) times bt (depth x TC, row-major). */
+static inline __attribute__((always_inline)) void scores_tile(const float *a, int64_t lda, int rows, int64_t depth,
+                                                              const float *bt, float *s) {
+    for (int r0 = 0; r0 < rows; r0 += 4) {
+        const float *ar[4];
+        for (int i = 0; i < 4; i++) ar[i] = a + (r0 + i < rows ? r0 + i : rows - 1) * lda;
+        vf acc[4][4];
+        for (int i = 0; i < 4; i++)
+            for (int c = 0; c < 4; c++) acc[i][c] = (vf){0};
+        for (int64_t p = 0; p < depth; p++) {
+            const float *b = bt + p * TC;
+            vf b0 = vload(b), b1 = vload(b + VL), b2 = vload(b + 2 * VL), b3 = vload(b + 3 * VL);
+            for (int i = 0; i < 4; i++) {
+                float x = ar[i][p];
+                acc[i][0] += x * b0;
+                acc[i][1] += x * b1;
+                acc[i][2] += x * b2;
+                acc[i][3] += x * b3;
+            }
+        }
+        for (int i = 0; i < 4; i++)
+            for (int c = 0; c < 4; c++) vstore(s + (r0 + i) * TC + c * VL, acc[i][c]);
+    }
+}
+
+/* c (rows x width floats, row stride ldc; rows a multiple of 4, width a
+ * multiple of VL) += X b, with X(i, t) = x[i * xi + t * xt] for t < n and
+ * b's row t at b + t * ldb. Columns go 4 vectors at a time. */
+static inline __attribute__((always_inline)) void accumulate_cols(int nv, int rows, int64_t n, const float *x,
+                                                                  int64_t xi, int64_t xt, const float *b, int64_t ldb,
+                                                                  float *c, int64_t ldc, int64_t col) {
+    for (int r0 = 0; r0 < rows; r0 += 4) {
+        vf acc[4][4];
+        for (int i = 0; i < 4; i++)
+            for (int v = 0; v < nv; v++) acc[i][v] = vload(c + (r0 + i) * ldc + col + v * VL);
+        for (int64_t t = 0; t < n; t++) {
+            const float *bt = b + t * ldb + col;
+            vf bv[4];
+            for (int v = 0; v < nv; v++) bv[v] = vload(bt + v * VL);
+            for (int i = 0; i < 4; i++) {
+                float xv = x[(r0 + i) * xi + t * xt];
+                for (int v = 0; v < nv; v++) acc[i][v] += xv * bv[v];
+            }
+        }
+        for (int i = 0; i < 4; i++)
+            for (int v = 0; v < nv; v++) vstore(c + (r0 + i) * ldc + col + v * VL, acc[i][v]);
+    }
+}
+
+static inline __attribute__((always_inline)) void accumulate(int rows, int64_t width, int64_t n, const float *x,
+                                                             int64_t xi, int64_t xt, const float *b, int64_t ldb,
+                                                             float *c, int64_t ldc) {
+    int64_t col = 0;
+    for (; col + 4 * VL <= width; col += 4 * VL) accumulate_cols(4, rows, n, x, xi, xt, b, ldb, c, ldc, col);
+    switch ((width - col) / VL) {
+    case 3: accumulate_cols(3, rows, n, x, xi, xt, b, ldb, c, ldc, col); break;
+    case 2: accumulate_cols(2, rows, n, x, xi, xt, b, ldb, c, ldc, col); break;
+    case 1: accumulate_cols(1, rows, n, x, xi, xt, b, ldb, c, ldc, col); break;
+    default: break;
+    }
+}
+
+/* dst (TC rows of width floats) = rows j < n of src (row stride ld, `cols`
+ * valid floats each), zero elsewhere. */
+static void pack_rows(const float *src, int64_t ld, int64_t n, int64_t cols, float *dst, int64_t width, int64_t dst_rows) {
+    for (int64_t j = 0; j < dst_rows; j++) {
+        float *d = dst + j * width;
+        if (j < n) {
+            memcpy(d, src + j * ld, sizeof *d * (size_t)cols);
+            memset(d + cols, 0, sizeof *d * (size_t)(width - cols));
+        } else {
+            memset(d, 0, sizeof *d * (size_t)width);
+        }
+    }
+}
+
+/* dst (depth x TC) = rows j < n of src (row stride ld) turned: dst[p][j] =
+ * src[j][p]; columns past n are zeros. */
+static void pack_turned(const float *src, int64_t ld, int64_t n, int64_t depth, float *dst) {
+    for (int64_t p = 0; p < depth; p++) {
+        float *d = dst + p * TC;
+        for (int64_t j = 0; j < n; j++) d[j] = src[j * ld + p];
+        for (int64_t j = n; j < TC; j++) d[j] = 0.0f;
+    }
+}
+
+/* The maximum of one row of TC scores in interleaved lanes (NaN never wins,
+ * as in the reference's `if (v > mx)`). */
+static inline float tile_row_max(const float *s) {
+    float m[VL];
+    for (int l = 0; l < VL; l++) m[l] = -INFINITY;
+    for (int c = 0; c < TC; c += VL)
+        for (int l = 0; l < VL; l++) m[l] = s[c + l] > m[l] ? s[c + l] : m[l];
+    for (int w = VL / 2; w > 0; w /= 2)
+        for (int l = 0; l < w; l++) m[l] = m[l + w] > m[l] ? m[l + w] : m[l];
+    return m[0];
+}
+
+static inline float tile_row_sum(const float *s) {
+    float t[VL] = {0};
+    for (int c = 0; c < TC; c += VL)
+        for (int l = 0; l < VL; l++) t[l] += s[c + l];
+    return rf_lanes_combine(t);
+}
+
+/* Row r's scores of a block: scale, mask (columns < n), -inf past n. */
+static inline void finish_scores(float *s, float scale, const float *mask_row, int64_t n) {
+    if (mask_row)
+        for (int64_t j = 0; j < n; j++) s[j] = s[j] * scale + mask_row[j];
+    else
+        for (int64_t j = 0; j < n; j++) s[j] *= scale;
+    for (int64_t j = n; j < TC; j++) s[j] = -INFINITY;
+}
+
+/* Problem (b, h)'s first element of a view. */
+static inline const float *problem(rf_view v, int64_t b, int64_t h) {
+    return CPU_VCF(v) + b * v.stride[0] + h * v.stride[1];
+}
+
+/* ---- forward ------------------------------------------------------------------------------ */
+
+typedef struct fwd_job {
+    const rf_attention_args *a;
+    int64_t tiles; /* query tiles per problem */
+    int failed;
+} fwd_job;
+
+typedef struct fwd_scratch {
+    float kt[DMAX * TC], vb[TC * DMAX], s[TR * TC], o[TR * DMAX], m[TR], l[TR];
+} fwd_scratch;
+
+CPU_CLONES static void forward_tile(const rf_attention_args *a, int64_t bh, int64_t tile, fwd_scratch *w) {
+    int64_t b = bh / a->heads, h = bh % a->heads, d = a->head_dim, dv = a->value_dim, dvp = round_up(dv, VL);
+    int64_t r0 = tile * TR;
+    int rows = (int)(a->lq - r0 < TR ? a->lq - r0 : TR), rows4 = (int)round_up(rows, 4);
+    const float *q = problem(a->q, b, h) + r0 * a->q.stride[2], *k = problem(a->k, b, h), *v = problem(a->v, b, h);
+    const float *mask = a->has_mask ? CPU_CF(a->mask) + r0 * a->lk : NULL;
+    for (int r = 0; r < TR; r++) w->m[r] = -INFINITY, w->l[r] = 0.0f;
+    memset(w->o, 0, sizeof(float) * (size_t)(rows4 * dvp));
+    for (int64_t k0 = 0; k0 < a->lk; k0 += TC) {
+        int64_t n = a->lk - k0 < TC ? a->lk - k0 : TC;
+        pack_turned(k + k0 * a->k.stride[2], a->k.stride[2], n, d, w->kt);
+        pack_rows(v + k0 * a->v.stride[2], a->v.stride[2], n, dv, w->vb, dvp, n);
+        scores_tile(q, a->q.stride[2], rows, d, w->kt, w->s);
+        for (int r = 0; r < rows; r++) {
+            float *s = w->s + r * TC;
+            finish_scores(s, a->scale, mask ? mask + r * a->lk + k0 : NULL, n);
+            float m_new = tile_row_max(s);
+            m_new = m_new > w->m[r] ? m_new : w->m[r];
+            if (m_new == -INFINITY) { /* nothing unmasked yet: nothing to add */
+                memset(s, 0, sizeof *s * TC);
+                continue;
+            }
+            for (int j = 0; j < TC; j++) s[j] = rf_expf_nonpos(s[j] - m_new);
+            float correction = rf_expf_nonpos(w->m[r] - m_new);
+            w->l[r] = w->l[r] * correction + tile_row_sum(s);
+            if (correction != 1.0f)
+                for (int64_t c = 0; c < dvp; c++) w->o[r * dvp + c] *= correction;
+            w->m[r] = m_new;
+        }
+        memset(w->s + rows * TC, 0, sizeof(float) * (size_t)((rows4 - rows) * TC));
+        accumulate(rows4, dvp, n, w->s, TC, 1, w->vb, dvp, w->o, dvp);
+    }
+    float *o = (float *)problem(a->o, b, h) + r0 * a->o.stride[2];
+    float *lse = CPU_F(a->lse) + bh * a->lq + r0;
+    for (int r = 0; r < rows; r++) {
+        float l = w->l[r], inv = l > 0.0f ? 1.0f / l : 0.0f;
+        for (int64_t c = 0; c < dv; c++) o[r * a->o.stride[2] + c] = w->o[r * dvp + c] * inv;
+        lse[r] = l > 0.0f ? w->m[r] + rf_logf(l) : -INFINITY;
+    }
+}
+
+static void forward_task(void *p, int64_t t, int thread) {
+    (void)thread;
+    fwd_job *j = p;
+    fwd_scratch *w = aligned_alloc(64, sizeof *w);
+    if (!w) {
+        __atomic_store_n(&j->failed, 1, __ATOMIC_RELAXED);
+        return;
+    }
+    forward_tile(j->a, t / j->tiles, t % j->tiles, w);
+    free(w);
+}
+
+bool cpu_fast_attention(rf_device *dev, const rf_attention_args *a) {
+    if (a->head_dim > DMAX || a->value_dim > DMAX || a->lk < 1) return false;
+    fwd_job j = {a, (a->lq + TR - 1) / TR, 0};
+    cpu_parallel_tasks(dev, a->batch * a->heads * j.tiles, forward_task, &j);
+    return !j.failed;
+}
+
+/* ---- backward ----------------------------------------------------------------------------- */
+
+typedef struct bwd_job {
+    const rf_attention_backward_args *a;
+    int failed;
+} bwd_job;
+
+typedef struct bwd_scratch {
+    float kt[DMAX * TC], kb[TC * DMAX], vt[DMAX * TC], dk[TC * DMAX], dv[TC * DMAX];
+    float p[TR * TC], dp[TR * TC], qb[TR * DMAX], gb[TR * DMAX], dq[TR * DMAX];
+} bwd_scratch;
+
+static inline float dot(const float *x, const float *y, int64_t n) {
+    float t[VL] = {0};
+    int64_t c = 0;
+    for (; c + VL <= n; c += VL)
+        for (int l = 0; l < VL; l++) t[l] += x[c + l] * y[c + l];
+    float u[VL] = {0};
+    for (int l = 0; c < n; c++, l++) u[l] = x[c] * y[c];
+    rf_lanes_add(t, u);
+    return rf_lanes_combine(t);
+}
+
+CPU_CLONES static void backward_problem(const rf_attention_backward_args *a, int64_t bh, bwd_scratch *w, float *rowdot) {
+    int64_t b = bh / a->heads, h = bh % a->heads, d = a->head_dim, dv = a->value_dim;
+    int64_t dp_w = round_up(d, VL), dvp = round_up(dv, VL);
+    int64_t qs = a->q.stride[2], ks = a->k.stride[2], vs = a->v.stride[2], os = a->o.stride[2], gs = a->dout.stride[2];
+    const float *q = problem(a->q, b, h), *k = problem(a->k, b, h), *v = problem(a->v, b, h);
+    const float *o = problem(a->o, b, h), *g = problem(a->dout, b, h);
+    const float *lse = CPU_CF(a->lse) + bh * a->lq, *mask = a->has_mask ? CPU_CF(a->mask) : NULL;
+    float *dq = (float *)problem(a->dq, b, h), *dk = (float *)problem(a->dk, b, h), *dvo = (float *)problem(a->dv, b, h);
+    for (int64_t i = 0; i < a->lq; i++) rowdot[i] = dot(g + i * gs, o + i * os, dv);
+    for (int64_t k0 = 0; k0 < a->lk; k0 += TC) {
+        int64_t n = a->lk - k0 < TC ? a->lk - k0 : TC;
+        pack_turned(k + k0 * ks, ks, n, d, w->kt);
+        pack_rows(k + k0 * ks, ks, n, d, w->kb, dp_w, n);
+        pack_turned(v + k0 * vs, vs, n, dv, w->vt);
+        memset(w->dk, 0, sizeof(float) * (size_t)(TC * dp_w));
+        memset(w->dv, 0, sizeof(float) * (size_t)(TC * dvp));
+        for (int64_t r0 = 0; r0 < a->lq; r0 += TR) {
+            int rows = (int)(a->lq - r0 < TR ? a->lq - r0 : TR), rows4 = (int)round_up(rows, 4);
+            scores_tile(q + r0 * qs, qs, rows, d, w->kt, w->p);
+            scores_tile(g + r0 * gs, gs, rows, dv, w->vt, w->dp);
+            for (int r = 0; r < rows; r++) {
+                float *p = w->p + r * TC, *dp = w->dp + r * TC, m = lse[r0 + r], rd = rowdot[r0 + r];
+                finish_scores(p, a->scale, mask ? mask + (r0 + r) * a->lk + k0 : NULL, n);
+                if (m == -INFINITY) {
+                    memset(p, 0, sizeof *p * TC);
+                    memset(dp, 0, sizeof *dp * TC);
+                    continue;
+                }
+                /* s - lse is at most a rounding error above 0: the full exp. */
+                for (int j = 0; j < TC; j++) p[j] = rf_expf(p[j] - m);
+                for (int j = 0; j < TC; j++) dp[j] = p[j] * (dp[j] - rd) * a->scale;
+            }
+            memset(w->p + rows * TC, 0, sizeof(float) * (size_t)((rows4 - rows) * TC));
+            memset(w->dp + rows * TC, 0, sizeof(float) * (size_t)((rows4 - rows) * TC));
+            pack_rows(q + r0 * qs, qs, rows, d, w->qb, dp_w, rows);
+            pack_rows(g + r0 * gs, gs, rows, dv, w->gb, dvp, rows);
+            accumulate(TC, dvp, rows, w->p, 1, TC, w->gb, dvp, w->dv, dvp);  /* dv += p^T dout */
+            accumulate(TC, dp_w, rows, w->dp, 1, TC, w->qb, dp_w, w->dk, dp_w); /* dk += ds^T q */
+            memset(w->dq, 0, sizeof(float) * (size_t)(rows4 * dp_w));
+            accumulate(rows4, dp_w, n, w->dp, TC, 1, w->kb, dp_w, w->dq, dp_w); /* dq (+)= ds k */
+            for (int r = 0; r < rows; r++) {
+                float *dst = dq + (r0 + r) * a->dq.stride[2];
+                const float *src = w->dq + r * dp_w;
+                if (k0 == 0)
+                    memcpy(dst, src, sizeof *dst * (size_t)d);
+                else
+                    for (int64_t c = 0; c < d; c++) dst[c] += src[c];
+            }
+        }
+        for (int64_t j = 0; j < n; j++) {
+            memcpy(dk + (k0 + j) * a->dk.stride[2], w->dk + j * dp_w, sizeof(float) * (size_t)d);
+            memcpy(dvo + (k0 + j) * a->dv.stride[2], w->dv + j * dvp, sizeof(float) * (size_t)dv);
+        }
+    }
+}
+
+static void backward_task(void *p, int64_t t, int thread) {
+    (void)thread;
+    bwd_job *j = p;
+    bwd_scratch *w = aligned_alloc(64, sizeof *w);
+    float *rowdot = malloc(sizeof *rowdot * (size_t)(j->a->lq > 0 ? j->a->lq : 1));
+    if (w && rowdot)
+        backward_problem(j->a, t, w, rowdot);
+    else
+        __atomic_store_n(&j->failed, 1, __ATOMIC_RELAXED);
+    free(w);
+    free(rowdot);
+}
+
+bool cpu_fast_attention_backward(rf_device *dev, const rf_attention_backward_args *a) {
+    if (a->head_dim > DMAX || a->value_dim > DMAX || a->lk < 1) return false;
+    bwd_job j = {a, 0};
+    cpu_parallel_tasks(dev, a->batch * a->heads, backward_task, &j);
+    return !j.failed;
+}

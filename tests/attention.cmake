@@ -1,2 +1,4 @@
 # The fused attention op (core/ops.c rf_attention, backend/cpu/*_attention.c).
 rfdetr_add_test(test_attention SOURCES test_attention.c LABELS fast)
+# The fast GEMM's blocking from the CPU's cache sizes (backend/cpu/fast_gemm.c).
+rfdetr_add_test(test_gemm_blocking SOURCES test_gemm_blocking.c LABELS fast)

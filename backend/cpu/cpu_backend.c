@@ -114,10 +114,15 @@ rf_status rf_cpu_set_split_divisor(rf_device *dev, int64_t divisor) {
 }
 
 static void name_gemm(cpu_state *st) {
-    if (st->own_gemm)
-        snprintf(st->gemm_name, sizeof st->gemm_name, "rfdetr.c AVX-512");
-    else
+    if (st->own_gemm) {
+        int64_t kc, mc, nc;
+        long l1, l2;
+        rf_cpu_gemm_blocking(&kc, &mc, &nc, &l1, &l2);
+        snprintf(st->gemm_name, sizeof st->gemm_name, "rfdetr.c AVX-512, KC %ld MC %ld NC %ld (L1d %ld KiB, L2 %ld KiB)",
+                 (long)kc, (long)mc, (long)nc, l1 / 1024, l2 / 1024);
+    } else {
         snprintf(st->gemm_name, sizeof st->gemm_name, "OpenBLAS %s", openblas_get_corename());
+    }
 }
 
 rf_status rf_cpu_use_openblas(rf_device *dev, bool openblas) {

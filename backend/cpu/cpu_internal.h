@@ -21,7 +21,7 @@ typedef struct cpu_state {
     int64_t grain_divisor; /* 1; larger splits small work too (rf_cpu_set_split_divisor) */
     bool own_gemm;         /* fast_gemm.c's AVX-512 GEMM instead of OpenBLAS */
     float **gemm_scratch;  /* packing memory per pool thread, allocated on first use */
-    char gemm_name[64];    /* rf_cpu_gemm_name */
+    char gemm_name[128];   /* rf_cpu_gemm_name */
 } cpu_state;
 
 static inline bool cpu_is_reference(const rf_device *dev) { return ((const cpu_state *)dev->native)->reference; }

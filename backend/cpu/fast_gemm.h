@@ -5,11 +5,15 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "backend/backend.h"
 
 /* Whether this CPU runs rf_cpu_gemm_avx512. */
 bool rf_cpu_gemm_avx512_available(void);
+/* The blocking this CPU's caches give (fast_gemm.c says how) and the
+ * cache sizes it came from. */
+void rf_cpu_gemm_blocking(int64_t *kc, int64_t *mc, int64_t *nc, long *l1d_bytes, long *l2_bytes);
 /* Floats of scratch (64-byte aligned) one rf_cpu_gemm_avx512 call needs. */
 size_t rf_cpu_gemm_scratch_floats(void);
 /* Rows m and columns n of the product d describes (k, alpha, beta,

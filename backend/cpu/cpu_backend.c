@@ -40,6 +40,7 @@ static rf_status cpu_alloc(rf_device *dev, size_t bytes, rf_buffer **out) {
 }
 
 static void cpu_free(rf_buffer *buf) {
+    if (buf->holds_weights) rf_cpu_gemm_forget(buf->device->native, buf);
     free(buf->native);
     free(buf);
 }
@@ -82,6 +83,7 @@ static void cpu_close(rf_device *dev) {
     cpu_state *st = dev->native;
     for (int i = 0; st->gemm_scratch && i < rf_cpu_pool_threads(st->pool); i++) free(st->gemm_scratch[i]);
     free(st->gemm_scratch);
+    rf_cpu_gemm_forget(st, NULL);
     rf_cpu_pool_free(st->pool);
     free(st);
 }

@@ -305,8 +305,28 @@ static void tile_direct(int64_t kc, a_panel ap, const float *bp, float *c, int64
     tile(kc, ap, rows, bp, c, ldc, rows, cols, alpha, start, first);
 }
 
+size_t rf_cpu_gemm_packed_b_floats(int64_t k, int64_t n) {
+    pthread_once(&blocking_once, read_blocking);
+    return (size_t)k * (size_t)((n + NR - 1) / NR * NR);
+}
+
+/* The same blocks, in the same order, as rf_cpu_gemm_avx512 packs them. */
+void rf_cpu_gemm_pack_b(const rf_gemm_desc *d, int64_t n, const float *b, float *dst) {
+    pthread_once(&blocking_once, read_blocking);
+    const int64_t KC = blocking.kc, NC = blocking.nc;
+    int64_t kblocks = (d->k + KC - 1) / KC, kb = (d->k + kblocks - 1) / kblocks;
+    for (int64_t jc = 0; jc < n; jc += NC) {
+        int64_t nc = n - jc < NC ? n - jc : NC;
+        for (int64_t pc = 0; pc < d->k; pc += kb) {
+            int64_t kc = d->k - pc < kb ? d->k - pc : kb;
+            pack_b(d, b, pc, kc, jc, nc, dst);
+            dst += kc * ((nc + NR - 1) / NR * NR);
+        }
+    }
+}
+
 void rf_cpu_gemm_avx512(const rf_gemm_desc *d, int64_t m, int64_t n, const float *a, const float *b, float *c,
-                        const float *bias, float *scratch) {
+                        const float *bias, const float *packed_b, float *scratch) {
     pthread_once(&blocking_once, read_blocking);
     const int64_t KC = blocking.kc, MC = blocking.mc, NC = blocking.nc;
     float *ap = scratch, *bp = scratch + (size_t)MC * KC; /* 64-byte aligned: KC is a multiple of 16 */
@@ -323,7 +343,12 @@ void rf_cpu_gemm_avx512(const rf_gemm_desc *d, int64_t m, int64_t n, const float
         int64_t nc = n - jc < NC ? n - jc : NC;
         for (int64_t pc = 0; pc < d->k; pc += kb) {
             int64_t kc = d->k - pc < kb ? d->k - pc : kb;
-            pack_b(d, b, pc, kc, jc, nc, bp);
+            if (packed_b) {
+                bp = (float *)packed_b; /* read only */
+                packed_b += kc * ((nc + NR - 1) / NR * NR);
+            } else {
+                pack_b(d, b, pc, kc, jc, nc, bp);
+            }
             for (int64_t ic = 0; ic < m; ic += MC) {
                 int64_t mc = m - ic < MC ? m - ic : MC;
                 if (!direct_a) pack_a(d, a, ic, mc, pc, kc, ap);
@@ -355,8 +380,15 @@ void rf_cpu_gemm_avx512(const rf_gemm_desc *d, int64_t m, int64_t n, const float
 bool rf_cpu_gemm_avx512_available(void) { return false; }
 
 void rf_cpu_gemm_avx512(const rf_gemm_desc *d, int64_t m, int64_t n, const float *a, const float *b, float *c,
-                        const float *bias, float *scratch) {
-    (void)d, (void)m, (void)n, (void)a, (void)b, (void)c, (void)bias, (void)scratch;
+                        const float *bias, const float *packed_b, float *scratch) {
+    (void)d, (void)m, (void)n, (void)a, (void)b, (void)c, (void)bias, (void)packed_b, (void)scratch;
 }
+
+size_t rf_cpu_gemm_packed_b_floats(int64_t k, int64_t n) {
+    (void)k, (void)n;
+    return 0;
+}
+
+void rf_cpu_gemm_pack_b(const rf_gemm_desc *d, int64_t n, const float *b, float *dst) { (void)d, (void)n, (void)b, (void)dst; }
 
 #endif

@@ -1,9 +1,11 @@
 /* fast_attention.c — fused scaled dot-product attention in fast mode
  * (flash attention's method on the cpu).
  *
- * Forward: a task is one (batch, head) problem's tile of TR query rows. It
- * walks the keys in blocks of TC: the tile's TR x TC scores (in L1), then an
- * online softmax (the running row maximum m and sum l; the output so far is
+ * Forward: a task is one (batch, head) problem, or a run of its query tiles
+ * when there are few problems. It turns the problem's keys once (head_dim x
+ * lk, so that a block's scores are broadcast-multiply-adds along the keys)
+ * and pads its values; then each tile of TR query rows walks the keys in
+ * blocks of TC: the tile's TR x TC scores (in L1), then an online softmax (the running row maximum m and sum l; the output so far is
  * rescaled by e^(m_old - m_new) when the maximum grows) and the product with
  * the block's values. Only the row's log-sum-exp leaves the kernel; no
  * lq x lk matrix exists.
@@ -46,9 +48,9 @@ typedef float vf_at __attribute__((vector_size(VL * sizeof(float)), aligned(4), 
 static inline int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
 
 /* s (TR x TC) = a (rows x depth; row r at a + r * lda, clamped to the last
- * valid row beyond `rows`) times bt (depth x TC, row-major). */
+ * valid row beyond `rows`) times bt (depth x TC; row p at bt + p * ldb). */
 static inline __attribute__((always_inline)) void scores_tile(const float *a, int64_t lda, int rows, int64_t depth,
-                                                              const float *bt, float *s) {
+                                                              const float *bt, int64_t ldb, float *s) {
     for (int r0 = 0; r0 < rows; r0 += 4) {
         const float *ar[4];
         for (int i = 0; i < 4; i++) ar[i] = a + (r0 + i < rows ? r0 + i : rows - 1) * lda;
@@ -56,7 +58,7 @@ static inline __attribute__((always_inline)) void scores_tile(const float *a, in
         for (int i = 0; i < 4; i++)
             for (int c = 0; c < 4; c++) acc[i][c] = (vf){0};
         for (int64_t p = 0; p < depth; p++) {
-            const float *b = bt + p * TC;
+            const float *b = bt + p * ldb;
             vf b0 = vload(b), b1 = vload(b + VL), b2 = vload(b + 2 * VL), b3 = vload(b + 3 * VL);
             for (int i = 0; i < 4; i++) {
                 float x = ar[i][p];
@@ -122,14 +124,18 @@ static void pack_rows(const float *src, int64_t ld, int64_t n, int64_t cols, flo
     }
 }
 
-/* dst (depth x TC) = rows j < n of src (row stride ld) turned: dst[p][j] =
- * src[j][p]; columns past n are zeros. */
-static void pack_turned(const float *src, int64_t ld, int64_t n, int64_t depth, float *dst) {
-    for (int64_t p = 0; p < depth; p++) {
-        float *d = dst + p * TC;
-        for (int64_t j = 0; j < n; j++) d[j] = src[j * ld + p];
-        for (int64_t j = n; j < TC; j++) d[j] = 0.0f;
-    }
+/* dst (depth x width, width a multiple of TC >= n) = rows j < n of src (row
+ * stride ld) turned: dst[p][j] = src[j][p]; columns past n are zeros. Eight
+ * rows of src at a time, so each is read along its length. */
+static void pack_turned(const float *src, int64_t ld, int64_t n, int64_t depth, float *dst, int64_t width) {
+    int64_t j = 0;
+    for (; j + 8 <= n; j += 8)
+        for (int64_t p = 0; p < depth; p++)
+            for (int i = 0; i < 8; i++) dst[p * width + j + i] = src[(j + i) * ld + p];
+    for (; j < n; j++)
+        for (int64_t p = 0; p < depth; p++) dst[p * width + j] = src[j * ld + p];
+    for (int64_t p = 0; p < depth; p++)
+        for (int64_t c = n; c < width; c++) dst[p * width + c] = 0.0f;
 }
 
 /* The maximum of one row of TC scores in interleaved lanes (NaN never wins,
@@ -169,27 +175,29 @@ static inline const float *problem(rf_view v, int64_t b, int64_t h) {
 
 typedef struct fwd_job {
     const rf_attention_args *a;
-    int64_t tiles; /* query tiles per problem */
+    int64_t chunks; /* tasks per problem, each a run of query tiles */
     int failed;
 } fwd_job;
 
+/* Per task: the problem's keys turned (kt, head_dim x lk rounded up to TC)
+ * and values padded (vb, lk rows of value_dim rounded up to VL), packed
+ * once for all its query tiles, and one tile's working set. */
 typedef struct fwd_scratch {
-    float kt[DMAX * TC], vb[TC * DMAX], s[TR * TC], o[TR * DMAX], m[TR], l[TR];
+    float *kt, *vb;
+    float s[TR * TC], o[TR * DMAX], m[TR], l[TR];
 } fwd_scratch;
 
 CPU_CLONES static void forward_tile(const rf_attention_args *a, int64_t bh, int64_t tile, fwd_scratch *w) {
     int64_t b = bh / a->heads, h = bh % a->heads, d = a->head_dim, dv = a->value_dim, dvp = round_up(dv, VL);
-    int64_t r0 = tile * TR;
+    int64_t r0 = tile * TR, lkp = round_up(a->lk, TC);
     int rows = (int)(a->lq - r0 < TR ? a->lq - r0 : TR), rows4 = (int)round_up(rows, 4);
-    const float *q = problem(a->q, b, h) + r0 * a->q.stride[2], *k = problem(a->k, b, h), *v = problem(a->v, b, h);
+    const float *q = problem(a->q, b, h) + r0 * a->q.stride[2];
     const float *mask = a->has_mask ? CPU_CF(a->mask) + r0 * a->lk : NULL;
     for (int r = 0; r < TR; r++) w->m[r] = -INFINITY, w->l[r] = 0.0f;
     memset(w->o, 0, sizeof(float) * (size_t)(rows4 * dvp));
     for (int64_t k0 = 0; k0 < a->lk; k0 += TC) {
         int64_t n = a->lk - k0 < TC ? a->lk - k0 : TC;
-        pack_turned(k + k0 * a->k.stride[2], a->k.stride[2], n, d, w->kt);
-        pack_rows(v + k0 * a->v.stride[2], a->v.stride[2], n, dv, w->vb, dvp, n);
-        scores_tile(q, a->q.stride[2], rows, d, w->kt, w->s);
+        scores_tile(q, a->q.stride[2], rows, d, w->kt + k0, lkp, w->s);
         for (int r = 0; r < rows; r++) {
             float *s = w->s + r * TC;
             finish_scores(s, a->scale, mask ? mask + r * a->lk + k0 : NULL, n);
@@ -207,7 +215,7 @@ CPU_CLONES static void forward_tile(const rf_attention_args *a, int64_t bh, int6
             w->m[r] = m_new;
         }
         memset(w->s + rows * TC, 0, sizeof(float) * (size_t)((rows4 - rows) * TC));
-        accumulate(rows4, dvp, n, w->s, TC, 1, w->vb, dvp, w->o, dvp);
+        accumulate(rows4, dvp, n, w->s, TC, 1, w->vb + k0 * dvp, dvp, w->o, dvp);
     }
     float *o = (float *)problem(a->o, b, h) + r0 * a->o.stride[2];
     float *lse = CPU_F(a->lse) + bh * a->lq + r0;
@@ -221,19 +229,40 @@ CPU_CLONES static void forward_tile(const rf_attention_args *a, int64_t bh, int6
 static void forward_task(void *p, int64_t t, int thread) {
     (void)thread;
     fwd_job *j = p;
+    const rf_attention_args *a = j->a;
+    int64_t bh = t / j->chunks, chunk = t % j->chunks, tiles = (a->lq + TR - 1) / TR;
+    int64_t lkp = round_up(a->lk, TC), dvp = round_up(a->value_dim, VL);
     fwd_scratch *w = aligned_alloc(64, sizeof *w);
-    if (!w) {
+    float *kt = aligned_alloc(64, sizeof(float) * (size_t)(a->head_dim * lkp));
+    float *vb = aligned_alloc(64, sizeof(float) * (size_t)(lkp * dvp));
+    if (w && kt && vb) {
+        int64_t b = bh / a->heads, h = bh % a->heads;
+        w->kt = kt;
+        w->vb = vb;
+        pack_turned(problem(a->k, b, h), a->k.stride[2], a->lk, a->head_dim, kt, lkp);
+        pack_rows(problem(a->v, b, h), a->v.stride[2], a->lk, a->value_dim, vb, dvp, a->lk);
+        for (int64_t tile = cpu_part_begin(tiles, j->chunks, chunk); tile < cpu_part_begin(tiles, j->chunks, chunk + 1); tile++)
+            forward_tile(a, bh, tile, w);
+    } else {
         __atomic_store_n(&j->failed, 1, __ATOMIC_RELAXED);
-        return;
     }
-    forward_tile(j->a, t / j->tiles, t % j->tiles, w);
     free(w);
+    free(kt);
+    free(vb);
 }
+
+/* Tasks: whole problems when there are enough of them to share out;
+ * otherwise each problem's query tiles in a few runs (each run packs the
+ * problem's keys again). Rows are independent, so the split never changes
+ * a result. */
+#define ATTN_MIN_TASKS 8
 
 bool cpu_fast_attention(rf_device *dev, const rf_attention_args *a) {
     if (a->head_dim > DMAX || a->value_dim > DMAX || a->lk < 1) return false;
-    fwd_job j = {a, (a->lq + TR - 1) / TR, 0};
-    cpu_parallel_tasks(dev, a->batch * a->heads * j.tiles, forward_task, &j);
+    int64_t problems = a->batch * a->heads, tiles = (a->lq + TR - 1) / TR;
+    int64_t chunks = (ATTN_MIN_TASKS + problems - 1) / problems;
+    fwd_job j = {a, chunks < tiles ? chunks : (tiles > 0 ? tiles : 1), 0};
+    cpu_parallel_tasks(dev, problems * j.chunks, forward_task, &j);
     return !j.failed;
 }
 
@@ -271,15 +300,15 @@ CPU_CLONES static void backward_problem(const rf_attention_backward_args *a, int
     for (int64_t i = 0; i < a->lq; i++) rowdot[i] = dot(g + i * gs, o + i * os, dv);
     for (int64_t k0 = 0; k0 < a->lk; k0 += TC) {
         int64_t n = a->lk - k0 < TC ? a->lk - k0 : TC;
-        pack_turned(k + k0 * ks, ks, n, d, w->kt);
+        pack_turned(k + k0 * ks, ks, n, d, w->kt, TC);
         pack_rows(k + k0 * ks, ks, n, d, w->kb, dp_w, n);
-        pack_turned(v + k0 * vs, vs, n, dv, w->vt);
+        pack_turned(v + k0 * vs, vs, n, dv, w->vt, TC);
         memset(w->dk, 0, sizeof(float) * (size_t)(TC * dp_w));
         memset(w->dv, 0, sizeof(float) * (size_t)(TC * dvp));
         for (int64_t r0 = 0; r0 < a->lq; r0 += TR) {
             int rows = (int)(a->lq - r0 < TR ? a->lq - r0 : TR), rows4 = (int)round_up(rows, 4);
-            scores_tile(q + r0 * qs, qs, rows, d, w->kt, w->p);
-            scores_tile(g + r0 * gs, gs, rows, dv, w->vt, w->dp);
+            scores_tile(q + r0 * qs, qs, rows, d, w->kt, TC, w->p);
+            scores_tile(g + r0 * gs, gs, rows, dv, w->vt, TC, w->dp);
             for (int r = 0; r < rows; r++) {
                 float *p = w->p + r * TC, *dp = w->dp + r * TC, m = lse[r0 + r], rd = rowdot[r0 + r];
                 finish_scores(p, a->scale, mask ? mask + (r0 + r) * a->lk + k0 : NULL, n);

@@ -47,6 +47,9 @@ typedef float vf_at __attribute__((vector_size(VL * sizeof(float)), aligned(4), 
 
 static inline int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
 
+/* aligned_alloc wants a whole number of alignments. */
+static void *alloc64(size_t bytes) { return aligned_alloc(64, (bytes + 63) / 64 * 64); }
+
 /* s (TR x TC) = a (rows x depth; row r at a + r * lda, clamped to the last
  * valid row beyond `rows`) times bt (depth x TC; row p at bt + p * ldb). */
 static inline __attribute__((always_inline)) void scores_tile(const float *a, int64_t lda, int rows, int64_t depth,
@@ -232,9 +235,9 @@ static void forward_task(void *p, int64_t t, int thread) {
     const rf_attention_args *a = j->a;
     int64_t bh = t / j->chunks, chunk = t % j->chunks, tiles = (a->lq + TR - 1) / TR;
     int64_t lkp = round_up(a->lk, TC), dvp = round_up(a->value_dim, VL);
-    fwd_scratch *w = aligned_alloc(64, sizeof *w);
-    float *kt = aligned_alloc(64, sizeof(float) * (size_t)(a->head_dim * lkp));
-    float *vb = aligned_alloc(64, sizeof(float) * (size_t)(lkp * dvp));
+    fwd_scratch *w = alloc64(sizeof *w);
+    float *kt = alloc64(sizeof(float) * (size_t)(a->head_dim * lkp));
+    float *vb = alloc64(sizeof(float) * (size_t)(lkp * dvp));
     if (w && kt && vb) {
         int64_t b = bh / a->heads, h = bh % a->heads;
         w->kt = kt;
@@ -348,7 +351,7 @@ CPU_CLONES static void backward_problem(const rf_attention_backward_args *a, int
 static void backward_task(void *p, int64_t t, int thread) {
     (void)thread;
     bwd_job *j = p;
-    bwd_scratch *w = aligned_alloc(64, sizeof *w);
+    bwd_scratch *w = alloc64(sizeof *w);
     float *rowdot = malloc(sizeof *rowdot * (size_t)(j->a->lq > 0 ? j->a->lq : 1));
     if (w && rowdot)
         backward_problem(j->a, t, w, rowdot);

@@ -51,28 +51,38 @@ static inline int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * 
 static void *alloc64(size_t bytes) { return aligned_alloc(64, (bytes + 63) / 64 * 64); }
 
 /* s (TR x TC) = a (rows x depth; row r at a + r * lda, clamped to the last
- * valid row beyond `rows`) times bt (depth x TC; row p at bt + p * ldb). */
-static inline __attribute__((always_inline)) void scores_tile(const float *a, int64_t lda, int rows, int64_t depth,
-                                                              const float *bt, int64_t ldb, float *s) {
+ * valid row beyond `rows`) times bt (depth x TC; row p at bt + p * ldb), the
+ * first nv vectors of each row of s only (a short last block of keys). */
+static inline __attribute__((always_inline)) void scores_cols(int nv, const float *a, int64_t lda, int rows,
+                                                              int64_t depth, const float *bt, int64_t ldb, float *s) {
     for (int r0 = 0; r0 < rows; r0 += 4) {
         const float *ar[4];
         for (int i = 0; i < 4; i++) ar[i] = a + (r0 + i < rows ? r0 + i : rows - 1) * lda;
         vf acc[4][4];
         for (int i = 0; i < 4; i++)
-            for (int c = 0; c < 4; c++) acc[i][c] = (vf){0};
+            for (int c = 0; c < nv; c++) acc[i][c] = (vf){0};
         for (int64_t p = 0; p < depth; p++) {
             const float *b = bt + p * ldb;
-            vf b0 = vload(b), b1 = vload(b + VL), b2 = vload(b + 2 * VL), b3 = vload(b + 3 * VL);
+            vf bv[4];
+            for (int c = 0; c < nv; c++) bv[c] = vload(b + c * VL);
             for (int i = 0; i < 4; i++) {
                 float x = ar[i][p];
-                acc[i][0] += x * b0;
-                acc[i][1] += x * b1;
-                acc[i][2] += x * b2;
-                acc[i][3] += x * b3;
+                for (int c = 0; c < nv; c++) acc[i][c] += x * bv[c];
             }
         }
         for (int i = 0; i < 4; i++)
-            for (int c = 0; c < 4; c++) vstore(s + (r0 + i) * TC + c * VL, acc[i][c]);
+            for (int c = 0; c < nv; c++) vstore(s + (r0 + i) * TC + c * VL, acc[i][c]);
+    }
+}
+
+/* scores_cols for the n (<= TC) keys of a block. */
+static inline __attribute__((always_inline)) void scores_tile(const float *a, int64_t lda, int rows, int64_t depth,
+                                                              const float *bt, int64_t ldb, float *s, int64_t n) {
+    switch ((n + VL - 1) / VL) {
+    case 1: scores_cols(1, a, lda, rows, depth, bt, ldb, s); break;
+    case 2: scores_cols(2, a, lda, rows, depth, bt, ldb, s); break;
+    case 3: scores_cols(3, a, lda, rows, depth, bt, ldb, s); break;
+    default: scores_cols(4, a, lda, rows, depth, bt, ldb, s); break;
     }
 }
 
@@ -200,7 +210,7 @@ CPU_CLONES static void forward_tile(const rf_attention_args *a, int64_t bh, int6
     memset(w->o, 0, sizeof(float) * (size_t)(rows4 * dvp));
     for (int64_t k0 = 0; k0 < a->lk; k0 += TC) {
         int64_t n = a->lk - k0 < TC ? a->lk - k0 : TC;
-        scores_tile(q, a->q.stride[2], rows, d, w->kt + k0, lkp, w->s);
+        scores_tile(q, a->q.stride[2], rows, d, w->kt + k0, lkp, w->s, n);
         for (int r = 0; r < rows; r++) {
             float *s = w->s + r * TC;
             finish_scores(s, a->scale, mask ? mask + r * a->lk + k0 : NULL, n);
@@ -310,8 +320,8 @@ CPU_CLONES static void backward_problem(const rf_attention_backward_args *a, int
         memset(w->dv, 0, sizeof(float) * (size_t)(TC * dvp));
         for (int64_t r0 = 0; r0 < a->lq; r0 += TR) {
             int rows = (int)(a->lq - r0 < TR ? a->lq - r0 : TR), rows4 = (int)round_up(rows, 4);
-            scores_tile(q + r0 * qs, qs, rows, d, w->kt, TC, w->p);
-            scores_tile(g + r0 * gs, gs, rows, dv, w->vt, TC, w->dp);
+            scores_tile(q + r0 * qs, qs, rows, d, w->kt, TC, w->p, n);
+            scores_tile(g + r0 * gs, gs, rows, dv, w->vt, TC, w->dp, n);
             for (int r = 0; r < rows; r++) {
                 float *p = w->p + r * TC, *dp = w->dp + r * TC, m = lse[r0 + r], rd = rowdot[r0 + r];
                 finish_scores(p, a->scale, mask ? mask + (r0 + r) * a->lk + k0 : NULL, n);
@@ -322,14 +332,15 @@ CPU_CLONES static void backward_problem(const rf_attention_backward_args *a, int
                 }
                 /* s - lse is at most a rounding error above 0: the full exp. */
                 for (int j = 0; j < TC; j++) p[j] = rf_expf(p[j] - m);
-                for (int j = 0; j < TC; j++) dp[j] = p[j] * (dp[j] - rd) * a->scale;
+                for (int j = 0; j < TC; j++) dp[j] = j < n ? p[j] * (dp[j] - rd) * a->scale : 0.0f; /* past n: unset */
             }
             memset(w->p + rows * TC, 0, sizeof(float) * (size_t)((rows4 - rows) * TC));
             memset(w->dp + rows * TC, 0, sizeof(float) * (size_t)((rows4 - rows) * TC));
             pack_rows(q + r0 * qs, qs, rows, d, w->qb, dp_w, rows);
             pack_rows(g + r0 * gs, gs, rows, dv, w->gb, dvp, rows);
-            accumulate(TC, dvp, rows, w->p, 1, TC, w->gb, dvp, w->dv, dvp);  /* dv += p^T dout */
-            accumulate(TC, dp_w, rows, w->dp, 1, TC, w->qb, dp_w, w->dk, dp_w); /* dk += ds^T q */
+            int keys4 = (int)round_up(n, 4);
+            accumulate(keys4, dvp, rows, w->p, 1, TC, w->gb, dvp, w->dv, dvp);  /* dv += p^T dout */
+            accumulate(keys4, dp_w, rows, w->dp, 1, TC, w->qb, dp_w, w->dk, dp_w); /* dk += ds^T q */
             memset(w->dq, 0, sizeof(float) * (size_t)(rows4 * dp_w));
             accumulate(rows4, dp_w, n, w->dp, TC, 1, w->kb, dp_w, w->dq, dp_w); /* dq (+)= ds k */
             for (int r = 0; r < rows; r++) {

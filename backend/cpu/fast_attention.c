@@ -137,14 +137,44 @@ static void pack_rows(const float *src, int64_t ld, int64_t n, int64_t cols, flo
     }
 }
 
+typedef int vi __attribute__((vector_size(VL * sizeof(int))));
+
+/* A 16 x 16 transpose in registers, in four stages: at stage S, rows i and
+ * i + S (bit S of i clear) exchange their off-diagonal S-lane blocks
+ * (lane indices past 15 pick from the second row). */
+static inline __attribute__((always_inline)) void turn16(vf r[VL]) {
+    static const vi lo[4] = {{0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23},
+                             {0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27},
+                             {0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29},
+                             {0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30}};
+    static const vi hi[4] = {{8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31},
+                             {4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31},
+                             {2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31},
+                             {1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31}};
+    for (int stage = 0, step = 8; stage < 4; stage++, step /= 2)
+        for (int i = 0; i < VL; i++)
+            if (!(i & step)) {
+                vf a = r[i], b = r[i + step];
+                r[i] = __builtin_shuffle(a, b, lo[stage]);
+                r[i + step] = __builtin_shuffle(a, b, hi[stage]);
+            }
+}
+
 /* dst (depth x width, width a multiple of TC >= n) = rows j < n of src (row
- * stride ld) turned: dst[p][j] = src[j][p]; columns past n are zeros. Eight
- * rows of src at a time, so each is read along its length. */
-static void pack_turned(const float *src, int64_t ld, int64_t n, int64_t depth, float *dst, int64_t width) {
-    int64_t j = 0;
-    for (; j + 8 <= n; j += 8)
-        for (int64_t p = 0; p < depth; p++)
-            for (int i = 0; i < 8; i++) dst[p * width + j + i] = src[(j + i) * ld + p];
+ * stride ld) turned: dst[p][j] = src[j][p]; columns past n are zeros.
+ * Whole 16 x 16 blocks turn in registers, the edges element by element. */
+CPU_CLONES static void pack_turned(const float *src, int64_t ld, int64_t n, int64_t depth, float *dst, int64_t width) {
+    int64_t j = 0, p16 = depth / VL * VL;
+    for (; j + VL <= n; j += VL) {
+        for (int64_t p = 0; p < p16; p += VL) {
+            vf r[VL];
+            for (int i = 0; i < VL; i++) r[i] = vload(src + (j + i) * ld + p);
+            turn16(r);
+            for (int i = 0; i < VL; i++) vstore(dst + (p + i) * width + j, r[i]);
+        }
+        for (int64_t p = p16; p < depth; p++)
+            for (int i = 0; i < VL; i++) dst[p * width + j + i] = src[(j + i) * ld + p];
+    }
     for (; j < n; j++)
         for (int64_t p = 0; p < depth; p++) dst[p * width + j] = src[j * ld + p];
     for (int64_t p = 0; p < depth; p++)

@@ -54,6 +54,13 @@ struct rf_buffer {
     rf_device *device;
     size_t bytes;
     void *native; /* cpu: host pointer; opencl: cl_mem; cuda: device pointer */
+    /* Weights (parameter slabs): the cpu GEMM may keep op(B) packed across
+     * calls, valid while `writes` is unchanged. Every write to such a buffer
+     * bumps `writes`: the dispatch helpers (upload, copy, fill, GEMM output)
+     * do it themselves, and core's writers of parameter slabs (AdamW, EMA,
+     * random initialisation) through rf_buffer_written. */
+    bool holds_weights;
+    uint64_t writes;
 };
 
 /* ---- GEMM ------------------------------------------------------------------
@@ -163,6 +170,11 @@ rf_status rf_buffer_copy(rf_buffer *dst, size_t dst_byte_offset, const rf_buffer
                          size_t src_byte_offset, size_t bytes);
 rf_status rf_buffer_fill_u32(rf_buffer *dst, size_t dst_byte_offset, size_t count, uint32_t pattern);
 rf_status rf_buffer_fill_f32(rf_buffer *dst, size_t dst_byte_offset, size_t count, float value);
+/* For code that writes a buffer through a kernel: anything the device
+ * keeps derived from its contents (packed weights) is stale now. */
+static inline void rf_buffer_written(rf_buffer *buf) {
+    if (buf) buf->writes++;
+}
 rf_status rf_device_synchronize(rf_device *dev);
 rf_status rf_gemm(rf_device *dev, const rf_gemm_desc *desc);
 

@@ -41,6 +41,8 @@ rf_status rf_buffer_alloc(rf_device *dev, size_t bytes, rf_buffer **out) {
                         dev->info.name, bytes, bytes / 1048576.0, dev->counters.bytes_live / 1048576.0,
                         dev->memory_limit_bytes / 1048576.0);
     RF_TRY(dev->ops->alloc(dev, bytes, out));
+    (*out)->holds_weights = false;
+    (*out)->writes = 0;
     rf_device_counters *c = &dev->counters;
     c->allocations++;
     c->bytes_allocated += bytes;
@@ -62,6 +64,7 @@ rf_status rf_buffer_upload(rf_buffer *dst, size_t dst_byte_offset, const void *s
     if (bytes == 0) return RF_OK;
     if (!src) return RF_ERROR(RF_ERR_INVALID_ARGUMENT, "upload: source is NULL");
     rf_device *dev = dst->device;
+    rf_buffer_written(dst);
     dev->counters.uploads++;
     dev->counters.bytes_uploaded += bytes;
     return dev->ops->upload(dst, dst_byte_offset, src, bytes);
@@ -86,6 +89,7 @@ rf_status rf_buffer_copy(rf_buffer *dst, size_t dst_byte_offset, const rf_buffer
     if (bytes == 0) return RF_OK;
     if (dst == src && dst_byte_offset < src_byte_offset + bytes && src_byte_offset < dst_byte_offset + bytes)
         return RF_ERROR(RF_ERR_INVALID_ARGUMENT, "copy: source and destination ranges overlap");
+    rf_buffer_written(dst);
     dst->device->counters.copies++;
     return dst->device->ops->copy(dst, dst_byte_offset, src, src_byte_offset, bytes);
 }
@@ -96,6 +100,7 @@ rf_status rf_buffer_fill_u32(rf_buffer *dst, size_t dst_byte_offset, size_t coun
     if (count > SIZE_MAX / 4) return RF_ERROR(RF_ERR_INVALID_ARGUMENT, "fill: count overflows");
     RF_TRY(check_range(dst, dst_byte_offset, count * 4, "fill"));
     if (count == 0) return RF_OK;
+    rf_buffer_written(dst);
     dst->device->counters.fills++;
     return dst->device->ops->fill_u32(dst, dst_byte_offset, count, pattern);
 }
@@ -151,6 +156,7 @@ rf_status rf_gemm(rf_device *dev, const rf_gemm_desc *d) {
                                   d->bias_rows ? d->m : d->n, 0, 1, "bias"));
     }
     if (d->m == 0 || d->n == 0) return RF_OK;
+    rf_buffer_written(d->c);
     if (dev->profile) return rf_gemm_profiled(dev, d);
     return rf_gemm_run(dev, d);
 }

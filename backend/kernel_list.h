@@ -46,3 +46,5 @@ RF_KERNEL_SLOT(optim, adamw, rf_adamw_args, (param, grad, m, v, seg_start, seg_l
 RF_KERNEL_SLOT(optim, sumsq, rf_sumsq_args, (x, out), gpu)
 RF_KERNEL_SLOT(optim, ema, rf_ema_args, (x, ema), gpu)
 RF_KERNEL_SLOT(rng, fill, rf_rng_args, (out), gpu)
+RF_KERNEL_SLOT(attention, attention, rf_attention_args, (q, k, v, o, mask, lse), gpu)
+RF_KERNEL_SLOT(attention, attention_backward, rf_attention_backward_args, (q, k, v, o, dout, dq, dk, dv, mask, lse), gpu)

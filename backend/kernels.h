@@ -416,6 +416,42 @@ void rf_rng_trunc_normal_map(float mean, float std, float lo, float hi, float *b
 
 /* ======================================================================= */
 
+/* ======================================================================= */
+/* attention: fused scaled dot-product attention                             */
+/* ======================================================================= */
+
+/* For each of batch * heads problems (b, h):
+ *   s = scale * q k^T (+ mask),  p = softmax(s) per row,  o = p v
+ * q (lq, head_dim), k (lk, head_dim), v (lk, value_dim), o (lq, value_dim):
+ * each an rf_view whose stride[0], stride[1], stride[2] step b, h and the
+ * row; the elements of a row are contiguous. mask: NULL-able (lq, lk)
+ * contiguous additive (-inf masks out), the same for every (b, h). A row
+ * whose scores are all -inf gives zeros (as softmax does). lse (batch,
+ * heads, lq) contiguous receives each row's log-sum-exp of s (-inf for
+ * such a row): the backward pass rebuilds p from it without the scores
+ * ever being stored. Kernels compute s tile by tile (online softmax); the
+ * lq x lk matrix never exists in memory. */
+typedef struct rf_attention_args {
+    int64_t batch, heads, lq, lk, head_dim, value_dim;
+    float scale;
+    rf_view q, k, v, o;
+    bool has_mask;
+    rf_mem mask, lse;
+} rf_attention_args;
+
+/* Given dout (the gradient of o, same layout rules), writes (never adds)
+ * dq, dk and dv in their views: scores are recomputed per tile from q, k
+ * and lse. */
+typedef struct rf_attention_backward_args {
+    int64_t batch, heads, lq, lk, head_dim, value_dim;
+    float scale;
+    rf_view q, k, v, o, dout, dq, dk, dv;
+    bool has_mask;
+    rf_mem mask, lse;
+} rf_attention_backward_args;
+
+/* ======================================================================= */
+
 /* The slots, their names and the table every backend fills. */
 typedef enum rf_kernel_slot {
 #define RF_KERNEL_SLOT(family, slot, args_type, fields, where) RF_SLOT_##slot,

@@ -226,6 +226,20 @@ void rf_kernel_cost(rf_kernel_slot slot, const void *args, double *bytes, double
         b = 3.0 * a->n, f = 3.0 * a->n;
         break;
     }
+    case RF_SLOT_attention: {
+        const rf_attention_args *a = args;
+        double bh = (double)a->batch * a->heads;
+        b = bh * (a->lq * (a->head_dim + a->value_dim + 1.0) + a->lk * (double)(a->head_dim + a->value_dim));
+        f = 2.0 * bh * a->lq * a->lk * (a->head_dim + a->value_dim);
+        break;
+    }
+    case RF_SLOT_attention_backward: {
+        const rf_attention_backward_args *a = args;
+        double bh = (double)a->batch * a->heads;
+        b = 2.0 * bh * (a->lq * (a->head_dim + 2.0 * a->value_dim + 1.0) + a->lk * (double)(a->head_dim + a->value_dim));
+        f = 4.0 * bh * a->lq * a->lk * (a->head_dim + a->value_dim);
+        break;
+    }
     case RF_SLOT_fill: {
         const rf_rng_args *a = args;
         b = (double)a->n, f = 40.0 * a->n;

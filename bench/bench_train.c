@@ -170,8 +170,8 @@ int main(int argc, char **argv) {
     }
     double ours = bench_median(times, steps);
     printf("# one RF-DETR training step (forward with %d query groups, criterion on %d heads, backward, clip, AdamW, "
-           "EMA), batch %d at %d px, median of %d steps\n",
-           cfg.group_detr, cfg.dec_layers + 1, batch, res, steps);
+           "EMA), batch %d at %d px, median of %d steps, on %s\n",
+           cfg.group_detr, cfg.dec_layers + 1, batch, res, steps, bench_cpu_model());
     printf("%-6s rfdetr.c on %-9s %9.1f ms/step  %7.2f images/s", size, dev->info.name, ours, batch * 1e3 / ours);
     if (dev->backend == rf_backend_find("cpu"))
         printf("  (%d threads, GEMM: %s)", rf_cpu_threads(dev), rf_cpu_gemm_name(dev));
@@ -183,7 +183,8 @@ int main(int argc, char **argv) {
         if (torch_ms > 0) {
             printf("%-6s PyTorch CPU eager     %9.1f ms/step  %7.2f images/s  (rfdetr package, %d torch threads)\n",
                    size, torch_ms, batch * 1e3 / torch_ms, torch_threads);
-            printf("%-6s ratio rfdetr.c / PyTorch: %.2fx\n", size, torch_ms / ours);
+            printf("%-6s ratio rfdetr.c / PyTorch: %.2fx (target >= 1.5x: %s)\n", size, torch_ms / ours,
+                   torch_ms / ours >= 1.5 ? "met" : "NOT met");
         } else {
             printf("%-6s PyTorch baseline unavailable (torch or rfdetr not importable)\n", size);
         }

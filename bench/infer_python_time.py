@@ -2,15 +2,17 @@
 """Baselines of bench_infer: RF-DETR inference latency with PyTorch (CPU,
 eager) and ONNX Runtime (CPU), on the rfdetr package's own model.
 
-  infer_python_time.py SIZE RESOLUTION OUT_DIR [--runs N] [--threads T]
+  infer_python_time.py SIZE RESOLUTION OUT_DIR [--runs N] [--threads T,...]
+                       [--batch B,...]
 
 Builds SIZE offline with random initialisation, writes its weights as
 OUT_DIR/<SIZE>.safetensors (with rfdetr.c's configuration metadata, so the
 C side runs the very same model), exports it to ONNX as RF-DETR's exporter
-does (the model's export mode, opset 17), and prints one JSON line:
-{"torch_ms": [...], "ort_ms": [...], "threads": T, ...} with per-run
-latencies of batch 1 after warm-up. "ort_ms" is null when onnx/onnxruntime
-cannot be imported; exit 77 when torch or rfdetr cannot."""
+does (the model's export mode, opset 17, a dynamic batch axis), and prints
+one JSON line: {"torch_ms_t1_b1": [...], "ort_ms_t1_b1": [...], ...} with
+per-run latencies after warm-up for every thread count T and batch B.
+"ort_ms_*" are null when onnx/onnxruntime cannot be imported; exit 77 when
+torch or rfdetr cannot."""
 import argparse
 import json
 import os
@@ -49,20 +51,26 @@ def main():
     ap.add_argument("resolution", type=int)
     ap.add_argument("out")
     ap.add_argument("--runs", type=int, default=10)
-    ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--threads", default=str(os.cpu_count() or 1))
+    ap.add_argument("--batch", default="1")
     a = ap.parse_args()
+    threads = [int(t) for t in a.threads.split(",")]
+    batches = [int(b) for b in a.batch.split(",")]
     torch.manual_seed(0)
-    torch.set_num_threads(a.threads)
     cfg, model = ref.build(a.size, a.resolution)
     model.eval()
     os.makedirs(a.out, exist_ok=True)
     state = {k: v.detach().contiguous() for k, v in model.state_dict().items() if v.is_floating_point()}
     save_file(state, os.path.join(a.out, a.size + ".safetensors"), metadata=ref.metadata(a.size, cfg))
-    x = torch.randn(1, 3, cfg["resolution"], cfg["resolution"])
-    result = {"size": a.size, "resolution": cfg["resolution"], "threads": a.threads, "torch": torch.__version__}
+    res = cfg["resolution"]
+    result = {"size": a.size, "resolution": res, "threads": threads, "batch": batches, "torch": torch.__version__}
 
     with torch.inference_mode():
-        result["torch_ms"] = timed(lambda: model(x), a.runs)
+        for t in threads:
+            torch.set_num_threads(t)
+            for b in batches:
+                x = torch.randn(b, 3, res, res)
+                result[f"torch_ms_t{t}_b{b}"] = timed(lambda: model(x), a.runs)
 
     try:
         import onnxruntime as ort
@@ -70,17 +78,19 @@ def main():
         model.export()  # RF-DETR's export mode: tensor inputs, (boxes, logits) outputs
         path = os.path.join(a.out, a.size + ".onnx")
         with torch.no_grad():
-            torch.onnx.export(model, (x,), path, input_names=["input"], output_names=["dets", "labels"],
-                              opset_version=17, dynamo=False)
-        so = ort.SessionOptions()
-        so.intra_op_num_threads = a.threads
-        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        sess = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
-        feed = {"input": x.numpy()}
-        result["ort_ms"] = timed(lambda: sess.run(None, feed), a.runs)
+            torch.onnx.export(model, (torch.randn(1, 3, res, res),), path, input_names=["input"],
+                              output_names=["dets", "labels"], opset_version=17, dynamo=False,
+                              dynamic_axes={"input": {0: "batch"}, "dets": {0: "batch"}, "labels": {0: "batch"}})
         result["onnxruntime"] = ort.__version__
-    except Exception as e:  # noqa: BLE001 - report, keep the torch number
-        result["ort_ms"] = None
+        for t in threads:
+            so = ort.SessionOptions()
+            so.intra_op_num_threads = t
+            so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+            sess = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+            for b in batches:
+                feed = {"input": torch.randn(b, 3, res, res).numpy()}
+                result[f"ort_ms_t{t}_b{b}"] = timed(lambda: sess.run(None, feed), a.runs)
+    except Exception as e:  # noqa: BLE001 - report, keep the torch numbers
         result["ort_error"] = str(e)[:300]
     print(json.dumps(result))
 

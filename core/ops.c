@@ -961,6 +961,41 @@ rf_tensor *rf_window_reverse(rf_ctx *ctx, rf_tensor *x, int64_t b, int64_t h, in
 
 /* ---- attention ------------------------------------------------------------------------------ */
 
+/* A 4-d tensor whose rows (last axis) are contiguous, as the kernel reads it. */
+static rf_tensor *rows_contiguous(rf_ctx *ctx, rf_tensor *t) {
+    return t && (t->stride[3] == 1 || t->shape[3] == 1) ? t : rf_contiguous(ctx, t);
+}
+
+static rf_view attention_view(const rf_tensor *t) {
+    return (rf_view){t->buffer, t->offset, {t->stride[0], t->stride[1], t->stride[2], 1}};
+}
+
+typedef struct attention_params {
+    float scale;
+} attention_params;
+
+/* Inputs: q, k, v (and the mask, no gradient); saved[0]: the rows'
+ * log-sum-exp. The kernel writes fresh gradients; grad_add hands them
+ * over (no copy when a gradient is still empty). */
+static void attention_backward(rf_ctx *ctx, rf_node *node) {
+    rf_tensor *q = node->in[0], *k = node->in[1], *v = node->in[2], *o = node->out;
+    rf_tensor *mask = node->n_in > 3 ? node->in[3] : NULL;
+    const attention_params *p = node->params;
+    rf_tensor *dq = rf_ctx_tensor_like(ctx, q), *dk = rf_ctx_tensor_like(ctx, k), *dv = rf_ctx_tensor_like(ctx, v);
+    if (!dq || !dk || !dv) return;
+    rf_attention_backward_args a = {.batch = q->shape[0], .heads = q->shape[1], .lq = q->shape[2], .lk = k->shape[2],
+                                    .head_dim = q->shape[3], .value_dim = v->shape[3], .scale = p->scale,
+                                    .q = attention_view(q), .k = attention_view(k), .v = attention_view(v),
+                                    .o = attention_view(o), .dout = attention_view(o->grad), .dq = attention_view(dq),
+                                    .dk = attention_view(dk), .dv = attention_view(dv), .has_mask = mask != NULL,
+                                    .lse = rf_tensor_mem(node->saved[0])};
+    if (mask) a.mask = rf_tensor_mem(mask);
+    if (!rf_op_ok(ctx, rf_kernel_attention_backward(ctx->device, &a))) return;
+    grad_add(ctx, q, dq, true);
+    grad_add(ctx, k, dk, true);
+    grad_add(ctx, v, dv, true);
+}
+
 rf_tensor *rf_attention(rf_ctx *ctx, rf_tensor *q, rf_tensor *k, rf_tensor *v, rf_tensor *mask, float scale) {
     if (!rf_op_check_f32(ctx, "attention", q) || !rf_op_check_f32(ctx, "attention", k) ||
         !rf_op_check_f32(ctx, "attention", v))
@@ -968,8 +1003,39 @@ rf_tensor *rf_attention(rf_ctx *ctx, rf_tensor *q, rf_tensor *k, rf_tensor *v, r
     if (q->ndim != 4 || k->ndim != 4 || v->ndim != 4 || q->shape[3] != k->shape[3] || k->shape[2] != v->shape[2] ||
         q->shape[0] != k->shape[0] || q->shape[1] != k->shape[1] || v->shape[0] != k->shape[0] || v->shape[1] != k->shape[1])
         return fail_shape(ctx, "attention", "expects q (B,H,Lq,D), k (B,H,Lk,D), v (B,H,Lk,Dv); got q, k", q, k);
-    rf_tensor *scores = rf_matmul(ctx, q, k, false, true); /* (B, H, Lq, Lk) */
-    scores = rf_scale(ctx, scores, scale);
-    rf_tensor *p = rf_softmax(ctx, scores, mask);
-    return rf_matmul(ctx, p, v, false, false); /* (B, H, Lq, Dv) */
+    if (k->shape[2] == 0) return fail_shape(ctx, "attention", "needs at least one key, got k", k, NULL);
+    if (mask) {
+        if (!rf_op_check_f32(ctx, "attention mask", mask)) return NULL;
+        if (mask->ndim != 2 || mask->shape[0] != q->shape[2] || mask->shape[1] != k->shape[2])
+            return fail_shape(ctx, "attention", "mask must be (Lq, Lk) for q (B,H,Lq,D): got", mask, q);
+    }
+    q = rows_contiguous(ctx, q);
+    k = rows_contiguous(ctx, k);
+    v = rows_contiguous(ctx, v);
+    if (mask) mask = rf_contiguous(ctx, mask);
+    int64_t B = q->shape[0], H = q->shape[1], Lq = q->shape[2], Dv = v->shape[3];
+    /* Stored (B, Lq, H, Dv) and returned as its (B, H, Lq, Dv) view: the
+     * usual next step (heads back beside each other) is then free. */
+    rf_tensor *store = rf_ctx_tensor(ctx, RF_F32, 4, (int64_t[]){B, Lq, H, Dv});
+    rf_tensor *lse = rf_ctx_tensor(ctx, RF_F32, 3, (int64_t[]){B, H, Lq});
+    rf_tensor *o = store ? rf_ctx_view_of(ctx, store) : NULL;
+    if (!o || !lse) return NULL;
+    o->shape[1] = H, o->shape[2] = Lq;
+    o->stride[1] = store->stride[2], o->stride[2] = store->stride[1];
+    rf_attention_args a = {.batch = B, .heads = H, .lq = Lq, .lk = k->shape[2], .head_dim = q->shape[3],
+                           .value_dim = Dv, .scale = scale, .q = attention_view(q), .k = attention_view(k),
+                           .v = attention_view(v), .o = attention_view(o), .has_mask = mask != NULL,
+                           .lse = rf_tensor_mem(lse)};
+    if (mask) a.mask = rf_tensor_mem(mask);
+    if (B * H * Lq > 0 && !rf_op_ok(ctx, rf_kernel_attention(ctx->device, &a))) return NULL;
+    if (rf_needs_grad(ctx, (rf_tensor *const[]){q, k, v}, 3)) {
+        rf_tensor *in[4] = {q, k, v, mask};
+        rf_node *node = rf_ctx_record(ctx, "attention", attention_backward, o, in, mask ? 4 : 3);
+        attention_params *p = node ? rf_ctx_host_alloc(ctx, sizeof *p) : NULL;
+        if (!p) return NULL;
+        p->scale = scale;
+        node->params = p;
+        node->saved[0] = lse;
+    }
+    return o;
 }

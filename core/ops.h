@@ -81,10 +81,13 @@ rf_tensor *rf_window_reverse(rf_ctx *ctx, rf_tensor *x, int64_t batch, int64_t h
                              int64_t windows_w);
 
 /* ---- attention ---------------------------------------------------------------------------- */
-/* Multi-head scaled dot-product attention, composed of matmul + softmax +
- * matmul: q (B, H, Lq, D), k (B, H, Lk, D), v (B, H, Lk, Dv) ->
- * (B, H, Lq, Dv); mask NULL or (Lq, Lk) additive (Group DETR's
- * block-diagonal mask has -inf between query groups). */
+/* Multi-head scaled dot-product attention softmax(scale q k^T + mask) v:
+ * q (B, H, Lq, D), k (B, H, Lk, D), v (B, H, Lk, Dv) -> (B, H, Lq, Dv);
+ * mask NULL or (Lq, Lk) additive, no gradient (Group DETR's block-diagonal
+ * mask has -inf between query groups). One fused kernel where the device
+ * has one (the cpu: scores tile by tile, never the whole Lq x Lk matrix;
+ * the result is then a view of (B, Lq, H, Dv) storage), else matmul +
+ * softmax + matmul with the scale applied to q. */
 rf_tensor *rf_attention(rf_ctx *ctx, rf_tensor *q, rf_tensor *k, rf_tensor *v, rf_tensor *mask, float scale);
 
 /* ---- helpers for ops -------------------------------------------------------------------- */

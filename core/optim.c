@@ -152,6 +152,7 @@ rf_status rf_adamw_step(rf_adamw *opt, float lr_scale, float grad_scale) {
                            .grad_scale = grad_scale, .param = {p->values, 0}, .grad = {p->grads, 0},
                            .m = {p->adam_m, 0}, .v = {p->adam_v, 0}, .seg_start = {opt->seg_start, 0},
                            .seg_lr = {opt->seg_lr, 0}, .seg_wd = {opt->seg_wd, 0}};
+        rf_buffer_written(p->values);
         RF_TRY(rf_kernel_adamw(p->device, &a));
     }
     opt->steps = t;
@@ -205,6 +206,7 @@ rf_status rf_ema_create(rf_params *params, double decay, double tau, rf_ema **ou
     if (!ema) return RF_ERROR(RF_ERR_OUT_OF_MEMORY, "out of host memory");
     *ema = (rf_ema){.params = params, .decay = decay, .tau = tau, .updates = 1};
     rf_status s = rf_buffer_alloc(params->device, params->values->bytes, &ema->values);
+    if (s == RF_OK) ema->values->holds_weights = true; /* swapped in for evaluation */
     if (s == RF_OK) s = rf_buffer_copy(ema->values, 0, params->values, 0, params->values->bytes);
     if (s != RF_OK) {
         rf_ema_free(ema);
@@ -231,6 +233,7 @@ rf_status rf_ema_update(rf_ema *ema) {
     if (p->total > 0) {
         rf_ema_args a = {.n = p->total, .decay = (float)rf_ema_next_decay(ema), .x = {p->values, 0},
                          .ema = {ema->values, 0}};
+        rf_buffer_written(ema->values);
         RF_TRY(rf_kernel_ema(p->device, &a));
     }
     ema->updates++;

@@ -18,6 +18,7 @@ static rf_tensor *fill(rf_ctx *ctx, const char *name, rf_tensor *t, rf_rng_dist 
     int64_t n = rf_tensor_numel(t);
     rf_rng_args args = {.dist = dist, .n = n, .seed = ctx->rng_seed, .offset = ctx->rng_offset, .a = a, .b = b,
                         .lo = lo, .hi = hi, .out = rf_tensor_mem(t)};
+    rf_buffer_written(t->buffer);
     if (n > 0 && !rf_op_ok(ctx, rf_kernel_fill(ctx->device, &args))) return NULL;
     ctx->rng_offset += rf_rng_blocks(dist, n);
     return t;

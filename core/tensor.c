@@ -471,6 +471,7 @@ rf_status rf_params_finalize(rf_params *p) {
     if (p->finalized) return RF_OK;
     size_t bytes = (size_t)(p->total > 0 ? p->total : 1) * sizeof(float);
     RF_TRY(rf_buffer_alloc(p->device, bytes, &p->values));
+    p->values->holds_weights = true; /* see rf_buffer: every writer bumps its count */
     rf_status s = rf_buffer_alloc(p->device, bytes, &p->grads);
     if (s != RF_OK) return s;
     /* Padding between tensors stays zero so slab-wide reductions ignore it. */

@@ -41,7 +41,7 @@ static rf_tensor *vit_attention(rf_ctx *ctx, const rfdetr_vit_block *k, rf_tenso
         kk = rf_permute(ctx, rf_reshape(ctx, rfdetr_apply_linear(ctx, x, k->key), 4, split), perm);
         v = rf_permute(ctx, rf_reshape(ctx, rfdetr_apply_linear(ctx, x, k->value), 4, split), perm);
     }
-    rf_tensor *o = rfdetr_attention(ctx, q, kk, v, (float)(1.0 / sqrt((double)d))); /* (N, H, T, D) */
+    rf_tensor *o = rf_attention(ctx, q, kk, v, NULL, (float)(1.0 / sqrt((double)d))); /* (N, H, T, D) */
     o = rf_permute(ctx, o, (int[]){0, 2, 1, 3});
     o = rf_reshape(ctx, o, 3, (int64_t[]){n, t, c});
     return rfdetr_apply_linear(ctx, o, k->dense);

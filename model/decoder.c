@@ -54,11 +54,6 @@ rf_tensor *rfdetr_expand_batch(rf_ctx *ctx, rf_tensor *t, int64_t batch) {
     return rf_add(ctx, rf_ctx_zeros(ctx, RF_F32, t->ndim + 1, shape), t);
 }
 
-rf_tensor *rfdetr_attention(rf_ctx *ctx, rf_tensor *q, rf_tensor *k, rf_tensor *v, float scale) {
-    rf_tensor *scores = rf_matmul(ctx, rf_scale(ctx, q, scale), k, false, true);
-    return rf_matmul(ctx, rf_softmax(ctx, scores, NULL), v, false, false);
-}
-
 rf_tensor *rfdetr_concat_many(rf_ctx *ctx, rf_tensor *const *xs, int n, int dim) {
     if (n == 1) return xs[0];
     if (n <= RF_NODE_MAX_INPUTS) return rf_concat(ctx, xs, n, dim);
@@ -179,7 +174,7 @@ static rf_tensor *self_attention(rf_ctx *ctx, const rfdetr_dec_layer *l, rf_tens
     rf_tensor *q = rf_permute(ctx, rf_reshape(ctx, rf_slice(ctx, qk, 2, 0, d), 4, split), perm);
     rf_tensor *k = rf_permute(ctx, rf_reshape(ctx, rf_slice(ctx, qk, 2, d, 2 * d), 4, split), perm);
     rf_tensor *vv = rf_permute(ctx, rf_reshape(ctx, v, 4, split), perm);
-    rf_tensor *o = rfdetr_attention(ctx, q, k, vv, (float)(1.0 / sqrt((double)dh)));      /* (B*G, H, Q, dh) */
+    rf_tensor *o = rf_attention(ctx, q, k, vv, NULL, (float)(1.0 / sqrt((double)dh)));    /* (B*G, H, Q, dh) */
     o = rf_reshape(ctx, rf_permute(ctx, o, perm), 3, (int64_t[]){B, R, d});
     return rfdetr_apply_linear(ctx, o, l->out_proj);
 }

@@ -28,13 +28,6 @@ rf_tensor *rfdetr_box_reparam(rf_ctx *ctx, rf_tensor *delta, rf_tensor *ref);
  * gradient summed back. */
 rf_tensor *rfdetr_expand_batch(rf_ctx *ctx, rf_tensor *t, int64_t batch);
 
-/* Scaled dot-product attention, q (B, H, Lq, D), k (B, H, Lk, D), v
- * (B, H, Lk, Dv) -> (B, H, Lq, Dv), with the scale applied to q rather
- * than to the Lq x Lk scores (rf_attention's order): a tenth of the work
- * for the ViT's 580-token global blocks, and the same bits when the scale
- * is a power of two (head width 64: every official size). */
-rf_tensor *rfdetr_attention(rf_ctx *ctx, rf_tensor *q, rf_tensor *k, rf_tensor *v, float scale);
-
 /* rf_concat for any number of inputs (rf_concat takes a handful). */
 rf_tensor *rfdetr_concat_many(rf_ctx *ctx, rf_tensor *const *xs, int n, int dim);
 

@@ -62,6 +62,7 @@ int kc_cases_sampling(kcase *cases, int max);
 int kc_cases_loss(kcase *cases, int max);
 int kc_cases_optim(kcase *cases, int max);
 int kc_cases_rng(kcase *cases, int max);
+int kc_cases_attention(kcase *cases, int max);
 
 /* Helpers for case files. */
 static inline kcase *kc_new(kcase *cases, int *n, int max, const char *family, const char *kernel, kc_launch_fn launch,

@@ -233,7 +233,7 @@ int main(int argc, char **argv) {
     static kcase cases[MAX_CASES];
     int ncases = 0;
     const kc_generator generators[] = {kc_cases_gemm, kc_cases_basic, kc_cases_conv, kc_cases_sampling,
-                                       kc_cases_loss, kc_cases_optim, kc_cases_rng};
+                                       kc_cases_loss, kc_cases_optim, kc_cases_rng, kc_cases_attention};
     for (size_t g = 0; g < sizeof generators / sizeof generators[0]; g++)
         ncases += generators[g](cases + ncases, MAX_CASES - ncases);
     if (list) {

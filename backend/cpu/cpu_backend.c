@@ -40,6 +40,7 @@ static rf_status cpu_alloc(rf_device *dev, size_t bytes, rf_buffer **out) {
 }
 
 static void cpu_free(rf_buffer *buf) {
+    if (buf->holds_weights) rf_cpu_gemm_forget(buf->device->native, buf);
     free(buf->native);
     free(buf);
 }
@@ -82,6 +83,7 @@ static void cpu_close(rf_device *dev) {
     cpu_state *st = dev->native;
     for (int i = 0; st->gemm_scratch && i < rf_cpu_pool_threads(st->pool); i++) free(st->gemm_scratch[i]);
     free(st->gemm_scratch);
+    rf_cpu_gemm_forget(st, NULL);
     rf_cpu_pool_free(st->pool);
     free(st);
 }
@@ -114,10 +116,15 @@ rf_status rf_cpu_set_split_divisor(rf_device *dev, int64_t divisor) {
 }
 
 static void name_gemm(cpu_state *st) {
-    if (st->own_gemm)
-        snprintf(st->gemm_name, sizeof st->gemm_name, "rfdetr.c AVX-512");
-    else
+    if (st->own_gemm) {
+        int64_t kc, mc, nc;
+        long l1, l2;
+        rf_cpu_gemm_blocking(&kc, &mc, &nc, &l1, &l2);
+        snprintf(st->gemm_name, sizeof st->gemm_name, "rfdetr.c AVX-512, KC %ld MC %ld NC %ld (L1d %ld KiB, L2 %ld KiB)",
+                 (long)kc, (long)mc, (long)nc, l1 / 1024, l2 / 1024);
+    } else {
         snprintf(st->gemm_name, sizeof st->gemm_name, "OpenBLAS %s", openblas_get_corename());
+    }
 }
 
 rf_status rf_cpu_use_openblas(rf_device *dev, bool openblas) {

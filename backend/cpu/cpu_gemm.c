@@ -58,12 +58,13 @@ typedef struct gemm_job {
     int split; /* 0: batch entries, 1: rows of C, 2: columns of C */
     float *const *scratch; /* per thread for the AVX-512 GEMM; NULL: OpenBLAS */
     const float *bias;     /* d->bias's first element, or NULL */
+    const float *packed_b; /* op(B) packed once (all columns), or NULL */
 } gemm_job;
 
 /* One part: rows m and columns n of C at c (bias, when given, already
  * offset to the part's first row or column). */
 static void sgemm(const rf_gemm_desc *d, int64_t m, int64_t n, const float *a, const float *b, float *c,
-                  const float *bias, float *scratch) {
+                  const float *bias, const float *packed_b, float *scratch) {
     if (m <= 0 || n <= 0) return;
     float beta = d->beta;
     if (bias && (!scratch || d->k == 0)) { /* OpenBLAS adds to C: start C as the bias */
@@ -81,7 +82,7 @@ static void sgemm(const rf_gemm_desc *d, int64_t m, int64_t n, const float *a, c
         return;
     }
     if (scratch) {
-        rf_cpu_gemm_avx512(d, m, n, a, b, c, bias, scratch);
+        rf_cpu_gemm_avx512(d, m, n, a, b, c, bias, packed_b, scratch);
         return;
     }
     cblas_sgemm(CblasRowMajor, d->trans_a ? CblasTrans : CblasNoTrans, d->trans_b ? CblasTrans : CblasNoTrans,
@@ -98,20 +99,21 @@ static void gemm_part(void *p, int64_t t, int thread) {
         int64_t b0 = cpu_part_begin(d->batch, j->parts, t), b1 = cpu_part_begin(d->batch, j->parts, t + 1);
         for (int64_t bt = b0; bt < b1; bt++)
             sgemm(d, d->m, d->n, j->a + bt * d->stride_a, j->b + bt * d->stride_b, j->c + bt * d->stride_c, bias,
-                  scratch);
+                  j->packed_b, scratch);
     } else if (j->split == 1) {
         /* Row blocks of 16 keep OpenBLAS's row micro-tiles whole. */
         int64_t blocks = (d->m + 15) / 16;
         int64_t r0 = cpu_part_begin(blocks, j->parts, t) * 16, r1 = cpu_part_begin(blocks, j->parts, t + 1) * 16;
         if (r1 > d->m) r1 = d->m;
         const float *a = j->a + (d->trans_a ? r0 : r0 * d->lda);
-        sgemm(d, r1 - r0, d->n, a, j->b, j->c + r0 * d->ldc, bias && d->bias_rows ? bias + r0 : bias, scratch);
+        sgemm(d, r1 - r0, d->n, a, j->b, j->c + r0 * d->ldc, bias && d->bias_rows ? bias + r0 : bias, j->packed_b,
+              scratch);
     } else {
         int64_t blocks = (d->n + 15) / 16;
         int64_t c0 = cpu_part_begin(blocks, j->parts, t) * 16, c1 = cpu_part_begin(blocks, j->parts, t + 1) * 16;
         if (c1 > d->n) c1 = d->n;
         const float *b = j->b + (d->trans_b ? c0 * d->ldb : c0);
-        sgemm(d, d->m, c1 - c0, j->a, b, j->c + c0, bias && !d->bias_rows ? bias + c0 : bias, scratch);
+        sgemm(d, d->m, c1 - c0, j->a, b, j->c + c0, bias && !d->bias_rows ? bias + c0 : bias, NULL, scratch);
     }
 }
 
@@ -142,10 +144,84 @@ static bool gemm_scratch(cpu_state *st) {
     return true;
 }
 
+/* ---- weights packed once ------------------------------------------------------------------
+ * A linear layer multiplies by the same weight matrix call after call; ONNX
+ * Runtime packs such matrices once, when it loads a model. Here op(B) from a
+ * weights buffer is packed on first use and kept, keyed by the buffer, the
+ * operand's place and shape, and the buffer's write count: any write (a
+ * load, an optimizer or EMA step, an initialisation; see rf_buffer) makes
+ * the next call pack again, into the same memory. Freeing the buffer drops
+ * its entries. At most CPU_PACKED_MAX_FLOATS are kept (least recently used
+ * go first). The packed panels are those the GEMM would build per call, so
+ * the results are the same bits either way. */
+#define CPU_PACKED_MAX_FLOATS ((size_t)256 << 20) /* 1 GiB */
+
+void rf_cpu_gemm_forget(cpu_state *st, const rf_buffer *buf) {
+    int kept = 0;
+    for (int i = 0; i < st->n_packed; i++) {
+        cpu_packed_weight *e = &st->packed[i];
+        if (!buf || e->buf == buf) {
+            st->packed_floats -= e->floats;
+            free(e->packed);
+        } else {
+            st->packed[kept++] = *e;
+        }
+    }
+    st->n_packed = kept;
+    if (!buf) {
+        free(st->packed);
+        st->packed = NULL;
+        st->packed_cap = 0;
+    }
+}
+
+static const float *packed_weight(cpu_state *st, const rf_gemm_desc *d, const float *b) {
+    cpu_packed_weight *e = NULL;
+    for (int i = 0; i < st->n_packed && !e; i++) {
+        cpu_packed_weight *x = &st->packed[i];
+        if (x->buf == d->b && x->off == d->b_offset && x->k == d->k && x->n == d->n && x->ldb == d->ldb &&
+            x->trans_b == d->trans_b)
+            e = x;
+    }
+    size_t floats = rf_cpu_gemm_packed_b_floats(d->k, d->n);
+    if (!e) {
+        if (floats == 0 || floats > CPU_PACKED_MAX_FLOATS / 4) return NULL;
+        while (st->n_packed && st->packed_floats + floats > CPU_PACKED_MAX_FLOATS) {
+            int oldest = 0;
+            for (int i = 1; i < st->n_packed; i++)
+                if (st->packed[i].used < st->packed[oldest].used) oldest = i;
+            st->packed_floats -= st->packed[oldest].floats;
+            free(st->packed[oldest].packed);
+            st->packed[oldest] = st->packed[--st->n_packed];
+        }
+        if (st->n_packed == st->packed_cap) {
+            int cap = st->packed_cap ? 2 * st->packed_cap : 64;
+            cpu_packed_weight *grown = realloc(st->packed, sizeof *grown * (size_t)cap);
+            if (!grown) return NULL;
+            st->packed = grown;
+            st->packed_cap = cap;
+        }
+        float *mem = aligned_alloc(64, (floats * sizeof(float) + 63) / 64 * 64);
+        if (!mem) return NULL;
+        e = &st->packed[st->n_packed++];
+        *e = (cpu_packed_weight){d->b, d->b_offset, d->k, d->n, d->ldb, d->trans_b, 0, 0, mem, floats};
+        st->packed_floats += floats;
+        e->writes = d->b->writes + 1; /* not yet packed */
+    }
+    e->used = ++st->packed_clock;
+    if (e->writes != d->b->writes) {
+        rf_cpu_gemm_pack_b(d, d->n, b, e->packed);
+        e->writes = d->b->writes;
+    }
+    return e->packed;
+}
+
 void rf_cpu_gemm_fast(const rf_device *dev, const rf_gemm_desc *d, const float *a, const float *b, float *c) {
     cpu_state *st = dev->native;
-    gemm_job j = {d, a, b, c, 1, 0, NULL, d->bias ? (const float *)d->bias->native + d->bias_offset : NULL};
+    gemm_job j = {d, a, b, c, 1, 0, NULL, d->bias ? (const float *)d->bias->native + d->bias_offset : NULL, NULL};
     bool own = st->own_gemm && gemm_scratch(st);
+    /* Packed weights serve parts that span all columns: such products are split by rows. */
+    if (own && d->batch == 1 && d->k > 0 && d->b->holds_weights) j.packed_b = packed_weight(st, d, b);
     int64_t per = d->m * d->n * (d->k > 0 ? d->k : 1);
     int64_t divisor = st->grain_divisor;
     int64_t grain = GEMM_GRAIN / divisor > 0 ? GEMM_GRAIN / divisor : 1;
@@ -156,7 +232,7 @@ void rf_cpu_gemm_fast(const rf_device *dev, const rf_gemm_desc *d, const float *
         /* Whole products per part: nothing is packed twice. */
         j.parts = pow2_parts(per * d->batch, d->batch, grain);
     } else {
-        j.split = d->m >= d->n ? 1 : 2;
+        j.split = d->m >= d->n || j.packed_b ? 1 : 2;
         int64_t blocks = ((j.split == 1 ? d->m : d->n) + 15) / 16 / min_blocks;
         j.parts = pow2_parts(per, blocks, grain);
         if (own && j.parts > 1) {

@@ -15,13 +15,31 @@
 #include "backend/backend.h"
 #include "backend/cpu/cpu_pool.h"
 
+/* op(B) of a GEMM whose B lives in a weights buffer (rf_buffer.holds_weights),
+ * packed once for fast_gemm.c and reused while the buffer's write count
+ * stays the same (cpu_gemm.c). */
+typedef struct cpu_packed_weight {
+    const rf_buffer *buf;
+    size_t off;
+    int64_t k, n, ldb;
+    bool trans_b;
+    uint64_t writes; /* buf->writes when packed */
+    uint64_t used;   /* for evicting the least recently used */
+    float *packed;
+    size_t floats;
+} cpu_packed_weight;
+
 typedef struct cpu_state {
     bool reference;
     rf_cpu_pool *pool;
     int64_t grain_divisor; /* 1; larger splits small work too (rf_cpu_set_split_divisor) */
     bool own_gemm;         /* fast_gemm.c's AVX-512 GEMM instead of OpenBLAS */
     float **gemm_scratch;  /* packing memory per pool thread, allocated on first use */
-    char gemm_name[64];    /* rf_cpu_gemm_name */
+    char gemm_name[128];   /* rf_cpu_gemm_name */
+    cpu_packed_weight *packed; /* packed weights, `n_packed` of `packed_cap` */
+    int n_packed, packed_cap;
+    size_t packed_floats;      /* their total */
+    uint64_t packed_clock;
 } cpu_state;
 
 static inline bool cpu_is_reference(const rf_device *dev) { return ((const cpu_state *)dev->native)->reference; }
@@ -54,6 +72,8 @@ void cpu_parallel_tasks(const rf_device *dev, int64_t tasks, rf_cpu_task_fn fn, 
 
 /* The fast GEMM: OpenBLAS, one call per part, parts fixed by the shape. */
 void rf_cpu_gemm_fast(const rf_device *dev, const rf_gemm_desc *d, const float *a, const float *b, float *c);
+/* Drops the packed weights of buf (being freed), or all (buf NULL). */
+void rf_cpu_gemm_forget(cpu_state *st, const rf_buffer *buf);
 
 /* Elements below which elementwise work stays on one thread (a part costs
  * a few microseconds to hand out). */

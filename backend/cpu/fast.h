@@ -40,4 +40,7 @@ bool cpu_fast_adamw(rf_device *dev, const rf_adamw_args *a);
 bool cpu_fast_sumsq(rf_device *dev, const rf_sumsq_args *a);
 bool cpu_fast_ema(rf_device *dev, const rf_ema_args *a);
 
+bool cpu_fast_attention(rf_device *dev, const rf_attention_args *a);
+bool cpu_fast_attention_backward(rf_device *dev, const rf_attention_backward_args *a);
+
 #endif

@@ -19,8 +19,11 @@
  * a product across threads never changes its bits. */
 #include "backend/cpu/fast_gemm.h"
 
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #if defined(__GNUC__) && defined(__x86_64__)
 #include <immintrin.h>
@@ -29,11 +32,88 @@
 
 #define MR 12
 #define NR 32
-#define KC 384 /* the most steps of k per block; blocks are evened out */
-#define MC 144
-#define NC 1024
 
-size_t rf_cpu_gemm_scratch_floats(void) { return (size_t)MC * KC + (size_t)KC * NC; }
+/* ---- blocking from the caches of the CPU it runs on --------------------------------------
+ * The blocks follow the caches' sizes, read once (sysconf, which glibc
+ * answers from cpuid; else Linux's /sys/devices/system/cpu/cpu0/cache; else
+ * 48 KiB L1d and 1 MiB L2):
+ *   KC = L1d / (4 NR)      the B micro-panel (KC x NR floats) fills L1: every
+ *                          MR-row tile of a block streams it again;
+ *   MC = L2 / (16 KC)      the packed A block (MC x KC) takes a quarter of L2;
+ *   NC = 3 L2 / (8 KC)     the packed B block (KC x NC) is 1.5 L2, read from
+ *                          L3 once per MC rows.
+ * Rounded down to multiples of 16 (KC), MR (MC) and NR (NC) and kept within
+ * sane bounds. On the AMD Zen 5 where constants were first tuned (48 KiB L1d,
+ * 1 MiB L2) this gives KC 384, MC 168, NC 1024 (tuned: 384, 144, 1024); on
+ * an Intel Xeon Emerald Rapids (48 KiB, 2 MiB) 384, 336, 2048; on Zen 3
+ * (32 KiB, 512 KiB) 256, 120, 768. Blocking changes no result: every
+ * element of C sums over k in the order the KC blocks set, and KC depends
+ * on the machine only, so one machine gives the same bits every run. */
+static struct {
+    int64_t kc, mc, nc;
+    long l1d, l2; /* bytes, as read */
+} blocking;
+static pthread_once_t blocking_once = PTHREAD_ONCE_INIT;
+
+/* Bytes of the level-`level` data or unified cache of cpu0 from /sys; 0 if unknown. */
+static long sys_cache_bytes(int level) {
+    for (int index = 0; index < 8; index++) {
+        char path[96], text[64];
+        snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu0/cache/index%d/level", index);
+        FILE *f = fopen(path, "r");
+        if (!f) return 0;
+        int lv = 0;
+        int got = fscanf(f, "%d", &lv) == 1;
+        fclose(f);
+        if (!got || lv != level) continue;
+        snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu0/cache/index%d/type", index);
+        if (!(f = fopen(path, "r"))) continue;
+        got = fgets(text, sizeof text, f) != NULL;
+        fclose(f);
+        if (!got || text[0] == 'I') continue; /* the instruction cache */
+        snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu0/cache/index%d/size", index);
+        if (!(f = fopen(path, "r"))) continue;
+        long size = 0;
+        char unit = 0;
+        got = fscanf(f, "%ld%c", &size, &unit) >= 1;
+        fclose(f);
+        if (got) return unit == 'K' ? size * 1024 : unit == 'M' ? size * 1024 * 1024 : size;
+    }
+    return 0;
+}
+
+static int64_t clamp_down(int64_t v, int64_t lo, int64_t hi, int64_t multiple) {
+    v = v < lo ? lo : (v > hi ? hi : v);
+    return v / multiple * multiple;
+}
+
+static void read_blocking(void) {
+    long l1 = 0, l2 = 0;
+#if defined(_SC_LEVEL1_DCACHE_SIZE) && defined(_SC_LEVEL2_CACHE_SIZE)
+    l1 = sysconf(_SC_LEVEL1_DCACHE_SIZE);
+    l2 = sysconf(_SC_LEVEL2_CACHE_SIZE);
+#endif
+    if (l1 <= 0) l1 = sys_cache_bytes(1);
+    if (l2 <= 0) l2 = sys_cache_bytes(2);
+    if (l1 <= 0) l1 = 48 * 1024;
+    if (l2 <= 0) l2 = 1024 * 1024;
+    blocking.l1d = l1;
+    blocking.l2 = l2;
+    blocking.kc = clamp_down(l1 / (4 * NR), 128, 768, 16);
+    blocking.mc = clamp_down(l2 / (16 * blocking.kc), 4 * MR, 960, MR);
+    blocking.nc = clamp_down(3 * l2 / (8 * blocking.kc), 8 * NR, 4096, NR);
+}
+
+void rf_cpu_gemm_blocking(int64_t *kc, int64_t *mc, int64_t *nc, long *l1d_bytes, long *l2_bytes) {
+    pthread_once(&blocking_once, read_blocking);
+    *kc = blocking.kc, *mc = blocking.mc, *nc = blocking.nc;
+    *l1d_bytes = blocking.l1d, *l2_bytes = blocking.l2;
+}
+
+size_t rf_cpu_gemm_scratch_floats(void) {
+    pthread_once(&blocking_once, read_blocking);
+    return (size_t)blocking.mc * blocking.kc + (size_t)blocking.kc * blocking.nc;
+}
 
 #ifdef HAVE_AVX512_GEMM
 
@@ -225,9 +305,31 @@ static void tile_direct(int64_t kc, a_panel ap, const float *bp, float *c, int64
     tile(kc, ap, rows, bp, c, ldc, rows, cols, alpha, start, first);
 }
 
+size_t rf_cpu_gemm_packed_b_floats(int64_t k, int64_t n) {
+    pthread_once(&blocking_once, read_blocking);
+    return (size_t)k * (size_t)((n + NR - 1) / NR * NR);
+}
+
+/* The same blocks, in the same order, as rf_cpu_gemm_avx512 packs them. */
+void rf_cpu_gemm_pack_b(const rf_gemm_desc *d, int64_t n, const float *b, float *dst) {
+    pthread_once(&blocking_once, read_blocking);
+    const int64_t KC = blocking.kc, NC = blocking.nc;
+    int64_t kblocks = (d->k + KC - 1) / KC, kb = (d->k + kblocks - 1) / kblocks;
+    for (int64_t jc = 0; jc < n; jc += NC) {
+        int64_t nc = n - jc < NC ? n - jc : NC;
+        for (int64_t pc = 0; pc < d->k; pc += kb) {
+            int64_t kc = d->k - pc < kb ? d->k - pc : kb;
+            pack_b(d, b, pc, kc, jc, nc, dst);
+            dst += kc * ((nc + NR - 1) / NR * NR);
+        }
+    }
+}
+
 void rf_cpu_gemm_avx512(const rf_gemm_desc *d, int64_t m, int64_t n, const float *a, const float *b, float *c,
-                        const float *bias, float *scratch) {
-    float *ap = scratch, *bp = scratch + (size_t)MC * KC; /* 64-byte aligned: MC * KC floats is */
+                        const float *bias, const float *packed_b, float *scratch) {
+    pthread_once(&blocking_once, read_blocking);
+    const int64_t KC = blocking.kc, MC = blocking.mc, NC = blocking.nc;
+    float *ap = scratch, *bp = scratch + (size_t)MC * KC; /* 64-byte aligned: KC is a multiple of 16 */
     /* Blocks of k as even as possible: a short last block would cost a pass
      * over C for little work. A function of k alone, so the order of each
      * element's sum is too. */
@@ -241,7 +343,12 @@ void rf_cpu_gemm_avx512(const rf_gemm_desc *d, int64_t m, int64_t n, const float
         int64_t nc = n - jc < NC ? n - jc : NC;
         for (int64_t pc = 0; pc < d->k; pc += kb) {
             int64_t kc = d->k - pc < kb ? d->k - pc : kb;
-            pack_b(d, b, pc, kc, jc, nc, bp);
+            if (packed_b) {
+                bp = (float *)packed_b; /* read only */
+                packed_b += kc * ((nc + NR - 1) / NR * NR);
+            } else {
+                pack_b(d, b, pc, kc, jc, nc, bp);
+            }
             for (int64_t ic = 0; ic < m; ic += MC) {
                 int64_t mc = m - ic < MC ? m - ic : MC;
                 if (!direct_a) pack_a(d, a, ic, mc, pc, kc, ap);
@@ -273,8 +380,15 @@ void rf_cpu_gemm_avx512(const rf_gemm_desc *d, int64_t m, int64_t n, const float
 bool rf_cpu_gemm_avx512_available(void) { return false; }
 
 void rf_cpu_gemm_avx512(const rf_gemm_desc *d, int64_t m, int64_t n, const float *a, const float *b, float *c,
-                        const float *bias, float *scratch) {
-    (void)d, (void)m, (void)n, (void)a, (void)b, (void)c, (void)bias, (void)scratch;
+                        const float *bias, const float *packed_b, float *scratch) {
+    (void)d, (void)m, (void)n, (void)a, (void)b, (void)c, (void)bias, (void)packed_b, (void)scratch;
 }
+
+size_t rf_cpu_gemm_packed_b_floats(int64_t k, int64_t n) {
+    (void)k, (void)n;
+    return 0;
+}
+
+void rf_cpu_gemm_pack_b(const rf_gemm_desc *d, int64_t n, const float *b, float *dst) { (void)d, (void)n, (void)b, (void)dst; }
 
 #endif

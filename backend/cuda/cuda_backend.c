@@ -186,7 +186,8 @@ static rf_status cuda_gemm(rf_device *dev, const rf_gemm_desc *d) {
 /* ---- the one kernel source, compiled by nvcc (backend/cuda/kernels_*.cu) ---- */
 
 extern const rf_cuda_kernel rf_cuda_program_basic[], rf_cuda_program_conv[], rf_cuda_program_sampling[],
-    rf_cuda_program_loss[], rf_cuda_program_optim[], rf_cuda_program_rng[], rf_cuda_program_memory[];
+    rf_cuda_program_loss[], rf_cuda_program_optim[], rf_cuda_program_rng[], rf_cuda_program_memory[],
+    rf_cuda_program_attention[];
 
 static const struct {
     const char *name;
@@ -194,7 +195,7 @@ static const struct {
 } programs[] = {
     {"basic", rf_cuda_program_basic}, {"conv", rf_cuda_program_conv},   {"sampling", rf_cuda_program_sampling},
     {"loss", rf_cuda_program_loss},   {"optim", rf_cuda_program_optim}, {"rng", rf_cuda_program_rng},
-    {"memory", rf_cuda_program_memory},
+    {"memory", rf_cuda_program_memory}, {"attention", rf_cuda_program_attention},
 };
 
 static const void *find_kernel(const char *program, const char *kernel) {

@@ -31,6 +31,7 @@ static const char *const program_files[RF_OPENCL_PROGRAMS][RF_CL_MAX_PROGRAM_FIL
     {"optim", "device.h", "ops.h", "common.h", "adamw_step.h", "optim.h", NULL},
     {"rng", "device.h", "ops.h", "common.h", "rng.h", NULL},
     {"memory", "device.h", "memory.h", NULL},
+    {"attention", "device.h", "ops.h", "common.h", "attention.h", NULL},
 };
 
 /* Vendor queries for the PCI location, when cl_khr_pci_bus_info is absent. */

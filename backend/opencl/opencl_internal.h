@@ -12,7 +12,7 @@
 #include "backend/kernels.h"
 
 #define RF_OPENCL_MAX_KERNELS 128
-#define RF_OPENCL_PROGRAMS 7 /* the families of backend/kernels/ (opencl_backend.c) */
+#define RF_OPENCL_PROGRAMS 8 /* the families of backend/kernels/ (opencl_backend.c) */
 
 typedef struct rf_opencl_kernel_entry {
     const char *name; /* points into embedded data or a literal: never freed */

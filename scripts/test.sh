@@ -2,7 +2,8 @@
 # Sets up this machine (Debian 12) and runs every test of rfdetr.c:
 #   1. the whole suite (fast and slow) on a Release build, on cpu, on two PoCL
 #      OpenCL devices, and on CUDA devices where a GPU exists;
-#   2. the fast suite again built with -fsanitize=address,undefined.
+#   2. the fast suite again built with -fsanitize=address,undefined;
+#   3. every libFuzzer harness (fuzz/) for 60 s under ASan and UBSan.
 # Exits non-zero if anything fails. .ci/run runs exactly this script.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,5 +34,8 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
 LSAN_OPTIONS="suppressions=$root/tests/lsan.supp:print_suppressions=0" \
 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --test-dir build-asan -L fast --output-on-failure --timeout 3000 --repeat until-pass:2
+
+echo "== Fuzzing: every parser of untrusted input, 60 s each (scripts/ci-fuzz.sh) =="
+bash scripts/ci-fuzz.sh
 
 echo "== all tests passed =="

@@ -28,4 +28,11 @@ static inline rf_status fuzz_seed_params_create(fuzz_seed_params *p) {
     return s;
 }
 
+static inline void fuzz_seed_params_free(fuzz_seed_params *p) {
+    rf_ema_free(p->ema);
+    rf_adamw_free(p->opt);
+    rf_params_free(p->params);
+    rf_device_close(p->cpu);
+}
+
 #endif /* RFDETR_FUZZ_SEED_PARAMS_H */

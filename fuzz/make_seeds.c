@@ -38,5 +38,6 @@ int main(int argc, char **argv) {
     snprintf(path, sizeof path, "%s/checkpoint/seed.safetensors", argv[1]);
     if (rfdetr_model_save(m, path) != RF_OK) return fail(path);
     rfdetr_model_free(m);
+    fuzz_seed_params_free(&p);
     return 0;
 }

@@ -193,7 +193,7 @@ static void write_zero_png(const char *path, uint32_t width, uint32_t height, in
     ihdr[8] = (uint8_t)depth, ihdr[9] = (uint8_t)colour, ihdr[10] = ihdr[11] = ihdr[12] = 0;
     png_chunk(f, "IHDR", ihdr, 13);
     png_chunk(f, "IDAT", idat, total);
-    png_chunk(f, "IEND", NULL, 0);
+    png_chunk(f, "IEND", (const uint8_t *)"", 0);
     fclose(f);
     free(piece), free(last), free(zero_row), free(idat);
 }

@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <setjmp.h>
 #include <stb/stb_image.h>
+#include <zlib.h>
 #ifdef RFDETR_HAVE_LIBJPEG
 #include <jpeglib.h>
 #endif
@@ -177,6 +178,50 @@ static rf_status png_header(const unsigned char *b, size_t n, const char *label,
     return RF_OK;
 }
 
+/* stb's inflater grows its output buffer without limit and reads zeros
+ * past the end of its input, so a damaged stream of a few bytes can make it
+ * allocate gigabytes (found by fuzz_image). So the PNG's pixel stream is
+ * inflated here first, with zlib into a small scratch buffer that is thrown
+ * away: it must end cleanly inside the IDAT chunks and produce no more than
+ * the image's rows (plus Adam7's extra filter bytes) before stb sees it. */
+static rf_status png_check_stream(const unsigned char *b, size_t n, const char *label, const image_header *h,
+                                  bool interlaced) {
+    /* IHDR's bit depth (b[24]); a palette counts as 3 channels: an upper bound. */
+    uint64_t row = 1 + ((uint64_t)h->width * (uint64_t)h->channels * (uint64_t)b[24] + 7) / 8;
+    uint64_t most = (uint64_t)h->height * row + (interlaced ? 14 * (uint64_t)h->height + 64 : 0);
+    z_stream z;
+    memset(&z, 0, sizeof z);
+    if (inflateInit(&z) != Z_OK) return RF_ERROR(RF_ERR_OUT_OF_MEMORY, "%s: out of host memory (zlib)", label);
+    unsigned char scratch[16384];
+    uint64_t produced = 0;
+    int rc = Z_OK;
+    for (size_t at = 8; rc == Z_OK && at + 12 <= n;) {
+        uint32_t length = read_be32(b + at);
+        if (length > n - at - 12) break; /* a chunk cut short: the stream cannot end inside the file */
+        if (memcmp(b + at + 4, "IDAT", 4) == 0) {
+            z.next_in = (Bytef *)(b + at + 8);
+            z.avail_in = length;
+            while (rc == Z_OK && z.avail_in > 0 && produced <= most) {
+                z.next_out = scratch;
+                z.avail_out = sizeof scratch;
+                rc = inflate(&z, Z_NO_FLUSH);
+                produced += sizeof scratch - z.avail_out;
+                if (rc == Z_BUF_ERROR) rc = Z_OK; /* needs the next chunk */
+            }
+            if (produced > most) break;
+        }
+        at += 12 + (size_t)length;
+    }
+    inflateEnd(&z);
+    if (produced > most)
+        return RF_ERROR(RF_ERR_FORMAT, "%s: corrupt image: its pixel data inflates past the %llu bytes of a %d x %d PNG",
+                        label, (unsigned long long)most, h->width, h->height);
+    if (rc != Z_STREAM_END)
+        return RF_ERROR(RF_ERR_FORMAT, "%s: corrupt image: PNG pixel data %s", label,
+                        rc == Z_OK ? "ends early (truncated)" : z.msg ? z.msg : "is not a zlib stream");
+    return RF_OK;
+}
+
 static rf_status stb_header(const unsigned char *b, size_t n, const char *label, image_header *h) {
     if (is_png(b, n)) return png_header(b, n, label, h);
     int w = 0, hh = 0, channels = 0;
@@ -301,6 +346,7 @@ rf_status rf_image_decode(const void *bytes, size_t length, const char *label, r
     RF_TRY(stb_header(b, length, label, &h));
     uint64_t need = 0;
     RF_TRY(check_bounds(&h, length, false, label, &need));
+    if (h.kind == KIND_PNG) RF_TRY(png_check_stream(b, length, label, &h, b[28] != 0));
     budget_reserve(need);
     int w = 0, hh = 0, channels = 0;
     unsigned char *rgb = stbi_load_from_memory(b, (int)length, &w, &hh, &channels, 3);

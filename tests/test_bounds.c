@@ -318,6 +318,16 @@ static void test_budget_shared_by_threads(void) {
 #endif
 }
 
+/* Found by fuzz_image: 105 bytes of 16-bit PNG whose deflate stream runs
+ * past its end; stb's inflater read zeros there and grew its output to
+ * 805 MB. The stream is now checked (zlib, output discarded) first. */
+static void bomb_png_stream_past_end(void) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s/fuzz/regressions/image/fuzz-png-16bit-stream-past-end.png", io_source_dir());
+    rf_image img;
+    expect_refused(rf_image_load(path, &img), RF_ERR_FORMAT, (const char *[]){path, "ends early", NULL});
+}
+
 /* ---- .pth ---------------------------------------------------------------------------------- */
 
 static void put_le16(uint8_t *p, unsigned v) { p[0] = (uint8_t)v, p[1] = (uint8_t)(v >> 8); }
@@ -576,6 +586,7 @@ int main(void) {
     run_bounded("valid 1 MB PNG of 16384 x 16384", bomb_png_large, 30);
     run_bounded("16-bit samples in the decode budget", test_budget_counts_16_bit, 60);
     run_bounded("libjpeg warning means corrupt", test_jpeg_warning_is_corrupt, 20);
+    run_bounded("PNG deflate stream running past its end", bomb_png_stream_past_end, 20);
     test_budget_shared_by_threads();
     run_bounded(".pth entry inflating to 2 GiB", bomb_pth_deflate, 30);
     run_bounded("class ids 200000, 2^31-1, 2^32, 2^32+1", bomb_class_ids, 60);

@@ -30,7 +30,11 @@ struct rf_pth {
     int skipped;
     const uint8_t **entry_data; /* per zip entry, once read */
     uint8_t **entry_owned;      /* inflated copies to free */
+    uint64_t *entry_need;       /* per zip entry: bytes of the storages the pickle puts there */
 };
+
+/* data.pkl holds names, shapes and small metadata: RF-DETR's is tens of KB. */
+#define PICKLE_MAX_BYTES (64u << 20)
 
 /* The archive's folder: torch names every entry "<name>/...", and
  * "<name>/data.pkl" holds the pickle. */
@@ -57,8 +61,10 @@ static int find_entry(const rf_pth *pth, const char *prefix, const char *folder,
     return k;
 }
 
-static rf_status entry_bytes(rf_pth *pth, int k, const uint8_t **data) {
-    if (!pth->entry_data[k]) RF_TRY(rf_zip_read(&pth->zip, k, &pth->entry_data[k], &pth->entry_owned[k]));
+/* Entry k's bytes; a deflated entry is inflated only when it is no larger
+ * than `need`, what its readers use of it. */
+static rf_status entry_bytes(rf_pth *pth, int k, uint64_t need, const uint8_t **data) {
+    if (!pth->entry_data[k]) RF_TRY(rf_zip_read(&pth->zip, k, need, &pth->entry_data[k], &pth->entry_owned[k]));
     *data = pth->entry_data[k];
     return RF_OK;
 }
@@ -67,7 +73,7 @@ static rf_status check_byte_order(rf_pth *pth, const char *prefix) {
     int k = find_entry(pth, prefix, "", "byteorder");
     if (k < 0) return RF_OK; /* written before torch recorded it: little-endian */
     const uint8_t *bytes = NULL;
-    RF_TRY(entry_bytes(pth, k, &bytes));
+    RF_TRY(entry_bytes(pth, k, 16, &bytes));
     uint64_t n = pth->zip.entries[k].size;
     if (n == 6 && memcmp(bytes, "little", 6) == 0) return RF_OK;
     if (n == 3 && memcmp(bytes, "big", 3) == 0)
@@ -114,6 +120,8 @@ static rf_status add_tensor(rf_pth *pth, const char *prefix, const char *name, c
                             (long long)out->offset, (unsigned long long)last, (unsigned long long)available);
         }
     }
+    uint64_t need = (uint64_t)storage->as.storage.numel * element; /* <= the entry's size, checked above */
+    if (need > pth->entry_need[out->entry]) pth->entry_need[out->entry] = need;
     if (!(out->name = strdup(name))) return RF_ERROR(RF_ERR_OUT_OF_MEMORY, "out of host memory");
     pth->count++;
     return RF_OK;
@@ -155,14 +163,15 @@ static rf_status load(rf_pth *pth, const uint8_t *data, size_t size, const char 
     RF_TRY(rf_zip_open(&pth->zip, data, size, pth->label));
     pth->entry_data = calloc((size_t)pth->zip.count + 1, sizeof *pth->entry_data);
     pth->entry_owned = calloc((size_t)pth->zip.count + 1, sizeof *pth->entry_owned);
-    if (!pth->entry_data || !pth->entry_owned) return RF_ERROR(RF_ERR_OUT_OF_MEMORY, "out of host memory");
+    pth->entry_need = calloc((size_t)pth->zip.count + 1, sizeof *pth->entry_need);
+    if (!pth->entry_data || !pth->entry_owned || !pth->entry_need) return RF_ERROR(RF_ERR_OUT_OF_MEMORY, "out of host memory");
 
     char *prefix = NULL;
     RF_TRY(find_prefix(pth, &prefix));
     rf_status s = check_byte_order(pth, prefix);
     const uint8_t *pickle_bytes = NULL;
     int pickle_entry = find_entry(pth, prefix, "", "data.pkl");
-    if (s == RF_OK) s = entry_bytes(pth, pickle_entry, &pickle_bytes);
+    if (s == RF_OK) s = entry_bytes(pth, pickle_entry, PICKLE_MAX_BYTES, &pickle_bytes);
     rf_pickle *pickle = NULL;
     rf_pickle_object *root = NULL;
     if (s == RF_OK) s = rf_pickle_load(pickle_bytes, (size_t)pth->zip.entries[pickle_entry].size, pth->label, &pickle, &root);
@@ -235,6 +244,7 @@ void rf_pth_close(rf_pth *pth) {
         for (int k = 0; k < pth->zip.count; k++) free(pth->entry_owned[k]);
     free(pth->entry_owned);
     free(pth->entry_data);
+    free(pth->entry_need);
     rf_name_index_free(&pth->index);
     rf_zip_close(&pth->zip);
     rf_unmap_file(&pth->map);
@@ -269,10 +279,14 @@ static bool is_contiguous(const pth_tensor *t) {
  * is contiguous, else gathered into *gathered (free it). */
 static rf_status contiguous_bytes(rf_pth *pth, const pth_tensor *t, const uint8_t **bytes, uint8_t **gathered) {
     *gathered = NULL;
+    if (t->numel == 0) { /* nothing to read: the storage need not be inflated */
+        *bytes = (const uint8_t *)"";
+        return RF_OK;
+    }
     const uint8_t *storage = NULL;
-    RF_TRY(entry_bytes(pth, t->entry, &storage));
+    RF_TRY(entry_bytes(pth, t->entry, pth->entry_need[t->entry], &storage));
     size_t element = rf_file_dtype_size(t->dtype);
-    if (t->numel == 0 || is_contiguous(t)) {
+    if (is_contiguous(t)) {
         *bytes = storage + (size_t)t->offset * element;
         return RF_OK;
     }

@@ -325,6 +325,12 @@ static rf_status parse_metadata(header_parser *hp, rf_safetensors *st) {
             free(key);
             return rf_error_prefix(s, "\"__metadata__\" values must be strings: ");
         }
+        if (st->metadata.count >= RF_SAFETENSORS_MAX_METADATA) {
+            free(key);
+            free(value);
+            return RF_ERROR(RF_ERR_FORMAT, "%s: more than %d \"__metadata__\" entries", hp->label,
+                            RF_SAFETENSORS_MAX_METADATA);
+        }
         s = metadata_put(&st->metadata, key, value, false);
         if (s != RF_OK) return rf_error_prefix(s, "%s: ", hp->label);
     } while (expect_char(hp, ','));

@@ -23,6 +23,10 @@
 
 /* The largest header we accept (as the reference implementation does). */
 #define RF_SAFETENSORS_MAX_HEADER (100u * 1000u * 1000u)
+/* The most "__metadata__" entries accepted: keys are looked up by a scan,
+ * and ours are a few dozen; a 100 MB header of tiny keys would otherwise
+ * cost a quadratic number of comparisons. */
+#define RF_SAFETENSORS_MAX_METADATA 4096
 
 /* ---- reading --------------------------------------------------------------- */
 typedef struct rf_safetensors rf_safetensors;

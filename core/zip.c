@@ -237,13 +237,27 @@ static rf_status inflate_entry(const rf_zip *zip, const rf_zip_entry *entry, uin
     return RF_OK;
 }
 
-rf_status rf_zip_read(rf_zip *zip, int i, const uint8_t **data, uint8_t **owned) {
+rf_status rf_zip_read(rf_zip *zip, int i, uint64_t max_inflated, const uint8_t **data, uint8_t **owned) {
     *data = NULL;
     *owned = NULL;
     if (i < 0 || i >= zip->count) return RF_ERROR(RF_ERR_INVALID_ARGUMENT, "%s: ZIP entry %d out of range", zip->label, i);
     rf_zip_entry *entry = &zip->entries[i];
     const uint8_t *bytes = zip->data + entry->data_offset;
     if (entry->method == 8) {
+        /* The directory's size is the file's claim, and a few MB of deflate
+         * stream can honestly inflate to gigabytes: the caller's need, not
+         * the claim, decides what is allocated. */
+        /* Deflate expands at most 1032:1 (a 258-byte match in under 2 bits). */
+        if (entry->size / 1032 > entry->compressed_size + 1)
+            return RF_ERROR(RF_ERR_FORMAT, "%s: ZIP entry \"%s\" claims %llu bytes from %llu compressed ones, more than "
+                            "deflate can produce (corrupt file)",
+                            zip->label, entry->name, (unsigned long long)entry->size,
+                            (unsigned long long)entry->compressed_size);
+        if (entry->size > max_inflated)
+            return RF_ERROR(RF_ERR_FORMAT,
+                            "%s: ZIP entry \"%s\" would inflate to %llu bytes, more than the %llu its contents need "
+                            "(corrupt, or a decompression bomb)",
+                            zip->label, entry->name, (unsigned long long)entry->size, (unsigned long long)max_inflated);
         uint8_t *buffer = malloc(entry->size ? (size_t)entry->size : 1);
         if (!buffer)
             return RF_ERROR(RF_ERR_OUT_OF_MEMORY, "%s: out of host memory inflating %llu bytes of \"%s\"", zip->label,

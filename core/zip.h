@@ -40,7 +40,10 @@ void rf_zip_close(rf_zip *zip);
 int rf_zip_find(const rf_zip *zip, const char *name);
 /* The entry's bytes: for a stored entry *data points into the archive and
  * *owned is NULL; a deflated entry is inflated into *owned (free it), and
- * *data == *owned. The CRC-32 is checked (once per stored entry). */
-rf_status rf_zip_read(rf_zip *zip, int i, const uint8_t **data, uint8_t **owned);
+ * *data == *owned. A deflated entry whose declared size exceeds
+ * `max_inflated` (what the caller can use of it) is refused before anything
+ * is allocated; inflating never writes past the declared size. The CRC-32 is
+ * checked (once per stored entry). */
+rf_status rf_zip_read(rf_zip *zip, int i, uint64_t max_inflated, const uint8_t **data, uint8_t **owned);
 
 #endif /* RFDETR_ZIP_H */

@@ -70,6 +70,12 @@ static rf_status check_categories(const rf_coco_dataset *ds, rf_coco_problems *p
             RF_TRY(rf_coco_problems_add(p, RF_COCO_ERROR, RF_COCO_PROBLEM_OTHER,
                                         "%s: categories[%zu].id: %lld is negative; ids index the class logits", path,
                                         i, (long long)c->id));
+        else if (c->id >= RF_MAX_CLASSES)
+            RF_TRY(rf_coco_problems_add(p, RF_COCO_ERROR, RF_COCO_PROBLEM_OTHER,
+                                        "%s: categories[%zu].id: %lld is above %d, the largest class id: ids index the "
+                                        "class logits, so the head would need %lld of them; renumber the categories "
+                                        "from 0",
+                                        path, i, (long long)c->id, RF_MAX_CLASSES - 1, (long long)c->id + 1));
     }
     if (placeholders == ds->category_count)
         RF_TRY(rf_coco_problems_add(p, RF_COCO_ERROR, RF_COCO_PROBLEM_ALL_PLACEHOLDER,

@@ -6,8 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <pthread.h>
 #include <setjmp.h>
 #include <stb/stb_image.h>
+#include <zlib.h>
 #ifdef RFDETR_HAVE_LIBJPEG
 #include <jpeglib.h>
 #endif
@@ -49,12 +51,197 @@ static const char *truncation_reason(const unsigned char *b, size_t n) {
     return NULL;
 }
 
+/* ---- bounds: what a file may make us allocate ------------------------------------
+ *
+ * An image header is a promise the pixels need not keep: a 152-byte JPEG can
+ * declare 16384 x 16384 pixels and a 1 MB PNG can inflate to gigabytes. So
+ * before any pixel buffer exists, the declared size is checked twice:
+ *  - against the file's length: every format spends a minimum number of
+ *    bits per pixel (a progressive JPEG at least one bit per 8 x 8 block of
+ *    its DC scan; deflate at most 1032:1 on 1-bit rows), so more pixels per
+ *    byte than that is a corrupt header or a bomb;
+ *  - against a byte budget for the decoder's working memory (its own
+ *    buffers, the 16-bit planes of 16-bit files, the RGB result), shared by
+ *    every thread decoding at once: a decode waits until the others leave
+ *    room, so N loader threads never hold more than one budget between them. */
+
+typedef enum image_kind { KIND_JPEG, KIND_PNG, KIND_OTHER } image_kind;
+
+typedef struct image_header {
+    image_kind kind;
+    int width, height;
+    int channels;         /* in the file (a palette counts as 3) */
+    int bytes_per_sample; /* 1, or 2 for 16-bit files */
+    bool progressive;     /* JPEG: whole-image coefficient buffers */
+} image_header;
+
+/* Most pixels one byte of file can describe (see above, with a margin of 2). */
+static uint64_t pixels_per_byte(image_kind kind) { return kind == KIND_JPEG ? 1024 : 16384; }
+/* Small images are never implausible: their buffers are small whatever the header. */
+#define SMALL_IMAGE_PIXELS (64u * 1024u)
+
+static uint64_t decode_budget = RF_IMAGE_DECODE_BUDGET, budget_in_use;
+static pthread_mutex_t budget_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t budget_freed = PTHREAD_COND_INITIALIZER;
+
+void rf_image_set_decode_budget(uint64_t bytes) {
+    pthread_mutex_lock(&budget_lock);
+    decode_budget = bytes ? bytes : RF_IMAGE_DECODE_BUDGET;
+    pthread_mutex_unlock(&budget_lock);
+}
+
+uint64_t rf_image_decode_budget(void) {
+    pthread_mutex_lock(&budget_lock);
+    uint64_t b = decode_budget;
+    pthread_mutex_unlock(&budget_lock);
+    return b;
+}
+
+/* Reservations last one decode, never across calls, so a thread that holds
+ * decoded images while it decodes more cannot wait on itself. */
+static void budget_reserve(uint64_t bytes) {
+    pthread_mutex_lock(&budget_lock);
+    while (budget_in_use > 0 && budget_in_use + bytes > decode_budget) pthread_cond_wait(&budget_freed, &budget_lock);
+    budget_in_use += bytes;
+    pthread_mutex_unlock(&budget_lock);
+}
+
+static void budget_release(uint64_t bytes) {
+    pthread_mutex_lock(&budget_lock);
+    budget_in_use -= bytes;
+    pthread_cond_broadcast(&budget_freed);
+    pthread_mutex_unlock(&budget_lock);
+}
+
+/* Peak bytes the decoder that reads `h` allocates, from how each works:
+ * libjpeg keeps only the RGB result (plus coefficients when progressive);
+ * stb's PNG holds the inflated rows, the unfiltered image and the converted
+ * result at once; its JPEG one plane per component (plus coefficients); the
+ * rest decode into file-layout pixels (up to 4-byte floats for HDR) and
+ * convert. The file itself is in memory too. */
+static uint64_t decode_bytes(const image_header *h, size_t length, bool libjpeg) {
+    uint64_t px = (uint64_t)h->width * (uint64_t)h->height, ch = (uint64_t)h->channels;
+    uint64_t sample = (uint64_t)h->bytes_per_sample, per_pixel;
+    if (h->kind == KIND_JPEG && libjpeg)
+        per_pixel = 3 + (h->progressive ? 2 * ch : 0);
+    else if (h->kind == KIND_JPEG)
+        per_pixel = ch + 2 * ch + 3;
+    else if (h->kind == KIND_PNG)
+        per_pixel = 2 * ch * sample + 3 * sample + 3;
+    else
+        per_pixel = 4 * ch + 4 + 3;
+    return px * per_pixel + (uint64_t)h->height * 8 + length;
+}
+
+static rf_status check_bounds(const image_header *h, size_t length, bool libjpeg, const char *label,
+                              uint64_t *bytes) {
+    if (h->width <= 0 || h->height <= 0)
+        return RF_ERROR(RF_ERR_FORMAT, "%s: image has zero size (%d x %d)", label, h->width, h->height);
+    uint64_t px = (uint64_t)h->width * (uint64_t)h->height;
+    if (px > SMALL_IMAGE_PIXELS && px / pixels_per_byte(h->kind) > length)
+        return RF_ERROR(RF_ERR_FORMAT,
+                        "%s: corrupt image: its header declares %d x %d pixels, more than a %zu-byte file can hold "
+                        "(a damaged header or a decompression bomb)",
+                        label, h->width, h->height, length);
+    *bytes = decode_bytes(h, length, libjpeg);
+    uint64_t budget = rf_image_decode_budget();
+    if (*bytes > budget)
+        return RF_ERROR(RF_ERR_FORMAT,
+                        "%s: image of %d x %d pixels (%d channel%s, %d-bit) needs about %llu MiB to decode, more than "
+                        "the %llu MiB decode budget",
+                        label, h->width, h->height, h->channels, h->channels == 1 ? "" : "s", 8 * h->bytes_per_sample,
+                        (unsigned long long)(*bytes >> 20), (unsigned long long)(budget >> 20));
+    return RF_OK;
+}
+
+static uint32_t read_be32(const unsigned char *p) {
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | (uint32_t)p[3];
+}
+
+static bool is_png(const unsigned char *b, size_t n) {
+    return n >= 8 && memcmp(b, "\x89PNG\r\n\x1a\n", 8) == 0;
+}
+
+/* The header of a PNG from its IHDR chunk, read here rather than by stb,
+ * whose reader gives up on images over 1 GiB with "unknown image type". */
+static rf_status png_header(const unsigned char *b, size_t n, const char *label, image_header *h) {
+    if (n < 33 || memcmp(b + 12, "IHDR", 4) != 0 || read_be32(b + 8) != 13)
+        return RF_ERROR(RF_ERR_FORMAT, "%s: corrupt image: a PNG without its IHDR header", label);
+    uint32_t width = read_be32(b + 16), height = read_be32(b + 20);
+    int depth = b[24], colour = b[25];
+    static const int channels_of_colour[7] = {1, 0, 3, 3, 2, 0, 4};
+    if (colour > 6 || !channels_of_colour[colour] || (depth != 1 && depth != 2 && depth != 4 && depth != 8 && depth != 16))
+        return RF_ERROR(RF_ERR_FORMAT, "%s: corrupt image: PNG colour type %d with bit depth %d", label, colour, depth);
+    if (width > 0x7fffffff || height > 0x7fffffff)
+        return RF_ERROR(RF_ERR_FORMAT, "%s: corrupt image: PNG of %u x %u pixels", label, width, height);
+    *h = (image_header){KIND_PNG, (int)width, (int)height, channels_of_colour[colour], depth == 16 ? 2 : 1, false};
+    return RF_OK;
+}
+
+/* stb's inflater grows its output buffer without limit and reads zeros
+ * past the end of its input, so a damaged stream of a few bytes can make it
+ * allocate gigabytes (found by fuzz_image). So the PNG's pixel stream is
+ * inflated here first, with zlib into a small scratch buffer that is thrown
+ * away: it must end cleanly inside the IDAT chunks and produce no more than
+ * the image's rows (plus Adam7's extra filter bytes) before stb sees it. */
+static rf_status png_check_stream(const unsigned char *b, size_t n, const char *label, const image_header *h,
+                                  bool interlaced) {
+    /* IHDR's bit depth (b[24]); a palette counts as 3 channels: an upper bound. */
+    uint64_t row = 1 + ((uint64_t)h->width * (uint64_t)h->channels * (uint64_t)b[24] + 7) / 8;
+    uint64_t most = (uint64_t)h->height * row + (interlaced ? 14 * (uint64_t)h->height + 64 : 0);
+    z_stream z;
+    memset(&z, 0, sizeof z);
+    if (inflateInit(&z) != Z_OK) return RF_ERROR(RF_ERR_OUT_OF_MEMORY, "%s: out of host memory (zlib)", label);
+    unsigned char scratch[16384];
+    uint64_t produced = 0;
+    int rc = Z_OK;
+    for (size_t at = 8; rc == Z_OK && at + 12 <= n;) {
+        uint32_t length = read_be32(b + at);
+        if (length > n - at - 12) break; /* a chunk cut short: the stream cannot end inside the file */
+        if (memcmp(b + at + 4, "IDAT", 4) == 0) {
+            z.next_in = (Bytef *)(b + at + 8);
+            z.avail_in = length;
+            while (rc == Z_OK && z.avail_in > 0 && produced <= most) {
+                z.next_out = scratch;
+                z.avail_out = sizeof scratch;
+                rc = inflate(&z, Z_NO_FLUSH);
+                produced += sizeof scratch - z.avail_out;
+                if (rc == Z_BUF_ERROR) rc = Z_OK; /* needs the next chunk */
+            }
+            if (produced > most) break;
+        }
+        at += 12 + (size_t)length;
+    }
+    inflateEnd(&z);
+    if (produced > most)
+        return RF_ERROR(RF_ERR_FORMAT, "%s: corrupt image: its pixel data inflates past the %llu bytes of a %d x %d PNG",
+                        label, (unsigned long long)most, h->width, h->height);
+    if (rc != Z_STREAM_END)
+        return RF_ERROR(RF_ERR_FORMAT, "%s: corrupt image: PNG pixel data %s", label,
+                        rc == Z_OK ? "ends early (truncated)" : z.msg ? z.msg : "is not a zlib stream");
+    return RF_OK;
+}
+
+static rf_status stb_header(const unsigned char *b, size_t n, const char *label, image_header *h) {
+    if (is_png(b, n)) return png_header(b, n, label, h);
+    int w = 0, hh = 0, channels = 0;
+    if (!stbi_info_from_memory(b, (int)n, &w, &hh, &channels))
+        return RF_ERROR(RF_ERR_FORMAT, "%s: not a readable image (%s)", label, stbi_failure_reason());
+    bool jpeg = n >= 2 && b[0] == 0xFF && b[1] == 0xD8;
+    *h = (image_header){jpeg ? KIND_JPEG : KIND_OTHER, w, hh, channels, stbi_is_16_bit_from_memory(b, (int)n) ? 2 : 1,
+                        jpeg};
+    return RF_OK;
+}
+
 #ifdef RFDETR_HAVE_LIBJPEG
 /* JPEG through libjpeg-turbo: its SIMD decoder is 2.4-2.7x faster than
  * stb_image's here (bench/RESULTS.md), and decoding is most of the loader's
  * time on camera-sized photos. It is also the decoder PIL uses, so pixels
  * match RF-DETR's more closely. libjpeg's default error handler calls
- * exit(); ours jumps back instead. */
+ * exit(); ours jumps back instead. Its warnings (corrupt data it skipped,
+ * data that ended early and was filled in) end the decode too: a file that
+ * needs them is corrupt, and the filling-in is how a header-only file of a
+ * few bytes would cost the whole declared image. */
 typedef struct jpeg_failure {
     struct jpeg_error_mgr manager;
     jmp_buf back;
@@ -67,39 +254,64 @@ static void jpeg_fail(j_common_ptr cinfo) {
     longjmp(f->back, 1);
 }
 
-static void jpeg_quiet(j_common_ptr cinfo) { (void)cinfo; } /* warnings: corrupt bytes it skipped */
+static void jpeg_message(j_common_ptr cinfo, int level) {
+    if (level < 0) jpeg_fail(cinfo); /* a warning; levels >= 0 are traces */
+}
 
 typedef struct jpeg_job {
     struct jpeg_decompress_struct cinfo;
     jpeg_failure failure;
     unsigned char *rgb;
+    uint64_t reserved;
+    rf_status status;
 } jpeg_job;
 
-/* Returns 1 and fills out on success; 0 with `why` set otherwise. Every
+typedef enum jpeg_outcome { JPEG_DECODED, JPEG_FAILED, JPEG_NOT_CONVERTIBLE } jpeg_outcome;
+
+/* JPEG_DECODED fills out; JPEG_FAILED sets *failure and the message; JPEG_NOT_CONVERTIBLE
+ * (CMYK and YCCK, which libjpeg does not turn into RGB) is for stb. Every
  * state that outlives a longjmp is reached through `j`, never a local
  * changed after setjmp. */
-static int decode_jpeg(const unsigned char *b, size_t length, rf_image *out, char *why, size_t why_size) {
+static jpeg_outcome decode_jpeg(const unsigned char *b, size_t length, const char *label, rf_image *out,
+                                rf_status *failure) {
     jpeg_job job = {0}, *const j = &job;
     j->cinfo.err = jpeg_std_error(&j->failure.manager);
     j->failure.manager.error_exit = jpeg_fail;
-    j->failure.manager.output_message = jpeg_quiet;
+    j->failure.manager.emit_message = jpeg_message;
     if (setjmp(j->failure.back)) {
-        snprintf(why, why_size, "%s", j->failure.message);
+        if (j->status == RF_OK && j->cinfo.image_width > 0)
+            j->status = RF_ERROR(RF_ERR_FORMAT, "%s: corrupt image (%s; its header declares %u x %u pixels)", label,
+                                 j->failure.message, j->cinfo.image_width, j->cinfo.image_height);
+        else if (j->status == RF_OK)
+            j->status = RF_ERROR(RF_ERR_FORMAT, "%s: corrupt image (%s)", label, j->failure.message);
         jpeg_destroy_decompress(&j->cinfo);
         free(j->rgb);
-        return 0;
+        if (j->reserved) budget_release(j->reserved);
+        *failure = j->status;
+        return JPEG_FAILED;
     }
     jpeg_create_decompress(&j->cinfo);
     jpeg_mem_src(&j->cinfo, b, (unsigned long)length);
     jpeg_read_header(&j->cinfo, TRUE);
+    if (j->cinfo.jpeg_color_space == JCS_CMYK || j->cinfo.jpeg_color_space == JCS_YCCK) {
+        jpeg_destroy_decompress(&j->cinfo);
+        return JPEG_NOT_CONVERTIBLE;
+    }
+    image_header h = {KIND_JPEG, (int)j->cinfo.image_width, (int)j->cinfo.image_height, j->cinfo.num_components, 1,
+                      jpeg_has_multiple_scans(&j->cinfo)};
+    uint64_t bytes = 0;
+    j->status = check_bounds(&h, length, true, label, &bytes);
+    if (j->status != RF_OK) longjmp(j->failure.back, 1);
+    budget_reserve(bytes);
+    j->reserved = bytes;
     j->cinfo.out_color_space = JCS_EXT_RGB; /* grey and YCbCr both come out RGB */
     jpeg_start_decompress(&j->cinfo);
     size_t stride = (size_t)j->cinfo.output_width * 3;
     j->rgb = malloc(stride * j->cinfo.output_height);
     if (!j->rgb) {
-        snprintf(why, why_size, "outofmem");
-        jpeg_destroy_decompress(&j->cinfo);
-        return 0;
+        j->status = RF_ERROR(RF_ERR_OUT_OF_MEMORY, "%s: out of host memory decoding %d x %d pixels", label, h.width,
+                             h.height);
+        longjmp(j->failure.back, 1);
     }
     while (j->cinfo.output_scanline < j->cinfo.output_height) {
         JSAMPROW row = j->rgb + stride * j->cinfo.output_scanline;
@@ -110,7 +322,8 @@ static int decode_jpeg(const unsigned char *b, size_t length, rf_image *out, cha
     out->height = (int)j->cinfo.output_height;
     out->rgb = j->rgb;
     jpeg_destroy_decompress(&j->cinfo);
-    return 1;
+    budget_release(j->reserved);
+    return JPEG_DECODED;
 }
 #endif
 
@@ -119,33 +332,34 @@ rf_status rf_image_decode(const void *bytes, size_t length, const char *label, r
     if (length == 0) return RF_ERROR(RF_ERR_FORMAT, "%s: empty file (0 bytes), not an image", label);
     if (length > 0x7fffffff) return RF_ERROR(RF_ERR_FORMAT, "%s: file of %zu bytes is too large to decode", label, length);
     const unsigned char *b = bytes;
-    int w = 0, h = 0, channels = 0;
-    if (!stbi_info_from_memory(b, (int)length, &w, &h, &channels))
-        return RF_ERROR(RF_ERR_FORMAT, "%s: not a readable image (%s)", label, stbi_failure_reason());
-    if (w <= 0 || h <= 0) return RF_ERROR(RF_ERR_FORMAT, "%s: image has zero size (%d x %d)", label, w, h);
-    if ((uint64_t)w * (uint64_t)h > RF_IMAGE_MAX_PIXELS)
-        return RF_ERROR(RF_ERR_FORMAT, "%s: image of %d x %d pixels is larger than the %u-pixel limit", label, w, h,
-                        RF_IMAGE_MAX_PIXELS);
     const char *truncated = truncation_reason(b, length);
     if (truncated) return RF_ERROR(RF_ERR_FORMAT, "%s: corrupt image: %s", label, truncated);
 #ifdef RFDETR_HAVE_LIBJPEG
-    char jpeg_why[256] = "";
-    if (b[0] == 0xFF && b[1] == 0xD8 && decode_jpeg(b, length, out, jpeg_why, sizeof jpeg_why)) return RF_OK;
-    /* What libjpeg refuses (CMYK, say) stb may still read. */
+    if (b[0] == 0xFF && length >= 2 && b[1] == 0xD8) {
+        rf_status failure = RF_OK;
+        jpeg_outcome o = decode_jpeg(b, length, label, out, &failure);
+        if (o == JPEG_DECODED) return RF_OK;
+        if (o == JPEG_FAILED) return failure;
+    }
 #endif
-    unsigned char *rgb = stbi_load_from_memory(b, (int)length, &w, &h, &channels, 3);
+    image_header h;
+    RF_TRY(stb_header(b, length, label, &h));
+    uint64_t need = 0;
+    RF_TRY(check_bounds(&h, length, false, label, &need));
+    if (h.kind == KIND_PNG) RF_TRY(png_check_stream(b, length, label, &h, b[28] != 0));
+    budget_reserve(need);
+    int w = 0, hh = 0, channels = 0;
+    unsigned char *rgb = stbi_load_from_memory(b, (int)length, &w, &hh, &channels, 3);
+    budget_release(need);
     if (!rgb) {
-#ifdef RFDETR_HAVE_LIBJPEG
-        if (jpeg_why[0] && strcmp(jpeg_why, "outofmem") != 0)
-            return RF_ERROR(RF_ERR_FORMAT, "%s: corrupt image (%s)", label, jpeg_why);
-#endif
         const char *why = stbi_failure_reason();
         if (why && strcmp(why, "outofmem") == 0)
-            return RF_ERROR(RF_ERR_OUT_OF_MEMORY, "%s: out of host memory decoding %d x %d pixels", label, w, h);
+            return RF_ERROR(RF_ERR_OUT_OF_MEMORY, "%s: out of host memory decoding %d x %d pixels", label, h.width,
+                            h.height);
         return RF_ERROR(RF_ERR_FORMAT, "%s: corrupt image (%s)", label, why ? why : "unknown reason");
     }
     out->width = w;
-    out->height = h;
+    out->height = hh;
     out->rgb = rgb;
     return RF_OK;
 }
@@ -172,11 +386,20 @@ rf_status rf_image_probe(const char *path, int *width, int *height) {
     *width = *height = 0;
     FILE *f = fopen(path, "rb");
     if (!f) return RF_ERROR(RF_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    unsigned char start[33];
+    size_t got = fread(start, 1, sizeof start, f);
+    rewind(f);
     int channels = 0;
-    int ok = stbi_info_from_file(f, width, height, &channels);
+    int ok = is_png(start, got) ? 1 : stbi_info_from_file(f, width, height, &channels);
     long size = (fseek(f, 0, SEEK_END) == 0) ? ftell(f) : -1;
     fclose(f);
     if (size == 0) return RF_ERROR(RF_ERR_FORMAT, "%s: empty file (0 bytes), not an image", path);
+    if (is_png(start, got)) {
+        image_header h;
+        RF_TRY(png_header(start, got, path, &h));
+        *width = h.width;
+        *height = h.height;
+    }
     if (!ok) return RF_ERROR(RF_ERR_FORMAT, "%s: not a readable image (%s)", path, stbi_failure_reason());
     if (*width <= 0 || *height <= 0)
         return RF_ERROR(RF_ERR_FORMAT, "%s: image has zero size (%d x %d)", path, *width, *height);

@@ -6,7 +6,9 @@
  * PNG (8/16-bit, palette), BMP, and whatever else stb reads. Grey, grey+alpha
  * and RGBA all become RGB; alpha is dropped, not composited (RF-DETR's
  * PIL .convert("RGB") does the same). Truncated files are errors even where
- * stb would quietly fill the missing part with zeros (JPEG, BMP).
+ * stb would quietly fill the missing part with zeros (JPEG, BMP). JPEG goes
+ * through libjpeg-turbo when built with it; stb then reads only the CMYK and
+ * YCCK JPEGs libjpeg cannot turn into RGB.
  */
 #ifndef RFDETR_DATA_IMAGE_H
 #define RFDETR_DATA_IMAGE_H
@@ -17,9 +19,11 @@
 
 #include "rfdetr.h"
 
-/* Images larger than this are refused before decoding (a 16k x 16k photo is
- * 768 MiB of RGB): it protects the loader's memory from a stray huge file. */
-#define RF_IMAGE_MAX_PIXELS (256u * 1024u * 1024u)
+/* The decoder working memory (bytes) that all threads decoding at once may
+ * hold between them: an image needing more is refused with its dimensions,
+ * and a decode that would overrun it waits for the others. 1 GiB decodes a
+ * ~150-megapixel JPEG or a ~60-megapixel 8-bit RGB PNG. */
+#define RF_IMAGE_DECODE_BUDGET ((uint64_t)1 << 30)
 
 typedef struct rf_image {
     int width, height;
@@ -28,11 +32,18 @@ typedef struct rf_image {
 
 /* Decodes an encoded image held in memory; `label` (usually the path) names
  * it in error messages. RF_ERR_FORMAT for empty, corrupt, truncated or
- * unsupported data; RF_ERR_OUT_OF_MEMORY when the pixels do not fit. */
+ * unsupported data (a libjpeg warning included), for a header declaring more
+ * pixels than the file's length can hold, and for an image over the decode
+ * budget; RF_ERR_OUT_OF_MEMORY when the pixels do not fit. */
 rf_status rf_image_decode(const void *bytes, size_t length, const char *label, rf_image *out);
 /* Reads and decodes a file (RF_ERR_IO when it cannot be read). */
 rf_status rf_image_load(const char *path, rf_image *out);
 void rf_image_free(rf_image *img);
+
+/* Sets the shared decode budget (0 restores RF_IMAGE_DECODE_BUDGET); for
+ * processes with less memory to spare, and for tests and fuzzing. */
+void rf_image_set_decode_budget(uint64_t bytes);
+uint64_t rf_image_decode_budget(void);
 
 /* Width and height from the file's header, without decoding the pixels. */
 rf_status rf_image_probe(const char *path, int *width, int *height);

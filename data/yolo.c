@@ -12,6 +12,7 @@
 
 #include "backend/status.h"
 #include "core/fileio.h"
+#include "data/id_map.h"
 #include "data/image.h"
 #include "data/paths.h"
 
@@ -127,7 +128,20 @@ static rf_status yaml_scalar(const yaml_parser *p, int line, const char *s, size
     while (*i < n && (s[*i] == ' ' || s[*i] == '\t')) (*i)++;
     if (*i < n && (s[*i] == '\'' || s[*i] == '"')) {
         char q = s[(*i)++];
-        char *buf = malloc(n - *i + 1);
+        /* Sized by the string itself, not by the rest of the line: a long
+         * flow list holds many strings. */
+        size_t end = *i;
+        while (end < n) {
+            if (s[end] == q) {
+                if (q == '\'' && end + 1 < n && s[end + 1] == '\'') { /* '' stands for one quote */
+                    end += 2;
+                    continue;
+                }
+                break;
+            }
+            end += q == '"' && s[end] == '\\' && end + 1 < n ? 2 : 1;
+        }
+        char *buf = malloc(end - *i + 1);
         if (!buf) return RF_ERROR(RF_ERR_OUT_OF_MEMORY, "out of host memory");
         size_t k = 0;
         for (;;) {
@@ -243,16 +257,31 @@ static rf_status yaml_value_at(const yaml_parser *p, size_t *li, size_t colon, y
     while (n > 0 && isspace((unsigned char)*rest)) rest++, n--;
     (*li)++;
     if (n > 0 && (rest[0] == '[' || rest[0] == '{')) {
-        /* Join continuation lines until the brackets balance. */
-        size_t total = n;
-        char *joined = copy_range(rest, n);
-        if (!joined) return RF_ERROR(RF_ERR_OUT_OF_MEMORY, "out of host memory");
+        /* Join continuation lines until the brackets balance. Each byte is
+         * scanned once, the bracket depth and quote carried from line to
+         * line, so a list spread over many lines costs linear time. */
+        size_t total = 0, capacity = 0, scanned = 0;
+        char *joined = NULL;
         char quote = 0;
-        for (;;) {
-            int depth = 0;
-            quote = 0;
-            for (size_t i = 0; i < total; i++) {
-                char c = joined[i];
+        long depth = 0;
+        for (const yaml_line *next = NULL;; next = &p->lines[(*li)++]) {
+            const char *piece = next ? next->text : rest;
+            size_t length = next ? next->length : n;
+            if (total + length + 2 > capacity) {
+                capacity = 2 * (total + length + 2);
+                char *grown = realloc(joined, capacity);
+                if (!grown) {
+                    free(joined);
+                    return RF_ERROR(RF_ERR_OUT_OF_MEMORY, "out of host memory");
+                }
+                joined = grown;
+            }
+            if (next) joined[total++] = ' ';
+            memcpy(joined + total, piece, length);
+            total += length;
+            joined[total] = '\0';
+            for (; scanned < total; scanned++) {
+                char c = joined[scanned];
                 if (quote) {
                     if (c == quote) quote = 0;
                 } else if (c == '\'' || c == '"') {
@@ -269,17 +298,6 @@ static rf_status yaml_value_at(const yaml_parser *p, size_t *li, size_t colon, y
                 if (quote) return RF_ERROR(RF_ERR_FORMAT, "%s:%d: unterminated quoted string", p->label, L->number);
                 return RF_ERROR(RF_ERR_FORMAT, "%s:%d: '%c' is never closed", p->label, L->number, rest[0]);
             }
-            const yaml_line *next = &p->lines[(*li)++];
-            char *grown = realloc(joined, total + next->length + 2);
-            if (!grown) {
-                free(joined);
-                return RF_ERROR(RF_ERR_OUT_OF_MEMORY, "out of host memory");
-            }
-            joined = grown;
-            joined[total++] = ' ';
-            memcpy(joined + total, next->text, next->length);
-            total += next->length;
-            joined[total] = '\0';
         }
         rf_status s = yaml_flow(p, L->number, joined, total, v);
         free(joined);
@@ -399,12 +417,17 @@ static rf_status yaml_read(yaml_parser *p, rf_yolo_yaml *y) {
     if (y->name_count == 0) return RF_ERROR(RF_ERR_FORMAT, "%s:%d: names: the list is empty", p->label, names_line);
     if (y->nc >= 0 && (size_t)y->nc != y->name_count)
         return RF_ERROR(RF_ERR_FORMAT, "%s: nc is %ld but names lists %zu classes", p->label, y->nc, y->name_count);
-    for (size_t i = 0; i < y->name_count; i++)
-        for (size_t k = 0; k < i; k++)
-            if (y->ids[k] == y->ids[i])
-                return RF_ERROR(RF_ERR_FORMAT, "%s:%d: names: class id %lld appears twice", p->label, names_line,
-                                (long long)y->ids[i]);
-    return RF_OK;
+    rf_id_map seen = {0};
+    rf_status s = rf_id_map_reserve(&seen, y->name_count);
+    for (size_t i = 0; s == RF_OK && i < y->name_count; i++) {
+        int64_t first = -1;
+        s = rf_id_map_insert(&seen, y->ids[i], (int64_t)i, &first);
+        if (s == RF_OK && first >= 0)
+            s = RF_ERROR(RF_ERR_FORMAT, "%s:%d: names: class id %lld appears twice", p->label, names_line,
+                         (long long)y->ids[i]);
+    }
+    rf_id_map_free(&seen);
+    return s;
 }
 
 rf_status rf_yolo_yaml_parse(const char *text, size_t length, const char *label, rf_yolo_yaml *out) {

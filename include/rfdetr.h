@@ -160,6 +160,10 @@ rf_status rf_model_open_with(rf_device *device, const char *weights_path, const 
                              rf_model **out);
 /* "tiny: 192 px, ViT 128x4, ... 3 classes": what the model is, for logs. */
 const char *rf_model_describe(const rf_model *model, char *buf, size_t size);
+/* The widest class head built (class ids 0..RF_MAX_CLASSES-1): LVIS's 1203
+ * categories fit; a dataset whose ids run higher must renumber them, since
+ * the head and its training activations grow with the largest id. */
+#define RF_MAX_CLASSES 4096
 /* size: tiny, nano, small, medium, base; resolution 0: the size's own. */
 rf_status rf_model_new(rf_device *device, const char *size, int num_classes, int resolution, uint64_t seed,
                        rf_model **out);

@@ -97,6 +97,13 @@ rf_status rfdetr_config_check_input(const rfdetr_config *cfg, int height, int wi
             return RF_ERROR(RF_ERR_INVALID_ARGUMENT, "model config: %s must be positive, got %d", #field, cfg->field); \
     } while (0)
 
+#define CHECK_AT_MOST(field, most)                                                                            \
+    do {                                                                                                      \
+        if (cfg->field > (most))                                                                              \
+            return RF_ERROR(RF_ERR_INVALID_ARGUMENT, "model config: %s is %d, more than the %d this build allows", \
+                            #field, cfg->field, (most));                                                      \
+    } while (0)
+
 rf_status rfdetr_config_check(const rfdetr_config *cfg) {
     CHECK_POSITIVE(resolution);
     CHECK_POSITIVE(patch_size);
@@ -118,6 +125,26 @@ rf_status rfdetr_config_check(const rfdetr_config *cfg) {
     CHECK_POSITIVE(group_detr);
     CHECK_POSITIVE(num_classes);
     CHECK_POSITIVE(num_select);
+    /* Upper bounds far above every official size (base: 560 px, ViT 384 x
+     * 12, hidden 256, 300 x 13 queries, 91 classes) and below what would make
+     * the model or one activation absurd: a file's metadata is checked here
+     * before anything is allocated from it. */
+    CHECK_AT_MOST(resolution, 4096);
+    CHECK_AT_MOST(patch_size, 64);
+    CHECK_AT_MOST(num_windows, 16);
+    CHECK_AT_MOST(vit_width, 4096);
+    CHECK_AT_MOST(vit_heads, 64);
+    CHECK_AT_MOST(vit_mlp_ratio, 16);
+    CHECK_AT_MOST(pos_embed_size, 256);
+    CHECK_AT_MOST(hidden_dim, 4096);
+    CHECK_AT_MOST(sa_heads, 64);
+    CHECK_AT_MOST(ca_heads, 64);
+    CHECK_AT_MOST(dec_points, 64);
+    CHECK_AT_MOST(ffn_dim, 16384);
+    CHECK_AT_MOST(num_queries, 10000);
+    CHECK_AT_MOST(group_detr, 64);
+    CHECK_AT_MOST(num_classes, RF_MAX_CLASSES);
+    CHECK_AT_MOST(num_select, 100000);
     if (cfg->vit_depth > RFDETR_MAX_VIT_DEPTH || cfg->dec_layers > RFDETR_MAX_DEC_LAYERS ||
         cfg->num_taps > RFDETR_MAX_TAPS || cfg->projector_blocks > RFDETR_MAX_PROJECTOR_BLOCKS)
         return RF_ERROR(RF_ERR_INVALID_ARGUMENT,

@@ -304,12 +304,66 @@ static int count_indexed(rf_weights *w, const char *fmt) {
     }
 }
 
+/* One tensor the configuration implies, present with exactly this shape. */
+static rf_status expect_tensor(rf_weights *w, const char *path, const char *name, int ndim, const int64_t *shape) {
+    int k = rf_weights_find(w, name);
+    rf_tensor_info info;
+    char want[96], got[96];
+    rf_shape_string(ndim, shape, want, sizeof want);
+    if (k < 0 || rf_weights_info_at(w, k, &info) != RF_OK)
+        return RF_ERROR(RF_ERR_FORMAT, "%s: its configuration needs tensor %s %s, which the file lacks", path, name,
+                        want);
+    bool same = info.ndim == ndim;
+    for (int d = 0; same && d < ndim; d++) same = info.shape[d] == shape[d];
+    if (!same)
+        return RF_ERROR(RF_ERR_FORMAT, "%s: its configuration needs tensor %s %s, but the file's is %s", path, name,
+                        want, rf_shape_string(info.ndim, info.shape, got, sizeof got));
+    return RF_OK;
+}
+
+/* A configuration read from the file's metadata is only a claim (713 bytes
+ * can claim a million classes), so before anything is allocated from it,
+ * the tensors that carry each of its sizes must be in the file with the
+ * shapes it implies: the class head, the patch embedding, and every ViT
+ * block's and decoder layer's largest matrices. A safetensors file holds
+ * its tensors' bytes, so the model can then be no larger than the file. */
+static rf_status check_shapes_fit(rf_weights *w, const rfdetr_config *c, const char *path) {
+    const char *enc = "backbone.0.encoder.encoder";
+    const int64_t C = c->vit_width, d = c->hidden_dim;
+    char name[256];
+    RF_TRY(expect_tensor(w, path, "class_embed.weight", 2, (int64_t[]){c->num_classes, d}));
+    RF_TRY(expect_tensor(w, path, "class_embed.bias", 1, (int64_t[]){c->num_classes}));
+    snprintf(name, sizeof name, "%s.embeddings.patch_embeddings.projection.weight", enc);
+    RF_TRY(expect_tensor(w, path, name, 4, (int64_t[]){C, 3, c->patch_size, c->patch_size}));
+    for (int i = 0; i < c->vit_depth; i++) {
+        snprintf(name, sizeof name, "%s.encoder.layer.%d.attention.attention.query.weight", enc, i);
+        RF_TRY(expect_tensor(w, path, name, 2, (int64_t[]){C, C}));
+        snprintf(name, sizeof name, "%s.encoder.layer.%d.mlp.fc1.weight", enc, i);
+        RF_TRY(expect_tensor(w, path, name, 2, (int64_t[]){C * c->vit_mlp_ratio, C}));
+    }
+    for (int i = 0; i < c->dec_layers; i++) {
+        snprintf(name, sizeof name, "transformer.decoder.layers.%d.self_attn.in_proj_weight", i);
+        RF_TRY(expect_tensor(w, path, name, 2, (int64_t[]){3 * d, d}));
+        snprintf(name, sizeof name, "transformer.decoder.layers.%d.linear1.weight", i);
+        RF_TRY(expect_tensor(w, path, name, 2, (int64_t[]){c->ffn_dim, d}));
+    }
+    snprintf(name, sizeof name, "transformer.decoder.layers.%d.linear1.weight", c->dec_layers);
+    if (rf_weights_find(w, name) >= 0)
+        return RF_ERROR(RF_ERR_FORMAT, "%s: its configuration has %d decoder layers but the file holds more", path,
+                        c->dec_layers);
+    return RF_OK;
+}
+
 rf_status rfdetr_config_from_weights(const char *path, const char *size_hint, rfdetr_config *out) {
     bool found = false;
     RF_TRY(read_metadata(path, out, &found, NULL, NULL));
-    if (found) return RF_OK;
     rf_weights *w;
     RF_TRY(rf_weights_open(path, &w));
+    if (found) {
+        rf_status s = check_shapes_fit(w, out, path);
+        rf_weights_close(w);
+        return s;
+    }
     const char *enc = "backbone.0.encoder.encoder";
     char name[256];
     snprintf(name, sizeof name, "%s.embeddings.patch_embeddings.projection.weight", enc);
@@ -348,9 +402,15 @@ rf_status rfdetr_config_from_weights(const char *path, const char *size_hint, rf
     }
     /* RF-DETR takes the class count from the checkpoint when the user did not
      * set one, and keeps the queries' group structure when it can. */
+    if (classes > RF_MAX_CLASSES)
+        return RF_ERROR(RF_ERR_FORMAT, "%s: class head of %lld classes, more than the %d this build allows", path,
+                        (long long)classes, RF_MAX_CLASSES);
     c.num_classes = (int)classes;
-    if (query_rows != (int64_t)c.num_queries * c.group_detr && query_rows % c.num_queries == 0)
+    if (query_rows != (int64_t)c.num_queries * c.group_detr && query_rows % c.num_queries == 0 &&
+        query_rows / c.num_queries <= INT32_MAX)
         c.group_detr = (int)(query_rows / c.num_queries);
+    rf_status s = rfdetr_config_check(&c);
+    if (s != RF_OK) return rf_error_prefix(RF_ERR_FORMAT, "%s: ", path);
     *out = c;
     return RF_OK;
 }

@@ -4,7 +4,10 @@
 #      OpenCL devices, and on CUDA devices where a GPU exists;
 #   2. every small OpenCL kernel case under Oclgrind (races, bounds,
 #      uninitialised values, barrier divergence);
-#   3. the fast suite again built with -fsanitize=address,undefined.
+#   3. the fast suite again built with -fsanitize=address,undefined;
+#   4. every libFuzzer harness (fuzz/) for 60 s under ASan and UBSan;
+#   5. the installed library and its example, and a build without OpenCL
+#      and CUDA.
 # Exits non-zero if anything fails. .ci/run runs exactly this script.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -38,6 +41,9 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
 LSAN_OPTIONS="suppressions=$root/tests/lsan.supp:print_suppressions=0" \
 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --test-dir build-asan -L fast --output-on-failure --timeout 3000 --repeat until-pass:2
+
+echo "== Fuzzing: every parser of untrusted input, 60 s each (scripts/ci-fuzz.sh) =="
+bash scripts/ci-fuzz.sh
 
 echo "== Installed library: cmake --install, examples/predict built against it (scripts/ci-install.sh) =="
 bash scripts/ci-install.sh build

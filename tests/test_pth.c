@@ -544,7 +544,7 @@ static int run_fuzz(void) {
     int k = rf_zip_find(&zip, "checkpoint/data.pkl");
     const uint8_t *pickle = NULL;
     uint8_t *owned = NULL;
-    if (k >= 0) CHECK_OK(rf_zip_read(&zip, k, &pickle, &owned));
+    if (k >= 0) CHECK_OK(rf_zip_read(&zip, k, UINT64_MAX, &pickle, &owned));
     if (pickle) io_fuzz(pickle, (size_t)zip.entries[k].size, 20000, 3, probe_pickle);
     free(owned);
     rf_zip_close(&zip);

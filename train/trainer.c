@@ -123,6 +123,10 @@ static rf_status open_data(trainer *t) {
  * those named by the config, unless a training state will replace them. */
 static rf_status build_model(trainer *t) {
     const rf_train_config *c = t->cfg;
+    /* The dataset's checks refuse larger ids; this keeps the casts below exact. */
+    if (t->ds->num_classes < 0 || t->ds->num_classes > RF_MAX_CLASSES)
+        return RF_ERROR(RF_ERR_FORMAT, "%s: class ids up to %lld, above the %d classes a model may have",
+                        c->data, (long long)t->ds->num_classes - 1, RF_MAX_CLASSES);
     rfdetr_config mc;
     RF_TRY(rfdetr_config_preset(c->size, &mc));
     if (c->resolution > 0) RF_TRY(rfdetr_config_set_resolution(&mc, c->resolution));
@@ -202,7 +206,13 @@ static rf_status stage_batch(trainer *t, const rf_batch *lb, staged_batch *sb) {
     for (int i = 0; i < lb->size; i++) {
         const rf_target *tg = &lb->targets[i];
         memcpy(sb->boxes + at * 4, tg->boxes, tg->count * 4 * sizeof(float));
-        for (size_t k = 0; k < tg->count; k++) sb->labels[at + k] = (int32_t)tg->labels[k];
+        for (size_t k = 0; k < tg->count; k++) {
+            int64_t label = tg->labels[k];
+            if (label < 0 || label >= t->model->cfg.num_classes)
+                return RF_ERROR(RF_ERR_FORMAT, "image %lld: class id %lld is outside the model's %d classes",
+                                (long long)tg->image_id, (long long)label, t->model->cfg.num_classes);
+            sb->labels[at + k] = (int32_t)label;
+        }
         sb->targets[i] = (rf_match_target){(int)tg->count, sb->boxes + at * 4, sb->labels + at};
         at += tg->count;
     }

@@ -122,11 +122,13 @@ bool rf_cpu_gemm_avx512_available(void) {
     return __builtin_cpu_supports("avx512f");
 }
 
-#pragma GCC push_options
-#pragma GCC target("avx512f")
+/* Function-level target attributes rather than `#pragma GCC target`, which
+ * clang ignores: every function below that touches AVX-512 carries it. */
+#define AVX512 __attribute__((target("avx512f")))
 
 /* Transposes 16 x 16 in registers: r[i] holds row i on entry and column i
  * on return (unpack pairs of rows, then pairs of pairs, then 128-bit lanes). */
+AVX512
 static inline void transpose16(__m512 r[16]) {
     __m512 t[16], u[16];
     for (int i = 0; i < 8; i++) {
@@ -158,15 +160,20 @@ static inline void transpose16(__m512 r[16]) {
  * so reaching past the matrix is harmless.) */
 #define PREFETCH_ROWS 4
 
+AVX512
 static inline void prefetch_row(const float *row, int64_t n) {
     for (int64_t i = 0; i < n; i += 16) _mm_prefetch((const char *)(row + i), _MM_HINT_T0);
 }
 
-static inline __mmask16 first_lanes(int64_t n) { return n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1); }
+AVX512
+static inline __mmask16 first_lanes(int64_t n) {
+    return n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1);
+}
 
 /* dst[p * width + r] = src[r * ld + p] for r < rows (<= 16; zeros up to
  * `lanes`), p < kc: `rows` rows of a matrix stored along p become
  * step-major. The rows are read 16 steps at a time and turned in registers. */
+AVX512
 static void pack_rows_turned(const float *src, int64_t ld, int64_t rows, int64_t kc, float *dst, int64_t width,
                              int lanes) {
     __mmask16 keep = first_lanes(lanes);
@@ -182,6 +189,7 @@ static void pack_rows_turned(const float *src, int64_t ld, int64_t rows, int64_t
 
 /* op(A)[i][p] of rows [i0, i0 + mc), steps [p0, p0 + kc) into MR-row panels,
  * step-major inside a panel: panel[p * MR + r]; rows past mc are zeros. */
+AVX512
 static void pack_a(const rf_gemm_desc *d, const float *a, int64_t i0, int64_t mc, int64_t p0, int64_t kc, float *dst) {
     if (d->trans_a) {
         /* op(A)[i][p] = A[p][i]: row p of A holds step p of every panel;
@@ -203,6 +211,7 @@ static void pack_a(const rf_gemm_desc *d, const float *a, int64_t i0, int64_t mc
 /* op(B)[p][j] of steps [p0, p0 + kc), columns [j0, j0 + nc) into NR-column
  * panels, step-major inside a panel: panel[p * NR + c]; columns past nc are
  * zeros. */
+AVX512
 static void pack_b(const rf_gemm_desc *d, const float *b, int64_t p0, int64_t kc, int64_t j0, int64_t nc, float *dst) {
     if (!d->trans_b) {
         /* Row p of B holds step p of every panel: read it whole. */
@@ -246,6 +255,7 @@ typedef struct tile_start {
     bool bias_rows;
 } tile_start;
 
+AVX512
 static inline __attribute__((always_inline)) void tile(int64_t kc, a_panel ap, int a_rows, const float *bp, float *c,
                                                        int64_t ldc, int rows, int cols, float alpha, tile_start start,
                                                        bool first) {
@@ -294,12 +304,14 @@ static inline __attribute__((always_inline)) void tile(int64_t kc, a_panel ap, i
     }
 }
 
+AVX512
 static void tile_packed(int64_t kc, const float *ap, const float *bp, float *c, int64_t ldc, int rows, int cols,
                         float alpha, tile_start start, bool first) {
     /* Packed panels are zero-padded: all MR rows can be read. */
     tile(kc, (a_panel){ap, 1, MR}, MR, bp, c, ldc, rows, cols, alpha, start, first);
 }
 
+AVX512
 static void tile_direct(int64_t kc, a_panel ap, const float *bp, float *c, int64_t ldc, int rows, int cols,
                         float alpha, tile_start start, bool first) {
     tile(kc, ap, rows, bp, c, ldc, rows, cols, alpha, start, first);
@@ -311,6 +323,7 @@ size_t rf_cpu_gemm_packed_b_floats(int64_t k, int64_t n) {
 }
 
 /* The same blocks, in the same order, as rf_cpu_gemm_avx512 packs them. */
+AVX512
 void rf_cpu_gemm_pack_b(const rf_gemm_desc *d, int64_t n, const float *b, float *dst) {
     pthread_once(&blocking_once, read_blocking);
     const int64_t KC = blocking.kc, NC = blocking.nc;
@@ -325,6 +338,7 @@ void rf_cpu_gemm_pack_b(const rf_gemm_desc *d, int64_t n, const float *b, float 
     }
 }
 
+AVX512
 void rf_cpu_gemm_avx512(const rf_gemm_desc *d, int64_t m, int64_t n, const float *a, const float *b, float *c,
                         const float *bias, const float *packed_b, float *scratch) {
     pthread_once(&blocking_once, read_blocking);
@@ -373,7 +387,7 @@ void rf_cpu_gemm_avx512(const rf_gemm_desc *d, int64_t m, int64_t n, const float
     }
 }
 
-#pragma GCC pop_options
+#undef AVX512
 
 #else
 

@@ -3,6 +3,7 @@
 #ifndef RFDETR_CLI_H
 #define RFDETR_CLI_H
 
+#include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -50,6 +51,16 @@ void cli_print_help(const cli_spec *spec, FILE *out);
 /* cli_parse for a command taking exactly one positional argument (the spec
  * says min = max = 1): *arg points into argv. Same returns as cli_parse. */
 int cli_parse_one(const cli_spec *spec, int argc, char **argv, const char **arg);
+
+/* Range checks after parsing, one flag at a time, so the message names the
+ * flag and the value ("rfdetr train: --batch must be >= 1, got 0"). `cmd`
+ * is the subcommand ("train"). Return true when the value is in range. An
+ * integer's hi of LONG_MAX means no upper bound; a number's bounds are
+ * open (excluded) where the *_open flag says so, and infinite ones are
+ * not stated. NaN is never in range. */
+bool cli_int_in_range(const char *cmd, const char *flag, long value, long lo, long hi);
+bool cli_number_in_range(const char *cmd, const char *flag, double value, double lo, bool lo_open, double hi,
+                         bool hi_open);
 
 /* Exit code for a library status: bad input is 2, everything else 1. */
 int cli_exit_code(rf_status status);

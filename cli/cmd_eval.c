@@ -175,10 +175,7 @@ int cli_cmd_eval(int argc, char **argv) {
         fprintf(stderr, "rfdetr eval: give --gt and --dt, or --weights and --data\nusage: %s\n", spec.usage);
         return CLI_EXIT_USAGE;
     }
-    if (batch < 1) {
-        fprintf(stderr, "rfdetr eval: --batch must be >= 1\n");
-        return CLI_EXIT_USAGE;
-    }
+    if (!cli_int_in_range("eval", "--batch", batch, 1, LONG_MAX)) return CLI_EXIT_USAGE;
     rf_coco_eval_params params;
     rf_coco_eval_params_default(&params);
     if (max_dets_text && !parse_max_dets(max_dets_text, params.max_dets)) {
@@ -186,10 +183,7 @@ int cli_cmd_eval(int argc, char **argv) {
                 max_dets_text);
         return CLI_EXIT_USAGE;
     }
-    if (threads < 0 || threads > 1024) {
-        fprintf(stderr, "rfdetr eval: --threads expects 0..1024, got %ld\n", threads);
-        return CLI_EXIT_USAGE;
-    }
+    if (!cli_int_in_range("eval", "--threads", threads, 0, 1024)) return CLI_EXIT_USAGE;
     params.threads = (int)threads;
     if (model_form) return eval_weights(weights, data, split, device, json_path, &params, batch, threads > 0 ? threads : 2);
 

@@ -1,0 +1,5 @@
+# What a new user meets in the first hour (issue 15): messages that name the
+# flag and value, checkpoint formats told apart by their full signature,
+# checkpoints of the rfdetr package read with their own configuration.
+rfdetr_add_test(test_cli_messages SOURCES test_cli_messages.c LABELS fast TIMEOUT 300)
+add_dependencies(test_cli_messages rfdetr)

@@ -20,6 +20,7 @@ echo "== Release build and full suite =="
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release
 cmake --build build -j"$jobs"
 ctest --test-dir build --output-on-failure --timeout 3000
+bash scripts/ci-skips.sh build
 
 echo "== Sanitizer build (address, undefined) and fast suite =="
 # A failing test runs once more here, and only here: LeakSanitizer's
@@ -33,5 +34,6 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
 LSAN_OPTIONS="suppressions=$root/tests/lsan.supp:print_suppressions=0" \
 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --test-dir build-asan -L fast --output-on-failure --timeout 3000 --repeat until-pass:2
+bash scripts/ci-skips.sh build-asan
 
 echo "== all tests passed =="

@@ -3,3 +3,7 @@
 # checkpoints of the rfdetr package read with their own configuration.
 rfdetr_add_test(test_cli_messages SOURCES test_cli_messages.c LABELS fast TIMEOUT 300)
 add_dependencies(test_cli_messages rfdetr)
+rfdetr_add_test(test_package_checkpoint SOURCES test_package_checkpoint.c LABELS fast TIMEOUT 900)
+add_dependencies(test_package_checkpoint rfdetr)
+find_package(ZLIB REQUIRED)
+target_link_libraries(test_package_checkpoint PRIVATE ZLIB::ZLIB)

@@ -172,7 +172,7 @@ rf_status rf_model_evaluate(rf_model *model, const char *data, const char *split
     rf_dataset *ds = NULL;
     RF_TRY(rf_dataset_open(dir, RF_SPLIT_BIT(split), &ds));
     rf_coco_eval_result *r = NULL;
-    rf_status s = rf_evaluate_model(model->m, model->ctx, ds, split, 8, 2, max_dets, &r);
+    rf_status s = rf_evaluate_model(model->m, model->ctx, ds, split, 8, 2, max_dets, NULL, NULL, &r);
     if (s == RF_OK) memcpy(stats, r->stats, sizeof r->stats);
     rf_coco_eval_result_free(r);
     rf_dataset_free(ds);

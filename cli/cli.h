@@ -6,6 +6,7 @@
 #include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "rfdetr.h"
 
@@ -66,6 +67,15 @@ bool cli_number_in_range(const char *cmd, const char *flag, double value, double
 int cli_exit_code(rf_status status);
 /* Prints "rfdetr <cmd>: <what>: <rf_last_error()>" and returns cli_exit_code. */
 int cli_fail(const char *command, rf_status status, const char *what);
+
+/* ---- progress ----------------------------------------------------------------- */
+/* Evaluation progress on stderr: a bar rewritten in place on a terminal,
+ * else a line per quarter. Zero-initialise with tty set; one per pass. */
+typedef struct cli_eval_progress {
+    bool tty;
+    int last_quarter;
+} cli_eval_progress;
+void cli_print_eval_progress(cli_eval_progress *p, const char *what, int64_t done, int64_t total);
 
 /* ---- devices ------------------------------------------------------------------ */
 /* Resolves "auto" (first OpenCL GPU, else first CUDA GPU, else cpu; logs the

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "backend/status.h"
 #include "cli/cli.h"
@@ -90,6 +91,10 @@ static rf_status write_json(const char *path, const char *gt_path, const char *d
 }
 
 /* The model form: a checkpoint evaluated on a dataset split on a device. */
+static void on_eval_progress(void *user, int64_t done, int64_t total) {
+    cli_print_eval_progress(user, "evaluating", done, total);
+}
+
 static int eval_weights(const char *weights, const char *data, const char *split_name, const char *device,
                         const char *json_path, const rf_coco_eval_params *params, long batch, long threads) {
     rf_split split;
@@ -118,7 +123,9 @@ static int eval_weights(const char *weights, const char *data, const char *split
     if (rc == CLI_EXIT_OK) {
         fprintf(stderr, "rfdetr eval: %s (%s, %d classes) on %s split %s (%zu images) on %s\n", weights, model->cfg.size,
                 model->cfg.num_classes, dir, split_name, ds->splits[split].coco->image_count, dev->info.name);
-        s = rf_evaluate_model(model, ctx, ds, split, (int)batch, (int)threads, params->max_dets, &result);
+        cli_eval_progress ps = {.tty = isatty(STDERR_FILENO) != 0};
+        s = rf_evaluate_model(model, ctx, ds, split, (int)batch, (int)threads, params->max_dets, on_eval_progress, &ps,
+                              &result);
         if (s != RF_OK) rc = cli_fail("eval", s, "evaluating");
     }
     if (rc == CLI_EXIT_OK) {

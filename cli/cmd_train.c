@@ -22,6 +22,7 @@ static void on_sigint(int sig) {
 typedef struct progress_state {
     bool tty;
     int64_t last_plain_step;
+    cli_eval_progress eval; /* of the pass under way */
 } progress_state;
 
 static void format_duration(double seconds, char *out, size_t size) {
@@ -42,6 +43,10 @@ static void on_progress(void *user, const rf_train_progress *p) {
     case RF_TRAIN_EVALUATING:
         if (ps->tty) fprintf(stderr, "\r\033[K");
         fprintf(stderr, "%s\n", p->message);
+        ps->eval = (cli_eval_progress){.tty = ps->tty};
+        break;
+    case RF_TRAIN_EVAL_PROGRESS:
+        cli_print_eval_progress(&ps->eval, p->message, p->eval_images_done, p->eval_images_total);
         break;
     case RF_TRAIN_STEP: {
         format_duration(p->eta_seconds, eta, sizeof eta);

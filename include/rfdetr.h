@@ -213,6 +213,8 @@ typedef enum rf_train_event {
     RF_TRAIN_EVALUATING,  /* before an evaluation pass (message names it) */
     RF_TRAIN_EPOCH_DONE,  /* stats / ema_stats filled */
     RF_TRAIN_MESSAGE,     /* a notice (message), e.g. a checkpoint written */
+    RF_TRAIN_EVAL_PROGRESS, /* after each evaluation batch: eval_images_done of eval_images_total; message
+                               names the pass */
 } rf_train_event;
 
 typedef struct rf_train_progress {
@@ -221,9 +223,11 @@ typedef struct rf_train_progress {
     int64_t step_in_epoch, steps_per_epoch;
     int64_t global_step, total_steps;
     double loss, lr, grad_norm;
-    double images_per_second, eta_seconds;
+    double images_per_second;
+    double eta_seconds;             /* the rest of training, evaluations included */
     const double *stats, *ema_stats; /* 12 COCO stats each (EPOCH_DONE) */
     const char *message;
+    int64_t eval_images_done, eval_images_total; /* EVAL_PROGRESS */
 } rf_train_progress;
 
 typedef void (*rf_train_progress_fn)(void *user, const rf_train_progress *p);

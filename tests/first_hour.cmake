@@ -7,3 +7,5 @@ rfdetr_add_test(test_package_checkpoint SOURCES test_package_checkpoint.c LABELS
 add_dependencies(test_package_checkpoint rfdetr)
 find_package(ZLIB REQUIRED)
 target_link_libraries(test_package_checkpoint PRIVATE ZLIB::ZLIB)
+rfdetr_add_test(test_train_progress SOURCES test_train_progress.c LABELS fast TIMEOUT 600)
+add_dependencies(test_train_progress rfdetr)

@@ -100,7 +100,11 @@ static rf_status open_data(trainer *t) {
     char dir[4096];
     int generated = 0;
     RF_TRY(rf_dataset_resolve_dir(t->cfg->data, dir, sizeof dir, &generated));
-    if (generated) notify(t, RF_TRAIN_MESSAGE, "generated the built-in shapes dataset");
+    if (generated) {
+        char msg[4200];
+        snprintf(msg, sizeof msg, "generated the built-in shapes dataset in %s (reused by later runs)", dir);
+        notify(t, RF_TRAIN_MESSAGE, msg);
+    }
     unsigned splits = RF_SPLIT_BIT(RF_SPLIT_TRAIN) | RF_SPLIT_BIT(RF_SPLIT_VALID);
     RF_TRY(rf_dataset_open(dir, splits, &t->ds));
     if (t->ds->splits[RF_SPLIT_TEST].present) {

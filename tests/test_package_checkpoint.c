@@ -11,9 +11,11 @@
  * Each, opened with no size or resolution given, must be nano at 416 px
  * with the package's class names and predict exactly what the same weights
  * predict from our own safetensors file saved at 416 px — what the package
- * does, since it runs a checkpoint at model_config's resolution. A size
- * that contradicts the checkpoint is refused naming both; a resolution is
- * an override. */
+ * does, since it runs a checkpoint at model_config's resolution (where the
+ * rfdetr package is installed, tests/fixtures/package_config.py checks
+ * that it reads ptl.pth as RFDETRNano at 416 px with these class names).
+ * A size that contradicts the checkpoint is refused naming both; a
+ * resolution is an override. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -161,11 +163,20 @@ int main(void) {
     CHECK(want.n > 0, "the reference model predicts");
     char message[2048], cmd[4096], out[16384];
 
+    /* package_reads: what rfdetr 1.11's RFDETR.from_checkpoint makes of the
+     * file (class, resolution, classes, names). It ignores args.resolution
+     * where there is no model_config and runs an old checkpoint at the
+     * class default, 384 px, interpolating the table the model was trained
+     * with; we run it at the resolution it was trained at, and
+     * --resolution 384 gives the package's choice. */
     static const struct {
         layout how;
         const char *file;
         bool named;
-    } layouts[] = {{LAYOUT_PTL, "ptl.pth", true}, {LAYOUT_LEGACY, "legacy.pth", true}, {LAYOUT_BARE, "bare.pth", false}};
+        const char *package_reads;
+    } layouts[] = {{LAYOUT_PTL, "ptl.pth", true, "RFDETRNano 416 3 cat,dog,bird"},
+                   {LAYOUT_LEGACY, "legacy.pth", true, "RFDETRNano 384 3 cat,dog,bird"},
+                   {LAYOUT_BARE, "bare.pth", false, NULL}};
     for (int k = 0; k < 3; k++) {
         char path[700];
         snprintf(path, sizeof path, "%s/%s", tmp, layouts[k].file);
@@ -205,6 +216,19 @@ int main(void) {
         if (m) CHECK(rf_model_resolution(m) == 384, "%s at --resolution 384: %d px", layouts[k].file, rf_model_resolution(m));
         rf_model_free(m);
 
+        if (layouts[k].package_reads) {
+            /* The package itself as the oracle, where it is installed: the
+             * files are laid out as it reads them. */
+            const char *src = getenv("RFDETR_SOURCE_DIR");
+            snprintf(cmd, sizeof cmd, "python3 '%s/tests/fixtures/package_config.py' %s", src ? src : ".", path);
+            int rc = run(cmd, out, sizeof out);
+            if (rc == TEST_SKIP_CODE)
+                test_skip_part("test_package_checkpoint", "the rfdetr package's own reading", "python3 cannot import rfdetr",
+                               TEST_ENABLE_RFDETR);
+            else
+                CHECK(rc == 0 && strstr(out, layouts[k].package_reads), "%s: the rfdetr package reads it as (exit %d):\n%s",
+                      layouts[k].file, rc, out);
+        }
         if (layouts[k].how == LAYOUT_PTL) {
             /* Through the command line, with no size flags. */
             const char *build = getenv("RFDETR_BUILD_DIR");

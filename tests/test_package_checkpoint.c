@@ -15,7 +15,11 @@
  * rfdetr package is installed, tests/fixtures/package_config.py checks
  * that it reads ptl.pth as RFDETRNano at 416 px with these class names).
  * A size that contradicts the checkpoint is refused naming both; a
- * resolution is an override. */
+ * resolution is an override.
+ *
+ * `test_package_checkpoint tiny` runs the same checks on the tiny model at
+ * 256 px (not tiny's 192; no model_name, which names official sizes only):
+ * the same reading code, cheap enough for the sanitizer build. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +32,10 @@
 #include "test_util.h"
 
 static char tmp[] = "/tmp/rfdetr_test_package_ckpt_XXXXXX";
+/* The size under test, the resolution it was "trained" at (not the size's
+ * own), and the package's class for it (NULL: none, only args). */
+static const char *model_size = "nano", *model_name = "RFDETRNano";
+static int resolution = 416, own_resolution = 384;
 static const char *const class_names[] = {"cat", "dog", "bird"};
 
 typedef enum layout { LAYOUT_PTL, LAYOUT_LEGACY, LAYOUT_BARE } layout;
@@ -58,19 +66,19 @@ static bool write_checkpoint(const rfdetr_model *m, const float *host, const cha
         pw_str(&w, "args");
         pw_empty_dict(&w);
         pw_mark(&w);
-        pw_str(&w, "resolution"), pw_int(&w, 416);
+        pw_str(&w, "resolution"), pw_int(&w, resolution);
         pw_str(&w, "num_classes"), pw_int(&w, 3);
         pw_str(&w, "class_names"), emit_class_names(&w);
         pw_str(&w, "pretrain_weights"), pw_none(&w);
         pw_setitems(&w);
-        pw_str(&w, "model_name"), pw_str(&w, "RFDETRNano");
+        if (model_name) pw_str(&w, "model_name"), pw_str(&w, model_name);
         pw_str(&w, "model_config");
         pw_empty_dict(&w);
         pw_mark(&w);
-        pw_str(&w, "resolution"), pw_int(&w, 416);
+        pw_str(&w, "resolution"), pw_int(&w, resolution);
         pw_str(&w, "num_classes"), pw_int(&w, 3);
         pw_str(&w, "patch_size"), pw_int(&w, 16);
-        pw_str(&w, "positional_encoding_size"), pw_int(&w, 26);
+        pw_str(&w, "positional_encoding_size"), pw_int(&w, resolution / 16);
         pw_str(&w, "device"), pw_str(&w, "cuda");
         pw_setitems(&w);
         pw_str(&w, "rfdetr_version"), pw_str(&w, "1.11.2");
@@ -79,8 +87,10 @@ static bool write_checkpoint(const rfdetr_model *m, const float *host, const cha
         pw_object_begin(&w, "argparse", "Namespace");
         pw_str(&w, "num_classes"), pw_int(&w, 3);
         pw_str(&w, "class_names"), emit_class_names(&w);
-        pw_str(&w, "resolution"), pw_int(&w, 416);
-        pw_str(&w, "pretrain_weights"), pw_str(&w, "rf-detr-nano.pth");
+        pw_str(&w, "resolution"), pw_int(&w, resolution);
+        char weights_name[64];
+        snprintf(weights_name, sizeof weights_name, "rf-detr-%s.pth", model_size);
+        pw_str(&w, "pretrain_weights"), pw_str(&w, weights_name);
         pw_str(&w, "multi_scale"), pw_bool(&w, true);
         pw_object_end(&w);
         pw_str(&w, "epoch"), pw_int(&w, 11);
@@ -89,7 +99,7 @@ static bool write_checkpoint(const rfdetr_model *m, const float *host, const cha
     return pw_close(&w);
 }
 
-/* A deterministic picture, not square, so the resize to 416 matters. */
+/* A deterministic picture, not square, so the resize matters. */
 static uint8_t *picture(int width, int height) {
     uint8_t *rgb = malloc((size_t)width * height * 3);
     for (int y = 0; y < height; y++)
@@ -135,15 +145,16 @@ static int run(const char *cmd, char *out, size_t size) {
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+    if (argc > 1 && strcmp(argv[1], "tiny") == 0) model_size = "tiny", model_name = NULL, resolution = 256, own_resolution = 192;
     if (!mkdtemp(tmp)) return 1;
     rf_device *dev = NULL;
     CHECK_OK(rf_device_open("cpu", &dev));
     if (!dev) return 1;
 
     rfdetr_config cfg;
-    CHECK_OK(rfdetr_config_preset("nano", &cfg));
-    CHECK_OK(rfdetr_config_set_resolution(&cfg, 416));
+    CHECK_OK(rfdetr_config_preset(model_size, &cfg));
+    CHECK_OK(rfdetr_config_set_resolution(&cfg, resolution));
     cfg.num_classes = 4; /* the package's num_classes 3, plus one */
     rfdetr_model *made = NULL;
     CHECK_OK(rfdetr_model_create(dev, &cfg, 1234, &made));
@@ -177,6 +188,7 @@ int main(void) {
     } layouts[] = {{LAYOUT_PTL, "ptl.pth", true, "RFDETRNano 416 3 cat,dog,bird"},
                    {LAYOUT_LEGACY, "legacy.pth", true, "RFDETRNano 384 3 cat,dog,bird"},
                    {LAYOUT_BARE, "bare.pth", false, NULL}};
+    bool oracle = strcmp(model_size, "nano") == 0; /* the package has no tiny */
     for (int k = 0; k < 3; k++) {
         char path[700];
         snprintf(path, sizeof path, "%s/%s", tmp, layouts[k].file);
@@ -184,39 +196,40 @@ int main(void) {
         rf_model *m = NULL;
         CHECK_OK(rf_model_open(dev, path, &m));
         if (!m) continue;
-        CHECK(strcmp(rf_model_size(m), "nano") == 0 && rf_model_resolution(m) == 416 && rf_model_num_classes(m) == 4,
-              "%s: %s at %d px, %d classes; want nano at 416 px, 4", layouts[k].file, rf_model_size(m),
-              rf_model_resolution(m), rf_model_num_classes(m));
+        CHECK(strcmp(rf_model_size(m), model_size) == 0 && rf_model_resolution(m) == resolution && rf_model_num_classes(m) == 4,
+              "%s: %s at %d px, %d classes; want %s at %d px, 4", layouts[k].file, rf_model_size(m),
+              rf_model_resolution(m), rf_model_num_classes(m), model_size, resolution);
         if (layouts[k].named) {
             const char *name = rf_model_class_name(m, 1);
             CHECK(name && strcmp(name, "dog") == 0, "%s: class 1 is '%s', want the package's 'dog'", layouts[k].file,
                   name ? name : "(none)");
         }
         detections got = predict(m, &image);
-        CHECK(same_detections(got, want), "%s: %zu detections differ from the same weights at 416 px (%zu)",
-              layouts[k].file, got.n, want.n);
+        CHECK(same_detections(got, want), "%s: %zu detections differ from the same weights at %d px (%zu)",
+              layouts[k].file, got.n, resolution, want.n);
         rf_detections_free(got.d);
         rf_model_free(m);
 
-        /* A size that agrees is accepted (and no longer means 384 px). */
+        /* A size that agrees is accepted (and no longer means the size's own resolution). */
         m = NULL;
-        CHECK_OK(rf_model_open_with(dev, path, "nano", 0, &m));
-        if (m) CHECK(rf_model_resolution(m) == 416, "%s with nano: %d px", layouts[k].file, rf_model_resolution(m));
+        CHECK_OK(rf_model_open_with(dev, path, model_size, 0, &m));
+        if (m) CHECK(rf_model_resolution(m) == resolution, "%s with %s: %d px", layouts[k].file, model_size, rf_model_resolution(m));
         rf_model_free(m);
         /* One that contradicts it is refused, naming both. */
         m = NULL;
         rf_status s = rf_model_open_with(dev, path, "small", 0, &m);
         snprintf(message, sizeof message, "%s", rf_last_error());
-        CHECK(s == RF_ERR_INVALID_ARGUMENT && !m && strstr(message, "--model small") && strstr(message, "nano"),
+        CHECK(s == RF_ERR_INVALID_ARGUMENT && !m && strstr(message, "--model small") && strstr(message, model_size),
               "%s with small: %s", layouts[k].file, message);
         rf_model_free(m);
         /* A resolution overrides the checkpoint's. */
         m = NULL;
-        CHECK_OK(rf_model_open_with(dev, path, NULL, 384, &m));
-        if (m) CHECK(rf_model_resolution(m) == 384, "%s at --resolution 384: %d px", layouts[k].file, rf_model_resolution(m));
+        CHECK_OK(rf_model_open_with(dev, path, NULL, own_resolution, &m));
+        if (m) CHECK(rf_model_resolution(m) == own_resolution, "%s at --resolution %d: %d px", layouts[k].file,
+                     own_resolution, rf_model_resolution(m));
         rf_model_free(m);
 
-        if (layouts[k].package_reads) {
+        if (oracle && layouts[k].package_reads) {
             /* The package itself as the oracle, where it is installed: the
              * files are laid out as it reads them. */
             const char *src = getenv("RFDETR_SOURCE_DIR");
@@ -242,11 +255,13 @@ int main(void) {
             snprintf(cmd, sizeof cmd, "'%s/rfdetr' predict --weights %s --image %s --device cpu --threshold 0.5",
                      build ? build : "build", path, png);
             int rc = run(cmd, out, sizeof out);
-            CHECK(rc == 0 && strstr(out, "nano: 416 px"), "predict on the package's checkpoint (exit %d):\n%s", rc, out);
+            char described[64];
+            snprintf(described, sizeof described, "%s: %d px", model_size, resolution);
+            CHECK(rc == 0 && strstr(out, described), "predict on the package's checkpoint (exit %d):\n%s", rc, out);
             snprintf(cmd, sizeof cmd, "'%s/rfdetr' predict --weights %s --image %s --device cpu --model small",
                      build ? build : "build", path, png);
             rc = run(cmd, out, sizeof out);
-            CHECK(rc == 2 && strstr(out, "--model small") && strstr(out, "RFDETRNano"), "--model small (exit %d):\n%s",
+            CHECK(rc == 2 && strstr(out, "--model small") && strstr(out, model_name ? model_name : model_size), "--model small (exit %d):\n%s",
                   rc, out);
         }
         unlink(path);
@@ -256,8 +271,8 @@ int main(void) {
     rf_model *m = NULL;
     rf_status s = rf_model_open_with(dev, ours, "base", 0, &m);
     snprintf(message, sizeof message, "%s", rf_last_error());
-    CHECK(s == RF_ERR_INVALID_ARGUMENT && !m && strstr(message, "--model base") && strstr(message, "nano"),
-          "our nano file with base: %s", message);
+    CHECK(s == RF_ERR_INVALID_ARGUMENT && !m && strstr(message, "--model base") && strstr(message, model_size),
+          "our %s file with base: %s", model_size, message);
 
     rf_detections_free(want.d);
     rf_model_free(reference);
@@ -266,5 +281,5 @@ int main(void) {
     free(rgb);
     rf_device_close(dev);
     if (!test_failed_count) test_remove_tree(tmp);
-    return test_finish("test_package_checkpoint");
+    return test_finish(strcmp(model_size, "nano") ? "test_package_checkpoint tiny" : "test_package_checkpoint");
 }

@@ -360,7 +360,7 @@ rf_status rfdetr_config_from_weights(const char *path, const char *size_hint, rf
     const char *size = NULL, *said_by = NULL;
     if (pkg.model_name[0]) {
         if (!pkg.size[0])
-            return RF_ERROR(RF_ERR_UNSUPPORTED,
+            return RF_ERROR(RF_ERR_FORMAT,
                             "%s was made for the rfdetr package's %s, which rfdetr.c does not build (it builds "
                             "RFDETRNano, RFDETRSmall, RFDETRMedium, RFDETRBase)",
                             path, pkg.model_name);

@@ -267,9 +267,23 @@ int main(int argc, char **argv) {
         unlink(path);
     }
 
-    /* Our own files carry their configuration: a contradicting size is refused too. */
+    /* A model class of the package that we do not build is named, not guessed at. */
+    const char *was = model_name;
+    model_name = "RFDETRLarge";
+    char large[700];
+    snprintf(large, sizeof large, "%s/large.pth", tmp);
+    CHECK(write_checkpoint(made, host, large, LAYOUT_PTL), "writing %s", large);
     rf_model *m = NULL;
-    rf_status s = rf_model_open_with(dev, ours, "base", 0, &m);
+    rf_status s = rf_model_open(dev, large, &m);
+    snprintf(message, sizeof message, "%s", rf_last_error());
+    CHECK(s == RF_ERR_FORMAT && !m && strstr(message, "RFDETRLarge") && strstr(message, "does not build"),
+          "RFDETRLarge: %s", message);
+    unlink(large);
+    model_name = was;
+
+    /* Our own files carry their configuration: a contradicting size is refused too. */
+    m = NULL;
+    s = rf_model_open_with(dev, ours, "base", 0, &m);
     snprintf(message, sizeof message, "%s", rf_last_error());
     CHECK(s == RF_ERR_INVALID_ARGUMENT && !m && strstr(message, "--model base") && strstr(message, model_size),
           "our %s file with base: %s", model_size, message);

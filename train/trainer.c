@@ -318,8 +318,10 @@ static rf_status evaluate(trainer *t, const rf_dataset *ds, rf_split split, rf_c
     double start = now_seconds();
     rf_status s = rf_evaluate_model(t->model, t->ctx, ds, split, t->cfg->eval_batch, t->cfg->threads, max_dets,
                                     on_eval_batch, t, result);
-    t->eval_seconds += now_seconds() - start;
-    t->eval_images += (int64_t)ds->splits[split].coco->image_count;
+    if (s == RF_OK) {
+        t->eval_seconds += now_seconds() - start;
+        t->eval_images += (int64_t)ds->splits[split].coco->image_count;
+    }
     return s;
 }
 

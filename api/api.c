@@ -273,7 +273,8 @@ rf_status rf_model_evaluate_with(rf_model *model, const char *data, const char *
     rf_dataset *ds = NULL;
     RF_TRY(rf_dataset_open(dir, RF_SPLIT_BIT(split), &ds));
     rf_coco_eval_result *r = NULL;
-    rf_status s = rf_evaluate_model(model->m, model->ctx, ds, split, batch, threads, max_dets, &r);
+    rf_status s = rf_evaluate_model(model->m, model->ctx, ds, split, batch, threads, max_dets,
+                                    options ? options->progress : NULL, options ? options->progress_user : NULL, &r);
     if (s == RF_OK) s = publish(r, ds->splits[split].annotations, out);
     rf_dataset_free(ds);
     return s;

@@ -1,6 +1,8 @@
 /* args.c — one option parser for every subcommand, so --help, --opt=value
  * and error messages look the same everywhere. */
 #include <errno.h>
+#include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -154,6 +156,30 @@ int cli_parse_one(const cli_spec *spec, int argc, char **argv, const char **arg)
     *arg = npos > 0 ? pos[0] : NULL;
     free(pos);
     return CLI_EXIT_OK;
+}
+
+bool cli_int_in_range(const char *cmd, const char *flag, long value, long lo, long hi) {
+    if (value >= lo && value <= hi) return true;
+    if (hi == LONG_MAX)
+        fprintf(stderr, "rfdetr %s: %s must be >= %ld, got %ld\n", cmd, flag, lo, value);
+    else
+        fprintf(stderr, "rfdetr %s: %s must be in %ld..%ld, got %ld\n", cmd, flag, lo, hi, value);
+    return false;
+}
+
+bool cli_number_in_range(const char *cmd, const char *flag, double value, double lo, bool lo_open, double hi,
+                         bool hi_open) {
+    bool above = lo_open ? value > lo : value >= lo, below = hi_open ? value < hi : value <= hi;
+    if (above && below) return true; /* false for NaN */
+    char rule[96];
+    if (isinf(hi))
+        snprintf(rule, sizeof rule, "%s %g", lo_open ? ">" : ">=", lo);
+    else if (isinf(lo))
+        snprintf(rule, sizeof rule, "%s %g", hi_open ? "<" : "<=", hi);
+    else
+        snprintf(rule, sizeof rule, "in %c%g, %g%c", lo_open ? '(' : '[', lo, hi, hi_open ? ')' : ']');
+    fprintf(stderr, "rfdetr %s: %s must be %s, got %g\n", cmd, flag, rule, value);
+    return false;
 }
 
 int cli_exit_code(rf_status status) {

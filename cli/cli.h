@@ -3,8 +3,10 @@
 #ifndef RFDETR_CLI_H
 #define RFDETR_CLI_H
 
+#include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "rfdetr.h"
 
@@ -51,10 +53,29 @@ void cli_print_help(const cli_spec *spec, FILE *out);
  * says min = max = 1): *arg points into argv. Same returns as cli_parse. */
 int cli_parse_one(const cli_spec *spec, int argc, char **argv, const char **arg);
 
+/* Range checks after parsing, one flag at a time, so the message names the
+ * flag and the value ("rfdetr train: --batch must be >= 1, got 0"). `cmd`
+ * is the subcommand ("train"). Return true when the value is in range. An
+ * integer's hi of LONG_MAX means no upper bound; a number's bounds are
+ * open (excluded) where the *_open flag says so, and infinite ones are
+ * not stated. NaN is never in range. */
+bool cli_int_in_range(const char *cmd, const char *flag, long value, long lo, long hi);
+bool cli_number_in_range(const char *cmd, const char *flag, double value, double lo, bool lo_open, double hi,
+                         bool hi_open);
+
 /* Exit code for a library status: bad input is 2, everything else 1. */
 int cli_exit_code(rf_status status);
 /* Prints "rfdetr <cmd>: <what>: <rf_last_error()>" and returns cli_exit_code. */
 int cli_fail(const char *command, rf_status status, const char *what);
+
+/* ---- progress ----------------------------------------------------------------- */
+/* Evaluation progress on stderr: a bar rewritten in place on a terminal,
+ * else a line per quarter. Zero-initialise with tty set; one per pass. */
+typedef struct cli_eval_progress {
+    bool tty;
+    int last_quarter;
+} cli_eval_progress;
+void cli_print_eval_progress(cli_eval_progress *p, const char *what, int64_t done, int64_t total);
 
 /* ---- devices ------------------------------------------------------------------ */
 /* Resolves "auto" (first OpenCL GPU, else first CUDA GPU, else cpu; logs the

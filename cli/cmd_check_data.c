@@ -74,6 +74,25 @@ static void print_json(const rf_dataset *ds, const char *layout_error) {
         rf_json_end_object(&w);
     }
     rf_json_end_object(&w);
+    /* The same class list as the text report: ids as in the files, and the
+     * width of the class head they give. */
+    const rf_coco_dataset *c = ds ? first_loaded(ds) : NULL;
+    rf_json_key(&w, "num_classes");
+    if (c)
+        rf_json_int(&w, ds->num_classes);
+    else
+        rf_json_null(&w);
+    rf_json_key(&w, "classes");
+    rf_json_begin_array(&w);
+    for (size_t i = 0; c && i < c->category_count; i++) {
+        const rf_coco_category *cat = &c->categories[i];
+        rf_json_begin_object(&w);
+        rf_json_key(&w, "id"), rf_json_int(&w, cat->id);
+        rf_json_key(&w, "name"), rf_json_string(&w, cat->name);
+        rf_json_key(&w, "placeholder"), rf_json_bool(&w, rf_coco_category_is_placeholder(cat));
+        rf_json_end_object(&w);
+    }
+    rf_json_end_array(&w);
     rf_json_key(&w, "problems");
     rf_json_begin_array(&w);
     if (layout_error) {
@@ -97,7 +116,8 @@ int cli_cmd_check_data(int argc, char **argv) {
     bool json = false, quick = false;
     cli_option options[] = {
         {"--json", CLI_FLAG, &json, NULL,
-         "print {\"format\", \"splits\": {split: {images, annotations, categories}}, \"problems\"}"},
+         "print {\"format\", \"splits\": {split: {images, annotations, categories}}, \"num_classes\",\n"
+         "                             \"classes\": [{id, name, placeholder}], \"problems\"}"},
         {"--quick", CLI_FLAG, &quick, NULL, "do not decode every image (only check that the files exist)"},
     };
     cli_spec spec = {

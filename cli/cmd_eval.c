@@ -3,9 +3,11 @@
  * table; or the same for a checkpoint on a dataset split. Both through
  * the public API (rfdetr.h), as any program embedding the library would. */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "backend/status.h"
 #include "cli/cli.h"
@@ -93,6 +95,10 @@ static int report(const rf_eval_result *r, const char *json_path, const char *dt
 }
 
 /* The model form: a checkpoint evaluated on a dataset split on a device. */
+static void on_eval_progress(void *user, int64_t done, int64_t total) {
+    cli_print_eval_progress(user, "evaluating", done, total);
+}
+
 static int eval_weights(const char *weights, const char *data, const char *split, const char *device,
                         const char *json_path, const rf_eval_options *options) {
     if (strcmp(split, "train") != 0 && strcmp(split, "valid") != 0 && strcmp(split, "test") != 0) {
@@ -110,7 +116,11 @@ static int eval_weights(const char *weights, const char *data, const char *split
         char desc[256];
         fprintf(stderr, "rfdetr eval: %s (%s) on %s split %s on %s\n", weights, rf_model_describe(model, desc, sizeof desc),
                 data, split, rf_device_get_info(dev)->name);
-        s = rf_model_evaluate_with(model, data, split, options, &result);
+        cli_eval_progress progress = {.tty = isatty(STDERR_FILENO) != 0};
+        rf_eval_options with_progress = *options;
+        with_progress.progress = on_eval_progress;
+        with_progress.progress_user = &progress;
+        s = rf_model_evaluate_with(model, data, split, &with_progress, &result);
         if (s != RF_OK) rc = cli_fail("eval", s, "evaluating");
     }
     if (rc == CLI_EXIT_OK) {
@@ -163,20 +173,14 @@ int cli_cmd_eval(int argc, char **argv) {
         fprintf(stderr, "rfdetr eval: give --gt and --dt, or --weights and --data\nusage: %s\n", spec.usage);
         return CLI_EXIT_USAGE;
     }
-    if (batch < 1) {
-        fprintf(stderr, "rfdetr eval: --batch must be >= 1\n");
-        return CLI_EXIT_USAGE;
-    }
+    if (!cli_int_in_range("eval", "--batch", batch, 1, LONG_MAX)) return CLI_EXIT_USAGE;
     rf_eval_options eval_options = {.batch = (int)batch};
     if (max_dets_text && !parse_max_dets(max_dets_text, eval_options.max_dets)) {
         fprintf(stderr, "rfdetr eval: --max-dets expects three positive integers like 1,10,100, got '%s'\n",
                 max_dets_text);
         return CLI_EXIT_USAGE;
     }
-    if (threads < 0 || threads > 1024) {
-        fprintf(stderr, "rfdetr eval: --threads expects 0..1024, got %ld\n", threads);
-        return CLI_EXIT_USAGE;
-    }
+    if (!cli_int_in_range("eval", "--threads", threads, 0, 1024)) return CLI_EXIT_USAGE;
     eval_options.threads = (int)threads;
     if (model_form) return eval_weights(weights, data, split, device, json_path, &eval_options);
 

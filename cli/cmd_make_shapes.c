@@ -41,14 +41,8 @@ int cli_cmd_make_shapes(int argc, char **argv) {
     const long values[] = {train, valid, test, size, classes, threads};
     const char *names[] = {"--train", "--valid", "--test", "--size", "--classes", "--threads"};
     for (int i = 0; i < 6; i++)
-        if (values[i] < limits[i][0] || values[i] > limits[i][1]) {
-            fprintf(stderr, "rfdetr make-shapes: %s %ld is out of range\n", names[i], values[i]);
-            return CLI_EXIT_USAGE;
-        }
-    if (seed < 0) {
-        fprintf(stderr, "rfdetr make-shapes: --seed must be >= 0, got %ld\n", seed);
-        return CLI_EXIT_USAGE;
-    }
+        if (!cli_int_in_range("make-shapes", names[i], values[i], limits[i][0], limits[i][1])) return CLI_EXIT_USAGE;
+    if (!cli_int_in_range("make-shapes", "--seed", seed, 0, LONG_MAX)) return CLI_EXIT_USAGE;
     cfg.train = (int)train, cfg.valid = (int)valid, cfg.test = (int)test;
     cfg.size = (int)size, cfg.classes = (int)classes, cfg.seed = (uint64_t)seed, cfg.threads = (int)threads;
     rf_status s = rf_shapes_config_check(&cfg);

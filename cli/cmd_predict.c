@@ -206,8 +206,9 @@ int cli_cmd_predict(int argc, char **argv) {
         free(a.images.items);
         return CLI_EXIT_USAGE;
     }
-    if (a.batch < 1 || a.batch > 1024 || a.threshold < 0 || a.threshold > 1 || a.resolution < 0) {
-        fprintf(stderr, "rfdetr predict: --batch must be 1..1024, --threshold 0..1, --resolution positive\n");
+    if (!cli_int_in_range("predict", "--batch", a.batch, 1, 1024) ||
+        !cli_number_in_range("predict", "--threshold", a.threshold, 0, false, 1, false) ||
+        !cli_int_in_range("predict", "--resolution", a.resolution, 0, 1 << 16)) {
         free(a.images.items);
         return CLI_EXIT_USAGE;
     }

@@ -40,6 +40,7 @@ static bool given(const cli_option *options, int count, const void *value) {
 typedef struct progress_state {
     bool tty;
     int64_t last_plain_step;
+    cli_eval_progress eval; /* of the pass under way */
 } progress_state;
 
 static void format_duration(double seconds, char *out, size_t size) {
@@ -60,6 +61,10 @@ static void on_progress(void *user, const rf_train_progress *p) {
     case RF_TRAIN_EVALUATING:
         if (ps->tty) fprintf(stderr, "\r\033[K");
         fprintf(stderr, "%s\n", p->message);
+        ps->eval = (cli_eval_progress){.tty = ps->tty};
+        break;
+    case RF_TRAIN_EVAL_PROGRESS:
+        cli_print_eval_progress(&ps->eval, p->message, p->eval_images_done, p->eval_images_total);
         break;
     case RF_TRAIN_STEP: {
         format_duration(p->eta_seconds, eta, sizeof eta);
@@ -156,18 +161,22 @@ int cli_cmd_train(int argc, char **argv) {
     int rc = cli_parse(&spec, argc, argv, &pos, &npos);
     if (rc != CLI_EXIT_OK) return rc < 0 ? CLI_EXIT_OK : rc;
     free(pos);
-    if (epochs < 1 || batch < 1 || accum < 1 || accum > 64 || threads < 1 || eval_batch < 1 || warmup < 0 ||
-        max_steps < 0 || patience < 0 || resolution < 0) {
-        fprintf(stderr, "rfdetr train: --epochs, --batch, --threads, --eval-batch must be >= 1, --grad-accum 1..64, "
-                        "and counts non-negative\n");
-        return CLI_EXIT_USAGE;
-    }
+    bool in_range = cli_int_in_range("train", "--epochs", epochs, 1, LONG_MAX) &&
+                    cli_int_in_range("train", "--batch", batch, 1, LONG_MAX) &&
+                    cli_int_in_range("train", "--grad-accum", accum, 1, 64) &&
+                    cli_int_in_range("train", "--threads", threads, 1, LONG_MAX) &&
+                    cli_int_in_range("train", "--eval-batch", eval_batch, 1, LONG_MAX) &&
+                    cli_int_in_range("train", "--warmup-steps", warmup, 0, LONG_MAX) &&
+                    cli_int_in_range("train", "--max-steps", max_steps, 0, LONG_MAX) &&
+                    cli_int_in_range("train", "--patience", patience, 0, LONG_MAX) &&
+                    cli_int_in_range("train", "--resolution", resolution, 0, LONG_MAX) &&
+                    cli_number_in_range("train", "--lr", lr, 0, true, INFINITY, false) &&
+                    cli_number_in_range("train", "--clip", clip, 0, false, INFINITY, false) &&
+                    cli_number_in_range("train", "--weight-decay", weight_decay, 0, false, INFINITY, false) &&
+                    cli_number_in_range("train", "--ema-decay", ema_decay, 0, false, 1, true);
+    if (!in_range) return CLI_EXIT_USAGE;
     if (strcmp(schedule, "step") && strcmp(schedule, "cosine")) {
         fprintf(stderr, "rfdetr train: --schedule must be step or cosine, got '%s'\n", schedule);
-        return CLI_EXIT_USAGE;
-    }
-    if (!(lr > 0) || !(clip >= 0) || !(weight_decay >= 0) || !(ema_decay >= 0 && ema_decay < 1)) {
-        fprintf(stderr, "rfdetr train: --lr must be > 0, --clip and --weight-decay >= 0, --ema-decay in [0, 1)\n");
         return CLI_EXIT_USAGE;
     }
     cfg.device_request = device;

@@ -584,9 +584,11 @@ static rf_status step(machine *m, bool *stop, rf_pickle_object **root) {
     case 'R': return op_reduce(m);
     case 0x81: return op_newobj(m, false);
     case 0x92: return op_newobj(m, true);
-    case 'b': /* BUILD: state for __setstate__ or __dict__; nothing we read */
+    case 'b': /* BUILD: state for __setstate__ or __dict__; an opaque object keeps a dict (a Namespace's fields) */
         RF_TRY(pop(m, &o));
-        return top(m, &o2);
+        RF_TRY(top(m, &o2));
+        if (o2->kind == RF_PICKLE_OPAQUE && o->kind == RF_PICKLE_DICT && !o2->as.opaque.state) o2->as.opaque.state = o;
+        return RF_OK;
     case 'Q': return op_persistent_id(m);
     default: break;
     }

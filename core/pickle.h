@@ -10,7 +10,9 @@
  *     _rebuild_parameter*, _rebuild_from_type_v2), holding its storage,
  *     offset, shape and strides;
  *   - an opaque object for any other class or function (argparse.Namespace,
- *     numpy scalars, ...): its arguments and state are parsed and dropped.
+ *     numpy scalars, ...): its arguments are parsed and dropped; a dict
+ *     given to it by BUILD (an object's __dict__ or __getstate__, which is
+ *     how a Namespace's fields travel) is kept as its state.
  * collections.OrderedDict becomes a dict. Malformed input is RF_ERR_FORMAT;
  * opcodes outside the subset are RF_ERR_UNSUPPORTED naming the opcode and
  * its byte offset. */
@@ -78,6 +80,7 @@ struct rf_pickle_object {
         } tensor;
         struct {
             const rf_pickle_object *type; /* the GLOBAL called or instantiated */
+            rf_pickle_object *state;      /* BUILD's dict, or NULL */
         } opaque;
     } as;
 };

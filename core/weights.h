@@ -1,10 +1,13 @@
 /* weights.h — one reader for both weight formats, so model import (issue 6)
  * loads official .pth checkpoints and our safetensors files alike.
  *
- * The format is decided by the file's first bytes, not its name: a ZIP
- * ("PK") or a pickle (0x80) is a PyTorch checkpoint (core/pth.h, state dict
- * chosen as rf_pth_open does); anything else is read as safetensors
- * (core/safetensors.h), whose own validation then names what is wrong. */
+ * The format is decided by the file's full signature, not its name nor one
+ * byte: a ZIP local header ("PK\3\4") is a PyTorch checkpoint (core/pth.h,
+ * state dict chosen as rf_pth_open does), an 8-byte header length followed
+ * by '{' is safetensors (core/safetensors.h), a pickle (0x80, protocol 2..5)
+ * is torch's legacy format (refused by rf_pth_open with a message). Anything
+ * else is "not a weights file"; a file that starts like one of them but
+ * ends early is reported as truncated with its size. */
 #ifndef RFDETR_WEIGHTS_H
 #define RFDETR_WEIGHTS_H
 

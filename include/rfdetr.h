@@ -241,6 +241,9 @@ typedef struct rf_eval_options {
     int max_dets[3]; /* detections per image for the AR columns; all 0: 1, 10, 100 */
     int batch;       /* model evaluation: images per forward pass (0: 8) */
     int threads;     /* image decoding (model) or matching (files) threads; 0: the default. Results do not depend on it */
+    /* model evaluation: called after each batch with the images done and the total (NULL: none) */
+    void (*progress)(void *user, int64_t done, int64_t total);
+    void *progress_user;
 } rf_eval_options;
 
 /* rf_model_evaluate / rf_evaluate_files with options (NULL: the defaults)
@@ -261,6 +264,8 @@ typedef enum rf_train_event {
     RF_TRAIN_EVALUATING,  /* before an evaluation pass (message names it) */
     RF_TRAIN_EPOCH_DONE,  /* stats / ema_stats filled */
     RF_TRAIN_MESSAGE,     /* a notice (message), e.g. a checkpoint written */
+    RF_TRAIN_EVAL_PROGRESS, /* after each evaluation batch: eval_images_done of eval_images_total; message
+                               names the pass */
 } rf_train_event;
 
 typedef struct rf_train_progress {
@@ -269,9 +274,11 @@ typedef struct rf_train_progress {
     int64_t step_in_epoch, steps_per_epoch;
     int64_t global_step, total_steps;
     double loss, lr, grad_norm;
-    double images_per_second, eta_seconds;
+    double images_per_second;
+    double eta_seconds;             /* the rest of training, evaluations included */
     const double *stats, *ema_stats; /* 12 COCO stats each (EPOCH_DONE) */
     const char *message;
+    int64_t eval_images_done, eval_images_total; /* EVAL_PROGRESS */
 } rf_train_progress;
 
 typedef void (*rf_train_progress_fn)(void *user, const rf_train_progress *p);

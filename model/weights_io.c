@@ -17,6 +17,7 @@
 #include "core/safetensors.h"
 #include "core/weights.h"
 #include "model/model.h"
+#include "model/package_checkpoint.h"
 
 /* ---- matching ------------------------------------------------------------------------------------- */
 
@@ -354,16 +355,42 @@ static rf_status check_shapes_fit(rf_weights *w, const rfdetr_config *c, const c
     return RF_OK;
 }
 
+/* The preset whose architecture the tensors have. The position table is
+ * left out: it follows the resolution the checkpoint was trained at
+ * (nano at 416 px has 26 x 26 positions, not 24 x 24), and the presets
+ * differ elsewhere (patch, decoder depth, widths). NULL when none fits. */
+static const char *size_of_tensors(int64_t patch, int64_t width, int depth, int dec_layers, int64_t hidden) {
+    for (int i = 0; rfdetr_size_names[i]; i++) {
+        rfdetr_config c;
+        rfdetr_config_preset(rfdetr_size_names[i], &c);
+        if (c.patch_size == patch && c.dec_layers == dec_layers && c.vit_width == width && c.vit_depth == depth &&
+            c.hidden_dim == hidden)
+            return rfdetr_size_names[i];
+    }
+    return NULL;
+}
+
 rf_status rfdetr_config_from_weights(const char *path, const char *size_hint, rfdetr_config *out) {
     bool found = false;
+    bool hinted = size_hint && *size_hint;
     RF_TRY(read_metadata(path, out, &found, NULL, NULL));
-    rf_weights *w;
-    RF_TRY(rf_weights_open(path, &w));
     if (found) {
+        /* Our own file: its configuration is exact, and a size that
+         * contradicts it is a mistake, not an override. */
+        if (hinted && strcmp(size_hint, out->size) != 0)
+            return RF_ERROR(RF_ERR_INVALID_ARGUMENT, "--model %s does not match %s, a %s model (its own configuration)",
+                            size_hint, path, out->size[0] ? out->size : "custom");
+        rf_weights *w;
+        RF_TRY(rf_weights_open(path, &w));
         rf_status s = check_shapes_fit(w, out, path);
         rf_weights_close(w);
         return s;
     }
+    rfdetr_package_info pkg;
+    RF_TRY(rfdetr_package_info_read(path, &pkg));
+    rfdetr_package_info_free(&pkg); /* only the numbers are used here */
+    rf_weights *w;
+    RF_TRY(rf_weights_open(path, &w));
     const char *enc = "backbone.0.encoder.encoder";
     char name[256];
     snprintf(name, sizeof name, "%s.embeddings.patch_embeddings.projection.weight", enc);
@@ -382,24 +409,47 @@ rf_status rfdetr_config_from_weights(const char *path, const char *size_hint, rf
                         "decoder layers or heads",
                         path);
     int64_t side = isqrt64(positions - 1);
-    rfdetr_config c;
-    bool matched = false;
-    if (size_hint && *size_hint) {
-        RF_TRY(rfdetr_config_preset(size_hint, &c));
-        matched = true;
-    } else {
-        for (int i = 0; rfdetr_size_names[i] && !matched; i++) {
-            rfdetr_config_preset(rfdetr_size_names[i], &c);
-            matched = c.patch_size == patch && c.pos_embed_size == side && c.dec_layers == dec_layers &&
-                      c.vit_width == width && c.vit_depth == depth && c.hidden_dim == hidden;
-        }
-        if (!matched)
+    /* The size: the package's model_name, else the tensors; --model only
+     * where neither tells, and refused where it contradicts them. */
+    const char *size = NULL, *said_by = NULL;
+    if (pkg.model_name[0]) {
+        if (!pkg.size[0])
             return RF_ERROR(RF_ERR_FORMAT,
-                            "%s: cannot tell which RF-DETR size this is (patch %lld, %lldx%lld positions, ViT %lld x "
-                            "%d, hidden %lld, %d decoder layers); name it (tiny, nano, small, medium, base)",
-                            path, (long long)patch, (long long)side, (long long)side, (long long)width, depth,
-                            (long long)hidden, dec_layers);
+                            "%s was made for the rfdetr package's %s, which rfdetr.c does not build (it builds "
+                            "RFDETRNano, RFDETRSmall, RFDETRMedium, RFDETRBase)",
+                            path, pkg.model_name);
+        size = pkg.size;
+        said_by = "its model_name";
+    } else if ((size = size_of_tensors(patch, width, depth, dec_layers, hidden))) {
+        said_by = "its tensors";
     }
+    if (hinted && size && strcmp(size_hint, size) != 0)
+        return RF_ERROR(RF_ERR_INVALID_ARGUMENT, "--model %s does not match %s: %s say%s it is %s%s%s%s", size_hint, path,
+                        said_by, strcmp(said_by, "its tensors") == 0 ? "" : "s", size, pkg.model_name[0] ? " (" : "",
+                        pkg.model_name, pkg.model_name[0] ? ")" : "");
+    if (!size) size = hinted ? size_hint : NULL;
+    if (!size)
+        return RF_ERROR(RF_ERR_FORMAT,
+                        "%s: cannot tell which RF-DETR size this is (patch %lld, %lldx%lld positions, ViT %lld x "
+                        "%d, hidden %lld, %d decoder layers); name it (tiny, nano, small, medium, base)",
+                        path, (long long)patch, (long long)side, (long long)side, (long long)width, depth,
+                        (long long)hidden, dec_layers);
+    rfdetr_config c;
+    RF_TRY(rfdetr_config_preset(size, &c));
+    /* The resolution it was trained at: as the package recorded it, else
+     * from the position table where the size's table follows the
+     * resolution (every size but base, whose 37 x 37 table is DINOv2's). */
+    int resolution = pkg.resolution;
+    if (!resolution && c.pos_embed_size * c.patch_size == c.resolution) resolution = (int)side * c.patch_size;
+    if (resolution && resolution != c.resolution) {
+        rf_status s = rfdetr_config_set_resolution(&c, resolution);
+        if (s != RF_OK)
+            return rf_error_prefix(s, "%s: the resolution %d of %s: ", path, resolution,
+                                   pkg.resolution_from ? pkg.resolution_from : "its position table");
+    }
+    /* The table itself is the file's, interpolated to the input grid at run
+     * time as the package does when they differ. */
+    c.pos_embed_size = (int)side;
     /* RF-DETR takes the class count from the checkpoint when the user did not
      * set one, and keeps the queries' group structure when it can. */
     if (classes > RF_MAX_CLASSES)
@@ -549,6 +599,12 @@ rf_status rfdetr_model_open(rf_device *device, const char *path, const char *siz
     if (s == RF_OK && n) s = rfdetr_model_set_class_names(m, (const char *const *)names, n);
     for (int i = 0; i < n; i++) free(names[i]);
     free(names);
+    /* A checkpoint of the rfdetr package names its classes in its args. */
+    rfdetr_package_info pkg = {0};
+    if (s == RF_OK && !found) s = rfdetr_package_info_read(path, &pkg);
+    if (s == RF_OK && pkg.class_name_count)
+        s = rfdetr_model_set_class_names(m, (const char *const *)pkg.class_names, pkg.class_name_count);
+    rfdetr_package_info_free(&pkg);
     if (s != RF_OK) {
         rfdetr_model_free(m);
         return s;

@@ -25,6 +25,7 @@ echo "== Release build and full suite =="
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release
 cmake --build build -j"$jobs"
 ctest --test-dir build --output-on-failure --timeout 3000
+bash scripts/ci-skips.sh build
 
 echo "== OpenCL kernel cases under the Oclgrind device simulator =="
 bash scripts/ci-oclgrind.sh build
@@ -41,6 +42,7 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
 LSAN_OPTIONS="suppressions=$root/tests/lsan.supp:print_suppressions=0" \
 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --test-dir build-asan -L fast --output-on-failure --timeout 3000 --repeat until-pass:2
+bash scripts/ci-skips.sh build-asan
 
 echo "== Fuzzing: every parser of untrusted input, 60 s each (scripts/ci-fuzz.sh) =="
 bash scripts/ci-fuzz.sh

@@ -46,7 +46,7 @@ try:
     from rfdetr.models.backbone.dinov2_with_windowed_attn import WindowedDinov2WithRegistersBackbone
     from rfdetr.models.lwdetr import build_model_from_config
 except Exception as e:  # noqa: BLE001 - any import failure means "cannot run here"
-    print(f"model_reference.py: skipped ({e})", file=sys.stderr)
+    print(f"model_reference.py: skipped: cannot import the rfdetr package ({e}); to run it: pip install rfdetr", file=sys.stderr)
     sys.exit(77)
 
 warnings.filterwarnings("ignore")

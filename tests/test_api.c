@@ -98,11 +98,31 @@ int main(void) {
     CHECK(rf_model_evaluate(trained, data, "bogus", NULL, stats) == RF_ERR_INVALID_ARGUMENT, "unknown split");
     rf_model_free(trained);
 
-    /* Files: perfect detections of a fixture give AP 1. */
-    CHECK(rf_evaluate_files("../shared/coco_fixtures/mmdet_dummy/gt.json", "../shared/coco_fixtures/mmdet_dummy/dt.json",
-                            NULL, stats) == RF_OK,
-          "evaluate files");
-    CHECK(stats[1] > 0.99, "mmdet_dummy AP50 %.3f", stats[1]);
+    /* Files: perfect detections give AP 1 (written here, so the test needs
+     * nothing outside the repository). */
+    char gt_path[300], dt_path[300];
+    snprintf(gt_path, sizeof gt_path, "%s/gt.json", dir);
+    snprintf(dt_path, sizeof dt_path, "%s/dt.json", dir);
+    FILE *f = fopen(gt_path, "w");
+    if (f) {
+        fputs("{\"images\": [{\"id\": 1, \"width\": 100, \"height\": 80}, {\"id\": 2, \"width\": 64, \"height\": 64}],\n"
+              " \"categories\": [{\"id\": 1, \"name\": \"a\"}, {\"id\": 2, \"name\": \"b\"}],\n"
+              " \"annotations\": [{\"id\": 1, \"image_id\": 1, \"category_id\": 1, \"bbox\": [10, 10, 30, 20], \"area\": 600, \"iscrowd\": 0},\n"
+              "  {\"id\": 2, \"image_id\": 1, \"category_id\": 2, \"bbox\": [50, 40, 40, 30], \"area\": 1200, \"iscrowd\": 0},\n"
+              "  {\"id\": 3, \"image_id\": 2, \"category_id\": 1, \"bbox\": [5, 5, 50, 50], \"area\": 2500, \"iscrowd\": 0}]}\n",
+              f);
+        fclose(f);
+    }
+    f = fopen(dt_path, "w");
+    if (f) {
+        fputs("[{\"image_id\": 1, \"category_id\": 1, \"bbox\": [10, 10, 30, 20], \"score\": 0.9},\n"
+              " {\"image_id\": 1, \"category_id\": 2, \"bbox\": [50, 40, 40, 30], \"score\": 0.8},\n"
+              " {\"image_id\": 2, \"category_id\": 1, \"bbox\": [5, 5, 50, 50], \"score\": 0.7}]\n",
+              f);
+        fclose(f);
+    }
+    CHECK(rf_evaluate_files(gt_path, dt_path, NULL, stats) == RF_OK, "evaluate files");
+    CHECK(stats[0] > 0.99 && stats[1] > 0.99, "perfect detections: AP %.3f AP50 %.3f", stats[0], stats[1]);
     CHECK(rf_evaluate_files("/nonexistent.json", "x.json", NULL, stats) == RF_ERR_IO, "missing file");
 
     rf_model_free(m);

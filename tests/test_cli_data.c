@@ -41,7 +41,8 @@ static void check_json_shape(const char *json_path, const char *expect_splits) {
     char cmd[8192], out[4096];
     snprintf(cmd, sizeof cmd,
              "python3 -c 'import json,sys; d=json.load(open(\"%s\")); "
-             "assert sorted(d)==[\"format\",\"problems\",\"splits\"], sorted(d); "
+             "assert sorted(d)==[\"classes\",\"format\",\"num_classes\",\"problems\",\"splits\"], sorted(d); "
+             "assert all(sorted(c)==[\"id\",\"name\",\"placeholder\"] for c in d[\"classes\"]); "
              "assert isinstance(d[\"problems\"], list); "
              "assert all(sorted(v)==[\"annotations\",\"categories\",\"images\"] and all(isinstance(x,int) for x in "
              "v.values()) for v in d[\"splits\"].values()); "
@@ -56,8 +57,9 @@ int main(void) {
     const char *build = getenv("RFDETR_BUILD_DIR");
     snprintf(rfdetr, sizeof rfdetr, "%s/rfdetr", build ? build : "build");
     if (access(rfdetr, X_OK) != 0) {
-        printf("test_cli_data: %s not built; skipped\n", rfdetr);
-        return TEST_SKIP_CODE;
+        char why[1100];
+        snprintf(why, sizeof why, "%s is not built", rfdetr);
+        return test_skip("test_cli_data", why, "cmake --build build (the rfdetr target)");
     }
     if (!mkdtemp(tmp)) return 1;
     char cmd[8192], out[65536], path[1024];
@@ -76,7 +78,8 @@ int main(void) {
     char *json = NULL;
     CHECK_OK(rf_read_file(path, &json, NULL));
     CHECK(json && strstr(json, "\"format\": \"roboflow\"") && strstr(json, "\"train\": {\n      \"images\": 20,") &&
-              strstr(json, "\"problems\": []"),
+              strstr(json, "\"problems\": []") && strstr(json, "\"num_classes\": 3") &&
+              strstr(json, "\"name\": \"circle\"") && strstr(json, "\"name\": \"triangle\""),
           "json:\n%s", json ? json : "");
     free(json);
     check_json_shape(path, "test,train,valid");
@@ -96,7 +99,10 @@ int main(void) {
     CHECK(run(cmd, out, sizeof out) == 0 && strstr(out, "--classes"), "help");
 
     /* The real Roboflow export: its exact counts. */
-    if (rf_file_exists("../shared/datasets/facemask")) {
+    if (!rf_file_exists("../shared/datasets/facemask")) {
+        test_skip_part("test_cli_data", "check-data on the facemask export's exact counts",
+                       "../shared/datasets/facemask not found", TEST_ENABLE_SHARED);
+    } else {
         snprintf(path, sizeof path, "%s/facemask.json", tmp);
         snprintf(cmd, sizeof cmd, "%s check-data ../shared/datasets/facemask --json --quick > %s", rfdetr, path);
         CHECK(run(cmd, NULL, 0) == 0, "check-data facemask");
@@ -104,8 +110,9 @@ int main(void) {
         CHECK_OK(rf_read_file(path, &json, NULL));
         CHECK(json && strstr(json, "\"images\": 650,\n      \"annotations\": 3057,\n      \"categories\": 6") &&
                   strstr(json, "\"images\": 132,\n      \"annotations\": 584") &&
-                  strstr(json, "\"images\": 86,\n      \"annotations\": 459"),
-              "facemask counts:\n%s", json ? json : "");
+                  strstr(json, "\"images\": 86,\n      \"annotations\": 459") && strstr(json, "\"num_classes\": 6") &&
+                  strstr(json, "\"name\": \"without_mask\"") && strstr(json, "\"placeholder\": true"),
+              "facemask counts and classes:\n%s", json ? json : "");
         free(json);
         check_json_shape(path, "test,train,valid");
         snprintf(cmd, sizeof cmd, "%s check-data ../shared/datasets/facemask --quick", rfdetr);

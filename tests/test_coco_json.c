@@ -317,7 +317,8 @@ static void test_shared_files(void) {
     char path[512];
     snprintf(path, sizeof path, "../shared/coco_fixtures/README.md");
     if (access(path, R_OK) != 0) {
-        printf("test_coco_json: ../shared not found, shared files not checked\n");
+        test_skip_part("test_coco_json", "the shared COCO fixtures and the facemask export", "../shared not found",
+                       TEST_ENABLE_SHARED);
         return;
     }
     for (size_t i = 0; i < sizeof fixtures / sizeof fixtures[0]; i++) {

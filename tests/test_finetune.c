@@ -2,7 +2,9 @@
  * shapes by test_train_learns (ctest fixture) is fine-tuned on the Roboflow
  * facemask export in ../shared/datasets for a few epochs — its class head
  * re-initialised from 3 to 6 classes as RF-DETR does — and must reach an AP
- * above 0 on valid. Skips (77) without the dataset or the starting model. */
+ * above 0 on valid. The dataset is $RFDETR_FACEMASK_DIR, else
+ * ../shared/datasets/facemask. Skips (77), saying what is missing, without
+ * the dataset or the starting model. */
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -11,12 +13,16 @@
 #include "train/trainer.h"
 
 int main(void) {
-    const char *data = "../shared/datasets/facemask", *build = getenv("RFDETR_BUILD_DIR");
-    char weights[512];
+    const char *data = test_facemask_dir(), *build = getenv("RFDETR_BUILD_DIR");
+    char weights[512], why[1200];
     snprintf(weights, sizeof weights, "%s/test-artifacts/tiny_shapes.safetensors", build ? build : "build");
-    if (!rf_file_exists(data) || !rf_file_exists(weights)) {
-        printf("test_finetune: %s or %s missing, skipped\n", data, weights);
-        return TEST_SKIP_CODE;
+    if (!rf_file_exists(data)) {
+        snprintf(why, sizeof why, "the facemask dataset is not at %s", data);
+        return test_skip("test_finetune", why, TEST_ENABLE_FACEMASK);
+    }
+    if (!rf_file_exists(weights)) {
+        snprintf(why, sizeof why, "%s (written by test_train_learns) is missing", weights);
+        return test_skip("test_finetune", why, "run test_train_learns first (ctest -L slow runs both, in order)");
     }
     char out[] = "/tmp/rfdetr_finetune_XXXXXX";
     if (!mkdtemp(out)) return 1;

@@ -195,7 +195,8 @@ static void test_resample_identity_and_flip(void) {
 /* PIL as the oracle: Image.resize(size, BILINEAR, box=region) on random pixels. */
 static void test_resample_vs_pil(void) {
     if (system("python3 -c 'import PIL, numpy' >/dev/null 2>&1") != 0) {
-        printf("test_image: python3 with PIL and numpy not found; PIL comparison skipped\n");
+        test_skip_part("test_image", "resampling against PIL", "python3 cannot import PIL and numpy",
+                       "pip install pillow numpy");
         return;
     }
     enum { SW = 97, SH = 61 };

@@ -153,8 +153,7 @@ typedef struct scipy_case {
 
 static int run_scipy(void) {
     if (!io_python_has("scipy.optimize, numpy")) {
-        printf("test_lsa --scipy: python3 with scipy not importable; skipped\n");
-        return TEST_SKIP_CODE;
+        return test_skip("test_lsa --scipy", "python3 cannot import scipy and numpy", "pip install scipy numpy");
     }
     static const scipy_case cases[] = {
         {10, 10, false}, {20, 5, false}, {5, 20, false}, {50, 50, false}, {300, 7, false}, {7, 300, false},

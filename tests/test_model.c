@@ -735,8 +735,8 @@ static int run_python(const char *size) {
     int rc = system(cmd);
     if (rc == -1 || !WIFEXITED(rc)) return 1;
     if (WEXITSTATUS(rc) == TEST_SKIP_CODE) {
-        printf("test_model: skipped (the rfdetr package is not importable)\n");
-        return TEST_SKIP_CODE;
+        return test_skip("test_model --python", "python3 cannot import torch and rfdetr (tests/model_reference.py builds the reference)",
+                         TEST_ENABLE_RFDETR);
     }
     if (WEXITSTATUS(rc) != 0) {
         fprintf(stderr, "model_reference.py failed (%d)\n", WEXITSTATUS(rc));

@@ -260,8 +260,7 @@ static bool torch_expected(const inputs *in, double *bce, double *dxc, double *d
 int main(int argc, char **argv) {
     bool torch = argc > 1 && strcmp(argv[1], "--torch") == 0;
     if (torch && !torch_available()) {
-        printf("test_ops_loss --torch: torch is not importable, skipped\n");
-        return TEST_SKIP_CODE;
+        return test_skip("test_ops_loss --torch", "python3 cannot import torch", TEST_ENABLE_TORCH);
     }
     inputs *in = calloc(1, sizeof *in);
     outputs *out = calloc(1, sizeof *out);

@@ -534,8 +534,9 @@ static int check_torch(rf_device **devs, int ndev) {
     snprintf(cmd, sizeof cmd, "python3 '%s/tests/vision_parity.py' '%s'", src ? src : ".", path);
     int rc = system(cmd);
     if (rc == -1 || !WIFEXITED(rc) || WEXITSTATUS(rc) != 0) {
-        printf("test_ops_vision --torch: skipped (python3 with torch not available: status %d)\n", rc);
-        return TEST_SKIP_CODE;
+        char why[96];
+        snprintf(why, sizeof why, "tests/vision_parity.py could not run (status %d): python3 cannot import torch", rc);
+        return test_skip("test_ops_vision --torch", why, TEST_ENABLE_TORCH);
     }
     CHECK(load_parity(path), "cannot read %s", path);
     const char *conv_in[] = {"x", "w", "b"}, *x_in[] = {"x"}, *grid_in[] = {"x", "grid"};

@@ -256,8 +256,7 @@ static void test_clip_scale(void) {
 int main(int argc, char **argv) {
     bool torch = argc > 1 && strcmp(argv[1], "--torch") == 0;
     if (torch && !torch_available()) {
-        printf("test_optim --torch: torch is not importable, skipped\n");
-        return TEST_SKIP_CODE;
+        return test_skip("test_optim --torch", "python3 cannot import torch", TEST_ENABLE_TORCH);
     }
     run_data d;
     make_data(&d);

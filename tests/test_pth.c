@@ -425,8 +425,7 @@ done:
 
 static int run_torch(void) {
     if (!io_python_has("torch, numpy")) {
-        printf("test_pth --torch: python3 with torch not importable; skipped\n");
-        return TEST_SKIP_CODE;
+        return test_skip("test_pth --torch", "python3 cannot import torch and numpy", TEST_ENABLE_TORCH);
     }
     bool have_safetensors = io_python_has("safetensors");
     char dir[4096], args[4300];
@@ -442,8 +441,8 @@ static int run_torch(void) {
 /* A real RF-DETR nano checkpoint, as the rfdetr package saves it. */
 static int run_rfdetr(void) {
     if (!io_python_has("rfdetr, safetensors")) {
-        printf("test_pth --rfdetr: python3 with rfdetr and safetensors not importable; skipped\n");
-        return TEST_SKIP_CODE;
+        return test_skip("test_pth --rfdetr", "python3 cannot import rfdetr and safetensors",
+                         "pip install rfdetr safetensors");
     }
     char dir[4096], args[4300], path[4200], expected[4200];
     io_scratch_make(dir, sizeof dir);

@@ -316,8 +316,8 @@ static void test_malformed(void) {
 
 static int run_python_checks(void) {
     if (!io_python_has("safetensors, numpy")) {
-        printf("test_safetensors --python: python3 with safetensors and numpy not importable; skipped\n");
-        return TEST_SKIP_CODE;
+        return test_skip("test_safetensors --python", "python3 cannot import safetensors and numpy",
+                         "pip install safetensors numpy");
     }
     char dir[4096], path[4200], args[4300];
     io_scratch_make(dir, sizeof dir);

@@ -201,7 +201,8 @@ static void test_resume(void) {
 /* ---- the device guarantee ---------------------------------------------------------------- */
 static void test_devices(void) {
     if (rf_device_check_name("opencl:1", NULL) != RF_OK) {
-        printf("test_train: no opencl:1, device checks skipped\n");
+        test_skip_part("test_train", "the opencl:1 device checks", "no opencl:1",
+                       "POCL_DEVICES=\"pthread pthread\" (two PoCL devices; scripts/test.sh sets it)");
         return;
     }
     char on1[300], on0[300], oncpu[300];

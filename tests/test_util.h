@@ -49,6 +49,36 @@ static inline int test_finish(const char *name) {
 /* Exit code ctest treats as "skipped" (SKIP_RETURN_CODE). */
 #define TEST_SKIP_CODE 77
 
+/* What enables a check that cannot run in a plain clone. The Python
+ * packages are oracles only (the product never needs Python); ../shared is
+ * the fixture folder this project's CI keeps beside the checkout; the
+ * facemask dataset is the public Roboflow export named in README.md. */
+#define TEST_ENABLE_TORCH "pip install torch numpy"
+#define TEST_ENABLE_RFDETR "pip install rfdetr (it brings torch)"
+#define TEST_ENABLE_SHARED "the project's fixture folder ../shared beside this checkout (CI has it)"
+#define TEST_ENABLE_FACEMASK \
+    "RFDETR_FACEMASK_DIR=/path/to/facemask (the Roboflow COCO export; README.md, \"Tests\"), or ../shared/datasets/facemask"
+
+/* A whole test that cannot run here: says why and what would run it, and
+ * returns the skip code for main to return. */
+static inline int test_skip(const char *test, const char *why, const char *enable) {
+    printf("%s: skipped: %s; to run it: %s\n", test, why, enable);
+    fflush(stdout);
+    return TEST_SKIP_CODE;
+}
+
+/* A part of a test that cannot run here; the rest runs and counts. */
+static inline void test_skip_part(const char *test, const char *part, const char *why, const char *enable) {
+    printf("%s: %s not checked: %s; to check it: %s\n", test, part, why, enable);
+    fflush(stdout);
+}
+
+/* The facemask dataset: $RFDETR_FACEMASK_DIR, else ../shared/datasets/facemask. */
+static inline const char *test_facemask_dir(void) {
+    const char *dir = getenv("RFDETR_FACEMASK_DIR");
+    return dir && *dir ? dir : "../shared/datasets/facemask";
+}
+
 /* The devices a test runs on: every device every backend reports, unless
  * RFDETR_TEST_DEVICES="cpu,opencl:1" narrows it. Returns the count. */
 static inline int test_device_names(char names[][32], int max) {

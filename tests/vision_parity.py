@@ -16,7 +16,8 @@ import sys
 try:
     import torch
     import torch.nn.functional as F
-except ImportError:
+except ImportError as e:
+    print(f"vision_parity.py: skipped: cannot import torch ({e}); to run it: pip install torch numpy")
     sys.exit(77)
 
 torch.manual_seed(20240611)

@@ -8,7 +8,8 @@
 #include "data/loader.h"
 
 rf_status rf_evaluate_model(rfdetr_model *model, rf_ctx *ctx, const rf_dataset *ds, rf_split split, int batch,
-                            int threads, const int max_dets[3], rf_coco_eval_result **result) {
+                            int threads, const int max_dets[3], rf_evaluate_progress_fn progress, void *progress_user,
+                            rf_coco_eval_result **result) {
     *result = NULL;
     const rf_coco_dataset *gt = ds->splits[split].coco;
     rf_loader_config lc;
@@ -29,6 +30,7 @@ rf_status rf_evaluate_model(rfdetr_model *model, rf_ctx *ctx, const rf_dataset *
     rfdetr_detection *dets = NULL;
     rf_coco_detection *coco = NULL;
     bool was = rf_ctx_set_grad(ctx, false);
+    int64_t images_done = 0, images_total = (int64_t)gt->image_count;
     while (s == RF_OK) {
         const rf_batch *lb = NULL;
         s = rf_loader_next(loader, &lb);
@@ -72,6 +74,8 @@ rf_status rf_evaluate_model(rfdetr_model *model, rf_ctx *ctx, const rf_dataset *
                 }
             s = rf_coco_evaluator_add(ev, coco, m);
         }
+        images_done += n;
+        if (s == RF_OK && progress) progress(progress_user, images_done, images_total);
         free(hw);
         free(ids);
     }

@@ -11,10 +11,14 @@
 #include "eval/coco_eval.h"
 #include "model/model.h"
 
+/* Called after each batch with the images evaluated so far and in all. */
+typedef void (*rf_evaluate_progress_fn)(void *user, int64_t images_done, int64_t images_total);
+
 /* ctx: a context on the model's device (reset per batch; its gradient
  * recording is switched off meanwhile). max_dets NULL: pycocotools'
- * 1/10/100. */
+ * 1/10/100. progress may be NULL. */
 rf_status rf_evaluate_model(rfdetr_model *model, rf_ctx *ctx, const rf_dataset *ds, rf_split split, int batch,
-                            int threads, const int max_dets[3], rf_coco_eval_result **result);
+                            int threads, const int max_dets[3], rf_evaluate_progress_fn progress, void *progress_user,
+                            rf_coco_eval_result **result);
 
 #endif

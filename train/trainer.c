@@ -81,6 +81,10 @@ typedef struct trainer {
     rf_run_log log;
     int64_t last_saved_epoch; /* epochs in the newest checkpoint.safetensors on disk (-1: none) */
     rf_step_profile steps;    /* --profile: device traffic per optimizer step */
+    /* For the ETA, which includes the evaluations still to come. */
+    const char *eval_pass;           /* "evaluating the regular model on valid", ... */
+    double eval_seconds;             /* spent evaluating in this session */
+    int64_t eval_images;             /* images evaluated in this session */
 } trainer;
 
 static void notify(const trainer *t, rf_train_event event, const char *message) {
@@ -107,7 +111,11 @@ static rf_status open_data(trainer *t) {
     char dir[4096];
     int generated = 0;
     RF_TRY(rf_dataset_resolve_dir(t->cfg->data, dir, sizeof dir, &generated));
-    if (generated) notify(t, RF_TRAIN_MESSAGE, "generated the built-in shapes dataset");
+    if (generated) {
+        char msg[4200];
+        snprintf(msg, sizeof msg, "generated the built-in shapes dataset in %s (reused by later runs)", dir);
+        notify(t, RF_TRAIN_MESSAGE, msg);
+    }
     unsigned splits = RF_SPLIT_BIT(RF_SPLIT_TRAIN) | RF_SPLIT_BIT(RF_SPLIT_VALID);
     RF_TRY(rf_dataset_open(dir, splits, &t->ds));
     if (t->ds->splits[RF_SPLIT_TEST].present) {
@@ -138,6 +146,17 @@ static rf_status build_model(trainer *t) {
         char msg[256];
         snprintf(msg, sizeof msg, "loaded %d tensors from %s (%d adapted to this model)", report.loaded, c->weights,
                  report.adapted);
+        notify(t, RF_TRAIN_MESSAGE, msg);
+    } else if (strcmp(mc.size, "tiny") != 0) {
+        /* The official sizes are made to be fine-tuned from pretrained
+         * weights; from random ones their loss climbs for hundreds of steps
+         * and they need far longer than the recipe's epochs. */
+        char msg[512];
+        snprintf(msg, sizeof msg,
+                 "warning: training %s from random weights, not fine-tuning: without pretrained weights it needs "
+                 "far more data and epochs. rfdetr.c downloads nothing: fetch the official rf-detr-%s.pth (URL in "
+                 "README.md, \"Fine-tuning\") and pass --weights rf-detr-%s.pth",
+                 mc.size, mc.size, mc.size);
         notify(t, RF_TRAIN_MESSAGE, msg);
     }
     /* Class names by id travel with every checkpoint. */
@@ -300,10 +319,38 @@ static rf_status optimizer_step(trainer *t, rf_loader *loader, step_result *r, b
 
 /* ---- evaluation -------------------------------------------------------------------------- */
 
+static void on_eval_batch(void *user, int64_t done, int64_t total) {
+    const trainer *t = user;
+    if (!t->cfg->progress) return;
+    rf_train_progress p = {.event = RF_TRAIN_EVAL_PROGRESS, .epoch = t->st.epoch, .epochs = t->cfg->epochs,
+                           .global_step = t->st.step, .message = t->eval_pass, .eval_images_done = done,
+                           .eval_images_total = total};
+    t->cfg->progress(t->cfg->progress_user, &p);
+}
+
 static rf_status evaluate(trainer *t, const rf_dataset *ds, rf_split split, rf_coco_eval_result **result) {
     /* RF-DETR evaluates during training with maxDets 1 / 10 / 500. */
     const int max_dets[3] = {1, 10, 500};
-    return rf_evaluate_model(t->model, t->ctx, ds, split, t->cfg->eval_batch, t->cfg->threads, max_dets, result);
+    double start = now_seconds();
+    rf_status s = rf_evaluate_model(t->model, t->ctx, ds, split, t->cfg->eval_batch, t->cfg->threads, max_dets,
+                                    on_eval_batch, t, result);
+    if (s == RF_OK) {
+        t->eval_seconds += now_seconds() - start;
+        t->eval_images += (int64_t)ds->splits[split].coco->image_count;
+    }
+    return s;
+}
+
+/* Seconds of evaluation left: the valid passes of this and every later
+ * epoch (regular and EMA), and the test pass at the end. Per image as
+ * measured once an evaluation has run; before, a third of a training
+ * image's time (a forward pass without the backward). */
+static double evaluation_seconds_left(const trainer *t, double train_seconds_per_image) {
+    double per_image = t->eval_images > 0 ? t->eval_seconds / (double)t->eval_images : train_seconds_per_image / 3;
+    const rf_coco_dataset *valid = t->ds->splits[RF_SPLIT_VALID].coco, *test = t->ds->splits[RF_SPLIT_TEST].coco;
+    double images = (double)(t->cfg->epochs - t->st.epoch) * (valid ? (double)valid->image_count : 0) * (t->ema ? 2 : 1);
+    if (test) images += (double)test->image_count;
+    return per_image * images;
 }
 
 /* Evaluates the EMA weights by swapping them in (no copy) and back. */
@@ -329,12 +376,14 @@ static rf_status save_weights(trainer *t, const char *name, bool ema) {
 static rf_status end_of_epoch(trainer *t, const double *loss_sums, int64_t steps, double epoch_seconds,
                               bool *stop_early) {
     const rf_train_config *c = t->cfg;
-    notify(t, RF_TRAIN_EVALUATING, "evaluating the regular model on valid");
+    t->eval_pass = "evaluating the regular model on valid";
+    notify(t, RF_TRAIN_EVALUATING, t->eval_pass);
     rf_coco_eval_result *reg = NULL, *ema = NULL;
     RF_TRY(evaluate(t, t->ds, RF_SPLIT_VALID, &reg));
     rf_status s = RF_OK;
     if (t->ema) {
-        notify(t, RF_TRAIN_EVALUATING, "evaluating the EMA model on valid");
+        t->eval_pass = "evaluating the EMA model on valid";
+        notify(t, RF_TRAIN_EVALUATING, t->eval_pass);
         s = evaluate_ema(t, &ema);
     }
     double reg_map = reg->stats[0], ema_map = ema ? ema->stats[0] : -1;
@@ -459,16 +508,20 @@ static rf_status train_loop(trainer *t, rf_train_summary *summary) {
             sums[4] += r.grad_norm;
             t->st.epoch_steps++;
             if (c->progress) {
-                double elapsed = now_seconds() - t_start;
+                double elapsed = now_seconds() - t_start, training = elapsed - t->eval_seconds;
                 int64_t done = t->st.step - steps_at_start;
                 int64_t remaining = t->sched.total_steps - t->st.step;
+                double images_done = (double)done * c->batch * c->grad_accum;
+                double eta = done > 0 ? training / done * (double)remaining +
+                                            evaluation_seconds_left(t, training / images_done)
+                                      : 0;
                 rf_train_progress p = {.event = RF_TRAIN_STEP, .epoch = t->st.epoch, .epochs = c->epochs,
                                        .step_in_epoch = (t->st.batches_done + c->grad_accum - 1) / c->grad_accum,
                                        .steps_per_epoch = t->sched.steps_per_epoch, .global_step = t->st.step,
                                        .total_steps = t->sched.total_steps, .loss = r.loss,
                                        .lr = c->lr * rf_lr_factor(&t->sched, t->st.step - 1), .grad_norm = r.grad_norm,
-                                       .images_per_second = elapsed > 0 ? done * (double)c->batch * c->grad_accum / elapsed : 0,
-                                       .eta_seconds = done > 0 ? elapsed / done * (double)remaining : 0};
+                                       .images_per_second = training > 0 ? images_done / training : 0,
+                                       .eta_seconds = eta};
                 c->progress(c->progress_user, &p);
             }
         }
@@ -686,7 +739,8 @@ rf_status rf_train(const rf_train_config *cfg, rf_train_summary *summary) {
     }
     /* The test split, with the best total model. */
     if (s == RF_OK && t.ds->splits[RF_SPLIT_TEST].present && t.st.epochs_evaluated > 0) {
-        notify(&t, RF_TRAIN_EVALUATING, "evaluating the best total model on test");
+        t.eval_pass = "evaluating the best total model on test";
+        notify(&t, RF_TRAIN_EVALUATING, t.eval_pass);
         rfdetr_model *best = NULL;
         rf_coco_eval_result *test = NULL;
         rfdetr_model *current = t.model;

@@ -223,7 +223,8 @@ def check(build_dir):
         import numpy  # noqa: F401
         import pycocotools  # noqa: F401
     except ImportError as e:
-        print("oracle: pycocotools/numpy not importable (%s): skipped" % e)
+        print("test_eval_pycocotools: skipped: python3 cannot import pycocotools and numpy (%s); "
+              "to run it: pip install pycocotools numpy" % e)
         return 77
     rfdetr = os.path.join(build_dir, "rfdetr")
     passed = failed = 0

@@ -33,9 +33,6 @@ struct rf_pth {
     uint64_t *entry_need;       /* per zip entry: bytes of the storages the pickle puts there */
 };
 
-/* data.pkl holds names, shapes and small metadata: RF-DETR's is tens of KB. */
-#define PICKLE_MAX_BYTES (64u << 20)
-
 /* The archive's folder: torch names every entry "<name>/...", and
  * "<name>/data.pkl" holds the pickle. */
 static rf_status find_prefix(const rf_pth *pth, char **prefix) {
@@ -171,7 +168,7 @@ static rf_status load(rf_pth *pth, const uint8_t *data, size_t size, const char 
     rf_status s = check_byte_order(pth, prefix);
     const uint8_t *pickle_bytes = NULL;
     int pickle_entry = find_entry(pth, prefix, "", "data.pkl");
-    if (s == RF_OK) s = entry_bytes(pth, pickle_entry, PICKLE_MAX_BYTES, &pickle_bytes);
+    if (s == RF_OK) s = entry_bytes(pth, pickle_entry, RF_PTH_PICKLE_MAX_BYTES, &pickle_bytes);
     rf_pickle *pickle = NULL;
     rf_pickle_object *root = NULL;
     if (s == RF_OK) s = rf_pickle_load(pickle_bytes, (size_t)pth->zip.entries[pickle_entry].size, pth->label, &pickle, &root);

@@ -19,6 +19,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The most a checkpoint's data.pkl may inflate to: it holds names, shapes
+ * and small metadata (RF-DETR's is tens of KB). */
+#define RF_PTH_PICKLE_MAX_BYTES (64u << 20)
+
 #include "core/tensor_file.h"
 #include "rfdetr.h"
 

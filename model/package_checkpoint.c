@@ -9,6 +9,7 @@
 #include "backend/status.h"
 #include "core/pickle.h"
 #include "core/tensor_file.h"
+#include "core/pth.h"
 #include "core/zip.h"
 
 /* The package's class names for the sizes we build (rfdetr/variants.py). */
@@ -94,7 +95,7 @@ rf_status rfdetr_package_info_read(const char *path, rfdetr_package_info *out) {
     uint8_t *owned = NULL;
     rf_pickle *pickle = NULL;
     rf_pickle_object *root = NULL;
-    if (entry >= 0) s = rf_zip_read(&zip, entry, &bytes, &owned);
+    if (entry >= 0) s = rf_zip_read(&zip, entry, RF_PTH_PICKLE_MAX_BYTES, &bytes, &owned);
     if (entry >= 0 && s == RF_OK) s = rf_pickle_load(bytes, (size_t)zip.entries[entry].size, path, &pickle, &root);
     if (s == RF_OK && root && root->kind == RF_PICKLE_DICT) s = describe(root, out);
     rf_pickle_free(pickle);

@@ -52,6 +52,10 @@ def check_predict(a, sess, check):
         x = np.repeat(x, int(a.batch_dim), axis=0)
     dets, labels = sess.run(["dets", "labels"], {"input": x})
     scores, class_id, boxes = decode(dets[0], labels[0], r, r, a.num_select)
+    # rfdetr predict writes an inverted box (a query whose reference box has
+    # a negative side) as an empty one, as evaluation counts it.
+    boxes[:, 2] = np.maximum(boxes[:, 2], boxes[:, 0])
+    boxes[:, 3] = np.maximum(boxes[:, 3], boxes[:, 1])
     with open(a.predict_json) as f:
         pred = json.load(f)
     p_scores = np.array([d["score"] for d in pred])

@@ -139,6 +139,16 @@ static void pack_rows(const float *src, int64_t ld, int64_t n, int64_t cols, flo
 
 typedef int vi __attribute__((vector_size(VL * sizeof(int))));
 
+/* r = the lanes of (a, b) that idx picks (0 .. 2 VL - 1): GCC's two-vector
+ * shuffle; clang has none with run-time indices, so it takes them one by
+ * one. (A macro: vector arguments by value change the ABI.) */
+#if defined(__clang__)
+#define SHUFFLE2(r, a, b, idx)                                                                 \
+    for (int k_ = 0; k_ < VL; k_++) (r)[k_] = (idx)[k_] < VL ? (a)[(idx)[k_]] : (b)[(idx)[k_] - VL]
+#else
+#define SHUFFLE2(r, a, b, idx) (r) = __builtin_shuffle((a), (b), (idx))
+#endif
+
 /* A 16 x 16 transpose in registers, in four stages: at stage S, rows i and
  * i + S (bit S of i clear) exchange their off-diagonal S-lane blocks
  * (lane indices past 15 pick from the second row). */
@@ -155,8 +165,8 @@ static inline __attribute__((always_inline)) void turn16(vf r[VL]) {
         for (int i = 0; i < VL; i++)
             if (!(i & step)) {
                 vf a = r[i], b = r[i + step];
-                r[i] = __builtin_shuffle(a, b, lo[stage]);
-                r[i + step] = __builtin_shuffle(a, b, hi[stage]);
+                SHUFFLE2(r[i], a, b, lo[stage]);
+                SHUFFLE2(r[i + step], a, b, hi[stage]);
             }
 }
 

@@ -128,6 +128,7 @@ struct rf_device {
      * buffer (freed with the device). NULL / 0 on the cpu. */
     const struct rf_gpu_ops *gpu;
     size_t max_group_size;
+    size_t row_group_size; /* work items that reduce one row together (0: the default group size) */
     rf_buffer *scratch;
     /* Kernels the device lacks run on this cpu device (opened on first
      * need, closed with the device); which were warned about. */

@@ -961,6 +961,17 @@ rf_tensor *rf_window_reverse(rf_ctx *ctx, rf_tensor *x, int64_t b, int64_t h, in
 
 /* ---- attention ------------------------------------------------------------------------------ */
 
+/* What the GPU backends run for now: their first fused kernels
+ * (backend/kernels/attention.h: one key per work item) are slower than
+ * GEMM + softmax + GEMM (bench/RESULTS.md: 850 ms of a tiny PoCL step); they
+ * stay tested in test_backend_ops until a tiled version replaces this. The
+ * scale goes on q rather than on the Lq x Lk scores. */
+static rf_tensor *attention_composed(rf_ctx *ctx, rf_tensor *q, rf_tensor *k, rf_tensor *v, rf_tensor *mask,
+                                     float scale) {
+    rf_tensor *scores = rf_matmul(ctx, rf_scale(ctx, q, scale), k, false, true); /* (B, H, Lq, Lk) */
+    return rf_matmul(ctx, rf_softmax(ctx, scores, mask), v, false, false);     /* (B, H, Lq, Dv) */
+}
+
 /* A 4-d tensor whose rows (last axis) are contiguous, as the kernel reads it. */
 static rf_tensor *rows_contiguous(rf_ctx *ctx, rf_tensor *t) {
     return t && (t->stride[3] == 1 || t->shape[3] == 1) ? t : rf_contiguous(ctx, t);
@@ -1009,6 +1020,7 @@ rf_tensor *rf_attention(rf_ctx *ctx, rf_tensor *q, rf_tensor *k, rf_tensor *v, r
         if (mask->ndim != 2 || mask->shape[0] != q->shape[2] || mask->shape[1] != k->shape[2])
             return fail_shape(ctx, "attention", "mask must be (Lq, Lk) for q (B,H,Lq,D): got", mask, q);
     }
+    if (ctx->device->gpu) return attention_composed(ctx, q, k, v, mask, scale);
     q = rows_contiguous(ctx, q);
     k = rows_contiguous(ctx, k);
     v = rows_contiguous(ctx, v);

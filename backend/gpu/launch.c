@@ -82,6 +82,16 @@ rf_status rf_launch_groups(rf_launch *l, int64_t groups) {
     return run(l, 1, &global, &local);
 }
 
+size_t rf_gpu_row_group_size(const rf_device *dev) {
+    return dev->row_group_size ? dev->row_group_size : rf_gpu_group_size(dev);
+}
+
+rf_status rf_launch_rows(rf_launch *l, int64_t rows) {
+    size_t local = rf_gpu_row_group_size(l->dev);
+    size_t global = (size_t)rows * local;
+    return run(l, 1, &global, &local);
+}
+
 rf_status rf_launch_2d(rf_launch *l, int64_t n0, int64_t n1) {
     size_t local[2] = {rf_gpu_group_size(l->dev), 1};
     size_t global[2] = {round_up((size_t)n0, local[0]), (size_t)n1};

@@ -67,6 +67,9 @@ void rf_launch_mem(rf_launch *l, rf_mem m);
 rf_status rf_launch_items(rf_launch *l, int64_t n);
 /* One work-group per row: `groups` groups of rf_gpu_group_size(dev) items. */
 rf_status rf_launch_groups(rf_launch *l, int64_t groups);
+/* One work-group per row of a row reduction (softmax, layer norm,
+ * reductions, arg-max, sums of squares): groups of rf_gpu_row_group_size. */
+rf_status rf_launch_rows(rf_launch *l, int64_t rows);
 /* A 2-D range: n0 items (in groups of the default size) by n1. */
 rf_status rf_launch_2d(rf_launch *l, int64_t n0, int64_t n1);
 
@@ -78,6 +81,11 @@ size_t rf_gpu_group_size(const rf_device *dev);
  * GEMM with k == 0 (C = beta * C). */
 rf_status rf_gpu_fill_u32(rf_buffer *dst, size_t dst_byte_offset, size_t count, uint32_t pattern);
 rf_status rf_gpu_gemm_scale_c(rf_device *dev, const rf_gemm_desc *d);
+
+/* Work items per row in rf_launch_rows: the group size, except where the
+ * backend says a row runs faster on one work item (a CPU-backed OpenCL,
+ * whose work-groups are loops: barriers there cost more than they share). */
+size_t rf_gpu_row_group_size(const rf_device *dev);
 
 /* A device buffer of at least `bytes` for a launcher's intermediate results,
  * owned by the device and reused by later launches: valid until the next

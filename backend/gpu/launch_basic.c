@@ -106,7 +106,7 @@ rf_status rf_gpu_reduce(rf_device *dev, const rf_reduce_args *a) {
      * outputs to fill the device; else an item per output, whose
      * neighbours read neighbouring outputs. */
     bool contiguous_rows = nr > 0 && rstride[nr - 1] == 1;
-    bool groups = n_red >= 32 && (contiguous_rows || n_out < 4096);
+    bool groups = rf_gpu_row_group_size(dev) > 1 && n_red >= 32 && (contiguous_rows || n_out < 4096);
     rf_launch l;
     rf_launch_begin(&l, dev, PROGRAM, groups ? "reduce_groups_f32" : "reduce_items_f32");
     rf_launch_int(&l, a->op);
@@ -121,7 +121,7 @@ rf_status rf_gpu_reduce(rf_device *dev, const rf_reduce_args *a) {
     rf_launch_mem(&l, (rf_mem){a->x.buf, a->x.off});
     rf_launch_mem(&l, a->y);
     rf_launch_int(&l, a->accumulate);
-    return groups ? rf_launch_groups(&l, n_out) : rf_launch_items(&l, n_out);
+    return groups ? rf_launch_rows(&l, n_out) : rf_launch_items(&l, n_out);
 }
 
 rf_status rf_gpu_max_last(rf_device *dev, const rf_max_last_args *a) {
@@ -132,7 +132,7 @@ rf_status rf_gpu_max_last(rf_device *dev, const rf_max_last_args *a) {
     rf_launch_mem(&l, a->x);
     rf_launch_mem(&l, a->values);
     rf_launch_mem(&l, a->indices);
-    return rf_launch_groups(&l, a->rows);
+    return rf_launch_rows(&l, a->rows);
 }
 
 rf_status rf_gpu_max_last_backward(rf_device *dev, const rf_max_last_backward_args *a) {
@@ -157,7 +157,7 @@ rf_status rf_gpu_softmax(rf_device *dev, const rf_softmax_args *a) {
     rf_launch_int(&l, a->has_mask);
     rf_launch_mem(&l, a->has_mask ? a->mask : no_mem);
     rf_launch_long(&l, a->has_mask ? a->mask_rows : 1);
-    return rf_launch_groups(&l, a->rows);
+    return rf_launch_rows(&l, a->rows);
 }
 
 rf_status rf_gpu_softmax_backward(rf_device *dev, const rf_softmax_backward_args *a) {
@@ -169,7 +169,7 @@ rf_status rf_gpu_softmax_backward(rf_device *dev, const rf_softmax_backward_args
     rf_launch_mem(&l, a->dy);
     rf_launch_mem(&l, a->dx);
     rf_launch_int(&l, a->accumulate);
-    return rf_launch_groups(&l, a->rows);
+    return rf_launch_rows(&l, a->rows);
 }
 
 static void ln_layout(rf_launch *l, int64_t rows, int64_t cols, int64_t inner, int64_t outer, int64_t col) {
@@ -182,11 +182,14 @@ static void ln_layout(rf_launch *l, int64_t rows, int64_t cols, int64_t inner, i
 
 /* A row's columns are contiguous (last-dim layer norm): a group per row.
  * Otherwise neighbouring rows are neighbouring addresses (channel layer
- * norm): an item per row. */
-static bool ln_groups(int64_t col_stride) { return col_stride == 1; }
+ * norm), or a row is one work item's anyway (rf_gpu_row_group_size 1): an
+ * item per row. */
+static bool ln_groups(const rf_device *dev, int64_t col_stride) {
+    return col_stride == 1 && rf_gpu_row_group_size(dev) > 1;
+}
 
 rf_status rf_gpu_layernorm(rf_device *dev, const rf_layernorm_args *a) {
-    bool groups = ln_groups(a->col_stride);
+    bool groups = ln_groups(dev, a->col_stride);
     rf_launch l;
     rf_launch_begin(&l, dev, PROGRAM, groups ? "layernorm_groups_f32" : "layernorm_items_f32");
     ln_layout(&l, a->rows, a->cols, a->inner, a->outer_stride, a->col_stride);
@@ -198,7 +201,7 @@ rf_status rf_gpu_layernorm(rf_device *dev, const rf_layernorm_args *a) {
     rf_launch_int(&l, a->has_affine);
     rf_launch_mem(&l, a->has_affine ? a->gamma : no_mem);
     rf_launch_mem(&l, a->has_affine ? a->beta : no_mem);
-    return groups ? rf_launch_groups(&l, a->rows) : rf_launch_items(&l, a->rows);
+    return groups ? rf_launch_rows(&l, a->rows) : rf_launch_items(&l, a->rows);
 }
 
 /* Rows per chunk of the parameter-gradient pass: enough chunks to fill the
@@ -210,7 +213,7 @@ static int64_t ln_chunk_rows(int64_t rows) {
 }
 
 rf_status rf_gpu_layernorm_backward(rf_device *dev, const rf_layernorm_backward_args *a) {
-    bool groups = ln_groups(a->col_stride);
+    bool groups = ln_groups(dev, a->col_stride);
     rf_launch l;
     rf_launch_begin(&l, dev, PROGRAM, groups ? "layernorm_backward_groups_f32" : "layernorm_backward_items_f32");
     ln_layout(&l, a->rows, a->cols, a->inner, a->outer_stride, a->col_stride);
@@ -222,7 +225,7 @@ rf_status rf_gpu_layernorm_backward(rf_device *dev, const rf_layernorm_backward_
     rf_launch_int(&l, a->has_affine);
     rf_launch_mem(&l, a->has_affine ? a->gamma : no_mem);
     rf_launch_int(&l, a->accumulate);
-    RF_TRY(groups ? rf_launch_groups(&l, a->rows) : rf_launch_items(&l, a->rows));
+    RF_TRY(groups ? rf_launch_rows(&l, a->rows) : rf_launch_items(&l, a->rows));
     if (!a->has_affine || a->rows == 0 || a->cols == 0) return RF_OK;
 
     int64_t chunk_rows = ln_chunk_rows(a->rows), chunks = (a->rows + chunk_rows - 1) / chunk_rows;

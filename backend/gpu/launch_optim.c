@@ -38,7 +38,7 @@ rf_status rf_gpu_sumsq(rf_device *dev, const rf_sumsq_args *a) {
     rf_launch_long(&l, a->group_size);
     rf_launch_mem(&l, a->x);
     rf_launch_mem(&l, a->out);
-    return rf_launch_groups(&l, (a->n + a->group_size - 1) / a->group_size);
+    return rf_launch_rows(&l, (a->n + a->group_size - 1) / a->group_size);
 }
 
 rf_status rf_gpu_ema(rf_device *dev, const rf_ema_args *a) {

@@ -214,6 +214,9 @@ static void nd_cases(kcase *cases, int *n, int max) {
             {"transpose_dst", 2, {45, 37}, {37, 1}, {1, 45}},
             {"permute_201", 3, {6, 20, 33}, {1, 198, 6}, {660, 33, 1}},
             {"permute_201_padded_dst", 3, {6, 20, 33}, {1, 198, 6}, {700, 35, 1}},
+            /* more leading rows than CUDA's 65535 blocks along z: the kernel
+             * strides over the rest */
+            {"permute_70001_rows", 3, {70001, 2, 3}, {1, 70001, 140002}, {6, 3, 1}},
         };
         for (size_t t = 0; t < sizeof transposes / sizeof transposes[0]; t++) {
             c = kc_new(cases, n, max, "basic", "copy", launch_copy, TOL);

@@ -92,6 +92,34 @@ rf_status rf_launch_rows(rf_launch *l, int64_t rows) {
     return run(l, 1, &global, &local);
 }
 
+void rf_nd_extents(int ndim, const int64_t *shape, int64_t n[3]) {
+    n[0] = ndim >= 1 ? shape[ndim - 1] : 1;
+    n[1] = ndim >= 2 ? shape[ndim - 2] : 1;
+    n[2] = 1;
+    for (int d = 0; d < ndim - 2; d++) n[2] *= shape[d];
+}
+
+static size_t pow2_at_least(int64_t n, size_t cap) {
+    size_t p = 1;
+    while (p < cap && (int64_t)p < n) p <<= 1;
+    return p;
+}
+
+rf_status rf_launch_nd(rf_launch *l, const int64_t n[3]) {
+    /* CUDA allows 65535 blocks along y and z; RF_ND_LOOP strides past them. */
+    const size_t max_outer = 65535;
+    size_t group = rf_gpu_group_size(l->dev);
+    size_t local[3], global[3];
+    local[0] = pow2_at_least(n[0], group);
+    local[1] = pow2_at_least(n[1], group / local[0]);
+    local[2] = 1;
+    global[0] = round_up((size_t)n[0], local[0]);
+    global[1] = round_up((size_t)n[1], local[1]);
+    if (global[1] / local[1] > max_outer) global[1] = max_outer * local[1];
+    global[2] = (size_t)n[2] < max_outer ? (size_t)n[2] : max_outer;
+    return run(l, 3, global, local);
+}
+
 rf_status rf_launch_2d(rf_launch *l, int64_t n0, int64_t n1) {
     size_t local[2] = {rf_gpu_group_size(l->dev), 1};
     size_t global[2] = {round_up((size_t)n0, local[0]), (size_t)n1};

@@ -70,6 +70,13 @@ rf_status rf_launch_groups(rf_launch *l, int64_t groups);
 /* One work-group per row of a row reduction (softmax, layer norm,
  * reductions, arg-max, sums of squares): groups of rf_gpu_row_group_size. */
 rf_status rf_launch_rows(rf_launch *l, int64_t rows);
+/* The range of an N-d elementwise kernel (RF_ND_LOOP) over a collapsed
+ * shape: rf_nd_extents gives n0 (the last axis, along dimension 0 so that
+ * neighbouring items touch neighbouring addresses), n1 (the axis before,
+ * dimension 1) and n2 (the leading axes, dimension 2), which the kernel
+ * takes as arguments; ndim 0 is one element. */
+void rf_nd_extents(int ndim, const int64_t *shape, int64_t n[3]);
+rf_status rf_launch_nd(rf_launch *l, const int64_t n[3]);
 /* A 2-D range: n0 items (in groups of the default size) by n1. */
 rf_status rf_launch_2d(rf_launch *l, int64_t n0, int64_t n1);
 

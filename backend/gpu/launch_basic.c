@@ -50,18 +50,20 @@ rf_status rf_gpu_binary(rf_device *dev, const rf_binary_args *a) {
     memcpy(sy, a->y.stride, sizeof sy);
     int64_t *strides[3] = {sa, sb, sy};
     int ndim = rf_nd_collapse(a->ndim, shape, 3, strides);
-    int64_t n = rf_nd_count(ndim, shape);
+    if (ndim == 0) ndim = 1; /* one element: the collapse left shape 1, strides 0 */
+    int64_t n[3];
+    rf_nd_extents(ndim, shape, n);
     rf_launch l;
     rf_launch_begin(&l, dev, PROGRAM, "binary_f32");
     rf_launch_int(&l, a->op);
     rf_launch_int(&l, ndim);
-    rf_launch_long(&l, n);
+    rf_launch_longs(&l, n, 3);
     rf_launch_long8(&l, shape, ndim);
     view(&l, a->a, sa, ndim);
     view(&l, a->b, sb, ndim);
     view(&l, a->y, sy, ndim);
     rf_launch_int(&l, a->accumulate);
-    return rf_launch_items(&l, n);
+    return rf_launch_nd(&l, n);
 }
 
 rf_status rf_gpu_copy(rf_device *dev, const rf_copy_args *a) {
@@ -71,16 +73,18 @@ rf_status rf_gpu_copy(rf_device *dev, const rf_copy_args *a) {
     memcpy(sd, a->dst.stride, sizeof sd);
     int64_t *strides[2] = {ss, sd};
     int ndim = rf_nd_collapse(a->ndim, shape, 2, strides);
-    int64_t n = rf_nd_count(ndim, shape);
+    if (ndim == 0) ndim = 1; /* one element: the collapse left shape 1, strides 0 */
+    int64_t n[3];
+    rf_nd_extents(ndim, shape, n);
     rf_launch l;
     rf_launch_begin(&l, dev, PROGRAM, "copy_f32");
     rf_launch_int(&l, ndim);
-    rf_launch_long(&l, n);
+    rf_launch_longs(&l, n, 3);
     rf_launch_long8(&l, shape, ndim);
     view(&l, a->src, ss, ndim);
     view(&l, a->dst, sd, ndim);
     rf_launch_int(&l, a->accumulate);
-    return rf_launch_items(&l, n);
+    return rf_launch_nd(&l, n);
 }
 
 rf_status rf_gpu_reduce(rf_device *dev, const rf_reduce_args *a) {

@@ -22,7 +22,7 @@ RF_FN RF_S rf_unary_value(int op, RF_S x, RF_S alpha, RF_S beta) {
     case RF_UNARY_AFFINE: return alpha * x + beta;
     case RF_UNARY_RELU: return x > RF_C(0.0) ? x : RF_C(0.0);
     /* erfc keeps the far negative tail: 1 + erf(z) cancels to 0. */
-    case RF_UNARY_GELU: return RF_C(0.5) * x * erfc(-x * RF_C(0.70710678118654752440));
+    case RF_UNARY_GELU: return RF_C(0.5) * x * rf_erfc(-x * RF_C(0.70710678118654752440));
     case RF_UNARY_SILU: return x * rf_sigmoid(x);
     case RF_UNARY_SIGMOID: return rf_sigmoid(x);
     case RF_UNARY_EXP: return exp(x);
@@ -46,7 +46,7 @@ RF_FN RF_S rf_unary_derivative(int op, RF_S x, RF_S y, RF_S alpha) {
     case RF_UNARY_AFFINE: return alpha;
     case RF_UNARY_RELU: return x > RF_C(0.0) ? RF_C(1.0) : RF_C(0.0);
     case RF_UNARY_GELU:
-        return RF_C(0.5) * erfc(-x * RF_C(0.70710678118654752440)) +
+        return RF_C(0.5) * rf_erfc(-x * RF_C(0.70710678118654752440)) +
                x * exp(RF_C(-0.5) * x * x) * RF_C(0.39894228040143267794);
     case RF_UNARY_SILU: {
         RF_S s = rf_sigmoid(x);
@@ -104,23 +104,26 @@ RF_KERNEL unary_backward_f32(int op, rf_long n, RF_GLOBAL const float *x, rf_ulo
     dx[dx_off + i] = accumulate ? dx[dx_off + i] + g : g;
 }
 
-RF_KERNEL binary_f32(int op, int ndim, rf_long n, rf_long8 shape, RF_GLOBAL const float *a, rf_ulong a_off,
-                     rf_long8 sa, RF_GLOBAL const float *b, rf_ulong b_off, rf_long8 sb, RF_GLOBAL float *y,
-                     rf_ulong y_off, rf_long8 sy, int accumulate) {
-    rf_long i = rf_global_id(0);
-    if (i >= n) return;
-    float v = rf_binary_value(op, a[a_off + rf_nd_offset(i, ndim, shape, sa)], b[b_off + rf_nd_offset(i, ndim, shape, sb)]);
-    RF_GLOBAL float *out = y + y_off + rf_nd_offset(i, ndim, shape, sy);
-    *out = accumulate ? *out + v : v;
+/* binary and copy run over an rf_launch_nd range of the collapsed shape
+ * (n0 the last axis, n1 the one before, n2 the leading ones). */
+RF_KERNEL binary_f32(int op, int ndim, rf_long n0, rf_long n1, rf_long n2, rf_long8 shape, RF_GLOBAL const float *a,
+                     rf_ulong a_off, rf_long8 sa, RF_GLOBAL const float *b, rf_ulong b_off, rf_long8 sb,
+                     RF_GLOBAL float *y, rf_ulong y_off, rf_long8 sy, int accumulate) {
+    RF_ND_LOOP(n0, n1, n2, i0, i1, i2) {
+        float v = rf_binary_value(op, a[a_off + rf_nd3_offset(i0, i1, i2, ndim, shape, sa)],
+                                  b[b_off + rf_nd3_offset(i0, i1, i2, ndim, shape, sb)]);
+        RF_GLOBAL float *out = y + y_off + rf_nd3_offset(i0, i1, i2, ndim, shape, sy);
+        *out = accumulate ? *out + v : v;
+    }
 }
 
-RF_KERNEL copy_f32(int ndim, rf_long n, rf_long8 shape, RF_GLOBAL const float *src, rf_ulong src_off, rf_long8 ss,
-                   RF_GLOBAL float *dst, rf_ulong dst_off, rf_long8 sd, int accumulate) {
-    rf_long i = rf_global_id(0);
-    if (i >= n) return;
-    float v = src[src_off + rf_nd_offset(i, ndim, shape, ss)];
-    RF_GLOBAL float *out = dst + dst_off + rf_nd_offset(i, ndim, shape, sd);
-    *out = accumulate ? *out + v : v;
+RF_KERNEL copy_f32(int ndim, rf_long n0, rf_long n1, rf_long n2, rf_long8 shape, RF_GLOBAL const float *src,
+                   rf_ulong src_off, rf_long8 ss, RF_GLOBAL float *dst, rf_ulong dst_off, rf_long8 sd, int accumulate) {
+    RF_ND_LOOP(n0, n1, n2, i0, i1, i2) {
+        float v = src[src_off + rf_nd3_offset(i0, i1, i2, ndim, shape, ss)];
+        RF_GLOBAL float *out = dst + dst_off + rf_nd3_offset(i0, i1, i2, ndim, shape, sd);
+        *out = accumulate ? *out + v : v;
+    }
 }
 
 RF_FN float rf_reduce_finish(int op, float sum, rf_long n_red) {

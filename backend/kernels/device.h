@@ -15,7 +15,7 @@
  *   RF_CONST_ARRAY       a read-only table at file scope
  *   rf_long, rf_ulong, rf_uint, rf_long8 (a by-value 8-vector with .s0..s7)
  *   rf_global_id(d), rf_local_id(d), rf_group_id(d), rf_local_size(d),
- *   rf_num_groups(d), rf_barrier()
+ *   rf_num_groups(d), rf_global_size(d), rf_barrier()
  *   rf_fmaf, rf_floorf, rf_as_uint, rf_as_float, rf_mul_hi: float and integer
  *   operations whose bits must be identical everywhere (random fills, the
  *   bilinear corner choice).
@@ -59,6 +59,7 @@ typedef long8 rf_long8;
 #define rf_group_id(d) ((rf_long)get_group_id(d))
 #define rf_local_size(d) ((int)get_local_size(d))
 #define rf_num_groups(d) ((rf_long)get_num_groups(d))
+#define rf_global_size(d) ((rf_long)get_global_size(d))
 #define rf_barrier() barrier(CLK_LOCAL_MEM_FENCE)
 #define rf_fmaf(a, b, c) fma((a), (b), (c))
 #define rf_floorf(x) floor(x)
@@ -98,6 +99,7 @@ static __device__ inline rf_long rf_cuda_dim(int d, unsigned x, unsigned y, unsi
 #define rf_local_size(d) ((int)rf_cuda_dim((d), blockDim.x, blockDim.y, blockDim.z))
 #define rf_num_groups(d) rf_cuda_dim((d), gridDim.x, gridDim.y, gridDim.z)
 #define rf_global_id(d) (rf_group_id(d) * rf_local_size(d) + rf_local_id(d))
+#define rf_global_size(d) (rf_num_groups(d) * rf_local_size(d))
 #define rf_barrier() __syncthreads()
 #define rf_fmaf(a, b, c) fmaf((a), (b), (c))
 #define rf_floorf(x) floorf(x)

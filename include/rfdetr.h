@@ -97,6 +97,10 @@ typedef struct rf_device_options {
      * rfdetr.c ships for devices CLBlast has no tuning for (PoCL on x86).
      * CLBlast keeps parameters per driver device for the whole process. */
     int opencl_stock_gemm;
+    /* OpenCL: multiply with CLBlast on CPU devices too, where rfdetr.c's
+     * own GEMM kernel is the default (CLBlast's GPU-shaped kernels are
+     * several times slower there); GPUs always use CLBlast. */
+    int opencl_clblast;
     /* Refuse allocations that would bring this handle's live device memory
      * above this many bytes (0: only the device's own limits). Lets a user
      * share a GPU, and lets tests provoke out-of-memory deterministically. */

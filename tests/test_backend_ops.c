@@ -6,7 +6,9 @@
  *   - devices of the same kind (opencl:0 and opencl:1) must agree bit for bit,
  *     and so must the cpu's fast mode on 1 and on 3 threads with every
  *     kernel split into small parts (cpu/split/1t, cpu/split/3t); the fast
- *     mode with OpenBLAS's GEMM (cpu/openblas) is checked too;
+ *     mode with OpenBLAS's GEMM (cpu/openblas) is checked too, and so is
+ *     CLBlast on the first CPU-backed OpenCL device (opencl:0/clblast),
+ *     which otherwise multiplies with the project's own GEMM;
  *   - every kernel slot of every device's table must exist;
  *   -o KERNEL filters by kernel name prefix (or family: -o basic), -d DEVICE
  *     by device, --perf times each case on every device against the cpu
@@ -300,6 +302,17 @@ int main(int argc, char **argv) {
             ndev++;
         }
     }
+    /* CPU-backed OpenCL multiplies with the project's own GEMM kernel; the
+     * CLBlast path that GPUs take is checked there too. */
+    for (int d = 0; !perf && !simulator && d < ndev && ndev < 16; d++)
+        if (devs[d] && !strcmp(devs[d]->info.backend, "opencl") && devs[d]->info.type == RF_DEVICE_CPU) {
+            rf_device_options opts = {.opencl_clblast = 1};
+            snprintf(names[ndev], sizeof names[ndev], "%s/clblast", names[d]);
+            CHECK_OK(rf_device_open_with(names[d], &opts, &devs[ndev]));
+            group[ndev] = ndev;
+            ndev++;
+            break;
+        }
     if (simulator) /* small enough must still mean every kernel */
         for (size_t i = 0; i < sizeof simulator_skips / sizeof simulator_skips[0]; i++)
             printf("--simulator: %s not run: %s\n", simulator_skips[i][0], simulator_skips[i][1]);

@@ -92,6 +92,10 @@ rf_status rf_launch_rows(rf_launch *l, int64_t rows) {
     return run(l, 1, &global, &local);
 }
 
+rf_status rf_launch_range(rf_launch *l, int dims, const size_t *global, const size_t *local) {
+    return run(l, dims, global, local);
+}
+
 void rf_nd_extents(int ndim, const int64_t *shape, int64_t n[3]) {
     n[0] = ndim >= 1 ? shape[ndim - 1] : 1;
     n[1] = ndim >= 2 ? shape[ndim - 2] : 1;

@@ -77,6 +77,8 @@ rf_status rf_launch_rows(rf_launch *l, int64_t rows);
  * takes as arguments; ndim 0 is one element. */
 void rf_nd_extents(int ndim, const int64_t *shape, int64_t n[3]);
 rf_status rf_launch_nd(rf_launch *l, const int64_t n[3]);
+/* An explicit range (dims <= 3; global[d] a multiple of local[d]). */
+rf_status rf_launch_range(rf_launch *l, int dims, const size_t *global, const size_t *local);
 /* A 2-D range: n0 items (in groups of the default size) by n1. */
 rf_status rf_launch_2d(rf_launch *l, int64_t n0, int64_t n1);
 

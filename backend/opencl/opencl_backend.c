@@ -32,6 +32,7 @@ static const char *const program_files[RF_OPENCL_PROGRAMS][RF_CL_MAX_PROGRAM_FIL
     {"rng", "device.h", "ops.h", "common.h", "rng.h", NULL},
     {"memory", "device.h", "memory.h", NULL},
     {"attention", "device.h", "ops.h", "common.h", "attention.h", NULL},
+    {"gemm", "device.h", "gemm.h", NULL},
 };
 
 /* Vendor queries for the PCI location, when cl_khr_pci_bus_info is absent. */
@@ -358,6 +359,7 @@ static const rf_gpu_ops opencl_gpu_ops = {.launch = opencl_launch, .build = open
 static void opencl_close(rf_device *dev) {
     rf_opencl_state *st = dev->native;
     if (!st) return;
+    if (st->gemm_pack) rf_buffer_free(st->gemm_pack);
     if (st->queue) clFinish(st->queue);
     for (int i = 0; i < st->kernel_count; i++) clReleaseKernel(st->kernels[i].kernel);
     for (int i = 0; i < RF_OPENCL_PROGRAMS; i++)
@@ -408,6 +410,9 @@ static rf_status opencl_open(int index, const rf_device_options *options, rf_dev
                     NULL);
     if (st->max_work_group_size == 0) st->max_work_group_size = 1;
     if (!options->opencl_stock_gemm) rf_opencl_gemm_tune_device(dev);
+    /* CLBlast's GPU-shaped kernels run 7-25 GFLOP/s on a CPU-backed OpenCL,
+     * the project's own GEMM 85-180 (bench/RESULTS.md). */
+    st->own_gemm = info.type == RF_DEVICE_CPU && !options->opencl_clblast;
     dev->kernels = &rf_gpu_kernels;
     dev->gpu = &opencl_gpu_ops;
     dev->max_group_size = st->max_work_group_size;

@@ -7,6 +7,7 @@
 #include <clblast_c.h>
 
 #include "backend/gpu/launch.h"
+#include "backend/gpu/launchers.h"
 #include "backend/opencl/opencl_internal.h"
 #include "backend/status.h"
 
@@ -38,9 +39,61 @@ static const char *clblast_status_name(CLBlastStatusCode s) {
     }
 }
 
+/* GEMM by backend/kernels/gemm.h, which reads B row-major: a transposed B
+ * is packed first (one copy, cheap beside the product's m n k). */
+static rf_status own_gemm(rf_device *dev, const rf_gemm_desc *d) {
+    rf_opencl_state *st = dev->native;
+    const rf_buffer *b = d->b;
+    size_t b_off = d->b_offset;
+    int64_t ldb = d->ldb, stride_b = d->stride_b;
+    if (d->trans_b) {
+        int64_t batches = d->stride_b == 0 ? 1 : d->batch;
+        size_t bytes = (size_t)(batches * d->k * d->n) * sizeof(float);
+        if (!st->gemm_pack || st->gemm_pack->bytes < bytes) {
+            if (st->gemm_pack) rf_buffer_free(st->gemm_pack);
+            st->gemm_pack = NULL;
+            RF_TRY(rf_buffer_alloc(dev, bytes, &st->gemm_pack));
+        }
+        /* B is stored [n][k] (ldb); the copy writes [k][n]. */
+        rf_copy_args pack = {.ndim = 3, .shape = {batches, d->k, d->n}};
+        pack.src = (rf_view){.buf = d->b, .off = d->b_offset, .stride = {d->stride_b, 1, d->ldb}};
+        pack.dst = (rf_view){.buf = st->gemm_pack, .off = 0, .stride = {d->k * d->n, d->n, 1}};
+        RF_TRY(rf_gpu_copy(dev, &pack));
+        b = st->gemm_pack;
+        b_off = 0;
+        ldb = d->n;
+        stride_b = d->stride_b == 0 ? 0 : d->k * d->n;
+    }
+    rf_launch l;
+    rf_launch_begin(&l, dev, "gemm", "gemm_f32");
+    rf_launch_long(&l, d->m);
+    rf_launch_long(&l, d->n);
+    rf_launch_long(&l, d->k);
+    rf_launch_float(&l, d->alpha);
+    rf_launch_float(&l, d->beta);
+    rf_launch_mem(&l, (rf_mem){d->a, d->a_offset});
+    rf_launch_long(&l, d->trans_a ? 1 : d->lda); /* A's step between rows */
+    rf_launch_long(&l, d->trans_a ? d->lda : 1); /* and along k */
+    rf_launch_long(&l, d->stride_a);
+    rf_launch_mem(&l, (rf_mem){b, b_off});
+    rf_launch_long(&l, ldb);
+    rf_launch_long(&l, stride_b);
+    rf_launch_mem(&l, (rf_mem){d->c, d->c_offset});
+    rf_launch_long(&l, d->ldc);
+    rf_launch_long(&l, d->stride_c);
+    /* Items of a group share nothing; PoCL runs a group as a loop, and four
+     * row blocks per group measured best on AVX-512 (bench/RESULTS.md). */
+    int64_t col_blocks = (d->n + 15) / 16, row_blocks = (d->m + 7) / 8;
+    size_t local[3] = {1, row_blocks >= 4 ? 4 : 1, 1};
+    size_t global[3] = {(size_t)col_blocks, (size_t)((row_blocks + (int64_t)local[1] - 1) / (int64_t)local[1]) * local[1],
+                        (size_t)d->batch};
+    return rf_launch_range(&l, 3, global, local);
+}
+
 rf_status rf_opencl_gemm(rf_device *dev, const rf_gemm_desc *d) {
     if (d->k == 0) return rf_gpu_gemm_scale_c(dev, d);
     rf_opencl_state *st = dev->native;
+    if (st->own_gemm) return own_gemm(dev, d);
     CLBlastTranspose ta = d->trans_a ? CLBlastTransposeYes : CLBlastTransposeNo;
     CLBlastTranspose tb = d->trans_b ? CLBlastTransposeYes : CLBlastTransposeNo;
     CLBlastStatusCode s;

@@ -12,7 +12,7 @@
 #include "backend/kernels.h"
 
 #define RF_OPENCL_MAX_KERNELS 128
-#define RF_OPENCL_PROGRAMS 8 /* the families of backend/kernels/ (opencl_backend.c) */
+#define RF_OPENCL_PROGRAMS 9 /* the families of backend/kernels/ (opencl_backend.c) */
 
 typedef struct rf_opencl_kernel_entry {
     const char *name; /* points into embedded data or a literal: never freed */
@@ -29,6 +29,10 @@ typedef struct rf_opencl_state {
     int kernel_count;
     size_t max_work_group_size;
     bool is_pocl;
+    /* GEMM by backend/kernels/gemm.h instead of CLBlast (CPU devices), and
+     * its buffer for transposed B operands, packed row-major. */
+    bool own_gemm;
+    rf_buffer *gemm_pack;
 } rf_opencl_state;
 
 const char *rf_opencl_error_name(cl_int code);

@@ -1,0 +1,81 @@
+/* gemm.h — the OpenCL GEMM for devices where CLBlast is slow: CPU-backed
+ * OpenCL (PoCL), whose work-groups are loops over their items. CLBlast's
+ * kernels, tiled in local memory for GPUs, ran 7-25 GFLOP/s there (its
+ * shipped tuning included); this one ran 85-180 GFLOP/s on the same two
+ * AVX-512 cores (bench/RESULTS.md). GPUs keep CLBlast and cuBLAS; the cpu
+ * device has its own AVX-512 GEMM. Part of the one kernel source
+ * (device.h), OpenCL C only: it is written with OpenCL's 16-wide vectors,
+ * one per AVX-512 register, which is what makes it fast on a CPU.
+ *
+ * Each work item computes an 8 x 16 block of C = alpha A B + beta C as
+ * eight float16 accumulators, reading eight scalars of A and one 16-wide
+ * row of B per step of k. B must be row-major ([k][n], unit column
+ * stride): the host packs a transposed B first. Sums run over k in order,
+ * one fma per step, so devices of one kind agree bit for bit. */
+#ifndef RFDETR_KERNELS_GEMM_H
+#define RFDETR_KERNELS_GEMM_H
+
+#ifdef __OPENCL_VERSION__
+
+#define RF_GEMM_ROWS 8
+#define RF_GEMM_COLS 16
+
+/* Element (i, k) of A at a[i * a_row + k * a_k]: (lda, 1) as stored,
+ * (1, lda) transposed. Range: (ceil(n / 16), ceil(m / 8), batch). */
+RF_KERNEL gemm_f32(rf_long m, rf_long n, rf_long k, float alpha, float beta, RF_GLOBAL const float *a, rf_ulong a_off,
+                   rf_long a_row, rf_long a_k, rf_long stride_a, RF_GLOBAL const float *b, rf_ulong b_off, rf_long ldb,
+                   rf_long stride_b, RF_GLOBAL float *c, rf_ulong c_off, rf_long ldc, rf_long stride_c) {
+    rf_long col = rf_global_id(0) * RF_GEMM_COLS, row = rf_global_id(1) * RF_GEMM_ROWS, q = rf_global_id(2);
+    if (col >= n || row >= m) return;
+    RF_GLOBAL const float *ab = a + a_off + q * stride_a;
+    RF_GLOBAL const float *bb = b + b_off + q * stride_b + col;
+    RF_GLOBAL float *cb = c + c_off + q * stride_c + row * ldc + col;
+    /* Rows past m read row m - 1 and are not stored. */
+    RF_GLOBAL const float *a0 = ab + min(row + 0, m - 1) * a_row, *a1 = ab + min(row + 1, m - 1) * a_row;
+    RF_GLOBAL const float *a2 = ab + min(row + 2, m - 1) * a_row, *a3 = ab + min(row + 3, m - 1) * a_row;
+    RF_GLOBAL const float *a4 = ab + min(row + 4, m - 1) * a_row, *a5 = ab + min(row + 5, m - 1) * a_row;
+    RF_GLOBAL const float *a6 = ab + min(row + 6, m - 1) * a_row, *a7 = ab + min(row + 7, m - 1) * a_row;
+    int rows = (int)min((rf_long)RF_GEMM_ROWS, m - row);
+    if (col + RF_GEMM_COLS <= n) {
+        float16 c0 = 0.0f, c1 = 0.0f, c2 = 0.0f, c3 = 0.0f, c4 = 0.0f, c5 = 0.0f, c6 = 0.0f, c7 = 0.0f;
+        for (rf_long kk = 0, ak = 0; kk < k; kk++, ak += a_k) {
+            float16 bv = vload16(0, bb + kk * ldb);
+            c0 = fma((float16)(a0[ak]), bv, c0);
+            c1 = fma((float16)(a1[ak]), bv, c1);
+            c2 = fma((float16)(a2[ak]), bv, c2);
+            c3 = fma((float16)(a3[ak]), bv, c3);
+            c4 = fma((float16)(a4[ak]), bv, c4);
+            c5 = fma((float16)(a5[ak]), bv, c5);
+            c6 = fma((float16)(a6[ak]), bv, c6);
+            c7 = fma((float16)(a7[ak]), bv, c7);
+        }
+        float16 acc[RF_GEMM_ROWS] = {c0, c1, c2, c3, c4, c5, c6, c7};
+        for (int i = 0; i < rows; i++) {
+            RF_GLOBAL float *ci = cb + i * ldc;
+            /* beta 0 never reads C: it may hold NaN (BLAS semantics). */
+            float16 v = alpha * acc[i];
+            if (beta != 0.0f) v += beta * vload16(0, ci);
+            vstore16(v, 0, ci);
+        }
+        return;
+    }
+    /* The last, narrower column block: one column at a time. */
+    RF_GLOBAL const float *ar[RF_GEMM_ROWS] = {a0, a1, a2, a3, a4, a5, a6, a7};
+    for (rf_long j = 0; j < n - col; j++) {
+        float acc[RF_GEMM_ROWS] = {0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f};
+        for (rf_long kk = 0, ak = 0; kk < k; kk++, ak += a_k) {
+            float bv = bb[kk * ldb + j];
+            for (int i = 0; i < RF_GEMM_ROWS; i++) acc[i] = fma(ar[i][ak], bv, acc[i]);
+        }
+        for (int i = 0; i < rows; i++) {
+            RF_GLOBAL float *ci = cb + i * ldc + j;
+            float v = alpha * acc[i];
+            if (beta != 0.0f) v += beta * *ci;
+            *ci = v;
+        }
+    }
+}
+
+#endif /* __OPENCL_VERSION__ */
+
+#endif /* RFDETR_KERNELS_GEMM_H */

@@ -228,7 +228,7 @@ static rf_status cuda_launch(rf_device *dev, const char *program, const char *ke
     return RF_OK;
 }
 
-static const rf_gpu_ops cuda_gpu_ops = {.launch = cuda_launch};
+static const rf_gpu_ops cuda_gpu_ops = {.launch = cuda_launch, .max_groups_yz = 65535};
 
 static void cuda_close(rf_device *dev) {
     rf_cuda_state *st = dev->native;

@@ -1,5 +1,6 @@
 /* launch.c — argument packing and launch geometry shared by the GPU
  * backends (see launch.h). */
+#include <stdint.h>
 #include <string.h>
 
 #include "backend/gpu/launch.h"
@@ -110,8 +111,7 @@ static size_t pow2_at_least(int64_t n, size_t cap) {
 }
 
 rf_status rf_launch_nd(rf_launch *l, const int64_t n[3]) {
-    /* CUDA allows 65535 blocks along y and z; RF_ND_LOOP strides past them. */
-    const size_t max_outer = 65535;
+    size_t max_outer = l->dev->gpu->max_groups_yz ? l->dev->gpu->max_groups_yz : SIZE_MAX;
     size_t group = rf_gpu_group_size(l->dev);
     size_t local[3], global[3];
     local[0] = pow2_at_least(n[0], group);

@@ -37,6 +37,9 @@ typedef struct rf_gpu_ops {
     /* Compiles a program from source where the backend compiles at run time
      * (rf_device_build_program); NULL elsewhere. */
     rf_status (*build)(rf_device *dev, const char *label, const char *source);
+    /* The most work-groups along dimensions 1 and 2 (CUDA: 65535), 0 for no
+     * limit. Where there is one, RF_ND_LOOP's items stride over the rest. */
+    size_t max_groups_yz;
 } rf_gpu_ops;
 
 typedef struct rf_launch {

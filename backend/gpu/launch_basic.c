@@ -11,10 +11,19 @@
 
 static const rf_mem no_mem = {NULL, 0};
 
+#define RF_OP_KERNEL_NAME(prefix, op, name) [op] = #prefix "_" #name "_f32",
+static const char *const unary_kernels[RF_UNARY_COUNT] = {RF_UNARY_OPS(RF_OP_KERNEL_NAME, unary)};
+static const char *const unary_backward_kernels[RF_UNARY_COUNT] = {RF_UNARY_OPS(RF_OP_KERNEL_NAME, unary_backward)};
+static const char *const binary_kernels[RF_BINARY_COUNT] = {RF_BINARY_OPS(RF_OP_KERNEL_NAME, binary)};
+
+static rf_status no_op(rf_device *dev, const char *what, int op) {
+    return RF_ERROR(RF_ERR_INVALID_ARGUMENT, "%s: no %s op %d", dev->info.name, what, op);
+}
+
 rf_status rf_gpu_unary(rf_device *dev, const rf_unary_args *a) {
+    if ((unsigned)a->op >= RF_UNARY_COUNT) return no_op(dev, "unary", a->op);
     rf_launch l;
-    rf_launch_begin(&l, dev, PROGRAM, "unary_f32");
-    rf_launch_int(&l, a->op);
+    rf_launch_begin(&l, dev, PROGRAM, unary_kernels[a->op]);
     rf_launch_long(&l, a->n);
     rf_launch_mem(&l, a->x);
     rf_launch_mem(&l, a->y);
@@ -24,9 +33,9 @@ rf_status rf_gpu_unary(rf_device *dev, const rf_unary_args *a) {
 }
 
 rf_status rf_gpu_unary_backward(rf_device *dev, const rf_unary_backward_args *a) {
+    if ((unsigned)a->op >= RF_UNARY_COUNT) return no_op(dev, "unary", a->op);
     rf_launch l;
-    rf_launch_begin(&l, dev, PROGRAM, "unary_backward_f32");
-    rf_launch_int(&l, a->op);
+    rf_launch_begin(&l, dev, PROGRAM, unary_backward_kernels[a->op]);
     rf_launch_long(&l, a->n);
     rf_launch_mem(&l, a->x);
     rf_launch_mem(&l, a->y);
@@ -37,12 +46,20 @@ rf_status rf_gpu_unary_backward(rf_device *dev, const rf_unary_backward_args *a)
     return rf_launch_items(&l, a->n);
 }
 
-static void view(rf_launch *l, rf_view v, const int64_t *stride, int ndim) {
+/* An operand of a kernel with up to three axes: its buffer and its three
+ * strides, the last axis's first. */
+static void view3(rf_launch *l, rf_view v, const int64_t *stride, int ndim) {
+    rf_launch_mem(l, (rf_mem){v.buf, v.off});
+    for (int k = ndim - 1; k >= ndim - 3; k--) rf_launch_long(l, k >= 0 ? stride[k] : 0);
+}
+
+static void view_nd(rf_launch *l, rf_view v, const int64_t *stride, int ndim) {
     rf_launch_mem(l, (rf_mem){v.buf, v.off});
     rf_launch_long8(l, stride, ndim);
 }
 
 rf_status rf_gpu_binary(rf_device *dev, const rf_binary_args *a) {
+    if ((unsigned)a->op >= RF_BINARY_COUNT) return no_op(dev, "binary", a->op);
     int64_t shape[RF_MAX_DIMS], sa[RF_MAX_DIMS], sb[RF_MAX_DIMS], sy[RF_MAX_DIMS];
     memcpy(shape, a->shape, sizeof shape);
     memcpy(sa, a->a.stride, sizeof sa);
@@ -54,14 +71,22 @@ rf_status rf_gpu_binary(rf_device *dev, const rf_binary_args *a) {
     int64_t n[3];
     rf_nd_extents(ndim, shape, n);
     rf_launch l;
-    rf_launch_begin(&l, dev, PROGRAM, "binary_f32");
-    rf_launch_int(&l, a->op);
-    rf_launch_int(&l, ndim);
-    rf_launch_longs(&l, n, 3);
-    rf_launch_long8(&l, shape, ndim);
-    view(&l, a->a, sa, ndim);
-    view(&l, a->b, sb, ndim);
-    view(&l, a->y, sy, ndim);
+    if (ndim <= 3) {
+        rf_launch_begin(&l, dev, PROGRAM, binary_kernels[a->op]);
+        rf_launch_longs(&l, n, 3);
+        view3(&l, a->a, sa, ndim);
+        view3(&l, a->b, sb, ndim);
+        view3(&l, a->y, sy, ndim);
+    } else {
+        rf_launch_begin(&l, dev, PROGRAM, "binary_nd_f32");
+        rf_launch_int(&l, a->op);
+        rf_launch_int(&l, ndim);
+        rf_launch_longs(&l, n, 3);
+        rf_launch_long8(&l, shape, ndim);
+        view_nd(&l, a->a, sa, ndim);
+        view_nd(&l, a->b, sb, ndim);
+        view_nd(&l, a->y, sy, ndim);
+    }
     rf_launch_int(&l, a->accumulate);
     return rf_launch_nd(&l, n);
 }
@@ -77,12 +102,19 @@ rf_status rf_gpu_copy(rf_device *dev, const rf_copy_args *a) {
     int64_t n[3];
     rf_nd_extents(ndim, shape, n);
     rf_launch l;
-    rf_launch_begin(&l, dev, PROGRAM, "copy_f32");
-    rf_launch_int(&l, ndim);
-    rf_launch_longs(&l, n, 3);
-    rf_launch_long8(&l, shape, ndim);
-    view(&l, a->src, ss, ndim);
-    view(&l, a->dst, sd, ndim);
+    if (ndim <= 3) {
+        rf_launch_begin(&l, dev, PROGRAM, "copy_f32");
+        rf_launch_longs(&l, n, 3);
+        view3(&l, a->src, ss, ndim);
+        view3(&l, a->dst, sd, ndim);
+    } else {
+        rf_launch_begin(&l, dev, PROGRAM, "copy_nd_f32");
+        rf_launch_int(&l, ndim);
+        rf_launch_longs(&l, n, 3);
+        rf_launch_long8(&l, shape, ndim);
+        view_nd(&l, a->src, ss, ndim);
+        view_nd(&l, a->dst, sd, ndim);
+    }
     rf_launch_int(&l, a->accumulate);
     return rf_launch_nd(&l, n);
 }
@@ -112,6 +144,18 @@ rf_status rf_gpu_reduce(rf_device *dev, const rf_reduce_args *a) {
     bool contiguous_rows = nr > 0 && rstride[nr - 1] == 1;
     bool groups = rf_gpu_row_group_size(dev) > 1 && n_red >= 32 && (contiguous_rows || n_out < 4096);
     rf_launch l;
+    if (!groups && nk <= 1 && nr <= 1) {
+        rf_launch_begin(&l, dev, PROGRAM, "reduce_line_f32");
+        rf_launch_int(&l, a->op);
+        rf_launch_long(&l, n_out);
+        rf_launch_long(&l, nk ? kstride[0] : 0);
+        rf_launch_long(&l, n_red);
+        rf_launch_long(&l, nr ? rstride[0] : 0);
+        rf_launch_mem(&l, (rf_mem){a->x.buf, a->x.off});
+        rf_launch_mem(&l, a->y);
+        rf_launch_int(&l, a->accumulate);
+        return rf_launch_items(&l, n_out);
+    }
     rf_launch_begin(&l, dev, PROGRAM, groups ? "reduce_groups_f32" : "reduce_items_f32");
     rf_launch_int(&l, a->op);
     rf_launch_int(&l, nk);
@@ -153,7 +197,8 @@ rf_status rf_gpu_max_last_backward(rf_device *dev, const rf_max_last_backward_ar
 
 rf_status rf_gpu_softmax(rf_device *dev, const rf_softmax_args *a) {
     rf_launch l;
-    rf_launch_begin(&l, dev, PROGRAM, "softmax_f32");
+    bool items = rf_gpu_row_group_size(dev) == 1;
+    rf_launch_begin(&l, dev, PROGRAM, items ? "softmax_items_f32" : "softmax_f32");
     rf_launch_long(&l, a->rows);
     rf_launch_long(&l, a->cols);
     rf_launch_mem(&l, a->x);
@@ -161,19 +206,20 @@ rf_status rf_gpu_softmax(rf_device *dev, const rf_softmax_args *a) {
     rf_launch_int(&l, a->has_mask);
     rf_launch_mem(&l, a->has_mask ? a->mask : no_mem);
     rf_launch_long(&l, a->has_mask ? a->mask_rows : 1);
-    return rf_launch_rows(&l, a->rows);
+    return items ? rf_launch_items(&l, a->rows) : rf_launch_rows(&l, a->rows);
 }
 
 rf_status rf_gpu_softmax_backward(rf_device *dev, const rf_softmax_backward_args *a) {
     rf_launch l;
-    rf_launch_begin(&l, dev, PROGRAM, "softmax_backward_f32");
+    bool items = rf_gpu_row_group_size(dev) == 1;
+    rf_launch_begin(&l, dev, PROGRAM, items ? "softmax_backward_items_f32" : "softmax_backward_f32");
     rf_launch_long(&l, a->rows);
     rf_launch_long(&l, a->cols);
     rf_launch_mem(&l, a->y);
     rf_launch_mem(&l, a->dy);
     rf_launch_mem(&l, a->dx);
     rf_launch_int(&l, a->accumulate);
-    return rf_launch_rows(&l, a->rows);
+    return items ? rf_launch_items(&l, a->rows) : rf_launch_rows(&l, a->rows);
 }
 
 static void ln_layout(rf_launch *l, int64_t rows, int64_t cols, int64_t inner, int64_t outer, int64_t col) {

@@ -17,7 +17,7 @@ rf_status rf_gpu_im2col(rf_device *dev, const rf_im2col_args *a) {
     GEOM(&l, a);
     rf_launch_mem(&l, a->x);
     rf_launch_mem(&l, a->col);
-    return rf_launch_items(&l, a->n * a->c * a->kh * a->kw * a->ho * a->wo);
+    return rf_launch_nd(&l, (const int64_t[3]){a->wo, a->ho, a->n * a->c * a->kh * a->kw});
 }
 
 rf_status rf_gpu_col2im(rf_device *dev, const rf_col2im_args *a) {
@@ -27,5 +27,5 @@ rf_status rf_gpu_col2im(rf_device *dev, const rf_col2im_args *a) {
     rf_launch_mem(&l, a->col);
     rf_launch_mem(&l, a->x);
     rf_launch_int(&l, a->accumulate);
-    return rf_launch_items(&l, a->n * a->c * a->h * a->w);
+    return rf_launch_nd(&l, (const int64_t[3]){a->w, a->h, a->n * a->c});
 }

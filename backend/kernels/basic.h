@@ -88,27 +88,44 @@ RF_FN rf_long rf_ln_base(rf_long r, rf_long inner, rf_long outer_stride) {
 
 #ifdef RF_DEVICE_GPU
 
-RF_KERNEL unary_f32(int op, rf_long n, RF_GLOBAL const float *x, rf_ulong x_off, RF_GLOBAL float *y, rf_ulong y_off,
-                    float alpha, float beta) {
-    rf_long i = rf_global_id(0);
-    if (i >= n) return;
-    y[y_off + i] = rf_unary_value(op, x[x_off + i], alpha, beta);
-}
+/* One kernel per op (ops.h's RF_UNARY_OPS), so the op folds away. */
+#define RF_UNARY_KERNELS(unused, OP, name)                                                                       \
+    RF_KERNEL unary_##name##_f32(rf_long n, RF_GLOBAL const float *x, rf_ulong x_off, RF_GLOBAL float *y,         \
+                                 rf_ulong y_off, float alpha, float beta) {                                       \
+        rf_long i = rf_global_id(0);                                                                              \
+        if (i < n) y[y_off + i] = rf_unary_value(OP, x[x_off + i], alpha, beta);                                  \
+    }                                                                                                             \
+    RF_KERNEL unary_backward_##name##_f32(rf_long n, RF_GLOBAL const float *x, rf_ulong x_off,                    \
+                                          RF_GLOBAL const float *y, rf_ulong y_off, RF_GLOBAL const float *dy,    \
+                                          rf_ulong dy_off, RF_GLOBAL float *dx, rf_ulong dx_off, float alpha,     \
+                                          int accumulate) {                                                       \
+        rf_long i = rf_global_id(0);                                                                              \
+        if (i >= n) return;                                                                                       \
+        float g = rf_unary_derivative(OP, x[x_off + i], y[y_off + i], alpha) * dy[dy_off + i];                    \
+        dx[dx_off + i] = accumulate ? dx[dx_off + i] + g : g;                                                     \
+    }
+RF_UNARY_OPS(RF_UNARY_KERNELS, _)
 
-RF_KERNEL unary_backward_f32(int op, rf_long n, RF_GLOBAL const float *x, rf_ulong x_off, RF_GLOBAL const float *y,
-                             rf_ulong y_off, RF_GLOBAL const float *dy, rf_ulong dy_off, RF_GLOBAL float *dx,
-                             rf_ulong dx_off, float alpha, int accumulate) {
-    rf_long i = rf_global_id(0);
-    if (i >= n) return;
-    float g = rf_unary_derivative(op, x[x_off + i], y[y_off + i], alpha) * dy[dy_off + i];
-    dx[dx_off + i] = accumulate ? dx[dx_off + i] + g : g;
-}
+/* Binary ops and copies over a collapsed shape of up to three axes run
+ * over an rf_launch_nd range with each operand's three strides (last axis
+ * first) and one kernel per op; more axes take the _nd kernels, which
+ * divide to find the leading axes' offsets. */
+#define RF_BINARY_KERNEL(unused, OP, name)                                                                        \
+    RF_KERNEL binary_##name##_f32(rf_long n0, rf_long n1, rf_long n2, RF_GLOBAL const float *a, rf_ulong a_off,   \
+                                  rf_long a0, rf_long a1, rf_long a2, RF_GLOBAL const float *b, rf_ulong b_off,   \
+                                  rf_long b0, rf_long b1, rf_long b2, RF_GLOBAL float *y, rf_ulong y_off,         \
+                                  rf_long y0, rf_long y1, rf_long y2, int accumulate) {                           \
+        RF_ND_LOOP(n0, n1, n2, i0, i1, i2) {                                                                      \
+            float v = rf_binary_value(OP, a[a_off + i0 * a0 + i1 * a1 + i2 * a2], b[b_off + i0 * b0 + i1 * b1 + i2 * b2]); \
+            RF_GLOBAL float *out = y + y_off + i0 * y0 + i1 * y1 + i2 * y2;                                        \
+            *out = accumulate ? *out + v : v;                                                                     \
+        }                                                                                                         \
+    }
+RF_BINARY_OPS(RF_BINARY_KERNEL, _)
 
-/* binary and copy run over an rf_launch_nd range of the collapsed shape
- * (n0 the last axis, n1 the one before, n2 the leading ones). */
-RF_KERNEL binary_f32(int op, int ndim, rf_long n0, rf_long n1, rf_long n2, rf_long8 shape, RF_GLOBAL const float *a,
-                     rf_ulong a_off, rf_long8 sa, RF_GLOBAL const float *b, rf_ulong b_off, rf_long8 sb,
-                     RF_GLOBAL float *y, rf_ulong y_off, rf_long8 sy, int accumulate) {
+RF_KERNEL binary_nd_f32(int op, int ndim, rf_long n0, rf_long n1, rf_long n2, rf_long8 shape, RF_GLOBAL const float *a,
+                        rf_ulong a_off, rf_long8 sa, RF_GLOBAL const float *b, rf_ulong b_off, rf_long8 sb,
+                        RF_GLOBAL float *y, rf_ulong y_off, rf_long8 sy, int accumulate) {
     RF_ND_LOOP(n0, n1, n2, i0, i1, i2) {
         float v = rf_binary_value(op, a[a_off + rf_nd3_offset(i0, i1, i2, ndim, shape, sa)],
                                   b[b_off + rf_nd3_offset(i0, i1, i2, ndim, shape, sb)]);
@@ -117,8 +134,19 @@ RF_KERNEL binary_f32(int op, int ndim, rf_long n0, rf_long n1, rf_long n2, rf_lo
     }
 }
 
-RF_KERNEL copy_f32(int ndim, rf_long n0, rf_long n1, rf_long n2, rf_long8 shape, RF_GLOBAL const float *src,
-                   rf_ulong src_off, rf_long8 ss, RF_GLOBAL float *dst, rf_ulong dst_off, rf_long8 sd, int accumulate) {
+RF_KERNEL copy_f32(rf_long n0, rf_long n1, rf_long n2, RF_GLOBAL const float *src, rf_ulong src_off, rf_long s0,
+                   rf_long s1, rf_long s2, RF_GLOBAL float *dst, rf_ulong dst_off, rf_long d0, rf_long d1, rf_long d2,
+                   int accumulate) {
+    RF_ND_LOOP(n0, n1, n2, i0, i1, i2) {
+        float v = src[src_off + i0 * s0 + i1 * s1 + i2 * s2];
+        RF_GLOBAL float *out = dst + dst_off + i0 * d0 + i1 * d1 + i2 * d2;
+        *out = accumulate ? *out + v : v;
+    }
+}
+
+RF_KERNEL copy_nd_f32(int ndim, rf_long n0, rf_long n1, rf_long n2, rf_long8 shape, RF_GLOBAL const float *src,
+                      rf_ulong src_off, rf_long8 ss, RF_GLOBAL float *dst, rf_ulong dst_off, rf_long8 sd,
+                      int accumulate) {
     RF_ND_LOOP(n0, n1, n2, i0, i1, i2) {
         float v = src[src_off + rf_nd3_offset(i0, i1, i2, ndim, shape, ss)];
         RF_GLOBAL float *out = dst + dst_off + rf_nd3_offset(i0, i1, i2, ndim, shape, sd);
@@ -154,6 +182,23 @@ RF_KERNEL reduce_items_f32(int op, int kept_ndim, rf_long n_out, rf_long8 kept_s
             off -= idx[k] * rf_lane(red_stride, k);
             idx[k] = 0;
         }
+    }
+    float v = rf_reduce_finish(op, acc.sum, n_red);
+    y[y_off + o] = accumulate ? y[y_off + o] + v : v;
+}
+
+/* reduce_items_f32 for one kept and one reduced axis (after collapsing):
+ * bias gradients, row sums. Without the general kernel's index arrays,
+ * PoCL vectorises it across outputs. */
+RF_KERNEL reduce_line_f32(int op, rf_long n_out, rf_long kept_stride, rf_long n_red, rf_long red_stride,
+                          RF_GLOBAL const float *x, rf_ulong x_off, RF_GLOBAL float *y, rf_ulong y_off, int accumulate) {
+    rf_long o = rf_global_id(0);
+    if (o >= n_out) return;
+    RF_GLOBAL const float *xo = x + x_off + o * kept_stride;
+    rf_kahan acc = {0.0f, 0.0f};
+    for (rf_long r = 0; r < n_red; r++) {
+        float v = xo[r * red_stride];
+        rf_kahan_add(&acc, op == RF_REDUCE_SUMSQ ? v * v : v);
     }
     float v = rf_reduce_finish(op, acc.sum, n_red);
     y[y_off + o] = accumulate ? y[y_off + o] + v : v;
@@ -227,44 +272,70 @@ RF_KERNEL max_last_backward_f32(rf_long rows, rf_long cols, RF_GLOBAL const floa
     *out = accumulate ? *out + g : g;
 }
 
-/* One work-group per row: the row's maximum, the sum of exponentials, then
- * the outputs, each pass with neighbouring items on neighbouring columns.
- * A fully masked row gives zeros, not NaN. */
-RF_KERNEL softmax_f32(rf_long rows, rf_long cols, RF_GLOBAL const float *x, rf_ulong x_off, RF_GLOBAL float *y,
-                      rf_ulong y_off, int has_mask, RF_GLOBAL const float *mask, rf_ulong mask_off, rf_long mask_rows) {
-    RF_LOCAL_ARRAY(float, buf, RF_GROUP);
-    rf_long r = rf_group_id(0);
-    int lid = rf_local_id(0), step = rf_local_size(0);
-    RF_GLOBAL const float *row = x + x_off + r * cols;
-    RF_GLOBAL const float *mrow = has_mask ? mask + mask_off + (r % mask_rows) * cols : row;
-    RF_GLOBAL float *out = y + y_off + r * cols;
+/* Softmax of row r by `step` cooperating work items starting at column
+ * `first` (`buf` local memory when step > 1), or by one item (first 0,
+ * step 1): the row's maximum, the sum of exponentials, then the outputs,
+ * each pass with neighbouring items on neighbouring columns. A fully
+ * masked row gives zeros, not NaN. */
+RF_FN void rf_softmax_row(rf_long r, rf_long cols, rf_long first, rf_long step, RF_LOCAL float *buf,
+                          RF_GLOBAL const float *x, RF_GLOBAL float *y, int has_mask, RF_GLOBAL const float *mask,
+                          rf_long mask_rows) {
+    RF_GLOBAL const float *row = x + r * cols;
+    RF_GLOBAL const float *mrow = has_mask ? mask + (r % mask_rows) * cols : row;
+    RF_GLOBAL float *out = y + r * cols;
     float mx = -RF_INFINITY;
-    for (rf_long c = lid; c < cols; c += step) mx = fmax(mx, row[c] + (has_mask ? mrow[c] : 0.0f));
-    mx = rf_group_max(mx, buf);
+    for (rf_long c = first; c < cols; c += step) mx = fmax(mx, row[c] + (has_mask ? mrow[c] : 0.0f));
+    if (step > 1) mx = rf_group_max(mx, buf);
     int empty = mx == -RF_INFINITY; /* every work item reaches the barriers below, whatever the row holds */
     rf_kahan sum = {0.0f, 0.0f};
-    for (rf_long c = lid; c < cols && !empty; c += step)
+    for (rf_long c = first; c < cols && !empty; c += step)
         rf_kahan_add(&sum, exp(row[c] + (has_mask ? mrow[c] : 0.0f) - mx));
-    float total = rf_group_sum(sum.sum, buf);
+    float total = step > 1 ? rf_group_sum(sum.sum, buf) : sum.sum;
     float inv = empty ? 0.0f : 1.0f / total;
-    for (rf_long c = lid; c < cols; c += step) out[c] = empty ? 0.0f : exp(row[c] + (has_mask ? mrow[c] : 0.0f) - mx) * inv;
+    for (rf_long c = first; c < cols; c += step)
+        out[c] = empty ? 0.0f : exp(row[c] + (has_mask ? mrow[c] : 0.0f) - mx) * inv;
 }
 
-RF_KERNEL softmax_backward_f32(rf_long rows, rf_long cols, RF_GLOBAL const float *y, rf_ulong y_off,
-                               RF_GLOBAL const float *dy, rf_ulong dy_off, RF_GLOBAL float *dx, rf_ulong dx_off,
-                               int accumulate) {
-    RF_LOCAL_ARRAY(float, buf, RF_GROUP);
-    rf_long r = rf_group_id(0);
-    int lid = rf_local_id(0), step = rf_local_size(0);
-    RF_GLOBAL const float *yr = y + y_off + r * cols, *dyr = dy + dy_off + r * cols;
-    RF_GLOBAL float *dxr = dx + dx_off + r * cols;
+RF_FN void rf_softmax_backward_row(rf_long r, rf_long cols, rf_long first, rf_long step, RF_LOCAL float *buf,
+                                   RF_GLOBAL const float *y, RF_GLOBAL const float *dy, RF_GLOBAL float *dx,
+                                   int accumulate) {
+    RF_GLOBAL const float *yr = y + r * cols, *dyr = dy + r * cols;
+    RF_GLOBAL float *dxr = dx + r * cols;
     rf_kahan dot = {0.0f, 0.0f};
-    for (rf_long c = lid; c < cols; c += step) rf_kahan_add(&dot, yr[c] * dyr[c]);
-    float d = rf_group_sum(dot.sum, buf);
-    for (rf_long c = lid; c < cols; c += step) {
+    for (rf_long c = first; c < cols; c += step) rf_kahan_add(&dot, yr[c] * dyr[c]);
+    float d = step > 1 ? rf_group_sum(dot.sum, buf) : dot.sum;
+    for (rf_long c = first; c < cols; c += step) {
         float g = yr[c] * (dyr[c] - d);
         dxr[c] = accumulate ? dxr[c] + g : g;
     }
+}
+
+/* A work-group per row (GPUs), or an item per row (rf_gpu_row_group_size 1:
+ * CPU-backed OpenCL, which then vectorises across rows). */
+#define RF_SOFTMAX_ARGS                                                                                           \
+    rf_long rows, rf_long cols, RF_GLOBAL const float *x, rf_ulong x_off, RF_GLOBAL float *y, rf_ulong y_off,     \
+        int has_mask, RF_GLOBAL const float *mask, rf_ulong mask_off, rf_long mask_rows
+RF_KERNEL softmax_f32(RF_SOFTMAX_ARGS) {
+    RF_LOCAL_ARRAY(float, buf, RF_GROUP);
+    rf_softmax_row(rf_group_id(0), cols, rf_local_id(0), rf_local_size(0), buf, x + x_off, y + y_off, has_mask,
+                   mask + mask_off, mask_rows);
+}
+RF_KERNEL softmax_items_f32(RF_SOFTMAX_ARGS) {
+    rf_long r = rf_global_id(0);
+    if (r < rows) rf_softmax_row(r, cols, 0, 1, 0, x + x_off, y + y_off, has_mask, mask + mask_off, mask_rows);
+}
+
+#define RF_SOFTMAX_BACKWARD_ARGS                                                                                  \
+    rf_long rows, rf_long cols, RF_GLOBAL const float *y, rf_ulong y_off, RF_GLOBAL const float *dy,              \
+        rf_ulong dy_off, RF_GLOBAL float *dx, rf_ulong dx_off, int accumulate
+RF_KERNEL softmax_backward_f32(RF_SOFTMAX_BACKWARD_ARGS) {
+    RF_LOCAL_ARRAY(float, buf, RF_GROUP);
+    rf_softmax_backward_row(rf_group_id(0), cols, rf_local_id(0), rf_local_size(0), buf, y + y_off, dy + dy_off,
+                            dx + dx_off, accumulate);
+}
+RF_KERNEL softmax_backward_items_f32(RF_SOFTMAX_BACKWARD_ARGS) {
+    rf_long r = rf_global_id(0);
+    if (r < rows) rf_softmax_backward_row(r, cols, 0, 1, 0, y + y_off, dy + dy_off, dx + dx_off, accumulate);
 }
 
 /* The layer norms' arguments, in rf_layernorm_args' order. */
@@ -405,9 +476,12 @@ RF_KERNEL layernorm_affine_finish_f32(rf_long cols, rf_long chunks, RF_GLOBAL co
     dbeta[db_off + c] += sb.sum;
 }
 
+#define RF_UNARY_ENTRIES(X, op, name) X(unary_##name##_f32) X(unary_backward_##name##_f32)
+#define RF_BINARY_ENTRY(X, op, name) X(binary_##name##_f32)
 #define RF_KERNELS_BASIC(X)                                                                                            \
-    X(unary_f32) X(unary_backward_f32) X(binary_f32) X(copy_f32) X(reduce_items_f32) X(reduce_groups_f32)             \
-    X(max_last_f32) X(max_last_backward_f32) X(softmax_f32) X(softmax_backward_f32) X(layernorm_groups_f32)           \
+    RF_UNARY_OPS(RF_UNARY_ENTRIES, X) RF_BINARY_OPS(RF_BINARY_ENTRY, X) X(binary_nd_f32) X(copy_f32) X(copy_nd_f32)   \
+    X(reduce_items_f32) X(reduce_line_f32) X(reduce_groups_f32)                                                                           \
+    X(max_last_f32) X(max_last_backward_f32) X(softmax_f32) X(softmax_items_f32) X(softmax_backward_f32) X(softmax_backward_items_f32) X(layernorm_groups_f32)           \
     X(layernorm_items_f32) X(layernorm_backward_groups_f32) X(layernorm_backward_items_f32)                           \
     X(layernorm_affine_partial_f32) X(layernorm_affine_finish_f32)
 

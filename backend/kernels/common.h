@@ -99,14 +99,22 @@ RF_FN rf_long rf_nd3_offset(rf_long i0, rf_long i1, rf_long i2, int ndim, rf_lon
     return off;
 }
 
-/* The loops of a kernel launched by rf_launch_nd over n0 x n1 x n2
- * elements: the grid may be smaller than the range along the two outer
- * dimensions (CUDA caps them at 65535 blocks), so items stride over them. */
+/* The body of a kernel launched by rf_launch_nd over n0 x n1 x n2
+ * elements. CUDA caps the grid at 65535 blocks along y and z, so its items
+ * stride over the rest; OpenCL's range covers every element, one per item:
+ * loops there kept PoCL from vectorising the work-group (a copy ran 4-18x
+ * slower). */
+#ifdef __CUDACC__
 #define RF_ND_LOOP(n0, n1, n2, i0, i1, i2)                                                    \
     rf_long i0 = rf_global_id(0);                                                             \
     if (i0 < (n0))                                                                            \
         for (rf_long i2 = rf_global_id(2); i2 < (n2); i2 += rf_global_size(2))                \
             for (rf_long i1 = rf_global_id(1); i1 < (n1); i1 += rf_global_size(1))
+#else
+#define RF_ND_LOOP(n0, n1, n2, i0, i1, i2)                                                    \
+    rf_long i0 = rf_global_id(0), i1 = rf_global_id(1), i2 = rf_global_id(2);                 \
+    if (i0 < (n0) && i1 < (n1) && i2 < (n2))
+#endif
 
 /* Work-group reductions. Every work item of the group must call them (they
  * hold barriers); the group size is a power of two <= RF_GROUP and `buf`

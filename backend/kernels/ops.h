@@ -21,6 +21,17 @@ typedef enum rf_unary_op {
     RF_UNARY_COUNT
 } rf_unary_op;
 
+/* Each unary and binary op with its kernel-name suffix: the GPU kernels
+ * are instantiated once per op (basic.h), since a switch on an op passed at
+ * run time kept PoCL from vectorising them (an affine map ran 10x slower).
+ * X(Y, op, name): Y is passed through for the caller's own use. */
+#define RF_UNARY_OPS(X, Y)                                                                              \
+    X(Y, RF_UNARY_IDENTITY, identity) X(Y, RF_UNARY_AFFINE, affine) X(Y, RF_UNARY_RELU, relu)         \
+    X(Y, RF_UNARY_GELU, gelu) X(Y, RF_UNARY_SILU, silu) X(Y, RF_UNARY_SIGMOID, sigmoid)               \
+    X(Y, RF_UNARY_EXP, exp) X(Y, RF_UNARY_LOG_SIGMOID, log_sigmoid) X(Y, RF_UNARY_TANH, tanh)         \
+    X(Y, RF_UNARY_SQRT, sqrt) X(Y, RF_UNARY_LOG, log) X(Y, RF_UNARY_INVERSE_SIGMOID, inverse_sigmoid) \
+    X(Y, RF_UNARY_SIN, sin)
+
 typedef enum rf_binary_op {
     RF_BINARY_ADD = 0,
     RF_BINARY_SUB,
@@ -28,6 +39,8 @@ typedef enum rf_binary_op {
     RF_BINARY_DIV,
     RF_BINARY_COUNT
 } rf_binary_op;
+
+#define RF_BINARY_OPS(X, Y) X(Y, RF_BINARY_ADD, add) X(Y, RF_BINARY_SUB, sub) X(Y, RF_BINARY_MUL, mul) X(Y, RF_BINARY_DIV, div)
 
 typedef enum rf_reduce_op { RF_REDUCE_SUM = 0, RF_REDUCE_MEAN, RF_REDUCE_SUMSQ, RF_REDUCE_COUNT } rf_reduce_op;
 

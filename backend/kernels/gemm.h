@@ -15,16 +15,24 @@
 #ifndef RFDETR_KERNELS_GEMM_H
 #define RFDETR_KERNELS_GEMM_H
 
+/* gemm_f32's bias_mode (shared with the host launcher). */
+#define RF_GEMM_BIAS_NONE 0
+#define RF_GEMM_BIAS_COLS 1 /* bias[j] added to column j */
+#define RF_GEMM_BIAS_ROWS 2 /* bias[i] added to row i */
+
 #ifdef __OPENCL_VERSION__
 
 #define RF_GEMM_ROWS 8
 #define RF_GEMM_COLS 16
 
 /* Element (i, k) of A at a[i * a_row + k * a_k]: (lda, 1) as stored,
- * (1, lda) transposed. Range: (ceil(n / 16), ceil(m / 8), batch). */
+ * (1, lda) transposed. bias_mode: RF_GEMM_BIAS_* (rf_gemm_desc's bias, added
+ * as C is written; beta is then 0). Range: (ceil(n / 16), ceil(m / 8),
+ * batch). */
 RF_KERNEL gemm_f32(rf_long m, rf_long n, rf_long k, float alpha, float beta, RF_GLOBAL const float *a, rf_ulong a_off,
                    rf_long a_row, rf_long a_k, rf_long stride_a, RF_GLOBAL const float *b, rf_ulong b_off, rf_long ldb,
-                   rf_long stride_b, RF_GLOBAL float *c, rf_ulong c_off, rf_long ldc, rf_long stride_c) {
+                   rf_long stride_b, RF_GLOBAL float *c, rf_ulong c_off, rf_long ldc, rf_long stride_c,
+                   int bias_mode, RF_GLOBAL const float *bias, rf_ulong bias_off) {
     rf_long col = rf_global_id(0) * RF_GEMM_COLS, row = rf_global_id(1) * RF_GEMM_ROWS, q = rf_global_id(2);
     if (col >= n || row >= m) return;
     RF_GLOBAL const float *ab = a + a_off + q * stride_a;
@@ -50,10 +58,13 @@ RF_KERNEL gemm_f32(rf_long m, rf_long n, rf_long k, float alpha, float beta, RF_
             c7 = fma((float16)(a7[ak]), bv, c7);
         }
         float16 acc[RF_GEMM_ROWS] = {c0, c1, c2, c3, c4, c5, c6, c7};
+        RF_GLOBAL const float *bv = bias + bias_off;
+        float16 col_bias = bias_mode == RF_GEMM_BIAS_COLS ? vload16(0, bv + col) : (float16)0.0f;
         for (int i = 0; i < rows; i++) {
             RF_GLOBAL float *ci = cb + i * ldc;
             /* beta 0 never reads C: it may hold NaN (BLAS semantics). */
-            float16 v = alpha * acc[i];
+            float16 v = alpha * acc[i] + col_bias;
+            if (bias_mode == RF_GEMM_BIAS_ROWS) v += bv[row + i];
             if (beta != 0.0f) v += beta * vload16(0, ci);
             vstore16(v, 0, ci);
         }
@@ -70,6 +81,8 @@ RF_KERNEL gemm_f32(rf_long m, rf_long n, rf_long k, float alpha, float beta, RF_
         for (int i = 0; i < rows; i++) {
             RF_GLOBAL float *ci = cb + i * ldc + j;
             float v = alpha * acc[i];
+            if (bias_mode == RF_GEMM_BIAS_COLS) v += bias[bias_off + col + j];
+            if (bias_mode == RF_GEMM_BIAS_ROWS) v += bias[bias_off + row + i];
             if (beta != 0.0f) v += beta * *ci;
             *ci = v;
         }

@@ -413,6 +413,7 @@ static rf_status opencl_open(int index, const rf_device_options *options, rf_dev
     /* CLBlast's GPU-shaped kernels run 7-25 GFLOP/s on a CPU-backed OpenCL,
      * the project's own GEMM 85-180 (bench/RESULTS.md). */
     st->own_gemm = info.type == RF_DEVICE_CPU && !options->opencl_clblast;
+    dev->gemm_fuses_bias = st->own_gemm;
     dev->kernels = &rf_gpu_kernels;
     dev->gpu = &opencl_gpu_ops;
     dev->max_group_size = st->max_work_group_size;

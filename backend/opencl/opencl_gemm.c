@@ -8,6 +8,7 @@
 
 #include "backend/gpu/launch.h"
 #include "backend/gpu/launchers.h"
+#include "backend/kernels/gemm.h"
 #include "backend/opencl/opencl_internal.h"
 #include "backend/status.h"
 
@@ -46,7 +47,7 @@ static rf_status own_gemm(rf_device *dev, const rf_gemm_desc *d) {
     const rf_buffer *b = d->b;
     size_t b_off = d->b_offset;
     int64_t ldb = d->ldb, stride_b = d->stride_b;
-    if (d->trans_b) {
+    if (d->trans_b && d->k > 0) {
         int64_t batches = d->stride_b == 0 ? 1 : d->batch;
         size_t bytes = (size_t)(batches * d->k * d->n) * sizeof(float);
         if (!st->gemm_pack || st->gemm_pack->bytes < bytes) {
@@ -81,6 +82,8 @@ static rf_status own_gemm(rf_device *dev, const rf_gemm_desc *d) {
     rf_launch_mem(&l, (rf_mem){d->c, d->c_offset});
     rf_launch_long(&l, d->ldc);
     rf_launch_long(&l, d->stride_c);
+    rf_launch_int(&l, !d->bias ? RF_GEMM_BIAS_NONE : d->bias_rows ? RF_GEMM_BIAS_ROWS : RF_GEMM_BIAS_COLS);
+    rf_launch_mem(&l, (rf_mem){d->bias, d->bias ? d->bias_offset : 0});
     /* Items of a group share nothing; PoCL runs a group as a loop, and four
      * row blocks per group measured best on AVX-512 (bench/RESULTS.md). */
     int64_t col_blocks = (d->n + 15) / 16, row_blocks = (d->m + 7) / 8;
@@ -91,9 +94,9 @@ static rf_status own_gemm(rf_device *dev, const rf_gemm_desc *d) {
 }
 
 rf_status rf_opencl_gemm(rf_device *dev, const rf_gemm_desc *d) {
-    if (d->k == 0) return rf_gpu_gemm_scale_c(dev, d);
     rf_opencl_state *st = dev->native;
-    if (st->own_gemm) return own_gemm(dev, d);
+    if (st->own_gemm) return own_gemm(dev, d); /* k == 0 included: C = beta C + bias */
+    if (d->k == 0) return rf_gpu_gemm_scale_c(dev, d);
     CLBlastTranspose ta = d->trans_a ? CLBlastTransposeYes : CLBlastTransposeNo;
     CLBlastTranspose tb = d->trans_b ? CLBlastTransposeYes : CLBlastTransposeNo;
     CLBlastStatusCode s;

@@ -189,6 +189,30 @@ static void nd_cases(kcase *cases, int *n, int max) {
         kc_add(c, "dst", KC_INOUT, KC_F32, extent(6, shape, dst), -1, 1);
         snprintf(c->desc, sizeof c->desc, "COPY(window_permute_6d,acc=%d)", acc);
 
+        /* Four and five axes that do not collapse (the copy5 kernel): head
+         * splits and window partitions. */
+        struct {
+            const char *what;
+            int ndim;
+            int64_t shape[5], src[5];
+        } permutes[] = {
+            {"permute_0213", 4, {2, 3, 4, 5}, {60, 5, 15, 1}},
+            {"permute_10324", 5, {3, 2, 4, 5, 6}, {120, 360, 6, 24, 1}},
+        };
+        for (size_t t = 0; t < sizeof permutes / sizeof permutes[0]; t++) {
+            c = kc_new(cases, n, max, "basic", "copy", launch_copy, TOL);
+            if (!c) return;
+            p = KC_PARAMS(c, nd_params);
+            p->ndim = permutes[t].ndim;
+            p->accumulate = acc;
+            memcpy(p->shape, permutes[t].shape, sizeof permutes[t].shape);
+            memcpy(p->sa, permutes[t].src, sizeof permutes[t].src);
+            contiguous(p->ndim, p->shape, p->sy, 0);
+            kc_add(c, "src", KC_IN, KC_F32, extent(p->ndim, p->shape, p->sa), -1, 1);
+            kc_add(c, "dst", KC_INOUT, KC_F32, extent(p->ndim, p->shape, p->sy), -1, 1);
+            snprintf(c->desc, sizeof c->desc, "COPY(%s,acc=%d)", permutes[t].what, acc);
+        }
+
         int64_t s2[2] = {33, 65}, bias[2] = {0, 1}, rows[2] = {70, 1};
         c = kc_new(cases, n, max, "basic", "copy", launch_copy, TOL);
         if (!c) return;

@@ -53,6 +53,12 @@ static void view3(rf_launch *l, rf_view v, const int64_t *stride, int ndim) {
     for (int k = ndim - 1; k >= ndim - 3; k--) rf_launch_long(l, k >= 0 ? stride[k] : 0);
 }
 
+/* The same for four or five axes: five strides, the last axis's first. */
+static void view5(rf_launch *l, rf_view v, const int64_t *stride, int ndim) {
+    rf_launch_mem(l, (rf_mem){v.buf, v.off});
+    for (int k = ndim - 1; k >= ndim - 5; k--) rf_launch_long(l, k >= 0 ? stride[k] : 0);
+}
+
 static void view_nd(rf_launch *l, rf_view v, const int64_t *stride, int ndim) {
     rf_launch_mem(l, (rf_mem){v.buf, v.off});
     rf_launch_long8(l, stride, ndim);
@@ -107,6 +113,13 @@ rf_status rf_gpu_copy(rf_device *dev, const rf_copy_args *a) {
         rf_launch_longs(&l, n, 3);
         view3(&l, a->src, ss, ndim);
         view3(&l, a->dst, sd, ndim);
+    } else if (ndim <= 5) {
+        rf_launch_begin(&l, dev, PROGRAM, "copy5_f32");
+        rf_launch_longs(&l, n, 3);
+        rf_launch_long(&l, shape[ndim - 4]);
+        rf_launch_long(&l, shape[ndim - 3]);
+        view5(&l, a->src, ss, ndim);
+        view5(&l, a->dst, sd, ndim);
     } else {
         rf_launch_begin(&l, dev, PROGRAM, "copy_nd_f32");
         rf_launch_int(&l, ndim);

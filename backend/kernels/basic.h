@@ -144,6 +144,22 @@ RF_KERNEL copy_f32(rf_long n0, rf_long n1, rf_long n2, RF_GLOBAL const float *sr
     }
 }
 
+/* Four or five axes: the leading ones' indices come from i2 by two
+ * divisions written out (no loop over axes), which PoCL hoists out of its
+ * work-group loops, since i2 is one value per group. Range as rf_launch_nd
+ * gives it; l2 is the size of the axis before i1's, l1 that of the one
+ * before (with four axes the first, so the quotient j0 is 0). */
+RF_KERNEL copy5_f32(rf_long n0, rf_long n1, rf_long n2, rf_long l1, rf_long l2, RF_GLOBAL const float *src,
+                    rf_ulong src_off, rf_long s0, rf_long s1, rf_long s2, rf_long s3, rf_long s4, RF_GLOBAL float *dst,
+                    rf_ulong dst_off, rf_long d0, rf_long d1, rf_long d2, rf_long d3, rf_long d4, int accumulate) {
+    RF_ND_LOOP(n0, n1, n2, i0, i1, i2) {
+        rf_long q = i2 / l2, j2 = i2 - q * l2, j0 = q / l1, j1 = q - j0 * l1;
+        float v = src[src_off + i0 * s0 + i1 * s1 + j2 * s2 + j1 * s3 + j0 * s4];
+        RF_GLOBAL float *out = dst + dst_off + i0 * d0 + i1 * d1 + j2 * d2 + j1 * d3 + j0 * d4;
+        *out = accumulate ? *out + v : v;
+    }
+}
+
 RF_KERNEL copy_nd_f32(int ndim, rf_long n0, rf_long n1, rf_long n2, rf_long8 shape, RF_GLOBAL const float *src,
                       rf_ulong src_off, rf_long8 ss, RF_GLOBAL float *dst, rf_ulong dst_off, rf_long8 sd,
                       int accumulate) {
@@ -479,7 +495,7 @@ RF_KERNEL layernorm_affine_finish_f32(rf_long cols, rf_long chunks, RF_GLOBAL co
 #define RF_UNARY_ENTRIES(X, op, name) X(unary_##name##_f32) X(unary_backward_##name##_f32)
 #define RF_BINARY_ENTRY(X, op, name) X(binary_##name##_f32)
 #define RF_KERNELS_BASIC(X)                                                                                            \
-    RF_UNARY_OPS(RF_UNARY_ENTRIES, X) RF_BINARY_OPS(RF_BINARY_ENTRY, X) X(binary_nd_f32) X(copy_f32) X(copy_nd_f32)   \
+    RF_UNARY_OPS(RF_UNARY_ENTRIES, X) RF_BINARY_OPS(RF_BINARY_ENTRY, X) X(binary_nd_f32) X(copy_f32) X(copy5_f32) X(copy_nd_f32)   \
     X(reduce_items_f32) X(reduce_line_f32) X(reduce_groups_f32)                                                                           \
     X(max_last_f32) X(max_last_backward_f32) X(softmax_f32) X(softmax_items_f32) X(softmax_backward_f32) X(softmax_backward_items_f32) X(layernorm_groups_f32)           \
     X(layernorm_items_f32) X(layernorm_backward_groups_f32) X(layernorm_backward_items_f32)                           \

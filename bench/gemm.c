@@ -6,7 +6,9 @@
  * For OpenCL devices it measures CLBlast twice: with CLBlast's stock
  * parameters first, then with the parameters rfdetr.c ships (CLBlast keeps
  * parameters per device for the whole process, so the stock run must come
- * first), and prints tuned/stock. */
+ * first), and prints tuned/stock. On CPU-backed OpenCL it then measures the
+ * GEMM such a device uses by default, rfdetr.c's own kernel
+ * (backend/kernels/gemm.h), and prints own/tuned. */
 #include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -162,7 +164,7 @@ int main(int argc, char **argv) {
             if (!strstr(list, needle)) continue;
         }
         bool is_opencl = strcmp(info.backend, "opencl") == 0;
-        rf_device_options opts = {.opencl_stock_gemm = is_opencl};
+        rf_device_options opts = {.opencl_stock_gemm = is_opencl, .opencl_clblast = is_opencl};
         rf_device *dev = NULL;
         if (rf_device_open_with(info.name, &opts, &dev) != RF_OK) {
             fprintf(stderr, "bench_gemm: %s\n", rf_last_error());
@@ -179,10 +181,21 @@ int main(int argc, char **argv) {
         if (is_opencl) {
             rf_opencl_gemm_tune_device(dev);
             printf("%-10s %s (rfdetr.c tuned parameters)\n", info.name, info.description);
+            pair_result tuned[MAX_SIZES];
             for (int s = 0; s < nsizes; s++) {
-                pair_result t = measure_pair(dev, &hosts[s], min_time);
+                pair_result t = tuned[s] = measure_pair(dev, &hosts[s], min_time);
                 printf("  n=%-5d %8.1f GFLOP/s   OpenBLAS %8.1f GFLOP/s   ratio %.2f   tuned/stock %.2f\n", sizes[s],
                        t.device, t.baseline, t.ratio, t.ratio / first[s].ratio);
+            }
+            rf_device *own = NULL;
+            if (info.type == RF_DEVICE_CPU && rf_device_open(info.name, &own) == RF_OK) {
+                printf("%-10s %s (rfdetr.c's own GEMM kernel, the default here)\n", info.name, info.description);
+                for (int s = 0; s < nsizes; s++) {
+                    pair_result t = measure_pair(own, &hosts[s], min_time);
+                    printf("  n=%-5d %8.1f GFLOP/s   OpenBLAS %8.1f GFLOP/s   ratio %.2f   own/tuned %.2f\n", sizes[s],
+                           t.device, t.baseline, t.ratio, t.ratio / tuned[s].ratio);
+                }
+                rf_device_close(own);
             }
         }
 #endif

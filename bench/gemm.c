@@ -164,7 +164,7 @@ int main(int argc, char **argv) {
             if (!strstr(list, needle)) continue;
         }
         bool is_opencl = strcmp(info.backend, "opencl") == 0;
-        rf_device_options opts = {.opencl_stock_gemm = is_opencl, .opencl_clblast = is_opencl};
+        rf_device_options opts = {.opencl_stock_gemm = is_opencl, .opencl_gemm = is_opencl ? RF_OPENCL_GEMM_CLBLAST : RF_OPENCL_GEMM_AUTO};
         rf_device *dev = NULL;
         if (rf_device_open_with(info.name, &opts, &dev) != RF_OK) {
             fprintf(stderr, "bench_gemm: %s\n", rf_last_error());

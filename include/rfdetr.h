@@ -92,15 +92,21 @@ rf_status rf_device_check_name(const char *name, rf_device_info *info_out);
  * queue/stream; close with rf_device_close. */
 rf_status rf_device_open(const char *name, rf_device **out);
 
+typedef enum rf_opencl_gemm_choice {
+    RF_OPENCL_GEMM_AUTO = 0, /* CLBlast on GPUs and accelerators, the own kernel on CPU devices */
+    RF_OPENCL_GEMM_CLBLAST,
+    RF_OPENCL_GEMM_OWN /* backend/kernels/gemm.h, written for CPU-backed OpenCL */
+} rf_opencl_gemm_choice;
+
 typedef struct rf_device_options {
     /* OpenCL: keep CLBlast's stock GEMM parameters instead of the tuned ones
      * rfdetr.c ships for devices CLBlast has no tuning for (PoCL on x86).
      * CLBlast keeps parameters per driver device for the whole process. */
     int opencl_stock_gemm;
-    /* OpenCL: multiply with CLBlast on CPU devices too, where rfdetr.c's
-     * own GEMM kernel is the default (CLBlast's GPU-shaped kernels are
-     * several times slower there); GPUs always use CLBlast. */
-    int opencl_clblast;
+    /* OpenCL: which GEMM (rf_opencl_gemm_choice). By default GPUs use CLBlast and
+     * CPU devices rfdetr.c's own kernel, since CLBlast's GPU-shaped kernels
+     * are several times slower there. */
+    int opencl_gemm;
     /* Refuse allocations that would bring this handle's live device memory
      * above this many bytes (0: only the device's own limits). Lets a user
      * share a GPU, and lets tests provoke out-of-memory deterministically. */

@@ -19,13 +19,23 @@ status=0
 # which the optimizer emits.
 oclgrind --log "$log" --check-api --data-races --uninitialized --build-options -cl-opt-disable --max-errors 20 \
   "$build/test_backend_ops" -d opencl:0 --simulator "$max_elements" || status=$?
-if [ -s "$log" ]; then
-  echo "== Oclgrind reported:" >&2
-  cat "$log" >&2
-  exit 1
-fi
-if [ "$status" -ne 0 ]; then
-  echo "ci-oclgrind: test_backend_ops failed under Oclgrind (exit $status)" >&2
-  exit "$status"
-fi
+check() {
+  if [ -s "$log" ]; then
+    echo "== Oclgrind reported:" >&2
+    cat "$log" >&2
+    exit 1
+  fi
+  if [ "$status" -ne 0 ]; then
+    echo "ci-oclgrind: test_backend_ops failed under Oclgrind (exit $status)" >&2
+    exit "$status"
+  fi
+}
+check
+# The GEMM kernel (which the simulated device is told to use) on its own,
+# with races, bounds and API checks but without the uninitialised-value
+# plugin: it flags B as packed by the copy kernel although every product
+# matches the reference (open, docs/backend.md).
+oclgrind --log "$log" --check-api --data-races --build-options -cl-opt-disable --max-errors 20 \
+  "$build/test_backend_ops" -d opencl:0 --simulator "$max_elements" -o gemm || status=$?
+check
 echo "ci-oclgrind: no Oclgrind reports"

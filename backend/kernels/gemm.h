@@ -71,17 +71,24 @@ RF_KERNEL gemm_f32(rf_long m, rf_long n, rf_long k, float alpha, float beta, RF_
         return;
     }
     /* The last, narrower column block: one column at a time. */
-    RF_GLOBAL const float *ar[RF_GEMM_ROWS] = {a0, a1, a2, a3, a4, a5, a6, a7};
     for (rf_long j = 0; j < n - col; j++) {
-        float acc[RF_GEMM_ROWS] = {0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f};
+        float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f, s4 = 0.0f, s5 = 0.0f, s6 = 0.0f, s7 = 0.0f;
         for (rf_long kk = 0, ak = 0; kk < k; kk++, ak += a_k) {
             float bv = bb[kk * ldb + j];
-            for (int i = 0; i < RF_GEMM_ROWS; i++) acc[i] = fma(ar[i][ak], bv, acc[i]);
+            s0 = fma(a0[ak], bv, s0);
+            s1 = fma(a1[ak], bv, s1);
+            s2 = fma(a2[ak], bv, s2);
+            s3 = fma(a3[ak], bv, s3);
+            s4 = fma(a4[ak], bv, s4);
+            s5 = fma(a5[ak], bv, s5);
+            s6 = fma(a6[ak], bv, s6);
+            s7 = fma(a7[ak], bv, s7);
         }
+        float col_bias = bias_mode == RF_GEMM_BIAS_COLS ? bias[bias_off + col + j] : 0.0f;
         for (int i = 0; i < rows; i++) {
+            float v = i == 0 ? s0 : i == 1 ? s1 : i == 2 ? s2 : i == 3 ? s3 : i == 4 ? s4 : i == 5 ? s5 : i == 6 ? s6 : s7;
             RF_GLOBAL float *ci = cb + i * ldc + j;
-            float v = alpha * acc[i];
-            if (bias_mode == RF_GEMM_BIAS_COLS) v += bias[bias_off + col + j];
+            v = alpha * v + col_bias;
             if (bias_mode == RF_GEMM_BIAS_ROWS) v += bias[bias_off + row + i];
             if (beta != 0.0f) v += beta * *ci;
             *ci = v;

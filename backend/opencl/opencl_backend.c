@@ -412,7 +412,8 @@ static rf_status opencl_open(int index, const rf_device_options *options, rf_dev
     if (!options->opencl_stock_gemm) rf_opencl_gemm_tune_device(dev);
     /* CLBlast's GPU-shaped kernels run 7-25 GFLOP/s on a CPU-backed OpenCL,
      * the project's own GEMM 85-180 (bench/RESULTS.md). */
-    st->own_gemm = info.type == RF_DEVICE_CPU && !options->opencl_clblast;
+    st->own_gemm = options->opencl_gemm == RF_OPENCL_GEMM_OWN ||
+                   (options->opencl_gemm == RF_OPENCL_GEMM_AUTO && info.type == RF_DEVICE_CPU);
     dev->gemm_fuses_bias = st->own_gemm;
     dev->kernels = &rf_gpu_kernels;
     dev->gpu = &opencl_gpu_ops;

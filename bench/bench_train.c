@@ -4,7 +4,7 @@
  * run (bench/train_python_time.py).
  *
  *   bench_train [--size tiny|nano|...] [--resolution R] [--batch B] [--steps N]
- *               [--device cpu] [--threads T] [--torch-threads T] [--no-python]
+ *               [--device cpu] [--against D] [--threads T] [--torch-threads T] [--no-python]
  *
  * One step = forward in training mode with every query group, the criterion
  * (matching on the host, IoU-aware BCE + L1 + GIoU on every head), backward,
@@ -12,6 +12,9 @@
  * does per step, without data loading (both sides use one fixed batch whose
  * image i holds (i % 4) + 1 boxes). Median step time over --steps after one
  * warm-up step.
+ *
+ * --against D measures device D too, in the same run, and prints the ratio
+ * of the two step times (e.g. --device opencl:1 --against cpu).
  *
  * Each step's device work (launches, host<->device bytes, synchronizations)
  * is printed from the device counters; --profile adds one more step with
@@ -79,52 +82,36 @@ static double python_ms(const char *size, int resolution, int batch, int steps, 
     return k ? bench_median(v, k) : -1;
 }
 
-int main(int argc, char **argv) {
-    const char *size = "tiny", *device = "cpu";
-    int resolution = 0, batch = 8, steps = 5, threads = 2, torch_threads = 0;
-    bool python = true, profile = false;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--size") && i + 1 < argc) size = argv[++i];
-        else if (!strcmp(argv[i], "--resolution") && i + 1 < argc) resolution = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--batch") && i + 1 < argc) batch = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--steps") && i + 1 < argc) steps = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--device") && i + 1 < argc) device = argv[++i];
-        else if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--torch-threads") && i + 1 < argc) torch_threads = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--no-python")) python = false;
-        else if (!strcmp(argv[i], "--profile")) profile = true;
-        else {
-            fprintf(stderr, "usage: bench_train [--size S] [--resolution R] [--batch B] [--steps N] [--device D] "
-                            "[--threads T] [--torch-threads T] [--no-python] [--profile]\n");
-            return 2;
-        }
-    }
-    if (steps < 1 || steps > 64 || batch < 1 || batch > 64 || threads < 1 || torch_threads < 0) {
-        fprintf(stderr, "bench_train: --steps 1..64, --batch 1..64, --threads >= 1\n");
-        return 2;
-    }
-    if (!torch_threads) torch_threads = threads;
+typedef struct bench_config {
+    const char *size;
+    int resolution, batch, steps, threads;
+} bench_config;
+
+/* The median step of `device` (ms; 0 on failure), printing its line and
+ * per-step counters, and with `profile` its kernel profile. */
+static double measure(const bench_config *bc, const char *device, bool profile, int *res_out) {
     rfdetr_config cfg;
     rf_device *dev = NULL;
     rfdetr_model *m = NULL;
     rf_ctx *ctx = NULL, *data = NULL;
     rf_adamw *opt = NULL;
     rf_ema *ema = NULL;
-    if (rfdetr_config_preset(size, &cfg) || (resolution && rfdetr_config_set_resolution(&cfg, resolution)) ||
-        rf_device_open_with(device, &(rf_device_options){.cpu_threads = threads}, &dev) ||
+    if (rfdetr_config_preset(bc->size, &cfg) || (bc->resolution && rfdetr_config_set_resolution(&cfg, bc->resolution)) ||
+        rf_device_open_with(device, &(rf_device_options){.cpu_threads = bc->threads}, &dev) ||
         rfdetr_model_create(dev, &cfg, 0, &m) || rf_ctx_create(dev, 0, &ctx) ||
         rf_ctx_create(dev, 0, &data)) {
         fprintf(stderr, "bench_train: %s\n", rf_last_error());
-        return 1;
+        return 0;
     }
     rf_adamw_config ac = rf_adamw_default_config();
     ac.lr = 1e-4f;
     ac.weight_decay = 1e-4f;
     if (rf_adamw_create(m->params, &ac, &opt) || rf_ema_create(m->params, 0.993, 100, &ema)) {
         fprintf(stderr, "bench_train: %s\n", rf_last_error());
-        return 1;
+        return 0;
     }
-    int res = cfg.resolution;
+    int res = cfg.resolution, batch = bc->batch, steps = bc->steps;
+    *res_out = res;
     rf_ctx_set_seed(data, 1);
     rf_tensor *images = rf_ctx_tensor(data, RF_F32, 4, (int64_t[]){batch, 3, res, res});
     rf_rand_normal(data, images, 0.0f, 1.0f);
@@ -141,7 +128,7 @@ int main(int argc, char **argv) {
     /* The timed steps, then with --profile one more whose kernels are timed
      * one by one (synchronizing after each, so it is not timed itself). */
     for (int s = 0; s <= steps + profile; s++) {
-        if (s == steps + 1 && rf_device_set_profiling(dev, true) != RF_OK) return 1;
+        if (s == steps + 1 && rf_device_set_profiling(dev, true) != RF_OK) return 0;
         rf_device_counters before, after;
         rf_device_get_counters(dev, &before);
         double t0 = bench_now();
@@ -162,38 +149,83 @@ int main(int argc, char **argv) {
         if (st == RF_OK) st = rf_device_synchronize(dev);
         if (st != RF_OK) {
             fprintf(stderr, "bench_train: %s\n", rf_last_error());
-            return 1;
+            return 0;
         }
         if (s > 0 && s <= steps) times[s - 1] = (bench_now() - t0) * 1e3;
         rf_device_get_counters(dev, &after);
         if (s > 0 && s <= steps) rf_step_profile_add(&per_step, &before, &after);
     }
-    double ours = bench_median(times, steps);
-    printf("# one RF-DETR training step (forward with %d query groups, criterion on %d heads, backward, clip, AdamW, "
-           "EMA), batch %d at %d px, median of %d steps, on %s\n",
-           cfg.group_detr, cfg.dec_layers + 1, batch, res, steps, bench_cpu_model());
-    printf("%-6s rfdetr.c on %-9s %9.1f ms/step  %7.2f images/s", size, dev->info.name, ours, batch * 1e3 / ours);
+    double ms = bench_median(times, steps);
+    printf("%-6s rfdetr.c on %-9s %9.1f ms/step  %7.2f images/s", bc->size, dev->info.name, ms, batch * 1e3 / ms);
     if (dev->backend == rf_backend_find("cpu"))
         printf("  (%d threads, GEMM: %s)", rf_cpu_threads(dev), rf_cpu_gemm_name(dev));
     printf("\n");
     rf_step_profile_print(&per_step, dev->info.name, stdout);
     if (profile) rf_device_profile_print(dev, stdout);
-    if (python) {
-        double torch_ms = python_ms(size, res, batch, steps, torch_threads);
-        if (torch_ms > 0) {
-            printf("%-6s PyTorch CPU eager     %9.1f ms/step  %7.2f images/s  (rfdetr package, %d torch threads)\n",
-                   size, torch_ms, batch * 1e3 / torch_ms, torch_threads);
-            printf("%-6s ratio rfdetr.c / PyTorch: %.2fx (target >= 1.5x: %s)\n", size, torch_ms / ours,
-                   torch_ms / ours >= 1.5 ? "met" : "NOT met");
-        } else {
-            printf("%-6s PyTorch baseline unavailable (torch or rfdetr not importable)\n", size);
-        }
-    }
     rf_ema_free(ema);
     rf_adamw_free(opt);
     rf_ctx_free(ctx);
     rf_ctx_free(data);
     rfdetr_model_free(m);
     rf_device_close(dev);
+    return ms;
+}
+
+int main(int argc, char **argv) {
+    bench_config bc = {.size = "tiny", .batch = 8, .steps = 5, .threads = 2};
+    const char *device = "cpu", *against = NULL;
+    int torch_threads = 0;
+    bool python = true, profile = false;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--size") && i + 1 < argc) bc.size = argv[++i];
+        else if (!strcmp(argv[i], "--resolution") && i + 1 < argc) bc.resolution = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--batch") && i + 1 < argc) bc.batch = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--steps") && i + 1 < argc) bc.steps = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--device") && i + 1 < argc) device = argv[++i];
+        else if (!strcmp(argv[i], "--against") && i + 1 < argc) against = argv[++i];
+        else if (!strcmp(argv[i], "--threads") && i + 1 < argc) bc.threads = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--torch-threads") && i + 1 < argc) torch_threads = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--no-python")) python = false;
+        else if (!strcmp(argv[i], "--profile")) profile = true;
+        else {
+            fprintf(stderr, "usage: bench_train [--size S] [--resolution R] [--batch B] [--steps N] [--device D] "
+                            "[--against D] [--threads T] [--torch-threads T] [--no-python] [--profile]\n");
+            return 2;
+        }
+    }
+    if (bc.steps < 1 || bc.steps > 64 || bc.batch < 1 || bc.batch > 64 || bc.threads < 1 || torch_threads < 0) {
+        fprintf(stderr, "bench_train: --steps 1..64, --batch 1..64, --threads >= 1\n");
+        return 2;
+    }
+    if (!torch_threads) torch_threads = bc.threads;
+    rfdetr_config cfg;
+    if (rfdetr_config_preset(bc.size, &cfg)) {
+        fprintf(stderr, "bench_train: %s\n", rf_last_error());
+        return 2;
+    }
+    printf("# one RF-DETR training step (forward with %d query groups, criterion on %d heads, backward, clip, AdamW, "
+           "EMA), batch %d, median of %d steps, on %s\n",
+           cfg.group_detr, cfg.dec_layers + 1, bc.batch, bc.steps, bench_cpu_model());
+    int res = 0;
+    double ours = measure(&bc, device, profile, &res), base = 0;
+    if (ours <= 0) return 1;
+    if (against) {
+        base = measure(&bc, against, false, &res);
+        if (base <= 0) return 1;
+        printf("%-6s ratio %s / %s step time: %.2fx\n", bc.size, device, against, ours / base);
+    }
+    if (python) {
+        double torch_ms = python_ms(bc.size, res, bc.batch, bc.steps, torch_threads);
+        if (torch_ms > 0) {
+            printf("%-6s PyTorch CPU eager     %9.1f ms/step  %7.2f images/s  (rfdetr package, %d torch threads)\n",
+                   bc.size, torch_ms, bc.batch * 1e3 / torch_ms, torch_threads);
+            for (int d = 0; d < (against ? 2 : 1); d++)
+                printf("%-6s speed-up of rfdetr.c on %s over PyTorch: %.2fx (target on the cpu >= 1.5x: %s)\n",
+                       bc.size, d ? against : device, torch_ms / (d ? base : ours),
+                       torch_ms / (d ? base : ours) >= 1.5 ? "met" : "NOT met");
+        } else {
+            printf("%-6s PyTorch baseline unavailable (torch or rfdetr not importable)\n", bc.size);
+        }
+    }
     return 0;
 }

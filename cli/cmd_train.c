@@ -1,6 +1,7 @@
-/* cmd_train.c — `rfdetr train`: RF-DETR's recipe on the device the user
- * names. With no arguments: the tiny model on the built-in shapes dataset on
- * `auto`, then the COCO table and where everything went. */
+/* cmd_train.c — `rfdetr train`: RF-DETR's recipe on the device, or the
+ * devices, the user names; under mpirun on every rank's devices. With no
+ * arguments: the tiny model on the built-in shapes dataset on `auto`, then
+ * the COCO table and where everything went. */
 #include <inttypes.h>
 #include <math.h>
 #include <signal.h>
@@ -17,6 +18,20 @@ static volatile sig_atomic_t interrupted;
 static void on_sigint(int sig) {
     (void)sig;
     interrupted = 1;
+}
+
+/* Started by an MPI launcher (Open MPI, MPICH, PMIx): the launcher's own
+ * variables, read only to decide whether to start MPI, never a device. */
+static bool launched_by_mpi(int *size) {
+    const char *vars[] = {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE"};
+    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
+        const char *v = getenv(vars[i]);
+        if (v && *v) {
+            *size = atoi(v);
+            return true;
+        }
+    }
+    return false;
 }
 
 typedef struct progress_state {
@@ -82,14 +97,16 @@ int cli_cmd_train(int argc, char **argv) {
     long epochs = 8, batch = cfg.batch, accum = 1, resolution = 0, seed = (long)cfg.seed, warmup = cfg.warmup_steps;
     long patience = 0, threads = cfg.threads, max_steps = 0, eval_batch = cfg.eval_batch, lr_drop = cfg.lr_drop;
     double lr = cfg.lr, lr_encoder = -1, weight_decay = cfg.weight_decay, clip = cfg.clip_max_norm, min_delta = 0;
-    double ema_decay = cfg.ema_decay, ema_tau = cfg.ema_tau;
+    double ema_decay = cfg.ema_decay, ema_tau = cfg.ema_tau, comm_timeout = cfg.comm_timeout;
     bool no_ema = false, multi_scale = false;
     cli_option options[] = {
         {"--data", CLI_STRING, &cfg.data, "DIR|shapes", "dataset folder (Roboflow COCO, COCO or YOLO), or the built-in shapes (default)"},
         {"--model", CLI_STRING, &cfg.size, "SIZE", "tiny (default), nano, small, medium, base"},
-        {"--device", CLI_STRING, &device, "NAME", "cpu, opencl:N, cuda:N or auto (default: first GPU, else cpu)"},
+        {"--device", CLI_STRING, &device, "NAME[,NAME...]",
+         "cpu, opencl:N, cuda:N or auto (default: first GPU, else cpu); a list of distinct devices trains on all "
+         "(one replica each); under mpirun this rank's list, or one per rank of a machine separated by '/'"},
         {"--epochs", CLI_INT, &epochs, "E", "epochs (default 8)"},
-        {"--batch", CLI_INT, &batch, "B", "images per micro-batch (default 8)"},
+        {"--batch", CLI_INT, &batch, "B", "images per micro-batch on each device (default 8)"},
         {"--grad-accum", CLI_INT, &accum, "K", "micro-batches per optimizer step (default 1)"},
         {"--lr", CLI_DOUBLE, &lr, "X", "learning rate (default 4e-4, the tiny recipe; RF-DETR's is 1e-4)"},
         {"--lr-encoder", CLI_DOUBLE, &lr_encoder, "X", "backbone learning rate (default 1.5 x --lr)"},
@@ -112,16 +129,22 @@ int cli_cmd_train(int argc, char **argv) {
         {"--max-steps", CLI_INT, &max_steps, "N", "stop after N optimizer steps"},
         {"--threads", CLI_INT, &threads, "N", "image decoding threads (default 2)"},
         {"--eval-batch", CLI_INT, &eval_batch, "B", "images per evaluation batch (default 8)"},
+        {"--comm-timeout", CLI_DOUBLE, &comm_timeout, "S",
+         "seconds a device or MPI rank may keep the others waiting before the run stops naming it (default 60)"},
     };
     cli_spec spec = {
         .usage = "rfdetr train [--data DIR|shapes] [--model SIZE] [--device D] [--epochs E] [--batch B] [options]",
         .description =
-            "Trains RF-DETR on one device with RF-DETR's recipe: Hungarian matching per query group, IoU-aware BCE +\n"
+            "Trains RF-DETR with RF-DETR's recipe: Hungarian matching per query group, IoU-aware BCE +\n"
             "L1 + GIoU on every decoder layer and the encoder proposals, AdamW with layer-wise lr decay, clipping,\n"
             "EMA. Every epoch both the regular and the EMA model are evaluated on valid (COCO, maxDets 1/10/500)\n"
             "and DIR gets checkpoint.safetensors, training_state.safetensors, checkpoint_best_{regular,ema,total}\n"
             ".safetensors, log.jsonl, results.json and metrics_plot.png. Ctrl-C stops at the next step and leaves a\n"
-            "resumable run. With no arguments: the tiny model on the built-in shapes dataset.",
+            "resumable run. With no arguments: the tiny model on the built-in shapes dataset.\n"
+            "Several devices (--device opencl:0,opencl:1) train data-parallel: the effective batch is batch x\n"
+            "grad-accum x devices and the run equals one device with grad-accum x devices bit for bit. Under\n"
+            "mpirun every rank trains on its devices and rank 0 writes DIR; kill -USR1 the mpirun stops every\n"
+            "rank at the next step with a resumable run (see README, Several machines).",
         .options = options,
         .option_count = (int)(sizeof options / sizeof options[0]),
         .max_positional = 0,
@@ -145,10 +168,33 @@ int cli_cmd_train(int argc, char **argv) {
         fprintf(stderr, "rfdetr train: --lr must be > 0, --clip and --weight-decay >= 0, --ema-decay in [0, 1)\n");
         return CLI_EXIT_USAGE;
     }
+    if (!(comm_timeout > 0)) {
+        fprintf(stderr, "rfdetr train: --comm-timeout must be > 0 seconds\n");
+        return CLI_EXIT_USAGE;
+    }
+    int ranks = 1, rank = 0;
+    if (launched_by_mpi(&ranks) && ranks > 1) {
+        if (!rf_mpi_built()) {
+            fprintf(stderr, "rfdetr train: started by mpirun with %d ranks, but this build has no MPI (install "
+                            "libopenmpi-dev and rebuild); %d copies would each write the same run\n", ranks, ranks);
+            return CLI_EXIT_USAGE;
+        }
+        rf_status ms = rf_mpi_init(NULL, NULL, &rank, &ranks);
+        if (ms != RF_OK) return cli_fail("train", ms, "starting MPI");
+        cfg.mpi = true;
+    }
     char device_name[64];
-    rc = cli_resolve_device("train", device, device_name, sizeof device_name);
-    if (rc != CLI_EXIT_OK) return rc;
-    cfg.device = device_name;
+    if (strchr(device, ',') || strchr(device, '/')) {
+        cfg.device = device; /* a list: checked name by name by the trainer */
+    } else {
+        rc = cli_resolve_device("train", device, device_name, sizeof device_name);
+        if (rc != CLI_EXIT_OK) {
+            if (cfg.mpi) rf_mpi_abort(rc);
+            return rc;
+        }
+        cfg.device = device_name;
+    }
+    cfg.comm_timeout = comm_timeout;
     cfg.epochs = (int)epochs;
     cfg.batch = (int)batch;
     cfg.grad_accum = (int)accum;
@@ -175,19 +221,38 @@ int cli_cmd_train(int argc, char **argv) {
         cfg.resume = true;
     }
     progress_state ps = {.tty = isatty(STDERR_FILENO) != 0};
-    cfg.progress = on_progress;
+    /* Under MPI rank 0 reports; the others speak only to fail. */
+    cfg.progress = rank == 0 ? on_progress : NULL;
     cfg.progress_user = &ps;
     cfg.stop = &interrupted;
-    struct sigaction sa = {0}, old;
+    struct sigaction sa = {0}, old, old_usr1;
     sa.sa_handler = on_sigint;
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, &old);
+    /* mpirun ends the job on Ctrl-C but forwards SIGUSR1: the graceful stop. */
+    sigaction(SIGUSR1, &sa, &old_usr1);
 
     rf_train_summary sum;
     rf_status s = rf_train(&cfg, &sum);
     sigaction(SIGINT, &old, NULL);
+    sigaction(SIGUSR1, &old_usr1, NULL);
     if (ps.tty) fprintf(stderr, "\r\033[K");
-    if (s != RF_OK) return cli_fail("train", s, s == RF_ERR_INTERRUPTED ? "stopped" : "training failed");
+    if (s != RF_OK) {
+        const char *outcome = s == RF_ERR_INTERRUPTED ? "stopped" : "training failed";
+        char what[64];
+        if (cfg.mpi)
+            snprintf(what, sizeof what, "rank %d: %s", rank, outcome);
+        else
+            snprintf(what, sizeof what, "%s", outcome);
+        int code = cli_fail("train", s, what);
+        /* Every rank stops together when interrupted; after a failure the
+         * others must not wait for this one. */
+        if (cfg.mpi && s != RF_ERR_INTERRUPTED) rf_mpi_abort(code);
+        if (cfg.mpi) rf_mpi_finalize();
+        return code;
+    }
+    if (cfg.mpi) rf_mpi_finalize();
+    if (rank != 0) return CLI_EXIT_OK;
 
     const int max_dets[3] = {1, 10, 500};
     printf("\nbest total model (%s) on valid, after %" PRId64 " epochs / %" PRId64 " steps in %.0f s:\n",

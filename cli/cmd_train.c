@@ -95,7 +95,7 @@ int cli_cmd_train(int argc, char **argv) {
     rf_train_config_defaults(&cfg);
     const char *device = "auto", *resume = NULL, *schedule = "step";
     long epochs = 8, batch = cfg.batch, accum = 1, resolution = 0, seed = (long)cfg.seed, warmup = cfg.warmup_steps;
-    long patience = 0, threads = cfg.threads, max_steps = 0, eval_batch = cfg.eval_batch, lr_drop = cfg.lr_drop;
+    long patience = 0, threads = cfg.threads, cpu_threads = 0, max_steps = 0, eval_batch = cfg.eval_batch, lr_drop = cfg.lr_drop;
     double lr = cfg.lr, lr_encoder = -1, weight_decay = cfg.weight_decay, clip = cfg.clip_max_norm, min_delta = 0;
     double ema_decay = cfg.ema_decay, ema_tau = cfg.ema_tau, comm_timeout = cfg.comm_timeout;
     bool no_ema = false, multi_scale = false;
@@ -129,6 +129,7 @@ int cli_cmd_train(int argc, char **argv) {
         {"--max-steps", CLI_INT, &max_steps, "N", "stop after N optimizer steps"},
         {"--threads", CLI_INT, &threads, "N", "image decoding threads (default 2)"},
         {"--eval-batch", CLI_INT, &eval_batch, "B", "images per evaluation batch (default 8)"},
+        {"--cpu-threads", CLI_INT, &cpu_threads, "N", "threads of a cpu device (default: every core)"},
         {"--comm-timeout", CLI_DOUBLE, &comm_timeout, "S",
          "seconds a device or MPI rank may keep the others waiting before the run stops naming it (default 60)"},
     };
@@ -155,7 +156,7 @@ int cli_cmd_train(int argc, char **argv) {
     if (rc != CLI_EXIT_OK) return rc < 0 ? CLI_EXIT_OK : rc;
     free(pos);
     if (epochs < 1 || batch < 1 || accum < 1 || accum > 64 || threads < 1 || eval_batch < 1 || warmup < 0 ||
-        max_steps < 0 || patience < 0 || resolution < 0) {
+        max_steps < 0 || patience < 0 || resolution < 0 || cpu_threads < 0) {
         fprintf(stderr, "rfdetr train: --epochs, --batch, --threads, --eval-batch must be >= 1, --grad-accum 1..64, "
                         "and counts non-negative\n");
         return CLI_EXIT_USAGE;
@@ -195,6 +196,7 @@ int cli_cmd_train(int argc, char **argv) {
         cfg.device = device_name;
     }
     cfg.comm_timeout = comm_timeout;
+    cfg.cpu_threads = (int)cpu_threads;
     cfg.epochs = (int)epochs;
     cfg.batch = (int)batch;
     cfg.grad_accum = (int)accum;

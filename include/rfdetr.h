@@ -262,6 +262,7 @@ typedef struct rf_train_config {
                                 * rank 0 writes the run directory */
     double comm_timeout;       /* seconds a device or rank may keep the others waiting before the run
                                 * stops naming it (default 60) */
+    int cpu_threads;           /* threads of a cpu device (rf_device_options.cpu_threads; 0: every core) */
     const volatile sig_atomic_t *stop; /* set by a SIGINT handler: stop at a safe point */
     rf_train_progress_fn progress;
     void *progress_user;

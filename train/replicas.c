@@ -10,6 +10,7 @@
 
 #include "backend/status.h"
 #include "data/loader.h"
+#include "train/comm_nccl.h"
 #include "train/evaluate.h"
 
 /* A device's kernels, as far as rounding goes: replicas with equal kinds
@@ -25,6 +26,8 @@ struct rf_replicas {
     int *rank_first, *rank_count; /* [ranks] */
     char (*names)[32];            /* [global_count] device of each global replica */
     bool each_steps;
+    bool all_cuda;
+    rf_nccl *nccl;                /* CUDA everywhere and NCCL built: the sum on the GPUs */
     double timeout;
     int64_t elements;             /* of the parameter slab */
     float *sum;                   /* the step's summed gradient */
@@ -133,6 +136,22 @@ static const char *where(const rf_replicas *g, int global, char *buf, size_t siz
     return buf;
 }
 
+/* An exchange between ranks failed: say at which step, and which devices
+ * each rank drives, so "rank 1" in the message has a device. */
+static rf_status exchange_failed(const rf_replicas *g, rf_status s, int64_t step) {
+    if (s == RF_OK) return s;
+    char msg[2048], map[512] = "";
+    size_t at = 0;
+    for (int p = 0; p < g->ranks && at + 64 < sizeof map; p++)
+        for (int i = 0; i < g->rank_count[p] && at + 64 < sizeof map; i++)
+            at += (size_t)snprintf(map + at, sizeof map - at, "%srank %d %s", at ? ", " : "", p,
+                                   g->names[g->rank_first[p] + i]);
+    snprintf(msg, sizeof msg, "%.1200s", rf_last_error());
+    if (step >= 0)
+        return RF_ERROR(s, "at step %lld: %s (devices: %s)", (long long)step + 1, msg, map);
+    return RF_ERROR(s, "%s (devices: %s)", msg, map);
+}
+
 rf_status rf_replicas_run(rf_replicas *g, rf_replica_job job, void *arg, int active_global, int64_t step) {
     if (g->hung) return RF_ERROR(RF_ERR_INTERNAL, "a replica hung earlier: no more work");
     double start = now_seconds();
@@ -200,6 +219,8 @@ rf_status rf_replicas_run(rf_replicas *g, rf_replica_job job, void *arg, int act
     for (int i = 0; i < g->count; i++)
         if (g->r[i].status != RF_OK) {
             char buf[128];
+            if (step < 0)
+                return RF_ERROR(g->r[i].status, "%s: %s", where(g, g->r[i].global, buf, sizeof buf), g->r[i].error);
             return RF_ERROR(g->r[i].status, "%s at step %lld: %s", where(g, g->r[i].global, buf, sizeof buf),
                             (long long)step + 1, g->r[i].error);
         }
@@ -332,10 +353,12 @@ rf_status rf_replicas_create(char names[][32], int count, const rf_device_option
         g->names = calloc((size_t)g->global_count, sizeof *g->names);
         if (!g->names) s = RF_ERROR(RF_ERR_OUT_OF_MEMORY, "out of host memory");
         g->each_steps = true;
+        g->all_cuda = true;
         for (int p = 0; s == RF_OK && p < g->ranks; p++)
             for (int i = 0; i < counts[p]; i++) {
                 memcpy(g->names[g->rank_first[p] + i], all_names[p * RF_MAX_LOCAL_DEVICES + i], 32);
                 if (strcmp(kinds[p * RF_MAX_LOCAL_DEVICES + i], kinds[0])) g->each_steps = false;
+                if (strncmp(kinds[p * RF_MAX_LOCAL_DEVICES + i], "cuda|", 5)) g->all_cuda = false;
             }
         for (int i = 0; i < count; i++) g->r[i].global = g->global_first + i;
     }
@@ -368,6 +391,8 @@ rf_status rf_replicas_create(char names[][32], int count, const rf_device_option
     /* Models, optimizers and EMAs of replicas 1.., each on its thread. */
     if (s == RF_OK && count > 1) s = rf_replicas_run(g, setup, setup_arg, g->global_first + count, -1);
     if (s == RF_OK) s = sync_from_first(g, true);
+    if (s == RF_OK && g->global_count > 1 && g->all_cuda && rf_nccl_built())
+        s = rf_nccl_open(comm, g->r, count, g->global_first, g->global_count, g->elements, &g->nccl);
     return s;
 }
 
@@ -386,6 +411,7 @@ bool rf_replicas_free(rf_replicas *g) {
         }
     }
     if (g->hung) return false; /* a thread may still use its replica: leave everything to the exit */
+    rf_nccl_free(g->nccl);
     for (int i = 0; i < g->count; i++) {
         free(g->r[i].grads);
         if (i == 0) continue;
@@ -416,7 +442,7 @@ rf_status rf_replica_begin_micro_batch(rf_replica *r, bool summing) {
 }
 
 rf_status rf_replica_end_micro_batch(rf_replica *r, bool summing) {
-    if (!summing) return RF_OK;
+    if (!summing || r->group->nccl) return RF_OK; /* NCCL reads the gradients where they are */
     rf_params *p = r->model->params;
     return rf_buffer_download(p->grads, 0, r->grads, (size_t)p->total * sizeof(float));
 }
@@ -456,7 +482,9 @@ rf_status rf_replicas_sum_round(rf_replicas *g, int round, int active_global, in
         return RF_ERROR(RF_ERR_UNSUPPORTED, "%d devices in one run: at most %zu", active_global,
                         sizeof terms / sizeof terms[0]);
     rf_status s = RF_OK;
-    if (g->ranks == 1) {
+    if (g->nccl) {
+        s = exchange_failed(g, rf_nccl_sum_round(g->nccl, round, active_global), step);
+    } else if (g->ranks == 1) {
         for (int k = 0; k < active_global; k++) terms[k] = g->r[k].grads;
         fold_job f = {terms, active_global, round == 0, g->sum, g->elements, g->count};
         /* Each thread adds its own range of elements: the order per element is fixed. */
@@ -495,7 +523,8 @@ rf_status rf_replicas_sum_round(rf_replicas *g, int round, int active_global, in
             rc[p] = (size_t)theirs * (size_t)my_len * sizeof(float);
             at += (size_t)theirs * (size_t)my_len;
         }
-        s = rf_comm_alltoallv(g->comm, g->send, sc, so, g->recv, rc, ro, "the gradient exchange");
+        s = exchange_failed(g, rf_comm_alltoallv(g->comm, g->send, sc, so, g->recv, rc, ro, "the gradient exchange"),
+                            step);
         free(sc);
         /* Arrived in rank order, each rank's in its device order: global order. */
         int64_t b = slice_begin(g, g->rank);
@@ -514,11 +543,18 @@ static rf_status upload_sum(rf_replica *r, void *arg) {
 rf_status rf_replicas_share_sum(rf_replicas *g, int64_t step) {
     double start = now_seconds();
     rf_status s = RF_OK;
+    if (g->nccl) {
+        s = exchange_failed(g, rf_nccl_share_sum(g->nccl), step);
+        g->exchange_seconds += now_seconds() - start;
+        return s;
+    }
     if (g->ranks > 1) {
         size_t *counts = malloc((size_t)g->ranks * sizeof *counts);
         if (!counts) return RF_ERROR(RF_ERR_OUT_OF_MEMORY, "out of host memory");
         for (int q = 0; q < g->ranks; q++) counts[q] = (size_t)(slice_begin(g, q + 1) - slice_begin(g, q)) * sizeof(float);
-        s = rf_comm_allgatherv(g->comm, g->sum + slice_begin(g, g->rank), counts, g->sum, "gathering the summed gradient");
+        s = exchange_failed(
+            g, rf_comm_allgatherv(g->comm, g->sum + slice_begin(g, g->rank), counts, g->sum, "gathering the summed gradient"),
+            step);
         free(counts);
     }
     if (s == RF_OK) s = rf_replicas_run(g, upload_sum, NULL, g->global_count, step);
@@ -552,11 +588,12 @@ rf_status rf_replicas_step(rf_replicas *g, float lr_factor, double clip_max_norm
     }
     /* Different kernels round differently: replica 0 steps, the others copy. */
     RF_TRY(rf_replicas_run(g, step_one, &j, 1, step));
-    RF_TRY(rf_comm_broadcast(g->comm, &j.norms[0], sizeof j.norms[0], 0, "sharing the gradient norm"));
+    RF_TRY(exchange_failed(g, rf_comm_broadcast(g->comm, &j.norms[0], sizeof j.norms[0], 0, "sharing the gradient norm"),
+                           step));
     *grad_norm = j.norms[0];
     double start = now_seconds();
-    RF_TRY(copy_slab(g, values_of, g->sum, "sharing the weights"));
-    if (g->r[0].ema) RF_TRY(copy_slab(g, ema_of, g->sum, "sharing the EMA"));
+    RF_TRY(exchange_failed(g, copy_slab(g, values_of, g->sum, "sharing the weights"), step));
+    if (g->r[0].ema) RF_TRY(exchange_failed(g, copy_slab(g, ema_of, g->sum, "sharing the EMA"), step));
     g->exchange_seconds += now_seconds() - start;
     return rf_replicas_run(g, zero_grads, NULL, g->global_count, step);
 }
@@ -566,7 +603,7 @@ rf_status rf_replicas_share_values(rf_replicas *g, double *values, int count, in
     size_t bytes = (size_t)count * (size_t)width * sizeof(double);
     double *all = malloc(bytes * (size_t)g->ranks + 1);
     if (!all) return RF_ERROR(RF_ERR_OUT_OF_MEMORY, "out of host memory");
-    rf_status s = rf_comm_allgather(g->comm, values, bytes, all, "sharing the losses");
+    rf_status s = exchange_failed(g, rf_comm_allgather(g->comm, values, bytes, all, "sharing the losses"), step);
     for (int j = 0; s == RF_OK && j < count; j++) {
         int global = j % g->global_count, rank = 0;
         while (rank + 1 < g->ranks && g->rank_first[rank + 1] <= global) rank++;
@@ -578,7 +615,7 @@ rf_status rf_replicas_share_values(rf_replicas *g, double *values, int count, in
 }
 
 rf_status rf_replicas_sum_i64(rf_replicas *g, int64_t *values, int count, int64_t step) {
-    return g->comm ? rf_comm_sum_i64(g->comm, values, count, "agreeing on the step") : RF_OK;
+    return g->comm ? exchange_failed(g, rf_comm_sum_i64(g->comm, values, count, "agreeing on the step"), step) : RF_OK;
 }
 
 rf_status rf_replicas_swap_ema(rf_replicas *g) {
@@ -606,7 +643,7 @@ static rf_status eval_one(rf_replica *r, void *arg) {
 }
 
 rf_status rf_replicas_evaluate(rf_replicas *g, const rf_dataset *ds, rf_split split, int batch, int threads,
-                               const int max_dets[3], rf_coco_eval_result **result) {
+                               const int max_dets[3], int64_t step, rf_coco_eval_result **result) {
     *result = NULL;
     const rf_coco_dataset *gt = ds->splits[split].coco;
     if (!gt) return RF_ERROR(RF_ERR_INVALID_ARGUMENT, "evaluation: the %s split is not loaded", rf_split_name(split));
@@ -658,7 +695,7 @@ rf_status rf_replicas_evaluate(rf_replicas *g, const rf_dataset *ds, rf_split sp
             rf_loader_release(loader, lb);
         }
         if (s != RF_OK || got == 0) break;
-        s = rf_replicas_run(g, eval_one, slots, got, -1);
+        s = rf_replicas_run(g, eval_one, slots, got, step);
         /* This rank's detections in its device order, then every rank's in rank order. */
         size_t total = 0;
         for (int i = 0; i < g->count; i++) total += slots[i].count;
@@ -674,13 +711,15 @@ rf_status rf_replicas_evaluate(rf_replicas *g, const rf_dataset *ds, rf_split sp
         if (s == RF_OK && g->ranks == 1) s = rf_coco_evaluator_add(ev, mine, total);
         if (s == RF_OK && g->ranks > 1) {
             counts[0] = total * sizeof *mine;
-            s = rf_comm_allgather(g->comm, &counts[0], sizeof counts[0], all_counts, "sharing the detections");
+            s = exchange_failed(
+                g, rf_comm_allgather(g->comm, &counts[0], sizeof counts[0], all_counts, "sharing the detections"), step);
             size_t sum = 0;
             for (int p = 0; p < g->ranks; p++) sum += all_counts[p];
             grown = s == RF_OK ? realloc(all, sum + sizeof *all) : NULL;
             if (s == RF_OK && !grown) s = RF_ERROR(RF_ERR_OUT_OF_MEMORY, "out of host memory");
             if (s == RF_OK) all = grown;
-            if (s == RF_OK) s = rf_comm_allgatherv(g->comm, mine, all_counts, all, "sharing the detections");
+            if (s == RF_OK)
+                s = exchange_failed(g, rf_comm_allgatherv(g->comm, mine, all_counts, all, "sharing the detections"), step);
             if (s == RF_OK) s = rf_coco_evaluator_add(ev, all, sum / sizeof *all);
         }
         if (got < g->global_count) more = false;
@@ -696,6 +735,28 @@ rf_status rf_replicas_evaluate(rf_replicas *g, const rf_dataset *ds, rf_split sp
     free(all);
     rf_coco_evaluator_free(ev);
     rf_loader_close(loader);
+    return s;
+}
+
+bool rf_replicas_copy_mode(const rf_replicas *g) { return !g->each_steps; }
+double rf_replicas_exchange_seconds(const rf_replicas *g) { return g->exchange_seconds; }
+
+rf_status rf_replicas_compare(rf_replicas *g, int *differing) {
+    *differing = 0;
+    size_t bytes = (size_t)g->elements * sizeof(float);
+    float *first = malloc(bytes + 4), *other = malloc(bytes + 4);
+    rf_status s = first && other ? RF_OK : RF_ERROR(RF_ERR_OUT_OF_MEMORY, "out of host memory");
+    rf_buffer *(*slabs[2])(rf_replica *) = {values_of, ema_of};
+    for (int k = 0; k < 2 && s == RF_OK; k++) {
+        if (k == 1 && !g->r[0].ema) break;
+        s = rf_buffer_download(slabs[k](&g->r[0]), 0, first, bytes);
+        for (int i = 1; i < g->count && s == RF_OK; i++) {
+            s = rf_buffer_download(slabs[k](&g->r[i]), 0, other, bytes);
+            if (s == RF_OK && memcmp(first, other, bytes)) (*differing)++;
+        }
+    }
+    free(first);
+    free(other);
     return s;
 }
 

@@ -125,9 +125,20 @@ rf_status rf_replicas_swap_ema(rf_replicas *g);
 /* ---- evaluation --------------------------------------------------------------------- */
 /* COCO evaluation of the replicas' models on a split, batches spread over
  * the replicas (and ranks), detections merged in batch order: the numbers
- * of rf_evaluate_model on one device. */
+ * of rf_evaluate_model on one device. step: the steps taken (messages). */
 rf_status rf_replicas_evaluate(rf_replicas *g, const rf_dataset *ds, rf_split split, int batch, int threads,
-                               const int max_dets[3], rf_coco_eval_result **result);
+                               const int max_dets[3], int64_t step, rf_coco_eval_result **result);
+
+/* Compares every local replica's weights and EMA with replica 0's, byte for
+ * byte: *differing gets how many replicas differ (0: none). For tests. */
+rf_status rf_replicas_compare(rf_replicas *g, int *differing);
+/* True when the replicas run different kernels, so replica 0 alone steps
+ * and the others copy its weights. */
+bool rf_replicas_copy_mode(const rf_replicas *g);
+
+/* Seconds spent summing and sharing gradients (and copying weights in
+ * copy mode) since the last wait report. */
+double rf_replicas_exchange_seconds(const rf_replicas *g);
 
 /* "opencl:0 waited 1.2 s, opencl:1 0.1 s; exchanges 0.4 s" since the last
  * call (counters restart); "" for one device in one process. */

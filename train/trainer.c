@@ -71,6 +71,8 @@ typedef struct trainer {
     bool writer;         /* this process writes the run directory (MPI rank 0) */
     bool multi_rank;
     bool stop_agreed;    /* some rank was asked to stop: every rank stops at this step */
+    rf_train_step_hook hook;
+    void *hook_user;
     rf_criterion_config crit;
     rf_schedule sched;
     rf_train_state st; /* what a checkpoint carries to resume */
@@ -364,7 +366,7 @@ static const int train_max_dets[3] = {1, 10, 500};
 /* Valid, every epoch: spread over the devices (and ranks). */
 static rf_status evaluate(trainer *t, rf_coco_eval_result **result) {
     return rf_replicas_evaluate(t->reps, t->ds, RF_SPLIT_VALID, t->cfg->eval_batch, t->cfg->threads, train_max_dets,
-                                result);
+                                t->st.step - 1, result);
 }
 
 /* Evaluates the EMA weights by swapping them in (no copy) and back. */
@@ -516,6 +518,8 @@ static rf_status train_loop(trainer *t, rf_train_summary *summary) {
                 break;
             }
             if (s != RF_OK || r.images == 0) break;
+            if (t->hook) s = t->hook(t->hook_user, t->reps);
+            if (s != RF_OK) break;
             sums[0] += r.loss;
             sums[1] += r.terms[0];
             sums[2] += r.terms[1];
@@ -559,6 +563,11 @@ static rf_status train_loop(trainer *t, rf_train_summary *summary) {
 }
 
 rf_status rf_train(const rf_train_config *cfg, rf_train_summary *summary) {
+    return rf_train_with_hook(cfg, summary, NULL, NULL);
+}
+
+rf_status rf_train_with_hook(const rf_train_config *cfg, rf_train_summary *summary, rf_train_step_hook hook,
+                             void *hook_user) {
     memset(summary, 0, sizeof *summary);
     if (cfg->epochs < 1 || cfg->batch < 1 || cfg->grad_accum < 1 || cfg->grad_accum > 64)
         return RF_ERROR(RF_ERR_INVALID_ARGUMENT, "train: need epochs >= 1, batch >= 1 and 1 <= grad_accum <= 64");
@@ -567,7 +576,8 @@ rf_status rf_train(const rf_train_config *cfg, rf_train_summary *summary) {
                         rf_mpi_built() ? "train: mpi is set but MPI is not initialised (rf_mpi_init)"
                                                  : "train: this build has no MPI (install libopenmpi-dev and rebuild)");
     double started = now_seconds();
-    trainer t = {.cfg = cfg, .crit = rf_criterion_defaults(), .last_saved_epoch = -1};
+    trainer t = {.cfg = cfg, .crit = rf_criterion_defaults(), .last_saved_epoch = -1, .hook = hook,
+                 .hook_user = hook_user};
     char names[RF_MAX_LOCAL_DEVICES][32];
     int name_count = 0;
     rf_status s = rf_comm_open(cfg->mpi, cfg->comm_timeout > 0 ? cfg->comm_timeout : 60, &t.comm);
@@ -585,7 +595,7 @@ rf_status rf_train(const rf_train_config *cfg, rf_train_summary *summary) {
         s = rf_comm_sum_i64(t.comm, &ready, 1, "opening the dataset");
     }
     if (s == RF_OK && !t.writer) s = open_data(&t);
-    rf_device_options opts = {.memory_limit_bytes = cfg->device_memory_limit};
+    rf_device_options opts = {.memory_limit_bytes = cfg->device_memory_limit, .cpu_threads = cfg->cpu_threads};
     if (s == RF_OK) s = rf_device_open_with(names[0], &opts, &t.dev);
     if (s == RF_OK) s = build_model(&t);
     if (s == RF_OK) s = build_optimizer(&t);

@@ -2,7 +2,9 @@
  * process (train/replicas.c), on a small shapes set (tiny at 128 px):
  *   - lists: device lists parse as strictly as one name (junk, unknown and
  *     out-of-range names, empty entries and duplicates such as "cpu,cpu:0"
- *     are refused; '/' groups need as many MPI ranks on the machine);
+ *     are refused; '/' groups need as many MPI ranks on the machine); a
+ *     sharded loader (an MPI rank's) keeps its batches byte for byte and
+ *     marks the others skipped;
  *   - contract: 2 devices with batch 4 equal 1 device with batch 4 and
  *     grad-accum 2 bit for bit over 2 epochs (log.jsonl without its times,
  *     checkpoint.safetensors, training_state.safetensors, the best EMA),
@@ -11,7 +13,8 @@
  *     step; a run interrupted after one step (the stop flag Ctrl-C raises)
  *     and resumed equals the uninterrupted one;
  *   - mixed: cpu + opencl:0 (different kernels: replica 0 steps, the other
- *     copies) keeps the replicas identical after every step too.
+ *     copies) keeps the replicas identical after every step too; a NaN on
+ *     a two-device run stops it naming the device, step and checkpoint.
  * Modes: no argument runs all; or one of lists, contract, mixed. Needs two
  * OpenCL devices (POCL_DEVICES="pthread pthread"); skips without them. */
 #include <signal.h>
@@ -20,6 +23,8 @@
 #include <string.h>
 
 #include "backend/status.h"
+#include "data/dataset.h"
+#include "data/loader.h"
 #include "data/shapes.h"
 #include "run_compare.h"
 #include "test_util.h"
@@ -114,6 +119,54 @@ static void test_lists(void) {
     CHECK(!rf_file_exists(out), "a refused run created %s", out);
 }
 
+/* A sharded loader (one MPI rank's) gives the unsharded batches it keeps, byte
+ * for byte, and marks the others skipped. */
+static void test_shard(void) {
+    rf_dataset *ds = NULL;
+    CHECK_OK(rf_dataset_open(data_dir, RF_SPLIT_BIT(RF_SPLIT_TRAIN), &ds));
+    if (!ds) return;
+    float *kept[8] = {0};
+    size_t bytes = (size_t)4 * 3 * 128 * 128 * sizeof(float);
+    for (int sharded = 0; sharded < 2; sharded++) {
+        rf_loader_config lc;
+        rf_loader_config_train(&lc, 4, 128, 7);
+        lc.epochs = 1;
+        if (sharded) {
+            lc.shard_count = 3;
+            lc.shard_first = 1;
+            lc.shard_span = 1;
+        }
+        rf_loader *l = NULL;
+        CHECK_OK(rf_loader_open(ds, &lc, &l));
+        const rf_batch *b = NULL;
+        int i = 0;
+        while (l && rf_loader_next(l, &b) == RF_OK && b && i < 8) {
+            if (!sharded) {
+                kept[i] = malloc(bytes);
+                memcpy(kept[i], b->pixels, bytes);
+                CHECK(!b->skipped, "unsharded batch %d skipped", i);
+            } else {
+                CHECK(b->skipped == (i % 3 != 1), "batch %d: skipped %d", i, b->skipped);
+                if (!b->skipped) CHECK(!memcmp(kept[i], b->pixels, bytes), "sharded batch %d differs", i);
+                CHECK(b->size == 4 && b->index == i, "batch %d: size %d index %lld", i, b->size, (long long)b->index);
+            }
+            rf_loader_release(l, b);
+            i++;
+        }
+        CHECK(i == 5, "%d batches of 5", i);
+        rf_loader_close(l);
+    }
+    for (int i = 0; i < 8; i++) free(kept[i]);
+    rf_loader_config bad;
+    rf_loader_config_train(&bad, 4, 128, 7);
+    bad.shard_count = 2;
+    bad.shard_first = 1;
+    bad.shard_span = 2;
+    rf_loader *l = NULL;
+    CHECK_STATUS(rf_loader_open(ds, &bad, &l), RF_ERR_INVALID_ARGUMENT);
+    rf_dataset_free(ds);
+}
+
 /* ---- the bitwise contract ---------------------------------------------------------------------- */
 static void test_contract(void) {
     char one[300], two[300], stopped[300];
@@ -159,6 +212,29 @@ static void test_mixed(void) {
     CHECK(w.steps == 2 && w.differing_steps == 0, "replicas differed after %d of %d steps", w.differing_steps, w.steps);
 }
 
+/* A device that fails mid-step stops the run naming the device, the step and
+ * the last good checkpoint. */
+static void test_fault(void) {
+    char out[300];
+    snprintf(out, sizeof out, "%s/nan", work_dir);
+    rf_train_config c;
+    base_config(&c, "opencl:0,opencl:1", out, 1);
+    c.max_steps = 1;
+    CHECK_OK(run(&c, NULL));
+    base_config(&c, "opencl:0,opencl:1", out, 3);
+    c.resume = true;
+    c.lr = 1e30;
+    c.lr_encoder = 1e30;
+    c.clip_max_norm = 0;
+    c.warmup_steps = 0;
+    rf_train_summary s;
+    rf_status st = rf_train(&c, &s);
+    CHECK(st == RF_ERR_NUMERIC, "NaN loss gave %s: %s", rf_status_name(st), rf_last_error());
+    CHECK(strstr(rf_last_error(), "device opencl:") && strstr(rf_last_error(), "replica") &&
+              strstr(rf_last_error(), "at step") && strstr(rf_last_error(), "last good checkpoint"),
+          "message: %s", rf_last_error());
+}
+
 int main(int argc, char **argv) {
     const char *mode = argc > 1 ? argv[1] : "all";
     if (rf_device_check_name("opencl:1", NULL) != RF_OK) {
@@ -176,9 +252,15 @@ int main(int argc, char **argv) {
     sc.size = 128;
     sc.seed = 3;
     CHECK_OK(rf_shapes_write(data_dir, &sc));
-    if (!strcmp(mode, "all") || !strcmp(mode, "lists")) test_lists();
+    if (!strcmp(mode, "all") || !strcmp(mode, "lists")) {
+        test_lists();
+        test_shard();
+    }
     if (!strcmp(mode, "all") || !strcmp(mode, "contract")) test_contract();
-    if (!strcmp(mode, "all") || !strcmp(mode, "mixed")) test_mixed();
+    if (!strcmp(mode, "all") || !strcmp(mode, "mixed")) {
+        test_mixed();
+        test_fault();
+    }
     if (test_failed_count == 0) test_remove_tree(work_dir);
     else fprintf(stderr, "kept %s for inspection\n", work_dir);
     return test_finish("test_parallel");

@@ -231,6 +231,13 @@ rf_status rf_replicas_run(rf_replicas *g, rf_replica_job job, void *arg, int act
 
 int rf_replicas_count(const rf_replicas *g) { return g->count; }
 int rf_replicas_global_count(const rf_replicas *g) { return g->global_count; }
+
+void rf_replicas_shard_loader(const rf_replicas *g, rf_loader_config *lc) {
+    if (g->ranks == 1) return; /* every batch is this process's */
+    lc->shard_count = g->global_count;
+    lc->shard_first = g->global_first;
+    lc->shard_span = g->count;
+}
 rf_replica *rf_replicas_at(rf_replicas *g, int local) { return &g->r[local]; }
 bool rf_replicas_writer(const rf_replicas *g) { return g->rank == 0; }
 
@@ -650,6 +657,7 @@ rf_status rf_replicas_evaluate(rf_replicas *g, const rf_dataset *ds, rf_split sp
     rf_loader_config lc;
     rf_loader_config_eval(&lc, split, batch, g->r[0].model->cfg.resolution);
     lc.threads = threads;
+    rf_replicas_shard_loader(g, &lc);
     rf_coco_eval_params ep;
     rf_coco_eval_params_default(&ep);
     if (max_dets) memcpy(ep.max_dets, max_dets, sizeof ep.max_dets);

@@ -32,6 +32,7 @@
 #include "core/optim.h"
 #include "core/tensor.h"
 #include "data/dataset.h"
+#include "data/loader.h"
 #include "eval/coco_eval.h"
 #include "model/model.h"
 #include "train/comm.h"
@@ -85,6 +86,9 @@ bool rf_replicas_free(rf_replicas *g);
 
 int rf_replicas_count(const rf_replicas *g);         /* in this process */
 int rf_replicas_global_count(const rf_replicas *g);  /* in the run */
+/* A loader decodes only this process's batches (batch i belongs to global
+ * replica i % D) when the run spans several processes. */
+void rf_replicas_shard_loader(const rf_replicas *g, rf_loader_config *lc);
 rf_replica *rf_replicas_at(rf_replicas *g, int local);
 /* The local replica that is global replica `global`, or NULL. */
 rf_replica *rf_replicas_owner(rf_replicas *g, int global);

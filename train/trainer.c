@@ -480,6 +480,7 @@ static rf_status train_loop(trainer *t, rf_train_summary *summary) {
     lc.epochs = c->epochs - t->st.epoch;
     /* Ranks stop together at a step they agree on, never inside the loader. */
     lc.stop = t->multi_rank ? NULL : c->stop;
+    rf_replicas_shard_loader(t->reps, &lc);
     if (lc.epochs <= 0) return RF_OK;
     rf_loader *loader = NULL;
     RF_TRY(rf_loader_open(t->ds, &lc, &loader));

@@ -14,6 +14,8 @@
  * of the last; the exchange time is the replicas' own (train/replicas.h).
  * For two PoCL devices at one thread each against one, set
  * POCL_DEVICES="pthread pthread" POCL_MAX_PTHREAD_COUNT=1. */
+#define _XOPEN_SOURCE 700 /* nftw */
+#include <ftw.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +28,8 @@
 #include "train/trainer.h"
 
 #include "bench/bench_util.h"
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) { return remove(path); }
 
 typedef struct timing {
     int steps;
@@ -115,15 +119,19 @@ int main(int argc, char **argv) {
         return 2;
     }
     int total = local * ranks;
-    /* Enough training images that no epoch ends inside the measured steps. */
-    char dir[128], data[160], out1[160], outn[160];
-    snprintf(dir, sizeof dir, "/tmp/rfdetr_bench_parallel_%d", (int)getpid());
-    if (mpi) snprintf(dir, sizeof dir, "/tmp/rfdetr_bench_parallel_mpi"); /* one folder for every rank */
+    /* A fresh folder, made by rank 0 and named to the others. */
+    char dir[128] = "/tmp/rfdetr_bench_parallel_XXXXXX", data[160], out1[160], outn[160];
+    rf_comm *comm = NULL;
+    if (mpi && rf_comm_open(true, 3600, &comm) != RF_OK) return 1;
+    if (rank == 0 && !mkdtemp(dir)) {
+        perror("bench_parallel: mkdtemp");
+        return 1;
+    }
+    if (comm && rf_comm_broadcast(comm, dir, sizeof dir, 0, "naming the folder") != RF_OK) return 1;
     snprintf(data, sizeof data, "%s/data", dir);
     snprintf(out1, sizeof out1, "%s/one", dir);
     snprintf(outn, sizeof outn, "%s/all", dir);
-    rf_comm *comm = NULL;
-    if (mpi && rf_comm_open(true, 3600, &comm) != RF_OK) return 1;
+    /* Enough training images that no epoch ends inside the measured steps. */
     if (rank == 0) {
         rf_shapes_config sc;
         rf_shapes_config_default(&sc);
@@ -153,6 +161,8 @@ int main(int argc, char **argv) {
                mpi ? "ranks  " : "devices", devices, mpi ? " per rank" : "", par, base > 0 ? par / base : 0,
                exchange_ms(&all));
     }
+    if (comm) rf_comm_sum_i64(comm, &barrier, 1, "finishing");
+    if (rank == 0) nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
     if (comm) rf_comm_free(comm);
     if (mpi) rf_mpi_finalize();
     return rc;

@@ -144,8 +144,8 @@ int cli_cmd_train(int argc, char **argv) {
             "resumable run. With no arguments: the tiny model on the built-in shapes dataset.\n"
             "Several devices (--device opencl:0,opencl:1) train data-parallel: the effective batch is batch x\n"
             "grad-accum x devices and the run equals one device with grad-accum x devices bit for bit. Under\n"
-            "mpirun every rank trains on its devices and rank 0 writes DIR; kill -USR1 the mpirun stops every\n"
-            "rank at the next step with a resumable run (see README, Several machines).",
+            "mpirun every rank trains on its devices and rank 0 writes DIR; SIGINT to any rank stops every rank\n"
+            "at the next step with a resumable run (see README, Several machines).",
         .options = options,
         .option_count = (int)(sizeof options / sizeof options[0]),
         .max_positional = 0,
@@ -227,17 +227,14 @@ int cli_cmd_train(int argc, char **argv) {
     cfg.progress = rank == 0 ? on_progress : NULL;
     cfg.progress_user = &ps;
     cfg.stop = &interrupted;
-    struct sigaction sa = {0}, old, old_usr1;
+    struct sigaction sa = {0}, old;
     sa.sa_handler = on_sigint;
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, &old);
-    /* mpirun ends the job on Ctrl-C but forwards SIGUSR1: the graceful stop. */
-    sigaction(SIGUSR1, &sa, &old_usr1);
 
     rf_train_summary sum;
     rf_status s = rf_train(&cfg, &sum);
     sigaction(SIGINT, &old, NULL);
-    sigaction(SIGUSR1, &old_usr1, NULL);
     if (ps.tty) fprintf(stderr, "\r\033[K");
     if (s != RF_OK) {
         const char *outcome = s == RF_ERR_INTERRUPTED ? "stopped" : "training failed";

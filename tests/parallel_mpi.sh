@@ -8,7 +8,9 @@
 #      bound, and --resume from the intact epoch-1 checkpoint finishes the
 #      run equal to the uninterrupted one;
 #   3. a hung rank (SIGSTOP) stops the other within --comm-timeout with a
-#      message naming the rank and the step, never a hang.
+#      message naming the rank, its device and the step, never a hang;
+#   4. SIGINT to one rank stops every rank at the same step with a
+#      resumable state, and --resume finishes the run equal.
 # Exits 77 (skipped) when the build has no MPI or there are not two devices.
 set -uo pipefail
 rfdetr=$1
@@ -116,6 +118,21 @@ if wait_epoch1 "$work/hung"; then
     echo "stopped rank 1: rank 0 gave up after $took s: $(grep -m1 'for rank 1' "$work/hung.log")"
 else
     fail "epoch 1 never finished (hang run): $(tail -5 "$work/hung.log")"
+    kill -9 $job 2>/dev/null
+fi
+
+# 4. SIGINT to one rank: every rank stops at the same step, rank 0 saves, --resume finishes it equal
+"${mpi[@]}" "$rfdetr" train "${common[@]}" --epochs 2 --device opencl:0/opencl:1 --out "$work/int" >"$work/int.log" 2>&1 &
+job=$!
+if wait_epoch1 "$work/int"; then
+    kill -INT "$(rank_pid $job 1)"
+    wait $job
+    grep -q "rank 0: stopped: interrupted at step" "$work/int.log" || fail "rank 0 did not stop with rank 1: $(tail -5 "$work/int.log")"
+    "${mpi[@]}" "$rfdetr" train "${common[@]}" --epochs 2 --device opencl:0/opencl:1 --resume "$work/int" \
+        >"$work/int2.log" 2>&1 || fail "--resume after SIGINT: $(tail -5 "$work/int2.log")"
+    same_run "$work/local" "$work/int" "interrupted by SIGINT to rank 1 and resumed"
+else
+    fail "epoch 1 never finished (SIGINT run): $(tail -5 "$work/int.log")"
     kill -9 $job 2>/dev/null
 fi
 

@@ -388,12 +388,18 @@ rf_status rf_replicas_create(char names[][32], int count, const rf_device_option
         if (!g->sum || !g->r[0].grads) s = RF_ERROR(RF_ERR_OUT_OF_MEMORY, "out of host memory for the gradient sum");
     }
     if (s == RF_OK && count > 1) {
+        /* Device drivers compile kernels on these threads (PoCL runs LLVM):
+         * give them a main thread's stack, not a small default. */
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        pthread_attr_setstacksize(&attr, (size_t)64 << 20);
         for (int i = 0; i < count && s == RF_OK; i++) {
-            if (pthread_create(&g->threads[i], NULL, worker_main, &g->r[i]) != 0)
+            if (pthread_create(&g->threads[i], &attr, worker_main, &g->r[i]) != 0)
                 s = RF_ERROR(RF_ERR_INTERNAL, "cannot start the thread of device %s", names[i]);
             else
                 g->started++;
         }
+        pthread_attr_destroy(&attr);
     }
     /* Models, optimizers and EMAs of replicas 1.., each on its thread. */
     if (s == RF_OK && count > 1) s = rf_replicas_run(g, setup, setup_arg, g->global_first + count, -1);

@@ -546,6 +546,10 @@ static rf_status train_loop(trainer *t, rf_train_summary *summary) {
             /* Leave a resumable state at this step; nothing half-written. */
             s = save_weights(t, "checkpoint.safetensors", false);
             if (s == RF_OK && t->writer) s = rf_train_state_save(&t->st, t->model->params, t->opt, t->ema, run_path(t, "training_state.safetensors"));
+            /* Every rank returns once the writer has saved: a rank that exited
+             * first would make mpirun end the job during the write. */
+            int64_t saved = 0;
+            if (s == RF_OK && t->multi_rank) s = rf_comm_sum_i64(t->comm, &saved, 1, "saving the interrupted run");
             if (s == RF_OK) s = RF_ERROR(RF_ERR_INTERRUPTED, "interrupted at step %" PRId64 "; resume with --resume %s",
                                          t->st.step, c->out_dir);
             break;

@@ -131,7 +131,8 @@ int cli_cmd_train(int argc, char **argv) {
         {"--eval-batch", CLI_INT, &eval_batch, "B", "images per evaluation batch (default 8)"},
         {"--cpu-threads", CLI_INT, &cpu_threads, "N", "threads of a cpu device (default: every core)"},
         {"--comm-timeout", CLI_DOUBLE, &comm_timeout, "S",
-         "seconds a device or MPI rank may keep the others waiting before the run stops naming it (default 60)"},
+         "seconds a device or MPI rank may keep the others waiting before the run stops naming it (default 60; "
+         "at least 900 during the first epoch, while drivers compile kernels)"},
     };
     cli_spec spec = {
         .usage = "rfdetr train [--data DIR|shapes] [--model SIZE] [--device D] [--epochs E] [--batch B] [options]",

@@ -261,7 +261,8 @@ typedef struct rf_train_config {
     bool mpi;                  /* train with every rank of MPI_COMM_WORLD (the caller ran rf_mpi_init);
                                 * rank 0 writes the run directory */
     double comm_timeout;       /* seconds a device or rank may keep the others waiting before the run
-                                * stops naming it (default 60) */
+                                * stops naming it (default 60; at least 900 until the first epoch is
+                                * done, while drivers compile their kernels) */
     int cpu_threads;           /* threads of a cpu device (rf_device_options.cpu_threads; 0: every core) */
     const volatile sig_atomic_t *stop; /* set by a SIGINT handler: stop at a safe point */
     rf_train_progress_fn progress;

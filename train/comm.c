@@ -23,6 +23,8 @@ struct rf_comm {
 #endif
 };
 
+void rf_comm_set_timeout(rf_comm *c, double timeout_seconds) { c->timeout = timeout_seconds; }
+
 double rf_comm_take_wait_seconds(rf_comm *c) {
     double w = c->waited;
     c->waited = 0;

@@ -54,6 +54,8 @@ rf_status rf_comm_alltoallv(rf_comm *c, const void *send, const size_t *send_cou
 /* Element-wise integer sums over the ranks (exact, so any order is the same). */
 rf_status rf_comm_sum_i64(rf_comm *c, int64_t *values, int count, const char *what);
 
+/* Changes the bound of later exchanges. */
+void rf_comm_set_timeout(rf_comm *c, double timeout_seconds);
 /* Seconds this rank has spent waiting in exchanges since the last call. */
 double rf_comm_take_wait_seconds(rf_comm *c);
 

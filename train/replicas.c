@@ -230,6 +230,11 @@ rf_status rf_replicas_run(rf_replicas *g, rf_replica_job job, void *arg, int act
 /* ---- set-up ------------------------------------------------------------------------------------ */
 
 int rf_replicas_count(const rf_replicas *g) { return g->count; }
+
+void rf_replicas_set_timeout(rf_replicas *g, double timeout_seconds) {
+    g->timeout = timeout_seconds;
+    if (g->comm) rf_comm_set_timeout(g->comm, timeout_seconds);
+}
 int rf_replicas_global_count(const rf_replicas *g) { return g->global_count; }
 
 void rf_replicas_shard_loader(const rf_replicas *g, rf_loader_config *lc) {

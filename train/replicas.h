@@ -79,6 +79,9 @@ typedef rf_status (*rf_replica_job)(rf_replica *r, void *arg);
 rf_status rf_replicas_create(char names[][32], int count, const rf_device_options *options, rf_replica *first,
                              rf_replica_job setup, void *setup_arg, rf_comm *comm, double timeout_seconds,
                              rf_replicas **out);
+/* Changes the bound of every later wait for a device or rank (the run
+ * starts with a longer one while drivers compile their kernels). */
+void rf_replicas_set_timeout(rf_replicas *g, double timeout_seconds);
 /* Joins the threads and frees replicas 1.., not replica 0's objects; true
  * when done. False when a device hung: its thread is left running and
  * nothing is freed (nor may the caller free replica 0's objects). */

@@ -54,6 +54,10 @@ void rf_train_config_defaults(rf_train_config *c) {
     c->comm_timeout = 60;
 }
 
+/* Seconds any device or rank may keep the others waiting before the first
+ * epoch is done (see rf_train_with_hook). */
+#define WARMUP_TIMEOUT 900.0
+
 /* ---- the trainer's state -------------------------------------------------------------- */
 
 typedef struct trainer {
@@ -556,6 +560,7 @@ static rf_status train_loop(trainer *t, rf_train_summary *summary) {
         }
         bool stop_early = false;
         s = end_of_epoch(t, sums, t->st.epoch_steps, now_seconds() - epoch_start, &stop_early);
+        rf_replicas_set_timeout(t->reps, c->comm_timeout > 0 ? c->comm_timeout : 60); /* warmed up */
         if (s == RF_OK && stop_early) {
             summary->stopped_early = true;
             notify(t, RF_TRAIN_MESSAGE, "early stopping: no improvement for --patience epochs");
@@ -585,7 +590,12 @@ rf_status rf_train_with_hook(const rf_train_config *cfg, rf_train_summary *summa
                  .hook_user = hook_user};
     char names[RF_MAX_LOCAL_DEVICES][32];
     int name_count = 0;
-    rf_status s = rf_comm_open(cfg->mpi, cfg->comm_timeout > 0 ? cfg->comm_timeout : 60, &t.comm);
+    /* Until the first epoch is done (kernels compiled for training and for
+     * evaluation, which can take minutes on a cold driver cache) a device or
+     * rank is waited for at least WARMUP_TIMEOUT; then --comm-timeout. */
+    double timeout = cfg->comm_timeout > 0 ? cfg->comm_timeout : 60;
+    double warmup = timeout > WARMUP_TIMEOUT ? timeout : WARMUP_TIMEOUT;
+    rf_status s = rf_comm_open(cfg->mpi, warmup, &t.comm);
     if (s == RF_OK) {
         t.writer = rf_comm_rank(t.comm) == 0;
         t.multi_rank = rf_comm_size(t.comm) > 1;
@@ -612,8 +622,7 @@ rf_status rf_train_with_hook(const rf_train_config *cfg, rf_train_summary *summa
     if (s == RF_OK) s = rf_ctx_create(t.dev, 0, &t.stage);
     if (s == RF_OK) {
         rf_replica first = {.dev = t.dev, .model = t.model, .opt = t.opt, .ema = t.ema, .ctx = t.ctx, .stage = t.stage};
-        s = rf_replicas_create(names, name_count, &opts, &first, setup_replica, &t, t.comm,
-                               cfg->comm_timeout > 0 ? cfg->comm_timeout : 60, &t.reps);
+        s = rf_replicas_create(names, name_count, &opts, &first, setup_replica, &t, t.comm, warmup, &t.reps);
     }
     int per_step = cfg->grad_accum * (t.reps ? rf_replicas_global_count(t.reps) : 1);
     if (s == RF_OK) {

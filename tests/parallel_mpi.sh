@@ -10,7 +10,9 @@
 #   3. a hung rank (SIGSTOP) stops the other within --comm-timeout with a
 #      message naming the rank, its device and the step, never a hang;
 #   4. SIGINT to one rank stops every rank at the same step with a
-#      resumable state, and --resume finishes the run equal.
+#      resumable state, and --resume finishes the run equal;
+#   5. rank 0 alone makes the run directory: without --out both ranks use
+#      the one runs/train, and an --out holding a run is refused untouched.
 # Exits 77 (skipped) when the build has no MPI or there are not two devices.
 set -uo pipefail
 rfdetr=$1
@@ -135,6 +137,21 @@ else
     fail "epoch 1 never finished (SIGINT run): $(tail -5 "$work/int.log")"
     kill -9 $job 2>/dev/null
 fi
+
+# 5. the run directory is rank 0's: without --out the ranks share the one
+#    runs/train it makes; a directory holding a run is refused (by rank 0,
+#    which stops the job) and left as it was
+short=(--epochs 1 --max-steps 1 --device opencl:0/opencl:1)
+mkdir -p "$work/cwd"
+(cd "$work/cwd" && "${mpi[@]}" "$rfdetr" train "${common[@]}" "${short[@]}" >"$work/noout.log" 2>&1) ||
+    fail "mpirun -np 2 without --out: $(tail -5 "$work/noout.log")"
+[ -f "$work/cwd/runs/train/run.json" ] && [ ! -e "$work/cwd/runs/train2" ] ||
+    fail "without --out the ranks did not share runs/train: $(ls "$work/cwd/runs" 2>&1)"
+before=$(md5sum "$work/local"/* | md5sum)
+"${mpi[@]}" "$rfdetr" train "${common[@]}" "${short[@]}" --out "$work/local" >"$work/refused.log" 2>&1 &&
+    fail "mpirun -np 2 --out over a run was not refused"
+grep -q "holds a run already" "$work/refused.log" || fail "no refusal message: $(tail -5 "$work/refused.log")"
+[ "$(md5sum "$work/local"/* | md5sum)" = "$before" ] || fail "the refused run changed $work/local"
 
 if [ $failed -eq 0 ]; then
     rm -rf "$work"

@@ -14,7 +14,8 @@
  *     and resumed equals the uninterrupted one;
  *   - mixed: cpu + opencl:0 (different kernels: replica 0 steps, the other
  *     copies) keeps the replicas identical after every step too; a NaN on
- *     a two-device run stops it naming the device, step and checkpoint.
+ *     a two-device run stops it naming the device, step and checkpoint,
+ *     and resuming that run on one device is refused, the run untouched.
  * Modes: no argument runs all; or one of lists, contract, mixed. Needs two
  * OpenCL devices (POCL_DEVICES="pthread pthread"); skips without them. */
 #include <math.h>
@@ -241,6 +242,24 @@ static void test_fault(void) {
               strstr(rf_last_error(), "at step") && strstr(rf_last_error(), "last good checkpoint"),
           "message: %s", rf_last_error());
     CHECK(rf_file_exists(run_path_in(out, "training_state.safetensors")), "epoch 1's training state is gone");
+
+    /* Resuming it on one device would make each step half as large. */
+    char *state_before = NULL;
+    size_t state_bytes = 0;
+    CHECK_OK(rf_read_file(run_path_in(out, "training_state.safetensors"), &state_before, &state_bytes));
+    base_config(&c, "opencl:0", out, 2);
+    c.resume = true;
+    st = rf_train(&c, &s);
+    CHECK(st == RF_ERR_INVALID_ARGUMENT && strstr(rf_last_error(), "trains on 2") &&
+              strstr(rf_last_error(), "resume it on 2 devices"),
+          "resume on 1 of 2 devices gave %s: %s", rf_status_name(st), rf_last_error());
+    char *state_after = NULL;
+    size_t after_bytes = 0;
+    CHECK_OK(rf_read_file(run_path_in(out, "training_state.safetensors"), &state_after, &after_bytes));
+    CHECK(state_after && after_bytes == state_bytes && !memcmp(state_before, state_after, state_bytes),
+          "the refused resume changed the training state");
+    free(state_before);
+    free(state_after);
 }
 
 int main(int argc, char **argv) {

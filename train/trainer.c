@@ -651,7 +651,7 @@ static rf_status train_loop(trainer *t, rf_train_summary *summary) {
 
 /* Before any work: a resume needs a run to continue, a new run a place
  * that holds none (unless overwrite). Nothing is created yet. */
-static rf_status check_run_dir(trainer *t, rf_train_run *saved, int64_t saved_splits[3]) {
+static rf_status check_run_dir(trainer *t, rf_train_run *saved, int64_t saved_splits[3], int *saved_devices) {
     const rf_train_config *c = t->cfg;
     if (c->resume && c->overwrite)
         return RF_ERROR(RF_ERR_INVALID_ARGUMENT, "--resume continues a run and --overwrite replaces it: give one");
@@ -659,7 +659,7 @@ static rf_status check_run_dir(trainer *t, rf_train_run *saved, int64_t saved_sp
     if (c->out_dir && strlen(c->out_dir) >= sizeof t->dir - 64)
         return RF_ERROR(RF_ERR_INVALID_ARGUMENT, "%s: path too long", c->out_dir);
     if (c->out_dir) snprintf(t->dir, sizeof t->dir, "%s", c->out_dir);
-    if (c->resume) return rf_run_config_load(c->out_dir, saved, saved_splits);
+    if (c->resume) return rf_run_config_load(c->out_dir, saved, saved_splits, saved_devices);
     /* Under MPI rank 0 alone creates the run: another rank that looked
      * after it had begun would see a run there and refuse its own. */
     if (t->writer && c->out_dir && !c->overwrite && rf_run_dir_holds_run(c->out_dir))
@@ -726,7 +726,7 @@ static rf_status start_run_dir(trainer *t) {
         }
     }
     t->started_here = true;
-    return rf_run_config_save(c, t->split_images, t->dir);
+    return rf_run_config_save(c, t->split_images, rf_replicas_global_count(t->reps), t->dir);
 }
 
 /* After a failure before any training state: the run never existed, so
@@ -779,6 +779,7 @@ rf_status rf_train_with_hook(const rf_train_config *cfg, rf_train_summary *summa
     double warmup = timeout > WARMUP_TIMEOUT ? timeout : WARMUP_TIMEOUT;
     rf_train_run *saved = calloc(1, sizeof *saved);
     int64_t saved_splits[3] = {-1, -1, -1};
+    int saved_devices = 1;
     char changes[2048] = "";
     rf_status s = saved ? rf_comm_open(cfg->mpi, warmup, &t.comm) : RF_ERROR(RF_ERR_OUT_OF_MEMORY, "out of host memory");
     if (s == RF_OK) {
@@ -787,7 +788,7 @@ rf_status rf_train_with_hook(const rf_train_config *cfg, rf_train_summary *summa
         s = rf_device_list_parse(cfg->device, rf_comm_local_rank(t.comm), rf_comm_local_size(t.comm), names,
                                  RF_MAX_LOCAL_DEVICES, &name_count);
     }
-    if (s == RF_OK) s = check_run_dir(&t, saved, saved_splits);
+    if (s == RF_OK) s = check_run_dir(&t, saved, saved_splits, &saved_devices);
     if (s == RF_OK && cfg->resume) s = rf_run_config_check(cfg, saved, t.dir, changes, sizeof changes);
     free(saved);
     /* Rank 0 first: it may generate the shapes dataset the others read. */
@@ -823,6 +824,15 @@ rf_status rf_train_with_hook(const rf_train_config *cfg, rf_train_summary *summa
         s = rf_replicas_create(names, name_count, &opts, &first, setup_replica, &t, t.comm, warmup, &t.reps);
     }
     int per_step = cfg->grad_accum * (t.reps ? rf_replicas_global_count(t.reps) : 1);
+    /* A step takes grad-accum x devices micro-batches: on another number of
+     * devices the run would go on as another recipe, not "as if it had not
+     * stopped". */
+    if (s == RF_OK && cfg->resume && rf_replicas_global_count(t.reps) != saved_devices)
+        s = RF_ERROR(RF_ERR_INVALID_ARGUMENT,
+                     "--device %s gives %d device%s, but the run in %s trains on %d (each step takes batch x "
+                     "grad-accum x devices images): resume it on %d devices",
+                     cfg->device, rf_replicas_global_count(t.reps), rf_replicas_global_count(t.reps) == 1 ? "" : "s",
+                     t.dir, saved_devices, saved_devices);
     if (s == RF_OK) {
         const rfdetr_config *mc = &t.model->cfg;
         t.size_count = cfg->multi_scale ? rf_multi_scale_sizes(mc->resolution, mc->patch_size, mc->num_windows, true,
@@ -856,7 +866,7 @@ rf_status rf_train_with_hook(const rf_train_config *cfg, rf_train_summary *summa
             notify(&t, RF_TRAIN_MESSAGE, msg);
             /* The options that may change are logged, and kept for the next resume. */
             for (char *line = strtok(changes, "\n"); line; line = strtok(NULL, "\n")) notify(&t, RF_TRAIN_MESSAGE, line);
-            if (changes[0]) s = rf_run_config_save(cfg, t.split_images, t.dir);
+            if (changes[0]) s = rf_run_config_save(cfg, t.split_images, saved_devices, t.dir);
         }
     }
     if (s == RF_OK && t.multi_rank) s = rf_comm_broadcast(t.comm, t.dir, sizeof t.dir, 0, "starting the run directory");

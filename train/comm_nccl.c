@@ -107,7 +107,7 @@ static rf_status add_slice(rf_nccl *n, int i, int g, bool start) {
     args.a = (rf_view){.buf = n->sum[i], .off = 0, .stride = {1}};
     args.b = (rf_view){.buf = n->received[i], .off = from, .stride = {1}};
     args.y = args.a;
-    return dev->kernels->basic->binary(dev, &args);
+    return rf_kernel_binary(dev, &args);
 }
 
 rf_status rf_nccl_sum_round(rf_nccl *n, int round, int active_global) {

@@ -1,6 +1,7 @@
-/* cmd_train.c — `rfdetr train`: RF-DETR's recipe on the device the user
- * names. With no arguments: the tiny model on the built-in shapes dataset on
- * `auto`, then the COCO table and where everything went. */
+/* cmd_train.c — `rfdetr train`: RF-DETR's recipe on the device, or the
+ * devices, the user names; under mpirun on every rank's devices. With no
+ * arguments: the tiny model on the built-in shapes dataset on `auto`, then
+ * the COCO table and where everything went. */
 #include <inttypes.h>
 #include <math.h>
 #include <signal.h>
@@ -34,6 +35,20 @@ static void kill_at_nth_write(const char *path, int renamed) {
 static bool given(const cli_option *options, int count, const void *value) {
     for (int i = 0; i < count; i++)
         if (options[i].value == value) return options[i].seen;
+    return false;
+}
+
+/* Started by an MPI launcher (Open MPI, MPICH, PMIx): the launcher's own
+ * variables, read only to decide whether to start MPI, never a device. */
+static bool launched_by_mpi(int *size) {
+    const char *vars[] = {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE"};
+    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
+        const char *v = getenv(vars[i]);
+        if (v && *v) {
+            *size = atoi(v);
+            return true;
+        }
+    }
     return false;
 }
 
@@ -103,16 +118,18 @@ int cli_cmd_train(int argc, char **argv) {
     rf_train_config_defaults(&cfg);
     const char *device = "auto", *resume = NULL, *schedule = "step";
     long epochs = 8, batch = cfg.batch, accum = 1, resolution = 0, seed = (long)cfg.seed, warmup = cfg.warmup_steps;
-    long patience = 0, threads = cfg.threads, max_steps = 0, eval_batch = cfg.eval_batch, lr_drop = cfg.lr_drop;
+    long patience = 0, threads = cfg.threads, cpu_threads = 0, max_steps = 0, eval_batch = cfg.eval_batch, lr_drop = cfg.lr_drop;
     double lr = cfg.lr, lr_encoder = -1, weight_decay = cfg.weight_decay, clip = cfg.clip_max_norm, min_delta = 0;
-    double ema_decay = cfg.ema_decay, ema_tau = cfg.ema_tau;
-    bool no_ema = false, multi_scale = false, overwrite = false;
+    double ema_decay = cfg.ema_decay, ema_tau = cfg.ema_tau, comm_timeout = cfg.comm_timeout;
+    bool no_ema = false, multi_scale = false, overwrite = false, profile = false;
     cli_option options[] = {
         {"--data", CLI_STRING, &cfg.data, "DIR|shapes", "dataset folder (Roboflow COCO, COCO or YOLO), or the built-in shapes (default)"},
         {"--model", CLI_STRING, &cfg.size, "SIZE", "tiny (default), nano, small, medium, base"},
-        {"--device", CLI_STRING, &device, "NAME", "cpu, opencl:N, cuda:N or auto (default: first GPU, else cpu)"},
+        {"--device", CLI_STRING, &device, "NAME[,NAME...]",
+         "cpu, opencl:N, cuda:N or auto (default: first GPU, else cpu); a list of distinct devices trains on all "
+         "(one replica each); under mpirun this rank's list, or one per rank of a machine separated by '/'"},
         {"--epochs", CLI_INT, &epochs, "E", "epochs (default 8)"},
-        {"--batch", CLI_INT, &batch, "B", "images per micro-batch (default 8)"},
+        {"--batch", CLI_INT, &batch, "B", "images per micro-batch on each device (default 8)"},
         {"--grad-accum", CLI_INT, &accum, "K", "micro-batches per optimizer step (default 1)"},
         {"--lr", CLI_DOUBLE, &lr, "X", "learning rate (default 4e-4, the tiny recipe; RF-DETR's is 1e-4)"},
         {"--lr-encoder", CLI_DOUBLE, &lr_encoder, "X", "backbone learning rate (default 1.5 x --lr)"},
@@ -133,25 +150,33 @@ int cli_cmd_train(int argc, char **argv) {
         {"--seed", CLI_INT, &seed, "S", "seed of every random choice (default 42)"},
         {"--resume", CLI_STRING, &resume, "DIR",
          "continue the run in DIR exactly where it stopped, with its saved options (DIR/run.json); only --device, "
-         "--epochs, --max-steps and --threads may differ"},
+         "--epochs, --max-steps and --threads may differ (--cpu-threads, --comm-timeout and --profile apply as given)"},
         {"--patience", CLI_INT, &patience, "N", "early stopping: epochs without mAP improvement (default off)"},
         {"--min-delta", CLI_DOUBLE, &min_delta, "X", "early stopping: smallest improvement that counts"},
         {"--max-steps", CLI_INT, &max_steps, "N", "stop after N optimizer steps"},
         {"--threads", CLI_INT, &threads, "N", "image decoding threads (default 2)"},
         {"--eval-batch", CLI_INT, &eval_batch, "B", "images per evaluation batch (default 8)"},
-        {"--profile", CLI_FLAG, &cfg.profile, NULL,
+        {"--profile", CLI_FLAG, &profile, NULL,
          "print each kernel's launches, time, bytes and FLOPs and each step's device traffic (syncs after every kernel: slower)"},
+        {"--cpu-threads", CLI_INT, &cpu_threads, "N", "threads of a cpu device (default: every core)"},
+        {"--comm-timeout", CLI_DOUBLE, &comm_timeout, "S",
+         "seconds a device or MPI rank may keep the others waiting before the run stops naming it (default 60; "
+         "at least 900 during the first epoch, while drivers compile kernels)"},
     };
     cli_spec spec = {
         .usage = "rfdetr train [--data DIR|shapes] [--model SIZE] [--device D] [--epochs E] [--batch B] [options]",
         .description =
-            "Trains RF-DETR on one device with RF-DETR's recipe: Hungarian matching per query group, IoU-aware BCE +\n"
+            "Trains RF-DETR with RF-DETR's recipe: Hungarian matching per query group, IoU-aware BCE +\n"
             "L1 + GIoU on every decoder layer and the encoder proposals, AdamW with layer-wise lr decay, clipping,\n"
             "EMA. Every epoch both the regular and the EMA model are evaluated on valid (COCO, maxDets 1/10/500)\n"
             "and DIR gets checkpoint.safetensors, training_state.safetensors, checkpoint_best_{regular,ema,total}\n"
             ".safetensors, log.jsonl, results.json and metrics_plot.png, and run.json holds the run's options.\n"
             "Ctrl-C stops at the next step; after Ctrl-C, a kill or a crash at any moment, --resume DIR alone\n"
-            "continues as if uninterrupted. With no arguments: the tiny model on the built-in shapes dataset.",
+            "continues as if uninterrupted. With no arguments: the tiny model on the built-in shapes dataset.\n"
+            "Several devices (--device opencl:0,opencl:1) train data-parallel: the effective batch is batch x\n"
+            "grad-accum x devices and the run equals one device with grad-accum x devices bit for bit. Under\n"
+            "mpirun every rank trains on its devices and rank 0 writes DIR; SIGINT to any rank stops every rank\n"
+            "at the next step with a resumable run (see README, Several machines).",
         .options = options,
         .option_count = (int)(sizeof options / sizeof options[0]),
         .max_positional = 0,
@@ -170,10 +195,12 @@ int cli_cmd_train(int argc, char **argv) {
                     cli_int_in_range("train", "--max-steps", max_steps, 0, LONG_MAX) &&
                     cli_int_in_range("train", "--patience", patience, 0, LONG_MAX) &&
                     cli_int_in_range("train", "--resolution", resolution, 0, LONG_MAX) &&
+                    cli_int_in_range("train", "--cpu-threads", cpu_threads, 0, INT_MAX) &&
                     cli_number_in_range("train", "--lr", lr, 0, true, INFINITY, false) &&
                     cli_number_in_range("train", "--clip", clip, 0, false, INFINITY, false) &&
                     cli_number_in_range("train", "--weight-decay", weight_decay, 0, false, INFINITY, false) &&
-                    cli_number_in_range("train", "--ema-decay", ema_decay, 0, false, 1, true);
+                    cli_number_in_range("train", "--ema-decay", ema_decay, 0, false, 1, true) &&
+                    cli_number_in_range("train", "--comm-timeout", comm_timeout, 0, true, INFINITY, true);
     if (!in_range) return CLI_EXIT_USAGE;
     if (strcmp(schedule, "step") && strcmp(schedule, "cosine")) {
         fprintf(stderr, "rfdetr train: --schedule must be step or cosine, got '%s'\n", schedule);
@@ -257,20 +284,45 @@ int cli_cmd_train(int argc, char **argv) {
         cfg.resume = true;
         device = cfg.device_request;
     }
-    char device_name[64];
-    rc = cli_resolve_device("train", device, device_name, sizeof device_name);
-    if (rc != CLI_EXIT_OK) {
-        free(saved);
-        return rc;
+    /* Not in run.json (they do not change the result): as given now. */
+    cfg.comm_timeout = comm_timeout;
+    cfg.cpu_threads = (int)cpu_threads;
+    cfg.profile = profile;
+    int ranks = 1, rank = 0;
+    if (launched_by_mpi(&ranks) && ranks > 1) {
+        if (!rf_mpi_built()) {
+            fprintf(stderr, "rfdetr train: started by mpirun with %d ranks, but this build has no MPI (install "
+                            "libopenmpi-dev and rebuild); %d copies would each write the same run\n", ranks, ranks);
+            free(saved);
+            return CLI_EXIT_USAGE;
+        }
+        rf_status ms = rf_mpi_init(NULL, NULL, &rank, &ranks);
+        if (ms != RF_OK) {
+            free(saved);
+            return cli_fail("train", ms, "starting MPI");
+        }
+        cfg.mpi = true;
     }
-    cfg.device = device_name;
+    char device_name[64];
+    if (strchr(device, ',') || strchr(device, '/')) {
+        cfg.device = device; /* a list: checked name by name by the trainer */
+    } else {
+        rc = cli_resolve_device("train", device, device_name, sizeof device_name);
+        if (rc != CLI_EXIT_OK) {
+            if (cfg.mpi) rf_mpi_abort(rc);
+            free(saved);
+            return rc;
+        }
+        cfg.device = device_name;
+    }
     const char *kill_env = getenv("RFDETR_DEBUG_KILL_AT_WRITE");
     if (kill_env && *kill_env) {
         kill_at_write = atol(kill_env);
         rf_atomic_file_set_hook(kill_at_nth_write);
     }
     progress_state ps = {.tty = isatty(STDERR_FILENO) != 0};
-    cfg.progress = on_progress;
+    /* Under MPI rank 0 reports; the others speak only to fail. */
+    cfg.progress = rank == 0 ? on_progress : NULL;
     cfg.progress_user = &ps;
     cfg.stop = &interrupted;
     struct sigaction sa = {0}, old;
@@ -284,10 +336,24 @@ int cli_cmd_train(int argc, char **argv) {
     cfg.data = cfg.size = cfg.weights = cfg.device_request = NULL;
     sigaction(SIGINT, &old, NULL);
     if (ps.tty) fprintf(stderr, "\r\033[K");
-    if (s != RF_OK)
-        return cli_fail("train", s, s == RF_ERR_INTERRUPTED          ? "stopped"
-                                    : s == RF_ERR_INVALID_ARGUMENT ? "refused"
-                                                                   : "training failed");
+    if (s != RF_OK) {
+        const char *outcome = s == RF_ERR_INTERRUPTED          ? "stopped"
+                              : s == RF_ERR_INVALID_ARGUMENT ? "refused"
+                                                             : "training failed";
+        char what[64];
+        if (cfg.mpi)
+            snprintf(what, sizeof what, "rank %d: %s", rank, outcome);
+        else
+            snprintf(what, sizeof what, "%s", outcome);
+        int code = cli_fail("train", s, what);
+        /* Every rank stops together when interrupted; after a failure the
+         * others must not wait for this one. */
+        if (cfg.mpi && s != RF_ERR_INTERRUPTED) rf_mpi_abort(code);
+        if (cfg.mpi) rf_mpi_finalize();
+        return code;
+    }
+    if (cfg.mpi) rf_mpi_finalize();
+    if (rank != 0) return CLI_EXIT_OK;
 
     const int max_dets[3] = {1, 10, 500};
     printf("\nbest total model (%s) on valid, after %" PRId64 " epochs / %" PRId64 " steps in %.0f s:\n",

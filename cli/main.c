@@ -14,7 +14,7 @@ typedef struct cli_command {
 
 static const cli_command commands[] = {
     {"devices", "list every device: cpu, opencl:N, cuda:N", cli_cmd_devices},
-    {"train", "train RF-DETR on one device (default: tiny on the built-in shapes dataset)", cli_cmd_train},
+    {"train", "train RF-DETR on one device or several (default: tiny on the built-in shapes dataset)", cli_cmd_train},
     {"make-shapes", "write the built-in shapes dataset (Roboflow COCO layout)", cli_cmd_make_shapes},
     {"check-data", "validate a dataset: counts, class names by id, every problem", cli_cmd_check_data},
     {"eval", "COCO AP/AR of a results file or of a checkpoint on a dataset split, per class too", cli_cmd_eval},

@@ -109,6 +109,10 @@ static void begin_batch(rf_loader *l, slot *s, int64_t batch) {
     s->batch_view = (rf_batch){.epoch = epoch, .index = index, .size = n, .height = size, .width = size,
                                .pixels = s->pixels, .targets = s->targets,
                                .last_in_epoch = index + 1 == (int64_t)l->batches_per_epoch};
+    if (l->cfg.shard_count > 0) {
+        int64_t k = index % l->cfg.shard_count;
+        s->batch_view.skipped = k < l->cfg.shard_first || k >= l->cfg.shard_first + l->cfg.shard_span;
+    }
 }
 
 static void record_failure(rf_loader *l, rf_status status, const char *message) {
@@ -188,6 +192,12 @@ static void *worker_main(void *arg) {
                 continue;
             }
             begin_batch(l, s, l->fill_batch);
+            if (s->batch_view.skipped) {
+                s->done = s->batch_view.size;
+                l->fill_batch++;
+                pthread_cond_broadcast(&l->ready_cond);
+                continue;
+            }
         }
         int position = l->fill_position++;
         if (l->fill_position == s->batch_view.size) {
@@ -237,6 +247,10 @@ static rf_status check_config(const rf_dataset *ds, const rf_loader_config *c) {
             return RF_ERROR(RF_ERR_INVALID_ARGUMENT, "loader: square size %d out of range 8..8192", c->sizes[i]);
     if (c->threads < 1 || c->threads > 256)
         return RF_ERROR(RF_ERR_INVALID_ARGUMENT, "loader: %d threads (1..256)", c->threads);
+    if (c->shard_count < 0 || (c->shard_count > 0 && (c->shard_first < 0 || c->shard_span < 1 ||
+                                                      c->shard_first + c->shard_span > c->shard_count)))
+        return RF_ERROR(RF_ERR_INVALID_ARGUMENT, "loader: shard %d + %d of %d", c->shard_first, c->shard_span,
+                        c->shard_count);
     if (c->prefetch < 2 || c->prefetch > 64)
         return RF_ERROR(RF_ERR_INVALID_ARGUMENT, "loader: prefetch %d (2..64)", c->prefetch);
     if (c->epochs < 0 || c->first_epoch < 0 || c->first_epoch > 0xFFFFFFFFll)

@@ -54,6 +54,11 @@ typedef struct rf_loader_config {
     int threads;         /* decoding threads, >= 1 */
     int prefetch;        /* staging batches, >= 2 (one the caller holds, one filling) */
     const volatile sig_atomic_t *stop; /* optional: nonzero asks everything to stop */
+    /* Sharding (data-parallel ranks): with shard_count > 0 only the batches
+     * whose index in the epoch, modulo shard_count, lies in [shard_first,
+     * shard_first + shard_span) are decoded; the others come in order too,
+     * marked skipped, without pixels or targets. */
+    int shard_count, shard_first, shard_span;
 } rf_loader_config;
 
 /* Training: the split "train", shuffled, augmented, incomplete batch dropped,
@@ -77,6 +82,7 @@ typedef struct rf_batch {
     int64_t epoch;
     int64_t index;         /* batch number within the epoch */
     bool last_in_epoch;
+    bool skipped;          /* outside this loader's shard: size and square side only */
     int size;              /* images in this batch (< batch_size only for a last, kept batch) */
     int height, width;     /* the square side chosen for this batch */
     const float *pixels;   /* [size][3][height][width], (v/255 - mean) / std, RGB */

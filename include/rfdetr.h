@@ -265,7 +265,10 @@ rf_status rf_evaluate_files_with(const char *gt_json, const char *detections_jso
 void rf_eval_result_free(rf_eval_result *result);
 
 /* ---- training ---------------------------------------------------------------------------
- * RF-DETR's recipe on the one device named in the config (see docs/train.md). */
+ * RF-DETR's recipe on the device, or the devices, named in the config (see
+ * docs/train.md). Several devices train data-parallel, one replica and one
+ * host thread per device: bit for bit the run on the first device alone with
+ * grad_accum x devices micro-batches per step. */
 #define RF_TRAIN_STATS 12
 
 typedef enum rf_train_event {
@@ -296,18 +299,21 @@ typedef void (*rf_train_progress_fn)(void *user, const rf_train_progress *p);
 typedef struct rf_train_config {
     const char *data;          /* "shapes" (built-in, generated on first use) or a dataset directory */
     const char *size;          /* tiny, nano, small, medium, base */
-    const char *device;        /* canonical device name: cpu, opencl:N, cuda:N */
+    const char *device;        /* canonical device name (cpu, opencl:N, cuda:N) or a list of distinct ones:
+                                * "opencl:0,opencl:1". With mpi: this rank's list, or one list
+                                * per rank of a machine separated by '/' ("cuda:0/cuda:1") */
     const char *device_request; /* the device as the user gave it ("auto"), saved with the run; NULL: device */
     const char *out_dir;       /* run directory; NULL: the next free runs/train, runs/train2, ... A directory
                                   that holds a run is refused unless resume or overwrite. Created only
                                   once the data, device and model are ready; a failure before the first
-                                  training state is written removes what this call created. */
+                                  training state is written removes what this call created. With mpi,
+                                  only rank 0 checks, creates and writes it. */
     const char *weights;       /* optional: start from these weights (.pth / .safetensors) */
     bool resume;               /* continue the run in out_dir: every field that changes the result must
                                   equal the one saved in out_dir/run.json (rf_train_run_load fills them);
                                   only device, epochs, max_steps and threads may differ (logged) */
     bool overwrite;            /* replace the run out_dir holds (its files are removed first; logged) */
-    int epochs, batch, grad_accum;
+    int epochs, batch, grad_accum; /* batch: images per micro-batch on each device */
     int resolution;            /* 0: the size's own */
     bool multi_scale;          /* RF-DETR's square multi-scale sizes per batch */
     double lr, lr_encoder, lr_vit_layer_decay, lr_component_decay, weight_decay;
@@ -326,6 +332,12 @@ typedef struct rf_train_config {
     int eval_batch;
     uint64_t device_memory_limit; /* bytes of device memory the run may hold; 0: the device's own limits */
     bool profile;              /* print a per-kernel profile and each step's device traffic to stderr at the end */
+    bool mpi;                  /* train with every rank of MPI_COMM_WORLD (the caller ran rf_mpi_init);
+                                * rank 0 writes the run directory */
+    double comm_timeout;       /* seconds a device or rank may keep the others waiting before the run
+                                * stops naming it (default 60; at least 900 until the first epoch is
+                                * done, while drivers compile their kernels) */
+    int cpu_threads;           /* threads of a cpu device (rf_device_options.cpu_threads; 0: every core) */
     const volatile sig_atomic_t *stop; /* set by a SIGINT handler: stop at a safe point */
     rf_train_progress_fn progress;
     void *progress_user;
@@ -363,6 +375,16 @@ typedef struct rf_train_run {
 } rf_train_run;
 
 rf_status rf_train_run_load(const char *dir, rf_train_run *run);
+
+/* ---- several processes (MPI) ----------------------------------------------------------
+ * For a program started by mpirun: initialise MPI once from main before
+ * training with cfg.mpi, finalise at the end (rank / size may be NULL).
+ * RF_ERR_UNSUPPORTED when the library was built without MPI. After a
+ * failure on one rank, rf_mpi_abort ends every rank at once. */
+bool rf_mpi_built(void);
+rf_status rf_mpi_init(int *argc, char ***argv, int *rank, int *size);
+void rf_mpi_finalize(void);
+void rf_mpi_abort(int exit_code);
 
 
 #ifdef __cplusplus

@@ -112,14 +112,17 @@ int main(void) {
     free(before);
 
     /* The same values are not a conflict; --epochs extends the run, logged
-     * and saved for the next resume. */
-    snprintf(cmd, sizeof cmd, "%s train --resume %s --batch 4 --data %s --epochs 2", rfdetr, a, data);
+     * and saved for the next resume. --profile is no option of the run
+     * (not in run.json): it applies to the resumed session. */
+    snprintf(cmd, sizeof cmd, "%s train --resume %s --batch 4 --data %s --epochs 2 --profile", rfdetr, a, data);
     int rc = run(cmd);
     CHECK(rc == 0 && strstr(out, "--epochs: 1 when the run started, now 2") && strstr(out, "after 2 epochs"),
           "--resume --epochs 2 (exit %d): %s", rc, out);
+    CHECK(strstr(out, "kernel profile of"), "--resume --profile printed no profile: %s", out);
     char *saved = slurp(a, "run.json");
-    CHECK(saved && strstr(saved, "\"epochs\": 2") && strstr(saved, "\"max_steps\": 1"), "run.json: %s",
-          saved ? saved : "(none)");
+    CHECK(saved && strstr(saved, "\"epochs\": 2") && strstr(saved, "\"max_steps\": 1") &&
+              strstr(saved, "\"devices\": 1") && !strstr(saved, "profile"),
+          "run.json: %s", saved ? saved : "(none)");
     free(saved);
 
     /* --overwrite replaces the run, and says so. */

@@ -263,8 +263,9 @@ static void test_faults(void) {
     c.warmup_steps = 0;
     rf_train_run saved;
     int64_t split_images[3];
-    CHECK_OK(rf_run_config_load(nan_dir, &saved, split_images));
-    CHECK_OK(rf_run_config_save(&c, split_images, nan_dir));
+    int devices = 0;
+    CHECK_OK(rf_run_config_load(nan_dir, &saved, split_images, &devices));
+    CHECK_OK(rf_run_config_save(&c, split_images, devices, nan_dir));
     rf_status st = rf_train(&c, &s);
     CHECK(st == RF_ERR_NUMERIC, "NaN loss gave %s: %s", rf_status_name(st), rf_last_error());
     CHECK(strstr(rf_last_error(), "at step") && strstr(rf_last_error(), "last good checkpoint") &&

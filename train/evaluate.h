@@ -21,4 +21,13 @@ rf_status rf_evaluate_model(rfdetr_model *model, rf_ctx *ctx, const rf_dataset *
                             int threads, const int max_dets[3], rf_evaluate_progress_fn progress, void *progress_user,
                             rf_coco_eval_result **result);
 
+/* One batch of images already in ctx on the model's device (ctx records no
+ * gradients): the forward pass, post-processing, and its COCO detections
+ * (ids[i] the image ids, hw[i] their original height and width) appended to
+ * *dets, grown as needed, *count updated. The trainer's evaluation split
+ * across devices runs exactly this per batch, so its detections are those
+ * of one device. */
+rf_status rf_evaluate_batch(rfdetr_model *model, rf_ctx *ctx, rf_tensor *images, const int (*hw)[2],
+                            const int64_t *ids, rf_coco_detection **dets, size_t *count);
+
 #endif

@@ -167,7 +167,7 @@ static bool has_temporary(const char *dir, const char *file) {
 
 /* ---- run.json ------------------------------------------------------------------------ */
 
-rf_status rf_run_config_save(const rf_train_config *cfg, const int64_t split_images[3], const char *dir) {
+rf_status rf_run_config_save(const rf_train_config *cfg, const int64_t split_images[3], int devices, const char *dir) {
     char *path = join(dir, RF_RUN_CONFIG_FILE);
     if (!path) return RF_ERROR(RF_ERR_OUT_OF_MEMORY, "out of host memory");
     rf_atomic_file af;
@@ -211,6 +211,8 @@ rf_status rf_run_config_save(const rf_train_config *cfg, const int64_t split_ima
     for (int i = 0; i < 3; i++)
         if (split_images[i] >= 0) rf_json_key(&w, split_keys[i]), rf_json_int(&w, split_images[i]);
     rf_json_end_object(&w);
+    rf_json_key(&w, "devices");
+    rf_json_int(&w, devices);
     rf_json_end_object(&w);
     fputc('\n', af.f);
     return rf_atomic_file_commit(&af);
@@ -287,7 +289,7 @@ static rf_status read_field(const char *path, yajl_val root, const field *f, rf_
     return RF_OK;
 }
 
-rf_status rf_run_config_load(const char *dir, rf_train_run *run, int64_t split_images[3]) {
+rf_status rf_run_config_load(const char *dir, rf_train_run *run, int64_t split_images[3], int *devices) {
     memset(run, 0, sizeof *run);
     struct stat st;
     if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
@@ -328,6 +330,14 @@ rf_status rf_run_config_load(const char *dir, rf_train_run *run, int64_t split_i
         split_images[i] = -1;
         if (v) s = read_number(path, split_keys[i], v, true, false, &split_images[i]);
     }
+    if (s == RF_OK) {
+        const char *keys[] = {"devices", NULL};
+        yajl_val v = yajl_tree_get(root, keys, yajl_t_any);
+        int64_t count = 1;
+        if (v) s = read_number(path, "devices", v, true, false, &count);
+        if (s == RF_OK && (count < 1 || count > INT_MAX)) s = bad(path, "devices", "is out of range");
+        if (devices) *devices = (int)count;
+    }
     if (s == RF_OK && (!run->cfg.data || !run->cfg.size))
         s = RF_ERROR(RF_ERR_FORMAT, "%s: \"data\" and \"model\" must be given", path);
     if (s == RF_OK && strlen(dir) >= sizeof run->out_dir) s = RF_ERROR(RF_ERR_INVALID_ARGUMENT, "%s: path too long", dir);
@@ -345,7 +355,7 @@ rf_status rf_run_config_load(const char *dir, rf_train_run *run, int64_t split_i
 
 rf_status rf_train_run_load(const char *dir, rf_train_run *run) {
     int64_t splits[3];
-    return rf_run_config_load(dir, run, splits);
+    return rf_run_config_load(dir, run, splits, NULL);
 }
 
 rf_status rf_run_config_check(const rf_train_config *cfg, const rf_train_run *saved, const char *dir, char *changes,

@@ -4,8 +4,9 @@
  *
  * run.json holds every option that changes the result (data path, model,
  * weights, schedule, seed, ...), the options that may change when resuming
- * (device as the user gave it, epochs, max_steps, threads) and the image
- * count of each split, so a resume notices a dataset that changed. It is
+ * (device as the user gave it, epochs, max_steps, threads), the image
+ * count of each split, so a resume notices a dataset that changed, and the
+ * number of devices. It is
  * written atomically when the run starts and rewritten when a resume
  * changes one of the options that may change. */
 #ifndef RFDETR_TRAIN_RUN_CONFIG_H
@@ -20,9 +21,12 @@
 #define RF_RUN_STATE_FILE "training_state.safetensors"
 
 /* split_images: train, valid, test image counts; -1 for a split the
- * dataset does not have. */
-rf_status rf_run_config_save(const rf_train_config *cfg, const int64_t split_images[3], const char *dir);
-rf_status rf_run_config_load(const char *dir, rf_train_run *run, int64_t split_images[3]);
+ * dataset does not have. devices: the replicas the run trains on, over
+ * every rank (each step takes grad-accum x devices micro-batches, so a
+ * resume needs as many); a run.json without it (written before several
+ * devices existed) loads as 1. */
+rf_status rf_run_config_save(const rf_train_config *cfg, const int64_t split_images[3], int devices, const char *dir);
+rf_status rf_run_config_load(const char *dir, rf_train_run *run, int64_t split_images[3], int *devices);
 
 /* Compares a resume's configuration with the saved one. A difference in a
  * field that changes the result: RF_ERR_INVALID_ARGUMENT naming the option

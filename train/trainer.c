@@ -22,7 +22,9 @@
 #include "eval/coco_eval.h"
 #include "model/criterion.h"
 #include "model/model.h"
+#include "train/comm.h"
 #include "train/evaluate.h"
+#include "train/replicas.h"
 #include "train/run_config.h"
 #include "train/run_files.h"
 #include "train/schedule.h"
@@ -54,19 +56,32 @@ void rf_train_config_defaults(rf_train_config *c) {
     c->seed = 42;
     c->threads = 2;
     c->eval_batch = 8;
+    c->comm_timeout = 60;
 }
+
+/* Seconds any device or rank may keep the others waiting before the first
+ * epoch is done (see rf_train_with_hook). */
+#define WARMUP_TIMEOUT 900.0
 
 /* ---- the trainer's state -------------------------------------------------------------- */
 
 typedef struct trainer {
     const rf_train_config *cfg;
     rf_dataset *ds;
+    /* Replica 0's: the one device of a single-device run, the first of a list. */
     rf_device *dev;
     rfdetr_model *model;
     rf_adamw *opt;
     rf_ema *ema;
     rf_ctx *ctx;   /* forward / backward, reset every micro-batch */
     rf_ctx *stage; /* the images of one optimizer step */
+    rf_comm *comm;       /* the processes of the run (one without MPI) */
+    rf_replicas *reps;   /* every device's replica (train/replicas.h) */
+    bool writer;         /* this process writes the run directory (MPI rank 0) */
+    bool multi_rank;
+    bool stop_agreed;    /* some rank was asked to stop: every rank stops at this step */
+    rf_train_step_hook hook;
+    void *hook_user;
     rf_criterion_config crit;
     rf_schedule sched;
     rf_train_state st; /* what a checkpoint carries to resume */
@@ -175,22 +190,32 @@ static rf_status build_model(trainer *t) {
     return RF_OK;
 }
 
-static rf_status build_optimizer(trainer *t) {
-    const rf_train_config *c = t->cfg;
-    const rfdetr_config *mc = &t->model->cfg;
+static rf_status build_optimizer_for(const rf_train_config *c, rfdetr_model *model, rf_adamw **opt, rf_ema **ema) {
+    const rfdetr_config *mc = &model->cfg;
     rf_adamw_config ac = rf_adamw_default_config();
     ac.lr = (float)c->lr;
     ac.weight_decay = (float)c->weight_decay;
-    RF_TRY(rf_adamw_create(t->model->params, &ac, &t->opt));
+    RF_TRY(rf_adamw_create(model->params, &ac, opt));
     rf_group_rules rules = {c->lr, c->lr_encoder, c->lr_vit_layer_decay, c->lr_component_decay, c->weight_decay,
                             mc->out_feature_indexes[mc->num_taps - 1] + 1};
-    rf_params *p = t->model->params;
+    rf_params *p = model->params;
     for (size_t i = 0; i < p->count; i++) {
         rf_param_group g = rf_param_group_for(p->tensors[i]->name, &rules);
-        RF_TRY(rf_adamw_set_group(t->opt, p->tensors[i], (float)g.lr, (float)g.weight_decay));
+        RF_TRY(rf_adamw_set_group(*opt, p->tensors[i], (float)g.lr, (float)g.weight_decay));
     }
-    if (c->ema) RF_TRY(rf_ema_create(p, c->ema_decay, c->ema_tau, &t->ema));
+    if (c->ema) RF_TRY(rf_ema_create(p, c->ema_decay, c->ema_tau, ema));
     return RF_OK;
+}
+
+static rf_status build_optimizer(trainer *t) { return build_optimizer_for(t->cfg, t->model, &t->opt, &t->ema); }
+
+/* Replicas 1..: the model and optimizer of replica 0 on another device (its
+ * weights and state are copied from replica 0 afterwards). */
+static rf_status setup_replica(rf_replica *r, void *arg) {
+    trainer *t = arg;
+    if (r->model) return RF_OK;
+    RF_TRY(rfdetr_model_create(r->dev, &t->model->cfg, t->cfg->seed, &r->model));
+    return build_optimizer_for(t->cfg, r->model, &r->opt, &r->ema);
 }
 
 /* ---- one optimizer step ------------------------------------------------------------------- */
@@ -210,12 +235,12 @@ static void staged_free(staged_batch *b) {
 }
 
 /* Uploads a loader batch and copies its targets, so the slot can go back. */
-static rf_status stage_batch(trainer *t, const rf_batch *lb, staged_batch *sb) {
+static rf_status stage_batch(rf_ctx *stage, int num_classes, const rf_batch *lb, staged_batch *sb) {
     memset(sb, 0, sizeof *sb);
     if (lb->size > 64) return RF_ERROR(RF_ERR_INVALID_ARGUMENT, "batch of %d images: at most 64 per micro-batch", lb->size);
     sb->n = lb->size;
-    sb->images = rf_ctx_from_host(t->stage, RF_F32, 4, (int64_t[]){lb->size, 3, lb->height, lb->width}, lb->pixels);
-    if (!sb->images) return rf_ctx_status(t->stage);
+    sb->images = rf_ctx_from_host(stage, RF_F32, 4, (int64_t[]){lb->size, 3, lb->height, lb->width}, lb->pixels);
+    if (!sb->images) return rf_ctx_status(stage);
     size_t total = 0;
     for (int i = 0; i < lb->size; i++) total += lb->targets[i].count;
     sb->boxes = malloc((total * 4 + 1) * sizeof *sb->boxes);
@@ -227,9 +252,9 @@ static rf_status stage_batch(trainer *t, const rf_batch *lb, staged_batch *sb) {
         memcpy(sb->boxes + at * 4, tg->boxes, tg->count * 4 * sizeof(float));
         for (size_t k = 0; k < tg->count; k++) {
             int64_t label = tg->labels[k];
-            if (label < 0 || label >= t->model->cfg.num_classes)
+            if (label < 0 || label >= num_classes)
                 return RF_ERROR(RF_ERR_FORMAT, "image %lld: class id %lld is outside the model's %d classes",
-                                (long long)tg->image_id, (long long)label, t->model->cfg.num_classes);
+                                (long long)tg->image_id, (long long)label, num_classes);
             sb->labels[at + k] = (int32_t)label;
         }
         sb->targets[i] = (rf_match_target){(int)tg->count, sb->boxes + at * 4, sb->labels + at};
@@ -245,10 +270,14 @@ typedef struct step_result {
     int images;
 } step_result;
 
-static rf_status micro_batch(trainer *t, staged_batch *sb, double num_boxes, step_result *r) {
-    rf_ctx_reset(t->ctx);
+/* What one micro-batch reports: loss, its final head's ce, bbox and giou,
+ * and its image count; summed over the step in micro-batch order. */
+enum { MICRO_VALUES = 5 };
+
+static rf_status micro_batch(trainer *t, rf_replica *rep, staged_batch *sb, double num_boxes, double *values) {
+    rf_ctx_reset(rep->ctx);
     rfdetr_outputs out;
-    RF_TRY(rfdetr_model_forward(t->model, t->ctx, sb->images, true, &out));
+    RF_TRY(rfdetr_model_forward(rep->model, rep->ctx, sb->images, true, &out));
     rf_head_output heads[RFDETR_MAX_DEC_LAYERS + 1];
     int n = 0;
     /* Final layer first (its terms are the ones logged as loss_ce etc.),
@@ -257,42 +286,68 @@ static rf_status micro_batch(trainer *t, staged_batch *sb, double num_boxes, ste
     for (int l = 0; l < out.layers - 1; l++) heads[n++] = (rf_head_output){out.logits[l], out.boxes[l]};
     heads[n++] = (rf_head_output){out.enc_logits, out.enc_boxes};
     rf_loss_terms terms[RFDETR_MAX_DEC_LAYERS + 1];
-    rf_tensor *loss = rf_criterion(t->ctx, &t->crit, heads, n, out.groups, sb->targets, sb->n, num_boxes, terms);
-    if (!loss) return rf_ctx_status(t->ctx);
+    rf_tensor *loss = rf_criterion(rep->ctx, &t->crit, heads, n, out.groups, sb->targets, sb->n, num_boxes, terms);
+    if (!loss) return rf_ctx_status(rep->ctx);
     float value = 0;
     RF_TRY(rf_tensor_download(loss, &value));
     if (!isfinite(value))
         return RF_ERROR(RF_ERR_NUMERIC, "the loss is %s at step %" PRId64 " (epoch %" PRId64 ")",
                         isnan(value) ? "NaN" : "infinite", t->st.step + 1, t->st.epoch + 1);
-    RF_TRY(rf_backward(t->ctx, loss, NULL));
-    r->loss += value;
-    r->terms[0] += terms[0].loss_ce;
-    r->terms[1] += terms[0].loss_bbox;
-    r->terms[2] += terms[0].loss_giou;
-    r->images += sb->n;
+    RF_TRY(rf_backward(rep->ctx, loss, NULL));
+    values[0] = value;
+    values[1] = terms[0].loss_ce;
+    values[2] = terms[0].loss_bbox;
+    values[3] = terms[0].loss_giou;
+    values[4] = sb->n;
     return RF_OK;
 }
 
-/* Pulls grad_accum batches (fewer at the end of an epoch), trains on them
- * and steps the optimizer. *epoch_done tells the epoch ended. */
+typedef struct round_job {
+    trainer *t;
+    staged_batch *batches; /* the step's, by micro-batch */
+    double *values;        /* [micro-batch][MICRO_VALUES] */
+    int round, replicas;
+    bool summing;
+    double num_boxes;
+} round_job;
+
+/* Micro-batch round * D + g on global replica g. */
+static rf_status run_round(rf_replica *r, void *arg) {
+    round_job *job = arg;
+    int j = job->round * job->replicas + r->global;
+    RF_TRY(rf_replica_begin_micro_batch(r, job->summing));
+    RF_TRY(micro_batch(job->t, r, &job->batches[j], job->num_boxes, job->values + (size_t)j * MICRO_VALUES));
+    return rf_replica_end_micro_batch(r, job->summing);
+}
+
+/* Pulls grad_accum x devices batches (fewer at the end of an epoch): batch j
+ * trains on replica j % D, the gradients are summed in j order (see
+ * replicas.h), and every replica steps. *epoch_done tells the epoch ended. */
 static rf_status optimizer_step(trainer *t, rf_loader *loader, step_result *r, bool *epoch_done) {
     memset(r, 0, sizeof *r);
     *epoch_done = false;
-    rf_ctx_reset(t->stage);
-    staged_batch batches[64];
+    int replicas = rf_replicas_global_count(t->reps), per_step = t->cfg->grad_accum * replicas;
+    for (int i = 0; i < rf_replicas_count(t->reps); i++) rf_ctx_reset(rf_replicas_at(t->reps, i)->stage);
+    staged_batch *batches = calloc((size_t)per_step, sizeof *batches);
+    double *values = calloc((size_t)per_step * MICRO_VALUES, sizeof *values);
+    if (!batches || !values) {
+        free(batches);
+        free(values);
+        return RF_ERROR(RF_ERR_OUT_OF_MEMORY, "out of host memory");
+    }
     int count = 0;
     rf_status s = RF_OK;
-    double num_boxes = 0;
-    int groups = t->model->cfg.group_detr;
-    while (count < t->cfg->grad_accum && count < 64) {
+    int64_t agreed[2] = {0, 0}; /* boxes of this rank's micro-batches, stop requests */
+    while (count < per_step) {
         const rf_batch *lb = NULL;
         s = rf_loader_next(loader, &lb);
         if (s != RF_OK || !lb) break;
         bool last = lb->last_in_epoch;
-        s = stage_batch(t, lb, &batches[count]);
+        rf_replica *owner = rf_replicas_owner(t->reps, count % replicas);
+        if (owner) s = stage_batch(owner->stage, t->model->cfg.num_classes, lb, &batches[count]);
         rf_loader_release(loader, lb);
         if (s != RF_OK) break;
-        for (int i = 0; i < batches[count].n; i++) num_boxes += batches[count].targets[i].count;
+        for (int i = 0; i < batches[count].n; i++) agreed[0] += batches[count].targets[i].count;
         count++;
         t->st.batches_done++;
         if (last) {
@@ -300,19 +355,44 @@ static rf_status optimizer_step(trainer *t, rf_loader *loader, step_result *r, b
             break;
         }
     }
-    /* RF-DETR divides by the targets of the whole step times the groups. */
-    num_boxes *= groups;
-    for (int i = 0; i < count && s == RF_OK; i++) s = micro_batch(t, &batches[i], num_boxes, r);
+    /* RF-DETR divides by the targets of the whole step, summed over the
+     * devices, times the groups. Ranks agree on it, and on stopping. */
+    if (s == RF_OK && t->multi_rank) {
+        agreed[1] = t->cfg->stop && *t->cfg->stop;
+        s = rf_replicas_sum_i64(t->reps, agreed, 2, t->st.step);
+        if (s == RF_OK && agreed[1] > 0) {
+            t->stop_agreed = true;
+            s = RF_ERROR(RF_ERR_INTERRUPTED, "stopped by a signal");
+        }
+    }
+    double num_boxes = (double)agreed[0] * t->model->cfg.group_detr;
+    bool summing = per_step > 1;
+    for (int round = 0; s == RF_OK && round * replicas < count; round++) {
+        int active = count - round * replicas < replicas ? count - round * replicas : replicas;
+        round_job job = {t, batches, values, round, replicas, summing, num_boxes};
+        s = rf_replicas_run(t->reps, run_round, &job, active, t->st.step);
+        if (s == RF_OK && summing) s = rf_replicas_sum_round(t->reps, round, active, t->st.step);
+    }
     for (int i = 0; i < count; i++) staged_free(&batches[i]);
+    free(batches);
+    if (s == RF_OK && count > 0) s = rf_replicas_share_values(t->reps, values, count, MICRO_VALUES, t->st.step);
+    for (int j = 0; s == RF_OK && j < count; j++) {
+        const double *v = values + (size_t)j * MICRO_VALUES;
+        r->loss += v[0];
+        r->terms[0] += v[1];
+        r->terms[1] += v[2];
+        r->terms[2] += v[3];
+        r->images += (int)v[4];
+    }
+    free(values);
     RF_TRY(s);
     if (count == 0) {
         *epoch_done = true;
         return RF_OK;
     }
+    if (summing) RF_TRY(rf_replicas_share_sum(t->reps, t->st.step));
     double factor = rf_lr_factor(&t->sched, t->st.step);
-    RF_TRY(rf_adamw_step_clipped(t->opt, (float)factor, t->cfg->clip_max_norm, &r->grad_norm));
-    RF_TRY(rf_params_zero_grad(t->model->params));
-    if (t->ema) RF_TRY(rf_ema_update(t->ema));
+    RF_TRY(rf_replicas_step(t->reps, (float)factor, t->cfg->clip_max_norm, t->st.step, &r->grad_norm));
     t->st.step++;
     return RF_OK;
 }
@@ -328,16 +408,21 @@ static void on_eval_batch(void *user, int64_t done, int64_t total) {
     t->cfg->progress(t->cfg->progress_user, &p);
 }
 
-static rf_status evaluate(trainer *t, const rf_dataset *ds, rf_split split, rf_coco_eval_result **result) {
-    /* RF-DETR evaluates during training with maxDets 1 / 10 / 500. */
-    const int max_dets[3] = {1, 10, 500};
+/* RF-DETR evaluates during training with maxDets 1 / 10 / 500. */
+static const int train_max_dets[3] = {1, 10, 500};
+
+/* For the ETA: the evaluation's time per image so far. */
+static void count_evaluation(trainer *t, rf_split split, double start) {
+    t->eval_seconds += now_seconds() - start;
+    t->eval_images += (int64_t)t->ds->splits[split].coco->image_count;
+}
+
+/* Valid, every epoch: spread over the devices (and ranks). */
+static rf_status evaluate(trainer *t, rf_coco_eval_result **result) {
     double start = now_seconds();
-    rf_status s = rf_evaluate_model(t->model, t->ctx, ds, split, t->cfg->eval_batch, t->cfg->threads, max_dets,
-                                    on_eval_batch, t, result);
-    if (s == RF_OK) {
-        t->eval_seconds += now_seconds() - start;
-        t->eval_images += (int64_t)ds->splits[split].coco->image_count;
-    }
+    rf_status s = rf_replicas_evaluate(t->reps, t->ds, RF_SPLIT_VALID, t->cfg->eval_batch, t->cfg->threads,
+                                       train_max_dets, on_eval_batch, t, t->st.step - 1, result);
+    if (s == RF_OK) count_evaluation(t, RF_SPLIT_VALID, start);
     return s;
 }
 
@@ -355,13 +440,15 @@ static double evaluation_seconds_left(const trainer *t, double train_seconds_per
 
 /* Evaluates the EMA weights by swapping them in (no copy) and back. */
 static rf_status evaluate_ema(trainer *t, rf_coco_eval_result **result) {
-    RF_TRY(rf_ema_swap(t->ema));
-    rf_status s = evaluate(t, t->ds, RF_SPLIT_VALID, result);
-    rf_status back = rf_ema_swap(t->ema);
+    RF_TRY(rf_replicas_swap_ema(t->reps));
+    rf_status s = evaluate(t, result);
+    rf_status back = rf_replicas_swap_ema(t->reps);
     return s != RF_OK ? s : back;
 }
 
+/* Only the writer (rank 0) writes; every rank keeps the same state. */
 static rf_status save_weights(trainer *t, const char *name, bool ema) {
+    if (!t->writer) return RF_OK;
     if (ema) RF_TRY(rf_ema_swap(t->ema));
     rf_status s = rfdetr_model_save(t->model, run_path(t, name));
     if (ema) {
@@ -379,7 +466,7 @@ static rf_status end_of_epoch(trainer *t, const double *loss_sums, int64_t steps
     t->eval_pass = "evaluating the regular model on valid";
     notify(t, RF_TRAIN_EVALUATING, t->eval_pass);
     rf_coco_eval_result *reg = NULL, *ema = NULL;
-    RF_TRY(evaluate(t, t->ds, RF_SPLIT_VALID, &reg));
+    RF_TRY(evaluate(t, &reg));
     rf_status s = RF_OK;
     if (t->ema) {
         t->eval_pass = "evaluating the EMA model on valid";
@@ -407,7 +494,7 @@ static rf_status end_of_epoch(trainer *t, const double *loss_sums, int64_t steps
         t->st.best_total_is_ema = total_from_ema;
         memcpy(t->st.best_total_stats, total_from_ema ? ema->stats : reg->stats, sizeof t->st.best_total_stats);
         s = save_weights(t, "checkpoint_best_total.safetensors", total_from_ema);
-        if (s == RF_OK) s = rf_run_write_results(&t->log, total_from_ema ? ema : reg, "valid");
+        if (s == RF_OK && t->writer) s = rf_run_write_results(&t->log, total_from_ema ? ema : reg, "valid");
     }
     /* Early stopping on max(regular, EMA) mAP. */
     if (first || total > t->st.best_for_patience + c->min_delta) {
@@ -437,9 +524,11 @@ static rf_status end_of_epoch(trainer *t, const double *loss_sums, int64_t steps
         memcpy(rec.stats, reg->stats, sizeof rec.stats);
         rec.has_ema = ema != NULL;
         if (ema) memcpy(rec.ema_stats, ema->stats, sizeof rec.ema_stats);
-        s = rf_run_log_append(&t->log, &rec);
+        if (t->writer) s = rf_run_log_append(&t->log, &rec);
     }
-    if (s == RF_OK) s = rf_train_state_save(&t->st, t->model->params, t->opt, t->ema, run_path(t, "training_state.safetensors"));
+    char waits[1024];
+    if (s == RF_OK && *rf_replicas_wait_report(t->reps, waits, sizeof waits)) notify(t, RF_TRAIN_MESSAGE, waits);
+    if (s == RF_OK && t->writer) s = rf_train_state_save(&t->st, t->model->params, t->opt, t->ema, run_path(t, "training_state.safetensors"));
     if (s == RF_OK && c->progress) {
         rf_train_progress p = {.event = RF_TRAIN_EPOCH_DONE, .epoch = t->st.epoch - 1, .epochs = c->epochs,
                                .global_step = t->st.step, .stats = reg->stats, .ema_stats = ema ? ema->stats : NULL,
@@ -460,7 +549,9 @@ static rf_status train_loop(trainer *t, rf_train_summary *summary) {
     lc.threads = c->threads;
     lc.first_epoch = t->st.epoch;
     lc.epochs = c->epochs - t->st.epoch;
-    lc.stop = c->stop;
+    /* Ranks stop together at a step they agree on, never inside the loader. */
+    lc.stop = t->multi_rank ? NULL : c->stop;
+    rf_replicas_shard_loader(t->reps, &lc);
     if (lc.epochs <= 0) return RF_OK;
     rf_loader *loader = NULL;
     RF_TRY(rf_loader_open(t->ds, &lc, &loader));
@@ -473,13 +564,14 @@ static rf_status train_loop(trainer *t, rf_train_summary *summary) {
     }
     double t_start = now_seconds();
     int64_t steps_at_start = t->st.step;
+    int per_step = c->grad_accum * rf_replicas_global_count(t->reps); /* loader batches per optimizer step */
     while (s == RF_OK && t->st.epoch < c->epochs) {
         /* Continue the sums of an epoch resumed mid-way. */
         double *sums = t->st.epoch_sums;
         double epoch_start = now_seconds();
         bool epoch_done = false;
         while (s == RF_OK && !epoch_done) {
-            if (c->stop && *c->stop) {
+            if (!t->multi_rank && c->stop && *c->stop) {
                 summary->interrupted = true;
                 break;
             }
@@ -491,16 +583,19 @@ static rf_status train_loop(trainer *t, rf_train_summary *summary) {
             s = optimizer_step(t, loader, &r, &epoch_done);
             rf_device_get_counters(t->dev, &after);
             if (s == RF_OK && c->profile) rf_step_profile_add(&t->steps, &before, &after);
-            if (s == RF_ERR_INTERRUPTED && c->stop && *c->stop) {
+            if (s == RF_ERR_INTERRUPTED && (t->stop_agreed || (c->stop && *c->stop))) {
                 /* Ctrl-C while the loader was filling the step: nothing was
                  * computed yet; the step restarts on --resume. */
                 t->st.batches_done = batches_before;
-                rf_params_zero_grad(t->model->params);
+                for (int i = 0; i < rf_replicas_count(t->reps); i++)
+                    rf_params_zero_grad(rf_replicas_at(t->reps, i)->model->params);
                 summary->interrupted = true;
                 s = RF_OK;
                 break;
             }
             if (s != RF_OK || r.images == 0) break;
+            if (t->hook) s = t->hook(t->hook_user, t->reps);
+            if (s != RF_OK) break;
             sums[0] += r.loss;
             sums[1] += r.terms[0];
             sums[2] += r.terms[1];
@@ -511,12 +606,12 @@ static rf_status train_loop(trainer *t, rf_train_summary *summary) {
                 double elapsed = now_seconds() - t_start, training = elapsed - t->eval_seconds;
                 int64_t done = t->st.step - steps_at_start;
                 int64_t remaining = t->sched.total_steps - t->st.step;
-                double images_done = (double)done * c->batch * c->grad_accum;
+                double images_done = (double)done * c->batch * per_step;
                 double eta = done > 0 ? training / done * (double)remaining +
                                             evaluation_seconds_left(t, training / images_done)
                                       : 0;
                 rf_train_progress p = {.event = RF_TRAIN_STEP, .epoch = t->st.epoch, .epochs = c->epochs,
-                                       .step_in_epoch = (t->st.batches_done + c->grad_accum - 1) / c->grad_accum,
+                                       .step_in_epoch = (t->st.batches_done + per_step - 1) / per_step,
                                        .steps_per_epoch = t->sched.steps_per_epoch, .global_step = t->st.step,
                                        .total_steps = t->sched.total_steps, .loss = r.loss,
                                        .lr = c->lr * rf_lr_factor(&t->sched, t->st.step - 1), .grad_norm = r.grad_norm,
@@ -529,13 +624,18 @@ static rf_status train_loop(trainer *t, rf_train_summary *summary) {
         if (summary->interrupted) {
             /* Leave a resumable state at this step; nothing half-written. */
             s = save_weights(t, "checkpoint.safetensors", false);
-            if (s == RF_OK) s = rf_train_state_save(&t->st, t->model->params, t->opt, t->ema, run_path(t, "training_state.safetensors"));
+            if (s == RF_OK && t->writer) s = rf_train_state_save(&t->st, t->model->params, t->opt, t->ema, run_path(t, "training_state.safetensors"));
+            /* Every rank returns once the writer has saved: a rank that exited
+             * first would make mpirun end the job during the write. */
+            int64_t saved = 0;
+            if (s == RF_OK && t->multi_rank) s = rf_comm_sum_i64(t->comm, &saved, 1, "saving the interrupted run");
             if (s == RF_OK) s = RF_ERROR(RF_ERR_INTERRUPTED, "interrupted at step %" PRId64 "; resume with --resume %s",
                                          t->st.step, t->dir);
             break;
         }
         bool stop_early = false;
         s = end_of_epoch(t, sums, t->st.epoch_steps, now_seconds() - epoch_start, &stop_early);
+        rf_replicas_set_timeout(t->reps, c->comm_timeout > 0 ? c->comm_timeout : 60); /* warmed up */
         if (s == RF_OK && stop_early) {
             summary->stopped_early = true;
             notify(t, RF_TRAIN_MESSAGE, "early stopping: no improvement for --patience epochs");
@@ -551,7 +651,7 @@ static rf_status train_loop(trainer *t, rf_train_summary *summary) {
 
 /* Before any work: a resume needs a run to continue, a new run a place
  * that holds none (unless overwrite). Nothing is created yet. */
-static rf_status check_run_dir(trainer *t, rf_train_run *saved, int64_t saved_splits[3]) {
+static rf_status check_run_dir(trainer *t, rf_train_run *saved, int64_t saved_splits[3], int *saved_devices) {
     const rf_train_config *c = t->cfg;
     if (c->resume && c->overwrite)
         return RF_ERROR(RF_ERR_INVALID_ARGUMENT, "--resume continues a run and --overwrite replaces it: give one");
@@ -559,8 +659,10 @@ static rf_status check_run_dir(trainer *t, rf_train_run *saved, int64_t saved_sp
     if (c->out_dir && strlen(c->out_dir) >= sizeof t->dir - 64)
         return RF_ERROR(RF_ERR_INVALID_ARGUMENT, "%s: path too long", c->out_dir);
     if (c->out_dir) snprintf(t->dir, sizeof t->dir, "%s", c->out_dir);
-    if (c->resume) return rf_run_config_load(c->out_dir, saved, saved_splits);
-    if (c->out_dir && !c->overwrite && rf_run_dir_holds_run(c->out_dir))
+    if (c->resume) return rf_run_config_load(c->out_dir, saved, saved_splits, saved_devices);
+    /* Under MPI rank 0 alone creates the run: another rank that looked
+     * after it had begun would see a run there and refuse its own. */
+    if (t->writer && c->out_dir && !c->overwrite && rf_run_dir_holds_run(c->out_dir))
         return RF_ERROR(RF_ERR_INVALID_ARGUMENT,
                         "%s holds a run already: --resume %s continues it, --overwrite replaces it, or give another "
                         "--out (without --out each run gets the next free runs/train, runs/train2, ...)",
@@ -624,7 +726,7 @@ static rf_status start_run_dir(trainer *t) {
         }
     }
     t->started_here = true;
-    return rf_run_config_save(c, t->split_images, t->dir);
+    return rf_run_config_save(c, t->split_images, rf_replicas_global_count(t->reps), t->dir);
 }
 
 /* After a failure before any training state: the run never existed, so
@@ -653,32 +755,61 @@ static void count_split_images(trainer *t) {
 }
 
 rf_status rf_train(const rf_train_config *cfg, rf_train_summary *summary) {
+    return rf_train_with_hook(cfg, summary, NULL, NULL);
+}
+
+rf_status rf_train_with_hook(const rf_train_config *cfg, rf_train_summary *summary, rf_train_step_hook hook,
+                             void *hook_user) {
     memset(summary, 0, sizeof *summary);
     if (cfg->epochs < 1 || cfg->batch < 1 || cfg->grad_accum < 1 || cfg->grad_accum > 64)
         return RF_ERROR(RF_ERR_INVALID_ARGUMENT, "train: need epochs >= 1, batch >= 1 and 1 <= grad_accum <= 64");
+    if (cfg->mpi && !rf_comm_initialized())
+        return RF_ERROR(rf_mpi_built() ? RF_ERR_INVALID_ARGUMENT : RF_ERR_UNSUPPORTED,
+                        rf_mpi_built() ? "train: mpi is set but MPI is not initialised (rf_mpi_init)"
+                                                 : "train: this build has no MPI (install libopenmpi-dev and rebuild)");
     double started = now_seconds();
-    trainer t = {.cfg = cfg, .crit = rf_criterion_defaults(), .last_saved_epoch = -1};
+    trainer t = {.cfg = cfg, .crit = rf_criterion_defaults(), .last_saved_epoch = -1, .hook = hook,
+                 .hook_user = hook_user};
+    char names[RF_MAX_LOCAL_DEVICES][32];
+    int name_count = 0;
+    /* Until the first epoch is done (kernels compiled for training and for
+     * evaluation, which can take minutes on a cold driver cache) a device or
+     * rank is waited for at least WARMUP_TIMEOUT; then --comm-timeout. */
+    double timeout = cfg->comm_timeout > 0 ? cfg->comm_timeout : 60;
+    double warmup = timeout > WARMUP_TIMEOUT ? timeout : WARMUP_TIMEOUT;
     rf_train_run *saved = calloc(1, sizeof *saved);
     int64_t saved_splits[3] = {-1, -1, -1};
+    int saved_devices = 1;
     char changes[2048] = "";
-    rf_status s = saved ? check_run_dir(&t, saved, saved_splits) : RF_ERROR(RF_ERR_OUT_OF_MEMORY, "out of host memory");
+    rf_status s = saved ? rf_comm_open(cfg->mpi, warmup, &t.comm) : RF_ERROR(RF_ERR_OUT_OF_MEMORY, "out of host memory");
+    if (s == RF_OK) {
+        t.writer = rf_comm_rank(t.comm) == 0;
+        t.multi_rank = rf_comm_size(t.comm) > 1;
+        s = rf_device_list_parse(cfg->device, rf_comm_local_rank(t.comm), rf_comm_local_size(t.comm), names,
+                                 RF_MAX_LOCAL_DEVICES, &name_count);
+    }
+    if (s == RF_OK) s = check_run_dir(&t, saved, saved_splits, &saved_devices);
     if (s == RF_OK && cfg->resume) s = rf_run_config_check(cfg, saved, t.dir, changes, sizeof changes);
     free(saved);
-    if (s == RF_OK) s = open_data(&t);
+    /* Rank 0 first: it may generate the shapes dataset the others read. */
+    if (s == RF_OK && t.writer) s = open_data(&t);
+    if (s == RF_OK && t.multi_rank) {
+        int64_t ready = 0;
+        s = rf_comm_sum_i64(t.comm, &ready, 1, "opening the dataset");
+    }
+    if (s == RF_OK && !t.writer) s = open_data(&t);
     if (s == RF_OK) {
         count_split_images(&t);
         if (cfg->resume) s = rf_run_config_check_splits(t.split_images, saved_splits, t.dir);
     }
-    if (s == RF_OK) {
-        rf_device_options opts = {.memory_limit_bytes = cfg->device_memory_limit};
-        s = rf_device_open_with(cfg->device, &opts, &t.dev);
-    }
+    rf_device_options opts = {.memory_limit_bytes = cfg->device_memory_limit, .cpu_threads = cfg->cpu_threads};
+    if (s == RF_OK) s = rf_device_open_with(names[0], &opts, &t.dev);
     if (s == RF_OK && cfg->profile) s = rf_device_set_profiling(t.dev, true);
     /* No state yet (killed before the first one): the run starts over. */
     t.has_state = cfg->resume && rf_file_exists(run_path(&t, RF_RUN_STATE_FILE));
     if (s == RF_OK) s = build_model(&t);
     if (s == RF_OK) s = build_optimizer(&t);
-    if (s == RF_OK && cfg->resume) s = rf_run_dir_remove_temporaries(t.dir);
+    if (s == RF_OK && cfg->resume && t.writer) s = rf_run_dir_remove_temporaries(t.dir);
     if (s == RF_OK && t.has_state) {
         s = rf_train_state_load(&t.st, t.model->params, t.opt, t.ema, run_path(&t, RF_RUN_STATE_FILE));
         t.last_saved_epoch = t.st.epoch;
@@ -688,6 +819,20 @@ rf_status rf_train(const rf_train_config *cfg, rf_train_summary *summary) {
     }
     if (s == RF_OK) s = rf_ctx_create(t.dev, 0, &t.ctx);
     if (s == RF_OK) s = rf_ctx_create(t.dev, 0, &t.stage);
+    if (s == RF_OK) {
+        rf_replica first = {.dev = t.dev, .model = t.model, .opt = t.opt, .ema = t.ema, .ctx = t.ctx, .stage = t.stage};
+        s = rf_replicas_create(names, name_count, &opts, &first, setup_replica, &t, t.comm, warmup, &t.reps);
+    }
+    int per_step = cfg->grad_accum * (t.reps ? rf_replicas_global_count(t.reps) : 1);
+    /* A step takes grad-accum x devices micro-batches: on another number of
+     * devices the run would go on as another recipe, not "as if it had not
+     * stopped". */
+    if (s == RF_OK && cfg->resume && rf_replicas_global_count(t.reps) != saved_devices)
+        s = RF_ERROR(RF_ERR_INVALID_ARGUMENT,
+                     "--device %s gives %d device%s, but the run in %s trains on %d (each step takes batch x "
+                     "grad-accum x devices images): resume it on %d devices",
+                     cfg->device, rf_replicas_global_count(t.reps), rf_replicas_global_count(t.reps) == 1 ? "" : "s",
+                     t.dir, saved_devices, saved_devices);
     if (s == RF_OK) {
         const rfdetr_config *mc = &t.model->cfg;
         t.size_count = cfg->multi_scale ? rf_multi_scale_sizes(mc->resolution, mc->patch_size, mc->num_windows, true,
@@ -704,13 +849,14 @@ rf_status rf_train(const rf_train_config *cfg, rf_train_summary *summary) {
             s = RF_ERROR(RF_ERR_INVALID_ARGUMENT, "the train split has %zu images, fewer than one batch of %d", images,
                          cfg->batch);
         t.sched = (rf_schedule){.warmup_steps = cfg->warmup_steps,
-                                .steps_per_epoch = (t.batches_per_epoch + cfg->grad_accum - 1) / cfg->grad_accum,
+                                .steps_per_epoch = (t.batches_per_epoch + per_step - 1) / per_step,
                                 .cosine = cfg->cosine, .lr_drop = cfg->lr_drop, .min_factor = cfg->min_factor};
         t.sched.total_steps = t.sched.steps_per_epoch * cfg->epochs;
         if (cfg->max_steps > 0 && cfg->max_steps < t.sched.total_steps) t.sched.total_steps = cfg->max_steps;
     }
-    /* Everything is ready: only now does the run directory change. */
-    if (s == RF_OK) {
+    /* Everything is ready: only now does the run directory change, and
+     * only on the writer; the other ranks learn its name from it. */
+    if (s == RF_OK && t.writer) {
         if (!cfg->resume) {
             s = start_run_dir(&t);
         } else {
@@ -720,16 +866,23 @@ rf_status rf_train(const rf_train_config *cfg, rf_train_summary *summary) {
             notify(&t, RF_TRAIN_MESSAGE, msg);
             /* The options that may change are logged, and kept for the next resume. */
             for (char *line = strtok(changes, "\n"); line; line = strtok(NULL, "\n")) notify(&t, RF_TRAIN_MESSAGE, line);
-            if (changes[0]) s = rf_run_config_save(cfg, t.split_images, t.dir);
+            if (changes[0]) s = rf_run_config_save(cfg, t.split_images, saved_devices, t.dir);
         }
     }
-    if (s == RF_OK) s = rf_run_log_open(&t.log, t.dir, cfg->resume, t.st.epoch);
+    if (s == RF_OK && t.multi_rank) s = rf_comm_broadcast(t.comm, t.dir, sizeof t.dir, 0, "starting the run directory");
+    if (s == RF_OK && t.writer) s = rf_run_log_open(&t.log, t.dir, cfg->resume, t.st.epoch);
     if (s == RF_OK) {
         char msg[4800];
-        snprintf(msg, sizeof msg, "training %s (%" PRId64 " parameters, %d classes) on %s (%s) for %d epochs of %" PRId64
-                 " steps, batch %d x %d, into %s",
-                 t.model->cfg.size, rfdetr_model_param_count(t.model), t.model->cfg.num_classes, t.dev->info.name,
-                 t.dev->info.description, cfg->epochs, t.sched.steps_per_epoch, cfg->batch, cfg->grad_accum, t.dir);
+        char where[384];
+        if (rf_replicas_global_count(t.reps) == 1)
+            snprintf(where, sizeof where, "%s (%s)", t.dev->info.name, t.dev->info.description);
+        else
+            rf_replicas_describe(t.reps, where, sizeof where);
+        snprintf(msg, sizeof msg, "training %s (%" PRId64 " parameters, %d classes) on %s for %d epochs of %" PRId64
+                 " steps, batch %d x %d x %d device%s, into %s",
+                 t.model->cfg.size, rfdetr_model_param_count(t.model), t.model->cfg.num_classes, where, cfg->epochs,
+                 t.sched.steps_per_epoch, cfg->batch, cfg->grad_accum, rf_replicas_global_count(t.reps),
+                 rf_replicas_global_count(t.reps) == 1 ? "" : "s", t.dir);
         notify(&t, RF_TRAIN_STARTED, msg);
         s = train_loop(&t, summary);
         if (cfg->profile) {
@@ -737,19 +890,18 @@ rf_status rf_train(const rf_train_config *cfg, rf_train_summary *summary) {
             rf_step_profile_print(&t.steps, t.dev->info.name, stderr);
         }
     }
-    /* The test split, with the best total model. */
-    if (s == RF_OK && t.ds->splits[RF_SPLIT_TEST].present && t.st.epochs_evaluated > 0) {
+    /* The test split, with the best total model, by the writer on its first device. */
+    if (s == RF_OK && t.writer && t.ds->splits[RF_SPLIT_TEST].present && t.st.epochs_evaluated > 0) {
         t.eval_pass = "evaluating the best total model on test";
         notify(&t, RF_TRAIN_EVALUATING, t.eval_pass);
         rfdetr_model *best = NULL;
         rf_coco_eval_result *test = NULL;
-        rfdetr_model *current = t.model;
         s = rfdetr_model_open(t.dev, run_path(&t, "checkpoint_best_total.safetensors"), NULL, 0, &best);
-        if (s == RF_OK) {
-            t.model = best;
-            s = evaluate(&t, t.ds, RF_SPLIT_TEST, &test);
-            t.model = current;
-        }
+        double start = now_seconds();
+        if (s == RF_OK)
+            s = rf_evaluate_model(best, t.ctx, t.ds, RF_SPLIT_TEST, cfg->eval_batch, cfg->threads, train_max_dets,
+                                  on_eval_batch, &t, &test);
+        if (s == RF_OK) count_evaluation(&t, RF_SPLIT_TEST, start);
         if (s == RF_OK) {
             summary->has_test = true;
             memcpy(summary->test_stats, test->stats, sizeof summary->test_stats);
@@ -781,6 +933,8 @@ rf_status rf_train(const rf_train_config *cfg, rf_train_summary *summary) {
     if (s != RF_OK && s != RF_ERR_INTERRUPTED) remove_failed_start(&t);
     snprintf(summary->out_dir, sizeof summary->out_dir, "%s", t.dir);
     rf_run_log_close(&t.log);
+    if (!rf_replicas_free(t.reps)) return s; /* a device hangs: its thread may still use replica 0 */
+    rf_comm_free(t.comm);
     rf_ctx_free(t.ctx);
     rf_ctx_free(t.stage);
     rf_ema_free(t.ema);

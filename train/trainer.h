@@ -25,4 +25,12 @@
 
 #include "rfdetr.h" /* the configuration, progress and summary types are public */
 
+struct rf_replicas;
+/* rf_train with a function called after every optimizer step with the
+ * run's replicas (train/replicas.h), for tests that inspect them; a
+ * non-OK return stops the run with that status. */
+typedef rf_status (*rf_train_step_hook)(void *user, struct rf_replicas *replicas);
+rf_status rf_train_with_hook(const rf_train_config *cfg, rf_train_summary *summary, rf_train_step_hook hook,
+                             void *hook_user);
+
 #endif

@@ -1,0 +1,169 @@
+/* bench_parallel.c — data-parallel scaling: training images/s on several
+ * devices (or MPI ranks) against one, measured in the same run, and the
+ * gradient exchange time per step.
+ *
+ *   bench_parallel [--devices opencl:0,opencl:1] [--size tiny] [--resolution R] [--batch B] [--steps N]
+ *                  [--cpu-threads T]
+ *   mpirun -np 2 bench_parallel --devices cpu --cpu-threads 1 ...
+ *
+ * In one process: the trainer on the list's first device alone, then on the
+ * whole list, each with --batch images per device per step. Under mpirun:
+ * rank 0 alone (the others wait, sleeping), then every rank together, each
+ * on its --devices. Both are rf_train on a generated shapes set, timed from
+ * the end of the first step (kernel builds and warm-up excluded) to the end
+ * of the last; the exchange time is the replicas' own (train/replicas.h).
+ * For two PoCL devices at one thread each against one, set
+ * POCL_DEVICES="pthread pthread" POCL_MAX_PTHREAD_COUNT=1. */
+#define _XOPEN_SOURCE 700 /* nftw */
+#include <ftw.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "data/shapes.h"
+#include "train/comm.h"
+#include "train/replicas.h"
+#include "train/trainer.h"
+
+#include "bench/bench_util.h"
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) { return remove(path); }
+
+typedef struct timing {
+    int steps;
+    double first_end, last_end, exchange_at_first, exchange_at_last;
+    int images_per_step;
+} timing;
+
+static rf_status after_step(void *user, struct rf_replicas *reps) {
+    timing *t = user;
+    t->steps++;
+    double now = bench_now();
+    if (t->steps == 1) {
+        t->first_end = now;
+        t->exchange_at_first = rf_replicas_exchange_seconds(reps);
+    }
+    t->last_end = now;
+    t->exchange_at_last = rf_replicas_exchange_seconds(reps);
+    return RF_OK;
+}
+
+static int run(const char *data, const char *devices, bool mpi, const char *size, int resolution, int batch,
+               int steps, int cpu_threads, const char *out, timing *t) {
+    rf_train_config c;
+    rf_train_config_defaults(&c);
+    c.data = data;
+    c.size = size;
+    c.device = devices;
+    c.out_dir = out;
+    c.epochs = 1;
+    c.batch = batch;
+    c.resolution = resolution;
+    c.max_steps = steps;
+    c.warmup_steps = 1;
+    c.ema = true;
+    c.eval_batch = 2;
+    c.mpi = mpi;
+    c.cpu_threads = cpu_threads;
+    memset(t, 0, sizeof *t);
+    rf_train_summary s;
+    rf_status st = rf_train_with_hook(&c, &s, after_step, t);
+    if (st != RF_OK) {
+        fprintf(stderr, "bench_parallel: %s: %s\n", devices, rf_last_error());
+        return 1;
+    }
+    return 0;
+}
+
+static double images_per_second(const timing *t, int images_per_step) {
+    double span = t->last_end - t->first_end;
+    return span > 0 ? (t->steps - 1) * (double)images_per_step / span : 0;
+}
+
+static double exchange_ms(const timing *t) {
+    return t->steps > 1 ? 1e3 * (t->exchange_at_last - t->exchange_at_first) / (t->steps - 1) : 0;
+}
+
+int main(int argc, char **argv) {
+    const char *devices = "opencl:0,opencl:1", *size = "tiny";
+    int resolution = 192, batch = 2, steps = 12, cpu_threads = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--devices") && i + 1 < argc) devices = argv[++i];
+        else if (!strcmp(argv[i], "--size") && i + 1 < argc) size = argv[++i];
+        else if (!strcmp(argv[i], "--resolution") && i + 1 < argc) resolution = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--batch") && i + 1 < argc) batch = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--steps") && i + 1 < argc) steps = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--cpu-threads") && i + 1 < argc) cpu_threads = atoi(argv[++i]);
+        else {
+            fprintf(stderr, "usage: bench_parallel [--devices LIST] [--size S] [--resolution R] [--batch B] [--steps N] "
+                            "[--cpu-threads T]\n");
+            return 2;
+        }
+    }
+    if (steps < 3 || batch < 1) {
+        fprintf(stderr, "bench_parallel: --steps >= 3 and --batch >= 1\n");
+        return 2;
+    }
+    int rank = 0, ranks = 1;
+    bool mpi = getenv("OMPI_COMM_WORLD_SIZE") && atoi(getenv("OMPI_COMM_WORLD_SIZE")) > 1;
+    if (mpi && rf_mpi_init(&argc, &argv, &rank, &ranks) != RF_OK) {
+        fprintf(stderr, "bench_parallel: %s\n", rf_last_error());
+        return 1;
+    }
+    char names[RF_MAX_LOCAL_DEVICES][32];
+    int local = 0;
+    if (rf_device_list_parse(devices, 0, 1, names, RF_MAX_LOCAL_DEVICES, &local) != RF_OK) {
+        fprintf(stderr, "bench_parallel: %s\n", rf_last_error());
+        return 2;
+    }
+    int total = local * ranks;
+    /* A fresh folder, made by rank 0 and named to the others. */
+    char dir[128] = "/tmp/rfdetr_bench_parallel_XXXXXX", data[160], out1[160], outn[160];
+    rf_comm *comm = NULL;
+    if (mpi && rf_comm_open(true, 3600, &comm) != RF_OK) return 1;
+    if (rank == 0 && !mkdtemp(dir)) {
+        perror("bench_parallel: mkdtemp");
+        return 1;
+    }
+    if (comm && rf_comm_broadcast(comm, dir, sizeof dir, 0, "naming the folder") != RF_OK) return 1;
+    snprintf(data, sizeof data, "%s/data", dir);
+    snprintf(out1, sizeof out1, "%s/one", dir);
+    snprintf(outn, sizeof outn, "%s/all", dir);
+    /* Enough training images that no epoch ends inside the measured steps. */
+    if (rank == 0) {
+        rf_shapes_config sc;
+        rf_shapes_config_default(&sc);
+        sc.train = batch * total * (steps + 2);
+        sc.valid = 2;
+        sc.test = 0;
+        sc.size = resolution;
+        sc.seed = 5;
+        if (rf_shapes_write(data, &sc) != RF_OK) {
+            fprintf(stderr, "bench_parallel: %s\n", rf_last_error());
+            return 1;
+        }
+    }
+    int64_t barrier = 0;
+    timing one = {0}, all = {0};
+    int rc = 0;
+    /* The baseline: the first device of rank 0, alone. */
+    if (rank == 0) rc |= run(data, names[0], false, size, resolution, batch, steps, cpu_threads, out1, &one);
+    if (comm) rf_comm_sum_i64(comm, &barrier, 1, "waiting for the baseline");
+    rc |= run(data, devices, mpi, size, resolution, batch, steps, cpu_threads, outn, &all);
+    if (rank == 0 && rc == 0) {
+        double base = images_per_second(&one, batch), par = images_per_second(&all, batch * total);
+        printf("bench_parallel: %s at %d px, batch %d per device, %d steps timed after the first\n", size, resolution,
+               batch, steps - 1);
+        printf("  1 device  (%s)%*s %8.2f images/s\n", names[0], 1, "", base);
+        printf("  %d %s (%s%s) %8.2f images/s   %.2fx   gradient exchange %.1f ms/step\n", total,
+               mpi ? "ranks  " : "devices", devices, mpi ? " per rank" : "", par, base > 0 ? par / base : 0,
+               exchange_ms(&all));
+    }
+    if (comm) rf_comm_sum_i64(comm, &barrier, 1, "finishing");
+    if (rank == 0) nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    if (comm) rf_comm_free(comm);
+    if (mpi) rf_mpi_finalize();
+    return rc;
+}

@@ -189,30 +189,6 @@ static void nd_cases(kcase *cases, int *n, int max) {
         kc_add(c, "dst", KC_INOUT, KC_F32, extent(6, shape, dst), -1, 1);
         snprintf(c->desc, sizeof c->desc, "COPY(window_permute_6d,acc=%d)", acc);
 
-        /* Four and five axes that do not collapse (the copy5 kernel): head
-         * splits and window partitions. */
-        struct {
-            const char *what;
-            int ndim;
-            int64_t shape[5], src[5];
-        } permutes[] = {
-            {"permute_0213", 4, {2, 3, 4, 5}, {60, 5, 15, 1}},
-            {"permute_10324", 5, {3, 2, 4, 5, 6}, {120, 360, 6, 24, 1}},
-        };
-        for (size_t t = 0; t < sizeof permutes / sizeof permutes[0]; t++) {
-            c = kc_new(cases, n, max, "basic", "copy", launch_copy, TOL);
-            if (!c) return;
-            p = KC_PARAMS(c, nd_params);
-            p->ndim = permutes[t].ndim;
-            p->accumulate = acc;
-            memcpy(p->shape, permutes[t].shape, sizeof permutes[t].shape);
-            memcpy(p->sa, permutes[t].src, sizeof permutes[t].src);
-            contiguous(p->ndim, p->shape, p->sy, 0);
-            kc_add(c, "src", KC_IN, KC_F32, extent(p->ndim, p->shape, p->sa), -1, 1);
-            kc_add(c, "dst", KC_INOUT, KC_F32, extent(p->ndim, p->shape, p->sy), -1, 1);
-            snprintf(c->desc, sizeof c->desc, "COPY(%s,acc=%d)", permutes[t].what, acc);
-        }
-
         int64_t s2[2] = {33, 65}, bias[2] = {0, 1}, rows[2] = {70, 1};
         c = kc_new(cases, n, max, "basic", "copy", launch_copy, TOL);
         if (!c) return;
@@ -228,18 +204,21 @@ static void nd_cases(kcase *cases, int *n, int max) {
 
         /* Transposes (what permute + contiguous and their backward passes
          * do): the source or the destination walks the last axis with a
-         * stride, and another axis contiguously. */
+         * stride, and another axis contiguously; and four or five axes
+         * that do not collapse (the copy5 kernel: head splits, windows). */
         struct {
             const char *what;
             int ndim;
-            int64_t shape[3], src[3], dst[3];
+            int64_t shape[5], src[5], dst[5];
         } transposes[] = {
+            {"permute_0213", 4, {2, 3, 4, 5}, {60, 5, 15, 1}, {60, 20, 5, 1}},
+            {"permute_10324", 5, {3, 2, 4, 5, 6}, {120, 360, 6, 24, 1}, {240, 120, 30, 6, 1}},
             {"transpose_src", 2, {37, 45}, {1, 37}, {45, 1}},
             {"transpose_dst", 2, {45, 37}, {37, 1}, {1, 45}},
             {"permute_201", 3, {6, 20, 33}, {1, 198, 6}, {660, 33, 1}},
             {"permute_201_padded_dst", 3, {6, 20, 33}, {1, 198, 6}, {700, 35, 1}},
-            /* more leading rows than CUDA's 65535 blocks along z: the kernel
-             * strides over the rest */
+            /* more leading rows than CUDA's 65535 blocks along z: its items
+             * stride over the rest */
             {"permute_70001_rows", 3, {70001, 2, 3}, {1, 70001, 140002}, {6, 3, 1}},
         };
         for (size_t t = 0; t < sizeof transposes / sizeof transposes[0]; t++) {

@@ -40,30 +40,37 @@ static const char *clblast_status_name(CLBlastStatusCode s) {
     }
 }
 
-/* GEMM by backend/kernels/gemm.h, which reads B row-major: a transposed B
- * is packed first (one copy, cheap beside the product's m n k). */
+/* GEMM by backend/kernels/gemm.h: B's full 16-column blocks, and A's full
+ * 8-row blocks where C is wide, are first packed into panels (copies,
+ * cheap beside the product's m n k), then one launch multiplies. */
 static rf_status own_gemm(rf_device *dev, const rf_gemm_desc *d) {
     rf_opencl_state *st = dev->native;
-    const rf_buffer *b = d->b;
-    size_t b_off = d->b_offset;
-    int64_t ldb = d->ldb, stride_b = d->stride_b;
-    if (d->trans_b && d->k > 0) {
-        int64_t batches = d->stride_b == 0 ? 1 : d->batch;
-        size_t bytes = (size_t)(batches * d->k * d->n) * sizeof(float);
-        if (!st->gemm_pack || st->gemm_pack->bytes < bytes) {
-            if (st->gemm_pack) rf_buffer_free(st->gemm_pack);
-            st->gemm_pack = NULL;
-            RF_TRY(rf_buffer_alloc(dev, bytes, &st->gemm_pack));
-        }
-        /* B is stored [n][k] (ldb); the copy writes [k][n]. */
-        rf_copy_args pack = {.ndim = 3, .shape = {batches, d->k, d->n}};
-        pack.src = (rf_view){.buf = d->b, .off = d->b_offset, .stride = {d->stride_b, 1, d->ldb}};
-        pack.dst = (rf_view){.buf = st->gemm_pack, .off = 0, .stride = {d->k * d->n, d->n, 1}};
+    int64_t a_row = d->trans_a ? 1 : d->lda, a_k = d->trans_a ? d->lda : 1;
+    int64_t b_k = d->trans_b ? 1 : d->ldb, b_col = d->trans_b ? d->ldb : 1;
+    /* A panel is read once per 16 columns of C: below 8 such blocks the
+     * packing pass costs more than the strided reads it saves (attention's
+     * 300 x 32 products ran 4x slower packed). */
+    int64_t col_blocks = d->k > 0 ? d->n / 16 : 0, row_blocks = col_blocks >= 8 ? d->m / 8 : 0;
+    int64_t batches_a = d->stride_a == 0 ? 1 : d->batch, batches_b = d->stride_b == 0 ? 1 : d->batch;
+    int64_t a_panels = row_blocks * d->k * 8, b_panels = col_blocks * d->k * 16; /* per batch entry */
+    size_t bytes = (size_t)(batches_a * a_panels + batches_b * b_panels) * sizeof(float);
+    if (bytes && (!st->gemm_pack || st->gemm_pack->bytes < bytes)) {
+        if (st->gemm_pack) rf_buffer_free(st->gemm_pack);
+        st->gemm_pack = NULL;
+        RF_TRY(rf_buffer_alloc(dev, bytes, &st->gemm_pack));
+    }
+    size_t bp_off = (size_t)(batches_a * a_panels);
+    if (a_panels) {
+        rf_copy_args pack = {.ndim = 4, .shape = {batches_a, row_blocks, d->k, 8}};
+        pack.src = (rf_view){.buf = d->a, .off = d->a_offset, .stride = {d->stride_a, 8 * a_row, a_k, a_row}};
+        pack.dst = (rf_view){.buf = st->gemm_pack, .off = 0, .stride = {a_panels, d->k * 8, 8, 1}};
         RF_TRY(rf_gpu_copy(dev, &pack));
-        b = st->gemm_pack;
-        b_off = 0;
-        ldb = d->n;
-        stride_b = d->stride_b == 0 ? 0 : d->k * d->n;
+    }
+    if (b_panels) {
+        rf_copy_args pack = {.ndim = 4, .shape = {batches_b, col_blocks, d->k, 16}};
+        pack.src = (rf_view){.buf = d->b, .off = d->b_offset, .stride = {d->stride_b, 16 * b_col, b_k, b_col}};
+        pack.dst = (rf_view){.buf = st->gemm_pack, .off = bp_off, .stride = {b_panels, d->k * 16, 16, 1}};
+        RF_TRY(rf_gpu_copy(dev, &pack));
     }
     rf_launch l;
     rf_launch_begin(&l, dev, "gemm", "gemm_f32");
@@ -73,12 +80,17 @@ static rf_status own_gemm(rf_device *dev, const rf_gemm_desc *d) {
     rf_launch_float(&l, d->alpha);
     rf_launch_float(&l, d->beta);
     rf_launch_mem(&l, (rf_mem){d->a, d->a_offset});
-    rf_launch_long(&l, d->trans_a ? 1 : d->lda); /* A's step between rows */
-    rf_launch_long(&l, d->trans_a ? d->lda : 1); /* and along k */
+    rf_launch_long(&l, a_row);
+    rf_launch_long(&l, a_k);
     rf_launch_long(&l, d->stride_a);
-    rf_launch_mem(&l, (rf_mem){b, b_off});
-    rf_launch_long(&l, ldb);
-    rf_launch_long(&l, stride_b);
+    rf_launch_mem(&l, (rf_mem){a_panels ? st->gemm_pack : NULL, 0});
+    rf_launch_long(&l, d->stride_a == 0 ? 0 : a_panels);
+    rf_launch_mem(&l, (rf_mem){d->b, d->b_offset});
+    rf_launch_long(&l, b_k);
+    rf_launch_long(&l, b_col);
+    rf_launch_long(&l, d->stride_b);
+    rf_launch_mem(&l, (rf_mem){b_panels ? st->gemm_pack : NULL, bp_off});
+    rf_launch_long(&l, d->stride_b == 0 ? 0 : b_panels);
     rf_launch_mem(&l, (rf_mem){d->c, d->c_offset});
     rf_launch_long(&l, d->ldc);
     rf_launch_long(&l, d->stride_c);
@@ -86,9 +98,9 @@ static rf_status own_gemm(rf_device *dev, const rf_gemm_desc *d) {
     rf_launch_mem(&l, (rf_mem){d->bias, d->bias ? d->bias_offset : 0});
     /* Items of a group share nothing; PoCL runs a group as a loop, and four
      * row blocks per group measured best on AVX-512 (bench/RESULTS.md). */
-    int64_t col_blocks = (d->n + 15) / 16, row_blocks = (d->m + 7) / 8;
-    size_t local[3] = {1, row_blocks >= 4 ? 4 : 1, 1};
-    size_t global[3] = {(size_t)col_blocks, (size_t)((row_blocks + (int64_t)local[1] - 1) / (int64_t)local[1]) * local[1],
+    int64_t n_blocks = (d->n + 15) / 16, m_blocks = (d->m + 7) / 8;
+    size_t local[3] = {1, m_blocks >= 4 ? 4 : 1, 1};
+    size_t global[3] = {(size_t)n_blocks, (size_t)((m_blocks + (int64_t)local[1] - 1) / (int64_t)local[1]) * local[1],
                         (size_t)d->batch};
     return rf_launch_range(&l, 3, global, local);
 }

@@ -266,6 +266,8 @@ static void reduce_cases(kcase *cases, int *n, int max) {
         {1, {5000}, 1, false},         {2, {300, 7}, 1, false},    {2, {7, 300}, 2, false},
         {3, {4, 33, 5}, 5, false},     {3, {4, 33, 5}, 2, true},   {4, {2, 3, 17, 9}, 0xF, false},
         {4, {2, 3, 17, 9}, 0x6, true}, {2, {1, 1}, 3, false},
+        /* a bias gradient: sums down 35 columns (two 16-wide blocks and a tail) */
+        {2, {37, 35}, 1, false},
     };
     for (int op = 0; op < RF_REDUCE_COUNT; op++)
         for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)

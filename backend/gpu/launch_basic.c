@@ -157,6 +157,20 @@ rf_status rf_gpu_reduce(rf_device *dev, const rf_reduce_args *a) {
     bool contiguous_rows = nr > 0 && rstride[nr - 1] == 1;
     bool groups = rf_gpu_row_group_size(dev) > 1 && n_red >= 32 && (contiguous_rows || n_out < 4096);
     rf_launch l;
+    if (!groups && nk <= 1 && nr <= 1 && rf_gpu_row_group_size(dev) == 1 && (nk == 0 || kstride[0] == 1)) {
+        /* CPU-backed OpenCL, the only backend with one-item rows
+         * (opencl_open): 16 outputs per item in explicit vectors, an
+         * OpenCL-only kernel. */
+        rf_launch_begin(&l, dev, PROGRAM, "reduce_line16_f32");
+        rf_launch_int(&l, a->op);
+        rf_launch_long(&l, n_out);
+        rf_launch_long(&l, n_red);
+        rf_launch_long(&l, nr ? rstride[0] : 0);
+        rf_launch_mem(&l, (rf_mem){a->x.buf, a->x.off});
+        rf_launch_mem(&l, a->y);
+        rf_launch_int(&l, a->accumulate);
+        return rf_launch_items(&l, (n_out + 15) / 16);
+    }
     if (!groups && nk <= 1 && nr <= 1) {
         rf_launch_begin(&l, dev, PROGRAM, "reduce_line_f32");
         rf_launch_int(&l, a->op);

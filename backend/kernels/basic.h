@@ -206,19 +206,53 @@ RF_KERNEL reduce_items_f32(int op, int kept_ndim, rf_long n_out, rf_long8 kept_s
 /* reduce_items_f32 for one kept and one reduced axis (after collapsing):
  * bias gradients, row sums. Without the general kernel's index arrays,
  * PoCL vectorises it across outputs. */
-RF_KERNEL reduce_line_f32(int op, rf_long n_out, rf_long kept_stride, rf_long n_red, rf_long red_stride,
-                          RF_GLOBAL const float *x, rf_ulong x_off, RF_GLOBAL float *y, rf_ulong y_off, int accumulate) {
-    rf_long o = rf_global_id(0);
-    if (o >= n_out) return;
-    RF_GLOBAL const float *xo = x + x_off + o * kept_stride;
+RF_FN void rf_reduce_line_one(int op, rf_long o, rf_long kept_stride, rf_long n_red, rf_long red_stride,
+                               RF_GLOBAL const float *x, RF_GLOBAL float *y, int accumulate) {
+    RF_GLOBAL const float *xo = x + o * kept_stride;
     rf_kahan acc = {0.0f, 0.0f};
     for (rf_long r = 0; r < n_red; r++) {
         float v = xo[r * red_stride];
         rf_kahan_add(&acc, op == RF_REDUCE_SUMSQ ? v * v : v);
     }
     float v = rf_reduce_finish(op, acc.sum, n_red);
-    y[y_off + o] = accumulate ? y[y_off + o] + v : v;
+    y[o] = accumulate ? y[o] + v : v;
 }
+
+RF_KERNEL reduce_line_f32(int op, rf_long n_out, rf_long kept_stride, rf_long n_red, rf_long red_stride,
+                          RF_GLOBAL const float *x, rf_ulong x_off, RF_GLOBAL float *y, rf_ulong y_off, int accumulate) {
+    rf_long o = rf_global_id(0);
+    if (o < n_out) rf_reduce_line_one(op, o, kept_stride, n_red, red_stride, x + x_off, y + y_off, accumulate);
+}
+
+#ifdef __OPENCL_VERSION__
+/* reduce_line_f32 over contiguous outputs (kept stride 1), 16 per work item
+ * in OpenCL's 16-wide vectors, for CPU-backed OpenCL: PoCL vectorises no
+ * kernel that loops, so the loop is written vectorised (bias gradients are
+ * sums down a column). Each lane runs the same compensated sum. */
+RF_KERNEL reduce_line16_f32(int op, rf_long n_out, rf_long n_red, rf_long red_stride, RF_GLOBAL const float *x,
+                            rf_ulong x_off, RF_GLOBAL float *y, rf_ulong y_off, int accumulate) {
+    rf_long o = rf_global_id(0) * 16;
+    if (o >= n_out) return;
+    if (o + 16 > n_out) {
+        for (; o < n_out; o++) rf_reduce_line_one(op, o, 1, n_red, red_stride, x + x_off, y + y_off, accumulate);
+        return;
+    }
+    RF_GLOBAL const float *xo = x + x_off + o;
+    float16 sum = 0.0f, comp = 0.0f;
+    for (rf_long r = 0; r < n_red; r++) {
+        float16 v = vload16(0, xo + r * red_stride);
+        if (op == RF_REDUCE_SUMSQ) v = v * v;
+        float16 yv = v - comp;
+        float16 t = sum + yv;
+        comp = (t - sum) - yv;
+        sum = t;
+    }
+    if (op == RF_REDUCE_MEAN) sum = n_red ? sum / (float)n_red : (float16)RF_NAN;
+    RF_GLOBAL float *yo = y + y_off + o;
+    if (accumulate) sum += vload16(0, yo);
+    vstore16(sum, 0, yo);
+}
+#endif
 
 /* One work-group per output: the group strides over the reduced elements.
  * For reductions along the contiguous axis and for few, long reductions. */

@@ -378,6 +378,7 @@ static rf_status launch_softmax_backward(const kcase *c, rf_device *dev, const r
 /* Group DETR's mask: 3 groups of 4 queries, -inf across groups; a fully
  * masked row appears too. */
 static float group_mask[12 * 12];
+static float group_mask_wide[40 * 40];
 
 static void softmax_cases(kcase *cases, int *n, int max) {
     for (int i = 0; i < 12; i++)
@@ -404,6 +405,18 @@ static void softmax_cases(kcase *cases, int *n, int max) {
     kc_add(c, "y", KC_OUT, KC_F32, 2 * 3 * 12 * 12, 0, 0);
     kc_add(c, "mask", KC_IN, KC_F32, 12 * 12, 0, 0)->floats = group_mask;
     snprintf(c->desc, sizeof c->desc, "SOFTMAX(rows=72,cols=12,mask=group_detr_3x4,masked_row)");
+    /* Rows long enough for the vectorised kernel of CPU-backed OpenCL (two
+     * 16-wide blocks and a tail), four groups of 10, row 39 fully masked. */
+    for (int i = 0; i < 40; i++)
+        for (int j = 0; j < 40; j++) group_mask_wide[i * 40 + j] = (i / 10 == j / 10 && i != 39) ? 0.0f : -INFINITY;
+    c = kc_new(cases, n, max, "basic", "softmax", launch_softmax, TOL);
+    if (!c) return;
+    p = KC_PARAMS(c, rows_params);
+    *p = (rows_params){.rows = 2 * 40, .cols = 40, .mask_rows = 40, .has_mask = true};
+    kc_add(c, "x", KC_IN, KC_F32, 2 * 40 * 40, -4, 4);
+    kc_add(c, "y", KC_OUT, KC_F32, 2 * 40 * 40, 0, 0);
+    kc_add(c, "mask", KC_IN, KC_F32, 40 * 40, 0, 0)->floats = group_mask_wide;
+    snprintf(c->desc, sizeof c->desc, "SOFTMAX(rows=80,cols=40,mask=group_detr_4x10,masked_row)");
     /* Rows shorter and longer than a work-group, and one of 1. */
     const int64_t back[][2] = {{1, 1}, {3, 300}, {37, 300}};
     for (size_t s = 0; s < sizeof back / sizeof back[0]; s++)

@@ -224,8 +224,10 @@ rf_status rf_gpu_max_last_backward(rf_device *dev, const rf_max_last_backward_ar
 
 rf_status rf_gpu_softmax(rf_device *dev, const rf_softmax_args *a) {
     rf_launch l;
+    /* One-item rows: CPU-backed OpenCL (opencl_open), whose vectorised kernel
+     * wants rows of a few vectors at least. */
     bool items = rf_gpu_row_group_size(dev) == 1;
-    rf_launch_begin(&l, dev, PROGRAM, items ? "softmax_items_f32" : "softmax_f32");
+    rf_launch_begin(&l, dev, PROGRAM, !items ? "softmax_f32" : a->cols >= 32 ? "softmax_items16_f32" : "softmax_items_f32");
     rf_launch_long(&l, a->rows);
     rf_launch_long(&l, a->cols);
     rf_launch_mem(&l, a->x);

@@ -375,6 +375,59 @@ RF_KERNEL softmax_items_f32(RF_SOFTMAX_ARGS) {
     if (r < rows) rf_softmax_row(r, cols, 0, 1, 0, x + x_off, y + y_off, has_mask, mask + mask_off, mask_rows);
 }
 
+#ifdef __OPENCL_VERSION__
+/* A float16's lanes summed in a fixed tree. */
+RF_FN float rf_sum16(float16 v) {
+    float8 a = v.lo + v.hi;
+    float4 b = a.lo + a.hi;
+    float2 c = b.lo + b.hi;
+    return c.lo + c.hi;
+}
+RF_FN float rf_max16(float16 v) {
+    float8 a = fmax(v.lo, v.hi);
+    float4 b = fmax(a.lo, a.hi);
+    float2 c = fmax(b.lo, b.hi);
+    return fmax(c.lo, c.hi);
+}
+
+/* softmax_items_f32 in OpenCL's 16-wide vectors along the row, for
+ * CPU-backed OpenCL (PoCL vectorises no kernel that loops, and the
+ * scalar exp was most of a softmax): the same three passes, each lane
+ * compensating its own sum, the lanes then summed in a fixed tree, the
+ * row's last cols % 16 columns one by one. */
+RF_KERNEL softmax_items16_f32(RF_SOFTMAX_ARGS) {
+    rf_long r = rf_global_id(0);
+    if (r >= rows) return;
+    RF_GLOBAL const float *row = x + x_off + r * cols;
+    RF_GLOBAL const float *mrow = has_mask ? mask + mask_off + (r % mask_rows) * cols : row;
+    RF_GLOBAL float *out = y + y_off + r * cols;
+    rf_long full = cols / 16 * 16;
+    float16 mx16 = -RF_INFINITY;
+    for (rf_long c = 0; c < full; c += 16)
+        mx16 = fmax(mx16, vload16(0, row + c) + (has_mask ? vload16(0, mrow + c) : (float16)0.0f));
+    float mx = rf_max16(mx16);
+    for (rf_long c = full; c < cols; c++) mx = fmax(mx, row[c] + (has_mask ? mrow[c] : 0.0f));
+    if (mx == -RF_INFINITY) { /* fully masked: zeros, not NaN */
+        for (rf_long c = 0; c < cols; c++) out[c] = 0.0f;
+        return;
+    }
+    float16 sum = 0.0f, comp = 0.0f;
+    for (rf_long c = 0; c < full; c += 16) {
+        float16 e = exp(vload16(0, row + c) + (has_mask ? vload16(0, mrow + c) : (float16)0.0f) - mx);
+        float16 yv = e - comp;
+        float16 t = sum + yv;
+        comp = (t - sum) - yv;
+        sum = t;
+    }
+    rf_kahan tail = {0.0f, 0.0f};
+    for (rf_long c = full; c < cols; c++) rf_kahan_add(&tail, exp(row[c] + (has_mask ? mrow[c] : 0.0f) - mx));
+    float inv = 1.0f / (rf_sum16(sum) + tail.sum);
+    for (rf_long c = 0; c < full; c += 16)
+        vstore16(exp(vload16(0, row + c) + (has_mask ? vload16(0, mrow + c) : (float16)0.0f) - mx) * inv, 0, out + c);
+    for (rf_long c = full; c < cols; c++) out[c] = exp(row[c] + (has_mask ? mrow[c] : 0.0f) - mx) * inv;
+}
+#endif
+
 #define RF_SOFTMAX_BACKWARD_ARGS                                                                                  \
     rf_long rows, rf_long cols, RF_GLOBAL const float *y, rf_ulong y_off, RF_GLOBAL const float *dy,              \
         rf_ulong dy_off, RF_GLOBAL float *dx, rf_ulong dx_off, int accumulate

@@ -107,6 +107,10 @@ typedef struct rf_device_options {
      * CPU devices rfdetr.c's own kernel, since CLBlast's GPU-shaped kernels
      * are several times slower there. */
     int opencl_gemm;
+    /* OpenCL: reduce each row on one work item with the kernels written
+     * for CPU-backed OpenCL, as PoCL devices always do (a test option: the
+     * simulator run checks those kernels on a device that is not PoCL). */
+    int opencl_row_items;
     /* Refuse allocations that would bring this handle's live device memory
      * above this many bytes (0: only the device's own limits). Lets a user
      * share a GPU, and lets tests provoke out-of-memory deterministically. */

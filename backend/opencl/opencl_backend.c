@@ -420,7 +420,7 @@ static rf_status opencl_open(int index, const rf_device_options *options, rf_dev
     dev->max_group_size = st->max_work_group_size;
     /* PoCL runs a work-group as loops over its items: a row reduced by one
      * item beats one shared by 256 with barriers (bench/RESULTS.md). */
-    if (st->is_pocl) dev->row_group_size = 1;
+    if (st->is_pocl || options->opencl_row_items) dev->row_group_size = 1;
     *out = dev;
     return RF_OK;
 }

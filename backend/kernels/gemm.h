@@ -25,12 +25,13 @@
 #define RF_GEMM_COLS 16
 
 /* Element (i, k) of A at a[i * a_row + k * a_k] ((lda, 1) as stored, (1, lda)
- * transposed), element (k, j) of B at b[k * b_k + j * b_col]. The host packs
- * every full block first, so that a work item reads one contiguous stream
- * per operand (strided walks down a deep k crossed a page every step and
- * ran at 15 GFLOP/s): B's full 16-column blocks as panels [n / 16][k][16]
- * (bp), and A's full 8-row blocks as panels [m / 8][k][8] (ap) where C is
- * wide enough to reuse them (else ap is NULL). The partial blocks at the
+ * transposed), element (k, j) of B at b[k * b_k + j * b_col]. For a deep k
+ * the host packs the full blocks first, so that a work item reads one
+ * contiguous stream per operand (strided walks down k = 3900 crossed a page
+ * every step and ran at 15 GFLOP/s): B's full 16-column blocks as panels
+ * [n / 16][k][16] (bp; always when B is transposed), and A's full 8-row
+ * blocks as panels [m / 8][k][8] (ap) where C is wide enough to reuse them.
+ * An operand not packed is NULL and read in place. The partial blocks at the
  * edges read A and B where they are. bias_mode: RF_GEMM_BIAS_*
  * (rf_gemm_desc's bias, added as C is written; beta is then 0). Range:
  * (ceil(n / 16), ceil(m / 8), batch). */
@@ -51,12 +52,16 @@ RF_KERNEL gemm_f32(rf_long m, rf_long n, rf_long k, float alpha, float beta, RF_
     RF_GLOBAL const float *a6 = ab + min(row + 6, m - 1) * a_row, *a7 = ab + min(row + 7, m - 1) * a_row;
     int rows = (int)min((rf_long)RF_GEMM_ROWS, m - row);
     if (col + RF_GEMM_COLS <= n) {
-        RF_GLOBAL const float *pb = bp + bp_off + q * stride_bp + (col / RF_GEMM_COLS) * k * RF_GEMM_COLS;
+        /* B's 16 columns at step kk: from its panel, or in place (row-major
+         * B, unit column step) when the host did not pack it. */
+        RF_GLOBAL const float *pb = bp ? bp + bp_off + q * stride_bp + (col / RF_GEMM_COLS) * k * RF_GEMM_COLS
+                                       : b + b_off + q * stride_b + col;
+        rf_long pb_k = bp ? RF_GEMM_COLS : b_k;
         float16 c0 = 0.0f, c1 = 0.0f, c2 = 0.0f, c3 = 0.0f, c4 = 0.0f, c5 = 0.0f, c6 = 0.0f, c7 = 0.0f;
         if (ap && rows == RF_GEMM_ROWS) {
             RF_GLOBAL const float *pa = ap + ap_off + q * stride_ap + (row / RF_GEMM_ROWS) * k * RF_GEMM_ROWS;
             for (rf_long kk = 0; kk < k; kk++) {
-                float16 bv = vload16(kk, pb);
+                float16 bv = vload16(0, pb + kk * pb_k);
                 float8 av = vload8(kk, pa);
                 c0 = fma((float16)(av.s0), bv, c0);
                 c1 = fma((float16)(av.s1), bv, c1);
@@ -69,7 +74,7 @@ RF_KERNEL gemm_f32(rf_long m, rf_long n, rf_long k, float alpha, float beta, RF_
             }
         } else {
             for (rf_long kk = 0, ak = 0; kk < k; kk++, ak += a_k) {
-                float16 bv = vload16(kk, pb);
+                float16 bv = vload16(0, pb + kk * pb_k);
                 c0 = fma((float16)(a0[ak]), bv, c0);
                 c1 = fma((float16)(a1[ak]), bv, c1);
                 c2 = fma((float16)(a2[ak]), bv, c2);

@@ -40,17 +40,21 @@ static const char *clblast_status_name(CLBlastStatusCode s) {
     }
 }
 
-/* GEMM by backend/kernels/gemm.h: B's full 16-column blocks, and A's full
- * 8-row blocks where C is wide, are first packed into panels (copies,
- * cheap beside the product's m n k), then one launch multiplies. */
+/* GEMM by backend/kernels/gemm.h: where it pays, B's full 16-column blocks
+ * and A's full 8-row blocks are first packed into panels (copies, cheap
+ * beside the product's m n k), then one launch multiplies. */
 static rf_status own_gemm(rf_device *dev, const rf_gemm_desc *d) {
     rf_opencl_state *st = dev->native;
     int64_t a_row = d->trans_a ? 1 : d->lda, a_k = d->trans_a ? d->lda : 1;
     int64_t b_k = d->trans_b ? 1 : d->ldb, b_col = d->trans_b ? d->ldb : 1;
-    /* A panel is read once per 16 columns of C: below 8 such blocks the
-     * packing pass costs more than the strided reads it saves (attention's
-     * 300 x 32 products ran 4x slower packed). */
-    int64_t col_blocks = d->k > 0 ? d->n / 16 : 0, row_blocks = col_blocks >= 8 ? d->m / 8 : 0;
+    /* Packing pays for a deep k (a strided walk down it crosses a page per
+     * step) and, for A, only where C has 8+ column blocks to reuse each
+     * panel: packed, tiny's shallow products and attention's 300 x 32 ones
+     * ran slower. A transposed B is always packed: the kernel reads B's rows
+     * as 16-wide vectors. */
+    bool deep = d->k > 512;
+    int64_t col_blocks = d->k > 0 && (deep || d->trans_b) ? d->n / 16 : 0;
+    int64_t row_blocks = d->k > 0 && deep && d->n / 16 >= 8 ? d->m / 8 : 0;
     int64_t batches_a = d->stride_a == 0 ? 1 : d->batch, batches_b = d->stride_b == 0 ? 1 : d->batch;
     int64_t a_panels = row_blocks * d->k * 8, b_panels = col_blocks * d->k * 16; /* per batch entry */
     size_t bytes = (size_t)(batches_a * a_panels + batches_b * b_panels) * sizeof(float);

@@ -86,6 +86,9 @@ endif()
 if(RFDETR_HAVE_CUDA)
   string(APPEND RFDETR_STATIC_DEPENDENCIES "  find_dependency(CUDAToolkit)\n")
 endif()
+if(RFDETR_HAVE_MPI) # cmake/parallel.cmake: the static library links MPI::MPI_C
+  string(APPEND RFDETR_STATIC_DEPENDENCIES "  find_dependency(MPI COMPONENTS C)\n")
+endif()
 configure_package_config_file(${CMAKE_SOURCE_DIR}/cmake/rfdetr-config.cmake.in
   ${CMAKE_BINARY_DIR}/rfdetr-config.cmake INSTALL_DESTINATION ${RFDETR_CMAKE_DIR})
 write_basic_package_version_file(${CMAKE_BINARY_DIR}/rfdetr-config-version.cmake
@@ -103,6 +106,12 @@ if("JPEG::JPEG" IN_LIST rfdetr_links)
 endif()
 if(RFDETR_HAVE_OPENCL)
   string(APPEND RFDETR_PC_REQUIRES_PRIVATE " OpenCL clblast")
+endif()
+if(RFDETR_HAVE_MPI)
+  string(APPEND RFDETR_PC_REQUIRES_PRIVATE " ompi-c") # Open MPI's module (Debian's libopenmpi-dev)
+endif()
+if(RFDETR_HAVE_NCCL)
+  string(APPEND RFDETR_PC_LIBS_PRIVATE " ${RFDETR_NCCL_LIBRARY}")
 endif()
 if(RFDETR_HAVE_CUDA)
   # The CUDA toolkit ships no .pc files; the kernels' host code is C++ (above).

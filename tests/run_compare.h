@@ -28,12 +28,9 @@ static inline bool run_same_file(const char *a, const char *b) {
     return same;
 }
 
-/* dir's log.jsonl without the values of its wall-clock "epoch_time" fields:
- * equal runs give equal text. Free the result. */
-static inline char *run_log_without_times(const char *dir) {
-    char *text = NULL;
-    size_t n = 0;
-    if (rf_read_file(run_path_in(dir, "log.jsonl"), &text, &n) != RF_OK) return NULL;
+/* Drops the values of log.jsonl's wall-clock "epoch_time" fields from
+ * text, in place: equal runs give equal text. */
+static inline void run_drop_times(char *text) {
     char *w = text;
     for (char *r = text; *r;) {
         if (!strncmp(r, "\"epoch_time\":", 13)) {
@@ -46,6 +43,14 @@ static inline char *run_log_without_times(const char *dir) {
         *w++ = *r++;
     }
     *w = '\0';
+}
+
+/* dir's log.jsonl without them. Free the result. */
+static inline char *run_log_without_times(const char *dir) {
+    char *text = NULL;
+    size_t n = 0;
+    if (rf_read_file(run_path_in(dir, "log.jsonl"), &text, &n) != RF_OK) return NULL;
+    run_drop_times(text);
     return text;
 }
 

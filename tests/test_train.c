@@ -27,6 +27,7 @@
 #include "core/fileio.h"
 #include "core/safetensors.h"
 #include "data/shapes.h"
+#include "run_compare.h"
 #include "test_util.h"
 #include "train/run_config.h"
 #include "train/trainer.h"
@@ -65,48 +66,10 @@ static void base_config(rf_train_config *c, const char *device, const char *out,
     c->threads = 2;
 }
 
-static char *path_in(const char *dir, const char *name) {
-    static char buf[8][512];
-    static int next;
-    char *p = buf[next++ % 8];
-    snprintf(p, 512, "%s/%s", dir, name);
-    return p;
-}
-
-static bool same_file(const char *a, const char *b) {
-    char *da = NULL, *db = NULL;
-    size_t la = 0, lb = 0;
-    bool same = rf_read_file(a, &da, &la) == RF_OK && rf_read_file(b, &db, &lb) == RF_OK && la == lb && !memcmp(da, db, la);
-    free(da);
-    free(db);
-    return same;
-}
-
-/* The log without its wall-clock field: equal runs give equal logs. */
-static char *log_without_times(const char *dir) {
-    char *text = NULL;
-    size_t n = 0;
-    if (rf_read_file(path_in(dir, "log.jsonl"), &text, &n) != RF_OK) return NULL;
-    /* Drop the value of every "epoch_time" (text shrinks in place). */
-    char *w = text;
-    for (char *r = text; *r;) {
-        if (!strncmp(r, "\"epoch_time\":", 13)) {
-            memcpy(w, r, 13);
-            w += 13;
-            r += 13;
-            while (*r && *r != ',' && *r != '}') r++;
-            continue;
-        }
-        *w++ = *r++;
-    }
-    *w = '\0';
-    return text;
-}
-
 static bool same_training_state(const char *a, const char *b) {
     /* The state embeds nothing time-dependent: identical runs, identical bytes. */
-    return same_file(path_in(a, "training_state.safetensors"), path_in(b, "training_state.safetensors")) &&
-           same_file(path_in(a, "checkpoint.safetensors"), path_in(b, "checkpoint.safetensors"));
+    return run_same_file(run_path_in(a, "training_state.safetensors"), run_path_in(b, "training_state.safetensors")) &&
+           run_same_file(run_path_in(a, "checkpoint.safetensors"), run_path_in(b, "checkpoint.safetensors"));
 }
 
 static rf_status run(rf_train_config *c, rf_train_summary *s) {
@@ -127,10 +90,10 @@ static void test_layout(void) {
                            "checkpoint_best_ema.safetensors", "checkpoint_best_total.safetensors", "log.jsonl",
                            "results.json", "metrics_plot.png"};
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++)
-        CHECK(rf_file_exists(path_in(out, files[i])), "%s missing", files[i]);
+        CHECK(rf_file_exists(run_path_in(out, files[i])), "%s missing", files[i]);
     char *log = NULL;
     size_t n = 0;
-    CHECK_OK(rf_read_file(path_in(out, "log.jsonl"), &log, &n));
+    CHECK_OK(rf_read_file(run_path_in(out, "log.jsonl"), &log, &n));
     int lines = 0;
     for (size_t i = 0; log && i < n; i++) lines += log[i] == '\n';
     CHECK(lines == 2, "log.jsonl has %d lines for 2 epochs", lines);
@@ -139,7 +102,7 @@ static void test_layout(void) {
           "log fields");
     free(log);
     char *results = NULL;
-    CHECK_OK(rf_read_file(path_in(out, "results.json"), &results, &n));
+    CHECK_OK(rf_read_file(run_path_in(out, "results.json"), &results, &n));
     CHECK(results && strstr(results, "\"valid\"") && strstr(results, "\"test\"") && strstr(results, "\"circle\""),
           "results.json has valid and test tables with class names");
     free(results);
@@ -152,7 +115,7 @@ static void test_layout(void) {
     if (d) closedir(d);
     /* The weights carry their configuration: a model loads from them alone. */
     rf_safetensors *st = NULL;
-    CHECK_OK(rf_safetensors_open(path_in(out, "checkpoint_best_total.safetensors"), &st));
+    CHECK_OK(rf_safetensors_open(run_path_in(out, "checkpoint_best_total.safetensors"), &st));
     rf_safetensors_close(st);
 }
 
@@ -174,7 +137,7 @@ static void test_resume(void) {
     c.resume = true;
     CHECK_OK(run(&c, &s));
     CHECK(same_training_state(straight, split), "resumed after epoch 1 differs from the uninterrupted run");
-    char *a = log_without_times(straight), *b = log_without_times(split);
+    char *a = run_log_without_times(straight), *b = run_log_without_times(split);
     CHECK(a && b && !strcmp(a, b), "log.jsonl differs:\n%s\n%s", a ? a : "", b ? b : "");
     free(b);
 
@@ -192,7 +155,7 @@ static void test_resume(void) {
     c.resume = true;
     CHECK_OK(run(&c, &s));
     CHECK(same_training_state(straight, interrupted), "resumed after an interruption differs from the uninterrupted run");
-    b = log_without_times(interrupted);
+    b = run_log_without_times(interrupted);
     CHECK(a && b && !strcmp(a, b), "log.jsonl differs after interruption");
     free(a);
     free(b);
@@ -287,7 +250,7 @@ static void test_faults(void) {
     CHECK_OK(run(&c, &s));
     char *before = NULL;
     size_t before_n = 0;
-    CHECK_OK(rf_read_file(path_in(full_dir, "checkpoint.safetensors"), &before, &before_n));
+    CHECK_OK(rf_read_file(run_path_in(full_dir, "checkpoint.safetensors"), &before, &before_n));
     fflush(NULL);
     pid_t pid = fork();
     if (pid == 0) {
@@ -307,7 +270,7 @@ static void test_faults(void) {
     CHECK(WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0, "disk-full run did not fail cleanly with RF_ERR_IO");
     char *after = NULL;
     size_t after_n = 0;
-    CHECK_OK(rf_read_file(path_in(full_dir, "checkpoint.safetensors"), &after, &after_n));
+    CHECK_OK(rf_read_file(run_path_in(full_dir, "checkpoint.safetensors"), &after, &after_n));
     CHECK(before && after && before_n == after_n && !memcmp(before, after, before_n), "the previous checkpoint changed");
     free(before);
     free(after);

@@ -37,6 +37,7 @@
 #include <unistd.h>
 
 #include "core/fileio.h"
+#include "run_compare.h"
 #include "test_util.h"
 
 static char rfdetr[1024], work[] = "/tmp/rfdetr_crash_XXXXXX", data[600], reference[600];
@@ -142,22 +143,6 @@ static char *read_all(const char *dir, const char *name, size_t *n) {
     return rf_read_file(path, &text, n) == RF_OK ? text : NULL;
 }
 
-/* log.jsonl without the values of "epoch_time" (wall clock). */
-static void drop_times(char *text) {
-    char *w = text;
-    for (char *r = text; *r;) {
-        if (!strncmp(r, "\"epoch_time\":", 13)) {
-            memcpy(w, r, 13);
-            w += 13;
-            r += 13;
-            while (*r && *r != ',' && *r != '}') r++;
-            continue;
-        }
-        *w++ = *r++;
-    }
-    *w = '\0';
-}
-
 /* The run in dir equals the reference; names the first difference. */
 static bool same_as_reference(const char *dir, const char *what) {
     static const char *const files[] = {"checkpoint.safetensors", "training_state.safetensors",
@@ -169,8 +154,8 @@ static bool same_as_reference(const char *dir, const char *what) {
         size_t na = 0, nb = 0;
         char *a = read_all(reference, files[i], &na), *b = read_all(dir, files[i], &nb);
         if (a && b && !strcmp(files[i], "log.jsonl")) {
-            drop_times(a);
-            drop_times(b);
+            run_drop_times(a);
+            run_drop_times(b);
             na = strlen(a);
             nb = strlen(b);
         }

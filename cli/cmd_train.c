@@ -303,12 +303,19 @@ int cli_cmd_train(int argc, char **argv) {
         }
         cfg.mpi = true;
     }
+    /* Ctrl-C is a graceful stop from here on, the device probe included
+     * (PoCL's takes a few tenths of a second): rf_train sees cfg.stop. */
+    struct sigaction sa = {0}, old;
+    sa.sa_handler = on_sigint;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &old);
     char device_name[64];
     if (strchr(device, ',') || strchr(device, '/')) {
         cfg.device = device; /* a list: checked name by name by the trainer */
     } else {
         rc = cli_resolve_device("train", device, device_name, sizeof device_name);
         if (rc != CLI_EXIT_OK) {
+            sigaction(SIGINT, &old, NULL);
             if (cfg.mpi) rf_mpi_abort(rc);
             free(saved);
             return rc;
@@ -325,10 +332,6 @@ int cli_cmd_train(int argc, char **argv) {
     cfg.progress = rank == 0 ? on_progress : NULL;
     cfg.progress_user = &ps;
     cfg.stop = &interrupted;
-    struct sigaction sa = {0}, old;
-    sa.sa_handler = on_sigint;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, &old);
 
     rf_train_summary sum;
     rf_status s = rf_train(&cfg, &sum);

@@ -213,27 +213,8 @@ static size_t case_elements(const kcase *c) {
     return n;
 }
 
-/* Kernels left out of the simulator run, each with the reason (printed).
- * Open: Oclgrind's uninitialised-value plugin flags the values the dk/dv
- * pass of attention_backward writes to local memory, although every output
- * matches the reference on every device; until that is understood the
- * kernel runs everywhere but under Oclgrind. */
-static const char *const simulator_skips[][2] = {
-    {"attention_backward", "Oclgrind's uninitialised-value plugin flags its dk/dv pass (open, see docs/backend.md)"},
-    {"gemm", "run on its own (-o gemm) without the uninitialised-value plugin, which flags its 16-wide vector "
-             "code although the products match the reference (open, see docs/backend.md)"},
-};
-
-/* A skipped kernel still runs when -o names it. */
-static bool simulator_skipped(const char *kernel, const char *only) {
-    for (size_t i = 0; i < sizeof simulator_skips / sizeof simulator_skips[0]; i++)
-        if (!strcmp(kernel, simulator_skips[i][0])) return !only || strcmp(only, kernel) != 0;
-    return false;
-}
-
 static bool selected(const kcase *c, const char *only) {
-    if (simulator && (case_elements(c) > max_elements || simulator_skipped(c->kernel, only)))
-        return false;
+    if (simulator && case_elements(c) > max_elements) return false;
     if (!only) return true;
     return strncmp(c->kernel, only, strlen(only)) == 0 || strcmp(c->family, only) == 0;
 }
@@ -330,12 +311,7 @@ int main(int argc, char **argv) {
             break;
         }
     if (simulator) /* small enough must still mean every kernel */
-        for (size_t i = 0; i < sizeof simulator_skips / sizeof simulator_skips[0]; i++)
-            if (simulator_skipped(simulator_skips[i][0], only))
-                printf("--simulator: %s not run: %s\n", simulator_skips[i][0], simulator_skips[i][1]);
-    if (simulator)
         for (int slot = 0; slot < RF_SLOT_COUNT; slot++) {
-            if (simulator_skipped(rf_kernel_slot_names[slot], only)) continue;
             int n = 0;
             for (int ci = 0; ci < ncases; ci++)
                 n += !strcmp(cases[ci].kernel, rf_kernel_slot_names[slot]) && selected(&cases[ci], only);

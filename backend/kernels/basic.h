@@ -376,15 +376,23 @@ RF_KERNEL softmax_items_f32(RF_SOFTMAX_ARGS) {
 }
 
 #ifdef __OPENCL_VERSION__
+/* A float16's halves, lane by lane: swizzled (v.hi) they become a vector
+ * shuffle, and Oclgrind 21.10's uninitialised-value plugin takes shuffle
+ * mask element 11 for undef (it compares the mask with LLVM 14's
+ * UndefValueVal), reporting lane 11 as uninitialised. Same values, same
+ * order, on every device. */
+#define RF_LANES_LO(v) ((float8)((v).s0, (v).s1, (v).s2, (v).s3, (v).s4, (v).s5, (v).s6, (v).s7))
+#define RF_LANES_HI(v) ((float8)((v).s8, (v).s9, (v).sa, (v).sb, (v).sc, (v).sd, (v).se, (v).sf))
+
 /* A float16's lanes summed in a fixed tree. */
 RF_FN float rf_sum16(float16 v) {
-    float8 a = v.lo + v.hi;
+    float8 a = RF_LANES_LO(v) + RF_LANES_HI(v);
     float4 b = a.lo + a.hi;
     float2 c = b.lo + b.hi;
     return c.lo + c.hi;
 }
 RF_FN float rf_max16(float16 v) {
-    float8 a = fmax(v.lo, v.hi);
+    float8 a = fmax(RF_LANES_LO(v), RF_LANES_HI(v));
     float4 b = fmax(a.lo, a.hi);
     float2 c = fmax(b.lo, b.hi);
     return fmax(c.lo, c.hi);

@@ -45,6 +45,7 @@ typedef struct probed_device {
     cl_device_id id;
     rf_device_info info;
     bool is_pocl;
+    bool is_oclgrind;
 } probed_device;
 
 /* Enumeration result: filled once, read-only afterwards. It is a cache of
@@ -124,6 +125,7 @@ static void describe(probed_device *p, int index) {
     info->compute_units = (int)units;
     fill_pci_bus_id(p->id, info->pci_bus_id, sizeof info->pci_bus_id);
     p->is_pocl = strstr(info->platform, "Portable Computing Language") != NULL;
+    p->is_oclgrind = strstr(info->platform, "Oclgrind") != NULL;
 }
 
 static void probe_once(void) {
@@ -217,9 +219,33 @@ static rf_status opencl_alloc(rf_device *dev, size_t bytes, rf_buffer **out) {
     return RF_OK;
 }
 
+/* Oclgrind (21.10 and its current source) hands a released buffer's index
+ * to the next buffer created, but its uninitialised-value plugin keeps the
+ * old buffer's shadow memory, sized as the old buffer was: a larger new
+ * buffer then drops the shadow of every store past the old size, and reads
+ * there are reported as uninitialised although a kernel wrote them (the
+ * attention backward pass's dq -> dk/dv hand-over through the device's
+ * scratch buffer, the GEMM's packed panels). Under Oclgrind no index is
+ * reused: the device keeps released buffers until it closes. */
 static void opencl_free(rf_buffer *buf) {
-    clReleaseMemObject(rf_cl_buffer(buf));
+    rf_opencl_state *st = buf->device->native;
+    cl_mem mem = rf_cl_buffer(buf);
     free(buf);
+    if (st->defer_release) {
+        if (st->released_count == st->released_capacity) {
+            size_t capacity = st->released_capacity ? 2 * st->released_capacity : 64;
+            cl_mem *grown = realloc(st->released, capacity * sizeof *grown);
+            if (grown) {
+                st->released = grown;
+                st->released_capacity = capacity;
+            }
+        }
+        if (st->released_count < st->released_capacity) {
+            st->released[st->released_count++] = mem;
+            return;
+        }
+    }
+    clReleaseMemObject(mem);
 }
 
 static rf_status opencl_upload(rf_buffer *dst, size_t off, const void *src, size_t bytes) {
@@ -361,6 +387,8 @@ static void opencl_close(rf_device *dev) {
     if (!st) return;
     if (st->gemm_pack) rf_buffer_free(st->gemm_pack);
     if (st->queue) clFinish(st->queue);
+    for (size_t i = 0; i < st->released_count; i++) clReleaseMemObject(st->released[i]);
+    free(st->released);
     for (int i = 0; i < st->kernel_count; i++) clReleaseKernel(st->kernels[i].kernel);
     for (int i = 0; i < RF_OPENCL_PROGRAMS; i++)
         if (st->programs[i]) clReleaseProgram(st->programs[i]);
@@ -391,6 +419,7 @@ static rf_status opencl_open(int index, const rf_device_options *options, rf_dev
     st->platform = pd->platform;
     st->device_id = pd->id;
     st->is_pocl = pd->is_pocl;
+    st->defer_release = pd->is_oclgrind;
     rf_device *dev;
     rf_status s = rf_device_new(&rf_backend_opencl, &info, &opencl_ops, st, &dev);
     if (s != RF_OK) {

@@ -33,6 +33,11 @@ typedef struct rf_opencl_state {
      * its buffer for transposed B operands, packed row-major. */
     bool own_gemm;
     rf_buffer *gemm_pack;
+    /* Oclgrind only: buffers released by the caller, released for real at
+     * close (see opencl_free). */
+    bool defer_release;
+    cl_mem *released;
+    size_t released_count, released_capacity;
 } rf_opencl_state;
 
 const char *rf_opencl_error_name(cl_int code);

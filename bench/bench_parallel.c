@@ -12,8 +12,11 @@
  * on its --devices. Both are rf_train on a generated shapes set, timed from
  * the end of the first step (kernel builds and warm-up excluded) to the end
  * of the last; the exchange time is the replicas' own (train/replicas.h).
- * For two PoCL devices at one thread each against one, set
- * POCL_DEVICES="pthread pthread" POCL_MAX_PTHREAD_COUNT=1. */
+ * For two PoCL devices with a core each against one, set
+ * POCL_DEVICES="basic basic": PoCL's basic driver runs a device's kernels on
+ * the thread that enqueues them (here the device's replica thread), while
+ * its pthread driver (3.1) has one worker pool per process that every
+ * "pthread" device shares, so two of those are the same cores twice. */
 #define _XOPEN_SOURCE 700 /* nftw */
 #include <ftw.h>
 #include <inttypes.h>

@@ -99,16 +99,6 @@ static double exchange_ms(const timing *t) {
     return t->steps > 1 ? 1e3 * (t->exchange_at_last - t->exchange_at_first) / (t->steps - 1) : 0;
 }
 
-static int compare_doubles(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n) {
-    qsort(v, (size_t)n, sizeof *v, compare_doubles);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
 int main(int argc, char **argv) {
     const char *devices = "opencl:0,opencl:1", *size = "tiny";
     int resolution = 192, batch = 2, steps = 12, cpu_threads = 0, rounds = 3;
@@ -219,10 +209,10 @@ int main(int argc, char **argv) {
     if (rank == 0 && rc == 0)
         printf("  median of %d rounds: 1 device %.2f images/s, %d %s %.2f images/s, speed-up %.2fx (rounds' own "
                "ratios), exchange %.1f ms/step\n",
-               rounds, median(bases, rounds), total, mpi ? "ranks" : "devices", median(pars, rounds),
-               median(ratios, rounds), median(exchanges, rounds));
+               rounds, bench_median(bases, rounds), total, mpi ? "ranks" : "devices", bench_median(pars, rounds),
+               bench_median(ratios, rounds), bench_median(exchanges, rounds));
     if (rank == 0 && rc == 0 && comm)
-        printf("  median ceiling (every rank alone at once): %.2fx\n", median(ceilings, rounds));
+        printf("  median ceiling (every rank alone at once): %.2fx\n", bench_median(ceilings, rounds));
     if (comm) rf_comm_sum_i64(comm, &barrier, 1, "finishing");
     if (rank == 0) nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
     if (comm) rf_comm_free(comm);

@@ -7,6 +7,7 @@
  *   bench_infer [--size nano] [--resolution 384] [--device cpu] [--runs 10]
  *               [--threads 1,2] [--batch 1,8] [--no-python]
  *               [--weights W (ours alone, e.g. for perf)] [--openblas-core SKYLAKEX]
+ *               [--profile (one more forward per setting, every kernel timed)]
  *
  * bench/infer_python_time.py builds the rfdetr package's model (random
  * initialisation, offline), saves its weights for us, times torch and an
@@ -32,6 +33,7 @@
 #include <unistd.h>
 
 #include "backend/cpu/cpu_backend.h"
+#include "backend/profile.h"
 #include "core/tensor.h"
 #include "model/model.h"
 
@@ -99,7 +101,8 @@ static bool parse_list(const char *text, int *out, int *n) {
 
 /* Median ms (wall and process CPU) of `runs` forwards + post-processing of
  * `batch` images after 3 warm-ups. */
-static void time_ours(rfdetr_model *m, rf_ctx *ctx, int batch, int runs, double *wall, double *cpu_per_run) {
+static void time_ours(rfdetr_model *m, rf_ctx *ctx, int batch, int runs, bool profile, double *wall,
+                      double *cpu_per_run) {
     int R = m->cfg.resolution;
     size_t image = 3 * (size_t)R * R;
     float *img = malloc(sizeof *img * image * (size_t)batch);
@@ -108,7 +111,10 @@ static void time_ours(rfdetr_model *m, rf_ctx *ctx, int batch, int runs, double 
     int(*hw)[2] = malloc(sizeof *hw * (size_t)batch);
     for (int b = 0; b < batch; b++) hw[b][0] = 480, hw[b][1] = 640;
     double *ms = malloc(sizeof *ms * (size_t)runs), *cpu = malloc(sizeof *cpu * (size_t)runs);
-    for (int r = -3; r < runs; r++) {
+    /* With --profile one more forward runs with every kernel timed (and
+     * synchronised), after the timed runs, so that they are not disturbed. */
+    for (int r = -3; r < runs + profile; r++) {
+        if (r == runs && rf_device_set_profiling(ctx->device, true) != RF_OK) die("profiling");
         double start = 1e3 * bench_now(), cpu_start = cpu_ms();
         rf_ctx_reset(ctx);
         rf_ctx_set_grad(ctx, false);
@@ -119,10 +125,15 @@ static void time_ours(rfdetr_model *m, rf_ctx *ctx, int batch, int runs, double 
         if (rfdetr_postprocess(ctx, o.logits[o.layers - 1], o.boxes[o.layers - 1], (const int(*)[2])hw,
                                m->cfg.num_select, det, &k) != RF_OK)
             die("post-process");
-        if (r >= 0) {
+        if (r >= 0 && r < runs) {
             ms[r] = 1e3 * bench_now() - start;
             cpu[r] = cpu_ms() - cpu_start;
         }
+    }
+    if (profile) {
+        printf("profile of one forward + post-processing, batch %d:\n", batch);
+        rf_device_profile_print(ctx->device, stdout);
+        rf_device_set_profiling(ctx->device, false);
     }
     *wall = bench_median(ms, runs);
     *cpu_per_run = bench_median(cpu, runs);
@@ -137,7 +148,7 @@ int main(int argc, char **argv) {
     const char *size = "nano", *device = "cpu", *given = NULL, *core = NULL;
     int resolution = 384, runs = 10, threads[MAX_SETTINGS] = {1, 2}, batches[MAX_SETTINGS] = {1, 8};
     int n_threads = 2, n_batches = 2;
-    bool python = true;
+    bool python = true, profile = false;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--size") && i + 1 < argc) size = argv[++i];
         else if (!strcmp(argv[i], "--resolution") && i + 1 < argc) resolution = atoi(argv[++i]);
@@ -146,11 +157,12 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--threads") && i + 1 < argc && parse_list(argv[i + 1], threads, &n_threads)) i++;
         else if (!strcmp(argv[i], "--batch") && i + 1 < argc && parse_list(argv[i + 1], batches, &n_batches)) i++;
         else if (!strcmp(argv[i], "--no-python")) python = false;
+        else if (!strcmp(argv[i], "--profile")) profile = true;
         else if (!strcmp(argv[i], "--openblas-core") && i + 1 < argc) core = argv[++i];
         else if (!strcmp(argv[i], "--weights") && i + 1 < argc) given = argv[++i], python = false;
         else {
             fprintf(stderr, "usage: bench_infer [--size S] [--resolution R] [--device D] [--runs N] [--threads T,...] "
-                            "[--batch B,...] [--no-python] [--weights W] [--openblas-core C]\n"
+                            "[--batch B,...] [--no-python] [--weights W] [--openblas-core C] [--profile]\n"
                             "  --threads and --batch take up to %d numbers from 1 to 256, comma-separated\n",
                     MAX_SETTINGS);
             return 2;
@@ -201,7 +213,7 @@ int main(int argc, char **argv) {
         rf_ctx *ctx;
         if (rf_ctx_create(dev, 0, &ctx) != RF_OK) die("context");
         R = m->cfg.resolution;
-        for (int bi = 0; bi < n_batches; bi++) time_ours(m, ctx, batches[bi], runs, &ours[ti][bi], &ours_cpu[ti][bi]);
+        for (int bi = 0; bi < n_batches; bi++) time_ours(m, ctx, batches[bi], runs, profile, &ours[ti][bi], &ours_cpu[ti][bi]);
         if (dev->backend == rf_backend_find("cpu")) snprintf(gemm, sizeof gemm, "%s", rf_cpu_gemm_name(dev));
         rf_ctx_free(ctx);
         rfdetr_model_free(m);

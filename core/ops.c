@@ -760,6 +760,38 @@ rf_tensor *rf_contiguous(rf_ctx *ctx, rf_tensor *x) {
     return y;
 }
 
+/* Strides under which `shape` walks x's elements in x's logical order
+ * without a copy, or false when none exist. x's axes fall into runs laid
+ * out back to back in memory (each axis' stride its inner neighbour's times
+ * that one's size); a new shape is a view when every run's element count
+ * is the product of a run of the new axes, which then step through it with
+ * contiguous strides scaled by the run's innermost stride. A reshape of a
+ * permuted or sliced tensor (the heads of a fused q/k/v projection) is so
+ * often such a view that copying it would cost more than the attention. */
+static bool reshape_strides(const rf_tensor *x, int ndim, const int64_t *shape, int64_t *stride) {
+    int64_t numel = 1;
+    for (int i = 0; i < ndim; i++) numel *= shape[i];
+    if (numel == 0 || x->ndim == 0) {
+        contiguous_strides(ndim, shape, stride);
+        return true;
+    }
+    int nd = ndim - 1;
+    int64_t base = x->stride[x->ndim - 1], run = 1, covered = 1;
+    for (int d = x->ndim - 1; d >= 0; d--) {
+        run *= x->shape[d];
+        bool run_ends = d == 0 || (x->shape[d - 1] != 1 && x->stride[d - 1] != run * base);
+        if (!run_ends) continue;
+        while (nd >= 0 && (covered < run || shape[nd] == 1)) {
+            stride[nd] = covered * base;
+            covered *= shape[nd];
+            nd--;
+        }
+        if (covered != run) return false;
+        if (d > 0) base = x->stride[d - 1], run = 1, covered = 1;
+    }
+    return nd < 0;
+}
+
 rf_tensor *rf_reshape(rf_ctx *ctx, rf_tensor *x, int ndim, const int64_t *shape_in) {
     if (!rf_op_check_device(ctx, "reshape", x)) return NULL;
     if (ndim < 0 || ndim > RF_MAX_DIMS) return rf_ctx_fail(ctx, RF_ERR_INVALID_ARGUMENT, "reshape: rank %d", ndim);
@@ -783,13 +815,20 @@ rf_tensor *rf_reshape(rf_ctx *ctx, rf_tensor *x, int ndim, const int64_t *shape_
         for (int i = 0; i < ndim; i++) target.shape[i] = shape[i];
         return fail_shape(ctx, "reshape", "element counts differ:", x, &target);
     }
-    x = rf_contiguous(ctx, x);
+    int64_t view_stride[RF_MAX_DIMS];
+    if (!reshape_strides(x, ndim, shape, view_stride)) {
+        x = rf_contiguous(ctx, x);
+        if (!x) return NULL;
+        contiguous_strides(ndim, shape, view_stride);
+    }
     rf_tensor *y = rf_ctx_view_of(ctx, x);
     if (!y) return NULL;
     y->ndim = ndim;
-    for (int i = 0; i < ndim; i++) y->shape[i] = shape[i];
-    rf_tensor_set_contiguous_strides(y);
-    return record_view(ctx, "reshape", VIEW_SAME_ORDER, x, y, y->stride, 0);
+    for (int i = 0; i < ndim; i++) y->shape[i] = shape[i], y->stride[i] = view_stride[i];
+    /* Gradients are contiguous, so y's gradient is x's in either case. */
+    int64_t grad_stride[RF_MAX_DIMS];
+    contiguous_strides(ndim, shape, grad_stride);
+    return record_view(ctx, "reshape", VIEW_SAME_ORDER, x, y, grad_stride, 0);
 }
 
 rf_tensor *rf_permute(rf_ctx *ctx, rf_tensor *x, const int *perm) {

@@ -54,6 +54,16 @@ static rf_tensor *b_slice_reshape(rf_ctx *c, rf_tensor **in, const op_test *t) {
     rf_tensor *r = rf_reshape(c, s, 2, (int64_t[]){5, -1});  /* copies, then views */
     return rf_mul(c, r, r);
 }
+/* The head split of a fused q/k/v projection, as the ViT does it: the
+ * reshapes of a slice of a permuted tensor are views; merging the permuted
+ * axes back is not, and copies. */
+static rf_tensor *b_head_split(rf_ctx *c, rf_tensor **in, const op_test *t) {
+    rf_tensor *qkv = rf_reshape(c, in[0], 5, (int64_t[]){2, 3, 3, 2, 2});      /* (N, T, 3, H, D) */
+    qkv = rf_permute(c, qkv, (int[]){2, 0, 3, 1, 4});                          /* (3, N, H, T, D) */
+    rf_tensor *k = rf_reshape(c, rf_slice(c, qkv, 0, 1, 2), 4, (int64_t[]){2, 2, 3, 2});
+    rf_tensor *merged = rf_reshape(c, rf_permute(c, k, (int[]){0, 2, 1, 3}), 2, (int64_t[]){6, 4});
+    return rf_mul(c, rf_reshape(c, merged, 4, (int64_t[]){2, 2, 3, 2}), rf_mul(c, k, in[1]));
+}
 static rf_tensor *b_concat(rf_ctx *c, rf_tensor **in, const op_test *t) {
     rf_tensor *xs[3] = {in[0], in[1], in[2]};
     return rf_concat(c, xs, 3, t->iparam[0]);
@@ -141,6 +151,7 @@ static int make_tests(op_test *t) {
     /* views and copies */
     t[n++] = (op_test){"permute", 2, {IN(3, 2, 3, 4), IN(3, 4, 2, 3)}, b_permute, EXACT, FD};
     t[n++] = (op_test){"slice transpose reshape", 1, {IN(3, 3, 5, 5)}, b_slice_reshape, EXACT, FD};
+    t[n++] = (op_test){"head split reshapes", 2, {IN(3, 2, 3, 12), IN(4, 2, 2, 3, 2)}, b_head_split, EXACT, FD};
     t[n++] = (op_test){"concat axis 1", 3, {IN(3, 2, 1, 3), IN(3, 2, 4, 3), IN(3, 2, 2, 3)}, b_concat, EXACT, FD, {1}};
     t[n++] = (op_test){"concat axis -1", 3, {IN(2, 3, 1), IN(2, 3, 2), IN(2, 3, 5)}, b_concat, EXACT, FD, {-1}};
     t[n++] = (op_test){"pad2d", 1, {IN(3, 2, 3, 4)}, b_pad, EXACT, FD};
@@ -203,11 +214,74 @@ static void test_shape_errors(void) {
     rf_device_close(dev);
 }
 
+/* Where element `flat` (in logical order) of t lies in its storage. */
+static int64_t storage_index(const rf_tensor *t, int64_t flat) {
+    int64_t at = (int64_t)t->offset;
+    for (int d = t->ndim - 1; d >= 0; d--) {
+        at += flat % t->shape[d] * t->stride[d];
+        flat /= t->shape[d];
+    }
+    return at;
+}
+
+static void test_reshape_views(void) {
+    rf_device *dev = NULL;
+    CHECK_OK(rf_device_open("cpu", &dev));
+    rf_ctx *ctx = NULL;
+    CHECK_OK(rf_ctx_create(dev, 1 << 20, &ctx));
+    if (!ctx) return;
+    float host[2 * 3 * 12];
+    for (int i = 0; i < 72; i++) host[i] = (float)i;
+    rf_tensor *x = rf_ctx_from_host(ctx, RF_F32, 3, (int64_t[]){2, 3, 12}, host);
+    rf_tensor *p = rf_permute(ctx, rf_reshape(ctx, x, 5, (int64_t[]){2, 3, 3, 2, 2}), (int[]){2, 0, 3, 1, 4});
+    rf_tensor *slice = rf_slice(ctx, p, 0, 2, 3);
+    struct {
+        const char *what;
+        rf_tensor *from;
+        int ndim;
+        int64_t shape[RF_MAX_DIMS];
+        bool view;
+    } cases[] = {
+        {"the v heads of a permuted q/k/v", slice, 4, {2, 2, 3, 2}, true},
+        {"size-1 axes inserted", slice, 6, {1, 2, 1, 2, 3, 2}, true},
+        {"the heads merged with the batch", slice, 3, {4, 3, 2}, false},
+        {"the heads' rows merged", slice, 3, {2, 2, 6}, false},
+        {"the permuted axes merged", rf_permute(ctx, x, (int[]){0, 2, 1}), 2, {24, 3}, false},
+        {"the leading axes of a column slice merged", rf_slice(ctx, x, 2, 0, 6), 2, {6, 6}, true},
+        {"a column slice's rows flattened", rf_slice(ctx, x, 2, 0, 6), 2, {2, 18}, false},
+        {"a column slice split", rf_slice(ctx, x, 2, 0, 6), 4, {2, 3, 2, 3}, true},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        rf_device_counters before, after;
+        rf_device_get_counters(dev, &before);
+        rf_tensor *y = rf_reshape(ctx, cases[c].from, cases[c].ndim, cases[c].shape);
+        rf_device_get_counters(dev, &after);
+        CHECK(y != NULL, "%s: %s", cases[c].what, rf_last_error());
+        if (!y) continue;
+        bool copied = after.kernel_launches != before.kernel_launches;
+        CHECK(copied != cases[c].view, "%s: %s", cases[c].what, copied ? "copied, expected a view" : "a view, expected a copy");
+        /* x holds 0, 1, 2, ...: element i of y must be element i of `from`,
+         * read through y's strides from the storage both live in. */
+        int64_t n = rf_tensor_numel(y), end = storage_index(y, n - 1) + 1;
+        float *storage = malloc(sizeof *storage * (size_t)end);
+        if (!storage) continue;
+        CHECK_OK(rf_buffer_download(y->buffer, 0, storage, sizeof *storage * (size_t)end));
+        int bad = 0;
+        for (int64_t i = 0; i < n; i++)
+            bad += storage[storage_index(y, i)] != (float)(storage_index(cases[c].from, i) - (int64_t)x->offset);
+        free(storage);
+        CHECK(bad == 0, "%s: %d of %lld elements out of order", cases[c].what, bad, (long long)n);
+    }
+    rf_ctx_free(ctx);
+    rf_device_close(dev);
+}
+
 int main(int argc, char **argv) {
     static op_test tests[128];
     int n = make_tests(tests);
     op_harness_run(tests, n, argc > 1 ? argv[1] : NULL);
     test_device_mismatch();
     test_shape_errors();
+    test_reshape_views();
     return test_finish("test_ops");
 }

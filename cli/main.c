@@ -23,7 +23,8 @@ static const cli_command commands[] = {
 };
 
 static void usage(FILE *out) {
-    fprintf(out, "usage: rfdetr <command> [options]   (rfdetr <command> --help for details)\n\ncommands:\n");
+    fprintf(out, "usage: rfdetr <command> [options]   (rfdetr <command> --help for details)\n"
+                 "       rfdetr --version\n\ncommands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(out, "  %-12s %s\n", commands[i].name, commands[i].summary);
 }
@@ -47,6 +48,10 @@ int main(int argc, char **argv) {
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? CLI_EXIT_USAGE : CLI_EXIT_OK;
+    }
+    if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
+        printf("rfdetr %s (%s)\n", RFDETR_VERSION_TEXT, RFDETR_BUILD_TEXT);
+        return CLI_EXIT_OK;
     }
     default_pocl_cache();
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)

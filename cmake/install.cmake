@@ -14,7 +14,7 @@
 include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 
-set(RFDETR_VERSION 0.1.0)
+set(RFDETR_VERSION ${PROJECT_VERSION})
 # Raised whenever a release changes rfdetr.h incompatibly: a struct's
 # layout, a function's signature, a status number.
 set(RFDETR_SOVERSION 0)

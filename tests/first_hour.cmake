@@ -3,6 +3,7 @@
 # checkpoints of the rfdetr package read with their own configuration.
 rfdetr_add_test(test_cli_messages SOURCES test_cli_messages.c LABELS fast TIMEOUT 300)
 add_dependencies(test_cli_messages rfdetr)
+target_compile_definitions(test_cli_messages PRIVATE RFDETR_EXPECTED_VERSION="${PROJECT_VERSION}")
 # nano at 416 px (slow: the official size's 30 M parameters, written three
 # times); the tiny twin runs the same reading code in the fast suite.
 rfdetr_add_test(test_package_checkpoint SOURCES test_package_checkpoint.c LABELS slow TIMEOUT 1800)

@@ -132,6 +132,18 @@ static void test_weights_signatures(void) {
           "legacy torch.save: %s", message);
 }
 
+/* `rfdetr --version` names the release this build's pkg-config file and
+ * CMake package carry, and the optional parts it was built with. */
+static void test_version(void) {
+    char out[1024], want[128];
+    int rc = run("--version", out, sizeof out);
+    snprintf(want, sizeof want, "rfdetr %s (opencl=", RFDETR_EXPECTED_VERSION);
+    CHECK(rc == 0 && strncmp(out, want, strlen(want)) == 0 && strstr(out, " mpi=") && strstr(out, " nccl="),
+          "rfdetr --version: exit %d, want 0 and \"%s...\"; got:\n%s", rc, want, out);
+    rc = run("--help", out, sizeof out);
+    CHECK(rc == 0 && strstr(out, "rfdetr --version"), "rfdetr --help does not mention --version:\n%s", out);
+}
+
 int main(void) {
     const char *build = getenv("RFDETR_BUILD_DIR");
     snprintf(rfdetr, sizeof rfdetr, "%s/rfdetr", build ? build : "build");
@@ -141,6 +153,7 @@ int main(void) {
         return test_skip("test_cli_messages", why, "cmake --build build (the rfdetr target)");
     }
     if (!mkdtemp(tmp)) return 1;
+    test_version();
     test_ranges();
     test_weights_signatures();
     test_remove_tree(tmp);

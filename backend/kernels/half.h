@@ -47,8 +47,8 @@ RF_FN rf_uint rf_f32_to_f16(float f) {
      * to nearest even by hand. */
     rf_uint e = a >> 23, m = (a & 0x7fffffu) | 0x800000u;
     rf_uint shift = 126u - e; /* 14..24 */
-    rf_uint q = m >> shift, rest = m & ((1u << shift) - 1u), half = 1u << (shift - 1u);
-    if (rest > half || (rest == half && (q & 1u))) q++;
+    rf_uint q = m >> shift, rest = m & ((1u << shift) - 1u), midpoint = 1u << (shift - 1u);
+    if (rest > midpoint || (rest == midpoint && (q & 1u))) q++;
     return sign | q;
 }
 

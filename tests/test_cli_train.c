@@ -2,7 +2,8 @@
  * runs them: bad devices, datasets and values exit 2 naming the problem
  * (the device error lists the available devices); a short run on a small
  * dataset exits 0, prints the COCO table and where everything went, and its
- * best checkpoint evaluates to the same AP on cpu and opencl:1. */
+ * best checkpoint evaluates to the same AP on cpu and opencl:1; a build
+ * without MPI refuses to run under mpirun. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "rfdetr.h"
 #include "test_util.h"
 
 static char rfdetr[1024], tmp[] = "/tmp/rfdetr_test_cli_train_XXXXXX";
@@ -55,6 +57,18 @@ int main(void) {
     CHECK(run(cmd, out, sizeof out) == 2 && strstr(out, "100"), "bad resolution: %s", out);
     snprintf(cmd, sizeof cmd, "%s train --bogus", rfdetr);
     CHECK(run(cmd, out, sizeof out) == 2 && strstr(out, "--bogus"), "unknown option: %s", out);
+    /* Started by mpirun in a build without MPI: every copy would believe it
+     * is the only rank and write the same run, so it is refused (exit 2)
+     * before anything is written. A build with MPI is checked under a real
+     * mpirun by tests/parallel_mpi.sh. */
+    if (!rf_mpi_built()) {
+        snprintf(cmd, sizeof cmd, "OMPI_COMM_WORLD_SIZE=2 %s train --device cpu --out %s/mpi", rfdetr, tmp);
+        char mpi_out[600];
+        snprintf(mpi_out, sizeof mpi_out, "%s/mpi", tmp);
+        CHECK(run(cmd, out, sizeof out) == 2 && strstr(out, "mpirun with 2 ranks") && strstr(out, "no MPI") &&
+                  access(mpi_out, F_OK) != 0,
+              "under mpirun without MPI: %s", out);
+    }
     snprintf(cmd, sizeof cmd, "%s train --help", rfdetr);
     CHECK(run(cmd, out, sizeof out) == 0 && strstr(out, "--resume") && strstr(out, "--grad-accum"), "help: %s", out);
 

@@ -1,0 +1,201 @@
+/* peak_bf16.c — what one core of this CPU can multiply per second in f32
+ * and in bf16, before any GEMM is written (issue 12 plans the cpu bf16 GEMM
+ * from it): the f32 AVX-512 FMA rate is the baseline, measured in the same
+ * run, against the AVX512_BF16 dot product (vdpbf16ps) and AMX's bf16 tile
+ * product (tdpbf16ps), each where the CPU has it.
+ *
+ *   build/bench_peak_bf16 [--seconds S]
+ *
+ * Each rate is the peak of a register-resident loop of independent
+ * accumulators (12 vectors; 4 tiles for AMX), the issue rate of the
+ * instruction with no memory traffic: an upper bound for a GEMM's inner
+ * kernel, not a GEMM. One thread; run it on an idle machine.
+ * Linux hands out AMX's tile state only on request (arch_prctl
+ * ARCH_REQ_XCOMP_PERM), so a kernel or hypervisor that refuses it shows as
+ * "not allowed here" rather than as a missing instruction. */
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#if defined(__GNUC__) && defined(__x86_64__)
+#include <cpuid.h>
+#include <immintrin.h>
+#include <stdint.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#define HAVE_X86 1
+#endif
+
+static double now_seconds(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+#ifdef HAVE_X86
+
+#define TWELVE(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11)
+
+/* GFLOP/s of vfmadd on 12 independent zmm accumulators (2 FLOPs x 16 lanes). */
+__attribute__((target("avx512f"))) static double f32_fma_rate(double seconds, float *sink) {
+    __m512 m = _mm512_set1_ps(0.9999999f), c = _mm512_set1_ps(1e-7f);
+#define DECLARE(i) __m512 acc##i = _mm512_set1_ps(1.0f + (float)(i));
+    TWELVE(DECLARE)
+#undef DECLARE
+    long iterations = 0;
+    double start = now_seconds(), elapsed = 0;
+    while (elapsed < seconds) {
+        for (int k = 0; k < 100000; k++) {
+#define STEP(i) acc##i = _mm512_fmadd_ps(acc##i, m, c);
+            TWELVE(STEP)
+#undef STEP
+            /* Keeps the accumulators in registers, and live. */
+            __asm__ volatile("" : "+v"(acc0), "+v"(acc5), "+v"(acc11));
+        }
+        iterations += 100000;
+        elapsed = now_seconds() - start;
+    }
+    __m512 sum = _mm512_setzero_ps();
+#define ADD(i) sum = _mm512_add_ps(sum, acc##i);
+    TWELVE(ADD)
+#undef ADD
+    *sink += _mm512_reduce_add_ps(sum);
+    return (double)iterations * 12 * 16 * 2 / elapsed / 1e9;
+}
+
+/* GFLOP/s of vdpbf16ps on 12 independent accumulators (each lane: two
+ * products and two adds, 16 lanes). */
+__attribute__((target("avx512f,avx512bf16"))) static double bf16_dot_rate(double seconds, float *sink) {
+    __m512bh x = (__m512bh)_mm512_set1_epi16(0x3f80), y = (__m512bh)_mm512_set1_epi16(0x3c00);
+#define DECLARE(i) __m512 acc##i = _mm512_setzero_ps();
+    TWELVE(DECLARE)
+#undef DECLARE
+    long iterations = 0;
+    double start = now_seconds(), elapsed = 0;
+    while (elapsed < seconds) {
+        for (int k = 0; k < 100000; k++) {
+#define STEP(i) acc##i = _mm512_dpbf16_ps(acc##i, x, y);
+            TWELVE(STEP)
+#undef STEP
+            __asm__ volatile("" : "+v"(acc0), "+v"(acc5), "+v"(acc11));
+        }
+        iterations += 100000;
+        elapsed = now_seconds() - start;
+    }
+    __m512 sum = _mm512_setzero_ps();
+#define ADD(i) sum = _mm512_add_ps(sum, acc##i);
+    TWELVE(ADD)
+#undef ADD
+    *sink += _mm512_reduce_add_ps(sum);
+    return (double)iterations * 12 * 16 * 4 / elapsed / 1e9;
+}
+
+/* From cpuid (leaf 7): __builtin_cpu_supports of GCC 12 and Clang 14 do
+ * not both know these names. */
+static bool cpu_has_avx512_bf16(void) {
+    unsigned a, b, c, d;
+    return __get_cpuid_count(7, 1, &a, &b, &c, &d) && (a >> 5 & 1);
+}
+
+static bool cpu_has_amx_bf16(void) {
+    unsigned a, b, c, d;
+    return __get_cpuid_count(7, 0, &a, &b, &c, &d) && (d >> 22 & 1) && (d >> 24 & 1); /* AMX-BF16, AMX-TILE */
+}
+
+#define ARCH_REQ_XCOMP_PERM 0x1023
+#define XFEATURE_XTILEDATA 18
+
+typedef struct tile_config {
+    uint8_t palette, start_row;
+    uint8_t reserved[14];
+    uint16_t bytes_per_row[16];
+    uint8_t rows[16];
+} tile_config;
+
+/* GFLOP/s of tdpbf16ps: four 16 x 16 f32 tiles, each += a 16 x 32 bf16 tile
+ * times a 32 x 16 one (16 * 16 * 32 products and as many adds per op). */
+__attribute__((target("amx-tile,amx-bf16"))) static double amx_bf16_rate(double seconds, float *sink) {
+    static uint16_t a[16 * 32] __attribute__((aligned(64))), b[16 * 32] __attribute__((aligned(64)));
+    static float c[16 * 16] __attribute__((aligned(64)));
+    for (int i = 0; i < 16 * 32; i++) a[i] = 0x3f80, b[i] = 0x3c00; /* 1 and 2^-7 */
+    tile_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.palette = 1;
+    for (int t = 0; t < 8; t++) cfg.rows[t] = 16, cfg.bytes_per_row[t] = 64;
+    _tile_loadconfig(&cfg);
+    _tile_loadd(4, a, 64);
+    _tile_loadd(5, b, 64);
+    _tile_loadd(6, a, 64);
+    _tile_loadd(7, b, 64);
+    _tile_zero(0);
+    _tile_zero(1);
+    _tile_zero(2);
+    _tile_zero(3);
+    long iterations = 0;
+    double start = now_seconds(), elapsed = 0;
+    while (elapsed < seconds) {
+        for (int k = 0; k < 10000; k++) {
+            _tile_dpbf16ps(0, 4, 5);
+            _tile_dpbf16ps(1, 4, 7);
+            _tile_dpbf16ps(2, 6, 5);
+            _tile_dpbf16ps(3, 6, 7);
+        }
+        iterations += 10000;
+        elapsed = now_seconds() - start;
+    }
+    _tile_stored(0, c, 64);
+    _tile_release();
+    *sink += c[0];
+    return (double)iterations * 4 * 16 * 16 * 32 * 2 / elapsed / 1e9;
+}
+
+#endif
+
+int main(int argc, char **argv) {
+    double seconds = 2;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--seconds") && i + 1 < argc) {
+            seconds = atof(argv[++i]);
+        } else {
+            fprintf(stderr, "usage: bench_peak_bf16 [--seconds S]\n");
+            return 2;
+        }
+    }
+    if (!(seconds > 0 && seconds <= 600)) {
+        fprintf(stderr, "bench_peak_bf16: --seconds takes a number in (0, 600]\n");
+        return 2;
+    }
+#ifndef HAVE_X86
+    printf("bench_peak_bf16: x86-64 only (AVX-512, AVX512_BF16, AMX); nothing measured on this CPU\n");
+    return 0;
+#else
+    __builtin_cpu_init();
+    if (!__builtin_cpu_supports("avx512f")) {
+        printf("bench_peak_bf16: this CPU has no AVX-512: no f32 baseline to measure against\n");
+        return 0;
+    }
+    float sink = 0;
+    double f32 = f32_fma_rate(seconds, &sink);
+    printf("bench_peak_bf16: one core, %.0f s per rate\n", seconds);
+    printf("  f32 AVX-512 FMA (vfmadd)        %8.1f GFLOP/s   1.00x (baseline)\n", f32);
+    if (cpu_has_avx512_bf16()) {
+        double dot = bf16_dot_rate(seconds, &sink);
+        printf("  bf16 AVX512_BF16 (vdpbf16ps)    %8.1f GFLOP/s   %.2fx\n", dot, dot / f32);
+    } else {
+        printf("  bf16 AVX512_BF16 (vdpbf16ps)    not on this CPU\n");
+    }
+    if (cpu_has_amx_bf16()) {
+        if (syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) != 0) {
+            printf("  bf16 AMX (tdpbf16ps)            on this CPU, not allowed here (arch_prctl refused the tile state)\n");
+        } else {
+            double amx = amx_bf16_rate(seconds, &sink);
+            printf("  bf16 AMX (tdpbf16ps)            %8.1f GFLOP/s   %.2fx\n", amx, amx / f32);
+        }
+    } else {
+        printf("  bf16 AMX (tdpbf16ps)            not on this CPU\n");
+    }
+    return sink == 12345.0f ? 1 : 0; /* uses the results, so no loop is removed */
+#endif
+}

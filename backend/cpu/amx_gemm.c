@@ -1,0 +1,147 @@
+/* amx_gemm.c — see amx_gemm.h.
+ *
+ * Every tile is 16 rows of 64 bytes: A tiles 16 rows x 32 bf16 of k; B
+ * tiles 16 pairs of k x 16 columns (each row holds, per column, the pair
+ * B[2p][j], B[2p+1][j]: the layout the tile product reads); C tiles 16 x 16
+ * f32. One configuration for all of them is set once per call. A block of
+ * C of 32 x 32 lives in tiles 0-3 while k streams through A (tiles 4, 5)
+ * and B (tiles 6, 7). A is copied into a zero-padded buffer (rows to 32, k
+ * to 32) so no tile load reads outside it; B's padding is in its packing.
+ * C tiles go to a 16 x 16 buffer and from there into C, so edges need no
+ * masks. */
+#include "backend/cpu/amx_gemm.h"
+
+#include <pthread.h>
+#include <string.h>
+
+#if defined(__GNUC__) && defined(__x86_64__)
+#include <cpuid.h>
+#include <immintrin.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#define HAVE_AMX_GEMM 1
+#endif
+
+#define TILE_ROWS 16
+#define TILE_K 32 /* bf16 per tile row */
+#define BLOCK 32  /* rows and columns of C per block: 2 x 2 tiles */
+
+static int64_t round_up(int64_t v, int64_t to) { return (v + to - 1) / to * to; }
+
+size_t rf_cpu_amx_packed_b_elements(int64_t k, int64_t n) {
+    return (size_t)round_up(k, TILE_K) * (size_t)round_up(n, BLOCK);
+}
+
+size_t rf_cpu_amx_scratch_elements(int64_t m, int64_t k) {
+    return (size_t)round_up(m, BLOCK) * (size_t)round_up(k, TILE_K);
+}
+
+/* dst[panel][pair][column][2]: panel = j / 16, pair = kk / 2. */
+void rf_cpu_amx_pack_b(int64_t k, int64_t n, const uint16_t *b, int64_t ldb, uint16_t *dst) {
+    int64_t kp = round_up(k, TILE_K), np = round_up(n, BLOCK);
+    for (int64_t panel = 0; panel < np / 16; panel++)
+        for (int64_t pair = 0; pair < kp / 2; pair++)
+            for (int64_t col = 0; col < 16; col++) {
+                int64_t j = panel * 16 + col;
+                uint16_t *out = dst + ((panel * (kp / 2) + pair) * 16 + col) * 2;
+                for (int half = 0; half < 2; half++) {
+                    int64_t kk = 2 * pair + half;
+                    out[half] = (j < n && kk < k) ? b[kk * ldb + j] : 0;
+                }
+            }
+}
+
+#ifdef HAVE_AMX_GEMM
+
+#define ARCH_REQ_XCOMP_PERM 0x1023
+#define XFEATURE_XTILEDATA 18
+
+static bool amx_usable;
+static pthread_once_t amx_once = PTHREAD_ONCE_INIT;
+
+static void probe_amx(void) {
+    unsigned a, b, c, d;
+    /* cpuid leaf 7: AMX-BF16 (edx bit 22) and AMX-TILE (bit 24). */
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d) || !(d >> 22 & 1) || !(d >> 24 & 1)) return;
+    /* Linux gives the 8 KiB tile state to a process only when asked. */
+    amx_usable = syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) == 0;
+}
+
+bool rf_cpu_amx_bf16_available(void) {
+    pthread_once(&amx_once, probe_amx);
+    return amx_usable;
+}
+
+typedef struct tile_config {
+    uint8_t palette, start_row;
+    uint8_t reserved[14];
+    uint16_t bytes_per_row[16];
+    uint8_t rows[16];
+} tile_config;
+
+/* C (rows x cols of this tile) = or += the 16 x 16 tile t. */
+static void store_tile(const float t[16 * 16], float *c, int64_t ldc, int64_t rows, int64_t cols, bool accumulate) {
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t j = 0; j < cols; j++) c[r * ldc + j] = accumulate ? c[r * ldc + j] + t[r * 16 + j] : t[r * 16 + j];
+}
+
+static int64_t min64(int64_t x, int64_t y) { return x < y ? x : y; }
+
+__attribute__((target("amx-tile,amx-bf16"))) void rf_cpu_amx_gemm_bf16(int64_t m, int64_t n, int64_t k,
+                                                                        const uint16_t *a, int64_t lda,
+                                                                        const uint16_t *packed_b, float *c, int64_t ldc,
+                                                                        bool accumulate, uint16_t *scratch) {
+    if (m <= 0 || n <= 0) return;
+    int64_t mp = round_up(m, BLOCK), kp = round_up(k, TILE_K), np = round_up(n, BLOCK);
+    for (int64_t i = 0; i < mp; i++)
+        for (int64_t kk = 0; kk < kp; kk++) scratch[i * kp + kk] = (i < m && kk < k) ? a[i * lda + kk] : 0;
+    tile_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.palette = 1;
+    for (int t = 0; t < 8; t++) cfg.rows[t] = TILE_ROWS, cfg.bytes_per_row[t] = 64;
+    _tile_loadconfig(&cfg);
+    float out[16 * 16] __attribute__((aligned(64)));
+    const int64_t a_stride = kp * 2, b_panel = kp / 2 * 16 * 2; /* bytes; elements per 16-column panel */
+    for (int64_t i = 0; i < mp; i += BLOCK)
+        for (int64_t j = 0; j < np; j += BLOCK) {
+            _tile_zero(0);
+            _tile_zero(1);
+            _tile_zero(2);
+            _tile_zero(3);
+            const uint16_t *a0 = scratch + i * kp, *a1 = a0 + TILE_ROWS * kp;
+            const uint16_t *b0 = packed_b + (j / 16) * b_panel, *b1 = b0 + b_panel;
+            for (int64_t kk = 0; kk < kp; kk += TILE_K) {
+                _tile_loadd(4, a0 + kk, a_stride);
+                _tile_loadd(5, a1 + kk, a_stride);
+                _tile_loadd(6, b0 + kk * 16, 64);
+                _tile_loadd(7, b1 + kk * 16, 64);
+                _tile_dpbf16ps(0, 4, 6);
+                _tile_dpbf16ps(1, 4, 7);
+                _tile_dpbf16ps(2, 5, 6);
+                _tile_dpbf16ps(3, 5, 7);
+            }
+            /* Tile (r, s) holds rows i + 16r, columns j + 16s. */
+            for (int r = 0; r < 2; r++)
+                for (int s = 0; s < 2; s++) {
+                    int64_t row = i + 16 * r, col = j + 16 * s;
+                    if (row >= m || col >= n) continue;
+                    switch (2 * r + s) { /* the tile number must be a constant */
+                    case 0: _tile_stored(0, out, 64); break;
+                    case 1: _tile_stored(1, out, 64); break;
+                    case 2: _tile_stored(2, out, 64); break;
+                    default: _tile_stored(3, out, 64); break;
+                    }
+                    store_tile(out, c + row * ldc + col, ldc, min64(16, m - row), min64(16, n - col), accumulate);
+                }
+        }
+    _tile_release();
+}
+
+#else
+
+bool rf_cpu_amx_bf16_available(void) { return false; }
+
+void rf_cpu_amx_gemm_bf16(int64_t m, int64_t n, int64_t k, const uint16_t *a, int64_t lda, const uint16_t *packed_b,
+                          float *c, int64_t ldc, bool accumulate, uint16_t *scratch) {}
+
+#endif

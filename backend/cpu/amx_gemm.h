@@ -1,0 +1,40 @@
+/* amx_gemm.h — bf16 GEMM with f32 accumulation on Intel AMX (issue 12):
+ * C (m x n, f32) = A (m x k, bf16) * B (k x n, bf16), or C += that.
+ *
+ * On CPUs with AMX (Sapphire Rapids and later) the tile product issues many
+ * times the f32 FMA rate of AVX-512 (bench_peak_bf16), while AVX512_BF16's
+ * vdpbf16ps issues at about the FMA rate: the cpu bf16 GEMM is AMX's where
+ * it exists. A first version: correct for any shape, blocked for registers
+ * (2 x 2 tiles of C), not yet for caches or threads.
+ *
+ * bf16 values are the upper halves of f32 bit patterns (backend/kernels/
+ * half.h converts). The tile product flushes denormal inputs and outputs to
+ * zero and rounds each add to nearest even; each element of C sums over k in
+ * a fixed order (32 at a time, in order), so a machine gives the same bits
+ * every run. */
+#ifndef RFDETR_CPU_AMX_GEMM_H
+#define RFDETR_CPU_AMX_GEMM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Whether this CPU has AMX-BF16 and Linux let this process use its tile
+ * state (asked once, with arch_prctl). */
+bool rf_cpu_amx_bf16_available(void);
+
+/* B (k x n, row-major, leading dimension ldb) packed once for the tile
+ * product: 16-column panels, k in pairs; zero-padded. Sizes in elements. */
+size_t rf_cpu_amx_packed_b_elements(int64_t k, int64_t n);
+void rf_cpu_amx_pack_b(int64_t k, int64_t n, const uint16_t *b, int64_t ldb, uint16_t *dst);
+
+/* Elements of bf16 scratch rf_cpu_amx_gemm_bf16 needs for A (64-byte aligned). */
+size_t rf_cpu_amx_scratch_elements(int64_t m, int64_t k);
+
+/* C = A * B (accumulate: C += A * B), A row-major with leading dimension
+ * lda, B packed by rf_cpu_amx_pack_b for the same k and n. Call only where
+ * rf_cpu_amx_bf16_available(). */
+void rf_cpu_amx_gemm_bf16(int64_t m, int64_t n, int64_t k, const uint16_t *a, int64_t lda, const uint16_t *packed_b,
+                          float *c, int64_t ldc, bool accumulate, uint16_t *scratch);
+
+#endif

@@ -1,0 +1,84 @@
+/* test_amx_gemm.c — the AMX bf16 GEMM (backend/cpu/amx_gemm.c) against a
+ * double-precision product of the same bf16 values, for shapes that hit
+ * every edge of its tiles and blocks (m, n around 16 and 32, k around 32,
+ * single rows and columns, leading dimensions wider than the matrix), with
+ * and without accumulation into C; the bound is f32 accumulation's over k
+ * terms. Also: the same call twice gives the same bits. Skips on a CPU
+ * without AMX or where Linux refuses its tile state. */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/cpu/amx_gemm.h"
+#include "backend/kernels/half.h"
+#include "test_util.h"
+
+static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
+static double uniform(void) { /* splitmix64 -> [-1, 1) */
+    uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    z ^= z >> 31;
+    return (double)(z >> 11) / 9007199254740992.0 * 2 - 1;
+}
+
+static void check_shape(int64_t m, int64_t n, int64_t k, int64_t pad, bool accumulate) {
+    int64_t lda = k + pad, ldb = n + pad, ldc = n + pad;
+    uint16_t *a = malloc(sizeof *a * (size_t)(m * lda)), *b = malloc(sizeof *b * (size_t)(k * ldb));
+    uint16_t *packed = aligned_alloc(64, (rf_cpu_amx_packed_b_elements(k, n) * 2 + 63) / 64 * 64);
+    uint16_t *scratch = aligned_alloc(64, (rf_cpu_amx_scratch_elements(m, k) * 2 + 63) / 64 * 64);
+    float *c = malloc(sizeof *c * (size_t)(m * ldc)), *again = malloc(sizeof *again * (size_t)(m * ldc));
+    for (int64_t i = 0; i < m * lda; i++) a[i] = (uint16_t)rf_f32_to_bf16((float)uniform());
+    for (int64_t i = 0; i < k * ldb; i++) b[i] = (uint16_t)rf_f32_to_bf16((float)(4 * uniform()));
+    for (int64_t i = 0; i < m * ldc; i++) c[i] = accumulate ? (float)uniform() : NAN;
+    memcpy(again, c, sizeof *c * (size_t)(m * ldc));
+    float *before = malloc(sizeof *before * (size_t)(m * ldc));
+    memcpy(before, c, sizeof *c * (size_t)(m * ldc));
+    rf_cpu_amx_pack_b(k, n, b, ldb, packed);
+    rf_cpu_amx_gemm_bf16(m, n, k, a, lda, packed, c, ldc, accumulate, scratch);
+    rf_cpu_amx_gemm_bf16(m, n, k, a, lda, packed, again, ldc, accumulate, scratch);
+    int bad = 0;
+    double worst = 0;
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t j = 0; j < n; j++) {
+            double ref = accumulate ? before[i * ldc + j] : 0, magnitude = fabs(ref);
+            for (int64_t t = 0; t < k; t++) {
+                double p = (double)rf_bf16_to_f32(a[i * lda + t]) * (double)rf_bf16_to_f32(b[t * ldb + j]);
+                ref += p;
+                magnitude += fabs(p);
+            }
+            /* f32 sums of k + 1 terms: each add rounds by at most 2^-24 of
+             * a partial sum bounded by the sum of magnitudes. */
+            double bound = (double)(k + 2) * ldexp(1, -24) * magnitude + 1e-30, err = fabs(c[i * ldc + j] - ref);
+            if (!(err <= bound)) bad++;
+            if (err / (bound > 0 ? bound : 1) > worst) worst = err / (bound > 0 ? bound : 1);
+        }
+    CHECK(bad == 0, "m %lld n %lld k %lld pad %lld%s: %d elements outside f32 accumulation's bound (worst %.2f of it)",
+          (long long)m, (long long)n, (long long)k, (long long)pad, accumulate ? " accumulate" : "", bad, worst);
+    CHECK(memcmp(c, again, sizeof *c * (size_t)(m * ldc)) == 0, "m %lld n %lld k %lld: two calls differ",
+          (long long)m, (long long)n, (long long)k);
+    /* Outside the m x n block (the padding columns) C is untouched. */
+    int touched = 0;
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t j = n; j < ldc; j++) touched += memcmp(&c[i * ldc + j], &before[i * ldc + j], sizeof *c) != 0;
+    CHECK(touched == 0, "m %lld n %lld k %lld: %d elements beyond n written", (long long)m, (long long)n, (long long)k,
+          touched);
+    free(a), free(b), free(packed), free(scratch), free(c), free(again), free(before);
+}
+
+int main(void) {
+    if (!rf_cpu_amx_bf16_available())
+        return test_skip("test_amx_gemm", "this CPU has no AMX-BF16, or Linux refused its tile state",
+                         "an Intel Xeon of the Sapphire Rapids generation or later");
+    const int64_t sizes[] = {1, 15, 16, 17, 31, 32, 33, 50};
+    const int64_t depths[] = {1, 2, 31, 32, 33, 64, 100, 777};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
+        for (size_t j = 0; j < sizeof sizes / sizeof sizes[0]; j++)
+            for (size_t d = 0; d < sizeof depths / sizeof depths[0]; d++)
+                check_shape(sizes[i], sizes[j], depths[d], (int64_t)((i + j + d) % 3), (i + j + d) % 2 == 1);
+    check_shape(200, 300, 1024, 5, false);
+    check_shape(64, 96, 4096, 0, true);
+    return test_finish("test_amx_gemm");
+}

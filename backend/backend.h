@@ -90,6 +90,13 @@ typedef struct rf_gemm_desc {
     rf_buffer *c;       size_t c_offset; int64_t ldc; int64_t stride_c;
     int64_t batch; /* >= 1 */
     const rf_buffer *bias; size_t bias_offset; bool bias_rows;
+    /* RF_PRECISION_BF16 / F16: op(A) and op(B) rounded to that format, the
+     * products summed in f32 (alpha must be 1). Only devices whose
+     * rf_device.gemm_precisions has the bit see it; for the others rf_gemm
+     * rounds the operands with the device's kernel and asks for an f32
+     * product, the same arithmetic (a product of two bf16 or fp16 values is
+     * exact in f32). */
+    rf_precision compute;
 } rf_gemm_desc;
 
 /* ---- the device vtable: every slot is required ----------------------------- */
@@ -123,6 +130,7 @@ struct rf_device {
     rf_device_counters counters;
     uint64_t memory_limit_bytes;  /* rf_device_options.memory_limit_bytes, 0: none */
     bool gemm_fuses_bias;         /* ops->gemm handles rf_gemm_desc.bias itself */
+    unsigned gemm_precisions;     /* bit p: ops->gemm takes rf_gemm_desc.compute == p itself (F32 always) */
     /* GPU backends (backend/gpu/launch.h): how to run the one kernel source,
      * the largest work-group the device takes, and the launchers' scratch
      * buffer (freed with the device). NULL / 0 on the cpu. */
@@ -130,6 +138,7 @@ struct rf_device {
     size_t max_group_size;
     size_t row_group_size; /* work items that reduce one row together (0: the default group size) */
     rf_buffer *scratch;
+    rf_buffer *gemm_operands; /* bf16 / fp16 operands rounded for an f32 product (dispatch.c) */
     /* Kernels the device lacks run on this cpu device (opened on first
      * need, closed with the device); which were warned about. */
     rf_device *host;

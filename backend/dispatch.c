@@ -155,13 +155,50 @@ rf_status rf_gemm(rf_device *dev, const rf_gemm_desc *d) {
         RF_TRY(check_gemm_operand(dev, d->bias, d->bias_offset, 1, d->bias_rows ? d->m : d->n,
                                   d->bias_rows ? d->m : d->n, 0, 1, "bias"));
     }
+    if (d->compute < RF_PRECISION_F32 || d->compute >= RF_PRECISION_COUNT)
+        return RF_ERROR(RF_ERR_INVALID_ARGUMENT, "gemm: unknown compute precision %d", (int)d->compute);
+    if (d->compute != RF_PRECISION_F32 && d->alpha != 1.0f)
+        return RF_ERROR(RF_ERR_INVALID_ARGUMENT, "gemm: a %s product needs alpha == 1", rf_precision_name(d->compute));
     if (d->m == 0 || d->n == 0) return RF_OK;
     rf_buffer_written(d->c);
     if (dev->profile) return rf_gemm_profiled(dev, d);
     return rf_gemm_run(dev, d);
 }
 
+/* A bf16 / fp16 product on a device that only multiplies f32: op(A) and
+ * op(B) rounded by the device's own kernel into its operand buffer (kept
+ * for the next product), then an f32 product of those. The same
+ * arithmetic as a native one: a product of two bf16 or fp16 values is
+ * exact in f32. Each operand's whole extent is rounded, gaps between rows
+ * included (never read). */
+static rf_status gemm_rounded(rf_device *dev, const rf_gemm_desc *d) {
+    int64_t a_rows = d->trans_a ? d->k : d->m, a_cols = d->trans_a ? d->m : d->k;
+    int64_t b_rows = d->trans_b ? d->n : d->k, b_cols = d->trans_b ? d->k : d->n;
+    size_t a_n = rf_gemm_operand_extent(a_rows, a_cols, d->lda, d->stride_a, d->batch);
+    size_t b_n = rf_gemm_operand_extent(b_rows, b_cols, d->ldb, d->stride_b, d->batch);
+    size_t b_at = (a_n + 63) / 64 * 64, bytes = (b_at + b_n) * sizeof(float);
+    if (!dev->kernels)
+        return RF_ERROR(RF_ERR_UNSUPPORTED, "gemm: %s has no kernel to round %s operands", dev->info.name,
+                        rf_precision_name(d->compute));
+    if (!dev->gemm_operands || dev->gemm_operands->bytes < bytes) {
+        if (dev->gemm_operands) rf_buffer_free(dev->gemm_operands);
+        dev->gemm_operands = NULL;
+        RF_TRY(rf_buffer_alloc(dev, bytes, &dev->gemm_operands));
+    }
+    rf_unary_op round = d->compute == RF_PRECISION_BF16 ? RF_UNARY_ROUND_BF16 : RF_UNARY_ROUND_F16;
+    rf_unary_args ra = {.op = round, .n = (int64_t)a_n, .x = {d->a, d->a_offset}, .y = {dev->gemm_operands, 0}};
+    rf_unary_args rb = {.op = round, .n = (int64_t)b_n, .x = {d->b, d->b_offset}, .y = {dev->gemm_operands, b_at}};
+    if (a_n) RF_TRY(rf_kernel_unary(dev, &ra));
+    if (b_n) RF_TRY(rf_kernel_unary(dev, &rb));
+    rf_gemm_desc f = *d;
+    f.compute = RF_PRECISION_F32;
+    f.a = dev->gemm_operands, f.a_offset = 0;
+    f.b = dev->gemm_operands, f.b_offset = b_at;
+    return rf_gemm_run(dev, &f);
+}
+
 rf_status rf_gemm_run(rf_device *dev, const rf_gemm_desc *d) {
+    if (d->compute != RF_PRECISION_F32 && !(dev->gemm_precisions & (1u << d->compute))) return gemm_rounded(dev, d);
     if (d->bias && !dev->gemm_fuses_bias) {
         /* C starts as the bias broadcast over it; the product adds to that. */
         if (!dev->kernels)

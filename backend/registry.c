@@ -187,6 +187,7 @@ rf_status rf_device_open(const char *name, rf_device **out) { return rf_device_o
 void rf_device_close(rf_device *dev) {
     if (!dev) return;
     if (dev->scratch) rf_buffer_free(dev->scratch);
+    if (dev->gemm_operands) rf_buffer_free(dev->gemm_operands);
     rf_device_close(dev->host);
     free(dev->profile);
     dev->ops->close(dev); /* frees native state */

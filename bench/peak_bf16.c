@@ -29,7 +29,6 @@
 #include "backend/backend.h"
 #include "backend/cpu/amx_gemm.h"
 #include "backend/cpu/fast_gemm.h"
-#include "backend/kernels/half.h"
 
 void openblas_set_num_threads(int threads);
 
@@ -171,7 +170,7 @@ typedef struct gemm_case {
     int m, n, k;
     float *a, *b, *c, *packed_f32, *scratch_f32;
     rf_gemm_desc desc;
-    uint16_t *a16, *packed, *scratch;
+    uint16_t *packed_a, *packed;
 } gemm_case;
 
 static void run_sgemm(gemm_case *g) {
@@ -184,8 +183,10 @@ static void run_own(gemm_case *g) {
     rf_cpu_gemm_avx512(&g->desc, g->m, g->n, g->a, g->b, g->c, NULL, g->packed_f32, g->scratch_f32);
 }
 
+/* A rounded and packed on every call, as the device does with activations. */
 static void run_amx(gemm_case *g) {
-    rf_cpu_amx_gemm_bf16(g->m, g->n, g->k, g->a16, g->k, g->packed, g->c, g->n, false, g->scratch);
+    rf_cpu_amx_pack_a(false, g->m, g->k, g->a, g->k, g->packed_a);
+    rf_cpu_amx_gemm(g->m, g->n, g->k, g->packed_a, g->packed, g->c, g->n, false);
 }
 
 /* Seconds per call of fn: the best of repeated calls over ~seconds. */
@@ -210,11 +211,9 @@ static void gemm_rates(double seconds) {
         gemm_case g = {shapes[s][0], shapes[s][1], shapes[s][2]};
         size_t am = (size_t)g.m * g.k, bm = (size_t)g.k * g.n;
         g.a = malloc(am * sizeof *g.a), g.b = malloc(bm * sizeof *g.b), g.c = malloc((size_t)g.m * g.n * sizeof *g.c);
-        g.a16 = malloc(am * sizeof *g.a16);
-        uint16_t *b16 = malloc(bm * sizeof *b16);
         g.packed = aligned_alloc(64, (rf_cpu_amx_packed_b_elements(g.k, g.n) * 2 + 63) / 64 * 64);
-        g.scratch = aligned_alloc(64, (rf_cpu_amx_scratch_elements(g.m, g.k) * 2 + 63) / 64 * 64);
-        if (!g.a || !g.b || !g.c || !g.a16 || !b16 || !g.packed || !g.scratch) {
+        g.packed_a = aligned_alloc(64, (rf_cpu_amx_packed_a_elements(g.m, g.k) * 2 + 63) / 64 * 64);
+        if (!g.a || !g.b || !g.c || !g.packed || !g.packed_a) {
             fprintf(stderr, "bench_peak_bf16: out of memory\n");
             exit(1);
         }
@@ -222,14 +221,12 @@ static void gemm_rates(double seconds) {
         for (size_t i = 0; i < am; i++) {
             seed = seed * 1664525u + 1013904223u;
             g.a[i] = (float)(seed >> 8) / 16777216.0f - 0.5f;
-            g.a16[i] = (uint16_t)rf_f32_to_bf16(g.a[i]);
         }
         for (size_t i = 0; i < bm; i++) {
             seed = seed * 1664525u + 1013904223u;
             g.b[i] = (float)(seed >> 8) / 16777216.0f - 0.5f;
-            b16[i] = (uint16_t)rf_f32_to_bf16(g.b[i]);
         }
-        rf_cpu_amx_pack_b(g.k, g.n, b16, g.n, g.packed);
+        rf_cpu_amx_pack_b(false, g.k, g.n, g.b, g.n, g.packed);
         g.desc = (rf_gemm_desc){.m = g.m, .n = g.n, .k = g.k, .alpha = 1, .beta = 0, .lda = g.k, .ldb = g.n,
                                 .ldc = g.n, .batch = 1};
         g.packed_f32 = aligned_alloc(64, (rf_cpu_gemm_packed_b_floats(g.k, g.n) * 4 + 63) / 64 * 64);
@@ -245,7 +242,7 @@ static void gemm_rates(double seconds) {
         double bf16 = flops / best_seconds(run_amx, &g, seconds / 3) / 1e9;
         printf("    %4d x %4d x %4d   OpenBLAS %6.1f   own AVX-512 %6.1f   bf16 AMX %6.1f   AMX / own %.2fx\n", g.m,
                g.n, g.k, blas, own, bf16, bf16 / own);
-        free(g.a), free(g.b), free(g.c), free(g.a16), free(b16), free(g.packed), free(g.scratch);
+        free(g.a), free(g.b), free(g.c), free(g.packed), free(g.packed_a);
         free(g.packed_f32), free(g.scratch_f32);
     }
 }

@@ -122,6 +122,17 @@ typedef struct rf_device_options {
      * tests use as the oracle, instead of the fast float kernels. */
     int cpu_reference;
 } rf_device_options;
+/* The precision of matrix products (linear layers, convolutions, the
+ * products of attention where a device composes it from GEMMs): f32, or
+ * the operands rounded to bf16 / fp16 (nearest, ties to even) and
+ * multiplied with f32 accumulation, as PyTorch's autocast does. Weights,
+ * optimizer state, EMA, losses, normalisation and softmax stay f32. */
+typedef enum rf_precision { RF_PRECISION_F32 = 0, RF_PRECISION_BF16, RF_PRECISION_F16, RF_PRECISION_COUNT } rf_precision;
+/* "f32", "bf16", "fp16"; parse takes those (and "f16", "float32", "bfloat16",
+ * "float16"), else RF_ERR_INVALID_ARGUMENT naming the choices. */
+const char *rf_precision_name(rf_precision precision);
+rf_status rf_precision_parse(const char *text, rf_precision *out);
+
 /* rf_device_open with options; NULL options == rf_device_open. */
 rf_status rf_device_open_with(const char *name, const rf_device_options *options, rf_device **out);
 void rf_device_close(rf_device *device);

@@ -9,6 +9,7 @@
 
 static const char *const unary_names[RF_UNARY_COUNT] = {
     "identity", "affine", "relu", "gelu", "silu", "sigmoid", "exp", "log_sigmoid", "tanh", "sqrt", "log", "inverse_sigmoid", "sin",
+    "round_bf16", "round_f16",
 };
 
 /* Input range where each op is defined and well conditioned. */

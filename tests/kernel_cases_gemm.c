@@ -2,7 +2,9 @@
  * 33, 257 ...), both transposes, leading dimensions wider than the rows,
  * offsets, batches, broadcast operands (stride 0), alpha/beta, k == 0,
  * beta == 0 over NaN (C is then write-only), and sizes that cross the cpu
- * GEMM's blocks. */
+ * GEMM's blocks; and products in bf16 and fp16 (operands rounded, f32
+ * sums), which a device multiplies itself or rf_gemm emulates for it: the
+ * reference rounds every operand in its double loop. */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -78,8 +80,32 @@ static void add_bias(kcase *cases, int *n, int max, int64_t m, int64_t nn, int64
     snprintf(c->desc + len - 1, sizeof c->desc - len + 1, ",bias=%s)", rows ? "rows" : "columns");
 }
 
+/* The last case added, as a bf16 or fp16 product. */
+static void in_precision(kcase *cases, int n, rf_precision p) {
+    kcase *c = &cases[n - 1];
+    KC_PARAMS(c, gemm_params)->d.compute = p;
+    /* The same rounded operands as the reference: only f32 summation may
+     * differ, so a product that skipped the rounding (NMSE ~1e-6) fails. */
+    c->max_nmse = 1e-10;
+    size_t len = strlen(c->desc);
+    snprintf(c->desc + len - 1, sizeof c->desc - len + 1, ",%s)", rf_precision_name(p));
+}
+
 int kc_cases_gemm(kcase *cases, int max) {
     int n = 0;
+    for (rf_precision p = RF_PRECISION_BF16; p <= RF_PRECISION_F16; p++)
+        for (int t = 0; t < 4; t++) {
+            bool ta = t & 1, tb = t & 2;
+            int before = n;
+            /* tile edges (AMX: 16 x 16 tiles, k in 32s), blocks, a batch over NaN */
+            add(cases, &n, max, 33, 17, 31, ta, tb, 3, 5, 1, false, false, 1.0f, 0.0f, false);
+            add(cases, &n, max, 150, 300, 257, ta, tb, 1, 2, 1, false, false, 1.0f, 0.5f, false);
+            add(cases, &n, max, 17, 40, 65, ta, tb, 3, 5, 3, false, true, 1.0f, 0.0f, true);
+            for (int i = before; i < n; i++) in_precision(cases, i + 1, p);
+            before = n;
+            add_bias(cases, &n, max, 64, 96, 100, ta, tb, 1, t == 3, 1.0f);
+            if (n > before) in_precision(cases, n, p);
+        }
     const int64_t small[] = {1, 7, 33};
     for (int t = 0; t < 4; t++) {
         bool ta = t & 1, tb = t & 2;

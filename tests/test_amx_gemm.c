@@ -1,5 +1,6 @@
 /* test_amx_gemm.c — the AMX bf16 GEMM (backend/cpu/amx_gemm.c) against a
- * double-precision product of the same bf16 values, for shapes that hit
+ * double-precision product of its f32 operands rounded to bf16, either
+ * operand transposed or not, for shapes that hit
  * every edge of its tiles and blocks (m, n around 16 and 32, k around 32,
  * single rows and columns, leading dimensions wider than the matrix), with
  * and without accumulation into C; the bound is f32 accumulation's over k
@@ -24,28 +25,34 @@ static double uniform(void) { /* splitmix64 -> [-1, 1) */
     return (double)(z >> 11) / 9007199254740992.0 * 2 - 1;
 }
 
-static void check_shape(int64_t m, int64_t n, int64_t k, int64_t pad, bool accumulate) {
-    int64_t lda = k + pad, ldb = n + pad, ldc = n + pad;
-    uint16_t *a = malloc(sizeof *a * (size_t)(m * lda)), *b = malloc(sizeof *b * (size_t)(k * ldb));
-    uint16_t *packed = aligned_alloc(64, (rf_cpu_amx_packed_b_elements(k, n) * 2 + 63) / 64 * 64);
-    uint16_t *scratch = aligned_alloc(64, (rf_cpu_amx_scratch_elements(m, k) * 2 + 63) / 64 * 64);
+static double as_bf16(float x) { return (double)rf_bf16_to_f32(rf_f32_to_bf16(x)); }
+
+/* op(A) is m x k and op(B) k x n; A is stored k x m when ta, B n x k when tb. */
+static void check_shape(int64_t m, int64_t n, int64_t k, int64_t pad, bool accumulate, bool ta, bool tb) {
+    int64_t lda = (ta ? m : k) + pad, ldb = (tb ? k : n) + pad, ldc = n + pad;
+    int64_t a_rows = ta ? k : m, b_rows = tb ? n : k;
+    float *a = malloc(sizeof *a * (size_t)(a_rows * lda)), *b = malloc(sizeof *b * (size_t)(b_rows * ldb));
+    uint16_t *pa = aligned_alloc(64, (rf_cpu_amx_packed_a_elements(m, k) * 2 + 63) / 64 * 64);
+    uint16_t *pb = aligned_alloc(64, (rf_cpu_amx_packed_b_elements(k, n) * 2 + 63) / 64 * 64);
     float *c = malloc(sizeof *c * (size_t)(m * ldc)), *again = malloc(sizeof *again * (size_t)(m * ldc));
-    for (int64_t i = 0; i < m * lda; i++) a[i] = (uint16_t)rf_f32_to_bf16((float)uniform());
-    for (int64_t i = 0; i < k * ldb; i++) b[i] = (uint16_t)rf_f32_to_bf16((float)(4 * uniform()));
+    /* Floats that bf16 cannot hold: packing must round them. */
+    for (int64_t i = 0; i < a_rows * lda; i++) a[i] = (float)uniform();
+    for (int64_t i = 0; i < b_rows * ldb; i++) b[i] = (float)(4 * uniform());
     for (int64_t i = 0; i < m * ldc; i++) c[i] = accumulate ? (float)uniform() : NAN;
     memcpy(again, c, sizeof *c * (size_t)(m * ldc));
     float *before = malloc(sizeof *before * (size_t)(m * ldc));
     memcpy(before, c, sizeof *c * (size_t)(m * ldc));
-    rf_cpu_amx_pack_b(k, n, b, ldb, packed);
-    rf_cpu_amx_gemm_bf16(m, n, k, a, lda, packed, c, ldc, accumulate, scratch);
-    rf_cpu_amx_gemm_bf16(m, n, k, a, lda, packed, again, ldc, accumulate, scratch);
+    rf_cpu_amx_pack_a(ta, m, k, a, lda, pa);
+    rf_cpu_amx_pack_b(tb, k, n, b, ldb, pb);
+    rf_cpu_amx_gemm(m, n, k, pa, pb, c, ldc, accumulate);
+    rf_cpu_amx_gemm(m, n, k, pa, pb, again, ldc, accumulate);
     int bad = 0;
     double worst = 0;
     for (int64_t i = 0; i < m; i++)
         for (int64_t j = 0; j < n; j++) {
             double ref = accumulate ? before[i * ldc + j] : 0, magnitude = fabs(ref);
             for (int64_t t = 0; t < k; t++) {
-                double p = (double)rf_bf16_to_f32(a[i * lda + t]) * (double)rf_bf16_to_f32(b[t * ldb + j]);
+                double p = as_bf16(ta ? a[t * lda + i] : a[i * lda + t]) * as_bf16(tb ? b[j * ldb + t] : b[t * ldb + j]);
                 ref += p;
                 magnitude += fabs(p);
             }
@@ -55,8 +62,9 @@ static void check_shape(int64_t m, int64_t n, int64_t k, int64_t pad, bool accum
             if (!(err <= bound)) bad++;
             if (err / (bound > 0 ? bound : 1) > worst) worst = err / (bound > 0 ? bound : 1);
         }
-    CHECK(bad == 0, "m %lld n %lld k %lld pad %lld%s: %d elements outside f32 accumulation's bound (worst %.2f of it)",
-          (long long)m, (long long)n, (long long)k, (long long)pad, accumulate ? " accumulate" : "", bad, worst);
+    CHECK(bad == 0, "m %lld n %lld k %lld pad %lld%s%s%s: %d elements outside f32 accumulation's bound (worst %.2f of it)",
+          (long long)m, (long long)n, (long long)k, (long long)pad, accumulate ? " accumulate" : "", ta ? " ta" : "",
+          tb ? " tb" : "", bad, worst);
     CHECK(memcmp(c, again, sizeof *c * (size_t)(m * ldc)) == 0, "m %lld n %lld k %lld: two calls differ",
           (long long)m, (long long)n, (long long)k);
     /* Outside the m x n block (the padding columns) C is untouched. */
@@ -65,7 +73,7 @@ static void check_shape(int64_t m, int64_t n, int64_t k, int64_t pad, bool accum
         for (int64_t j = n; j < ldc; j++) touched += memcmp(&c[i * ldc + j], &before[i * ldc + j], sizeof *c) != 0;
     CHECK(touched == 0, "m %lld n %lld k %lld: %d elements beyond n written", (long long)m, (long long)n, (long long)k,
           touched);
-    free(a), free(b), free(packed), free(scratch), free(c), free(again), free(before);
+    free(a), free(b), free(pa), free(pb), free(c), free(again), free(before);
 }
 
 int main(void) {
@@ -77,8 +85,9 @@ int main(void) {
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
         for (size_t j = 0; j < sizeof sizes / sizeof sizes[0]; j++)
             for (size_t d = 0; d < sizeof depths / sizeof depths[0]; d++)
-                check_shape(sizes[i], sizes[j], depths[d], (int64_t)((i + j + d) % 3), (i + j + d) % 2 == 1);
-    check_shape(200, 300, 1024, 5, false);
-    check_shape(64, 96, 4096, 0, true);
+                check_shape(sizes[i], sizes[j], depths[d], (int64_t)((i + j + d) % 3), (i + j + d) % 2 == 1,
+                            (i + d) % 2 == 0, (j + d) % 3 == 0);
+    check_shape(200, 300, 1024, 5, false, false, true);
+    check_shape(64, 96, 4096, 0, true, true, false);
     return test_finish("test_amx_gemm");
 }

@@ -5,11 +5,13 @@
  * B[2p][j], B[2p+1][j]: the layout the tile product reads); C tiles 16 x 16
  * f32. One configuration for all of them is set once per call. A block of
  * C of 32 x 32 lives in tiles 0-3 while k streams through A (tiles 4, 5)
- * and B (tiles 6, 7). A is copied into a zero-padded buffer (rows to 32, k
- * to 32) so no tile load reads outside it; B's padding is in its packing.
+ * and B (tiles 6, 7). Packed A is zero-padded (rows to 32, k to 32) so no
+ * tile load reads outside it; so is packed B.
  * C tiles go to a 16 x 16 buffer and from there into C, so edges need no
  * masks. */
 #include "backend/cpu/amx_gemm.h"
+
+#include "backend/kernels/half.h"
 
 #include <pthread.h>
 #include <string.h>
@@ -28,16 +30,32 @@
 
 static int64_t round_up(int64_t v, int64_t to) { return (v + to - 1) / to * to; }
 
+size_t rf_cpu_amx_packed_a_elements(int64_t m, int64_t k) {
+    return (size_t)round_up(m, BLOCK) * (size_t)round_up(k, TILE_K);
+}
+
 size_t rf_cpu_amx_packed_b_elements(int64_t k, int64_t n) {
     return (size_t)round_up(k, TILE_K) * (size_t)round_up(n, BLOCK);
 }
 
-size_t rf_cpu_amx_scratch_elements(int64_t m, int64_t k) {
-    return (size_t)round_up(m, BLOCK) * (size_t)round_up(k, TILE_K);
+static uint16_t to_bf16(float x) { return (uint16_t)rf_f32_to_bf16(x); }
+
+/* dst[i][kk], rows padded to BLOCK and k to TILE_K with zeros. */
+void rf_cpu_amx_pack_a(bool trans, int64_t m, int64_t k, const float *a, int64_t lda, uint16_t *dst) {
+    int64_t mp = round_up(m, BLOCK), kp = round_up(k, TILE_K);
+    for (int64_t i = 0; i < mp; i++) {
+        uint16_t *row = dst + i * kp;
+        int64_t valid = i < m ? k : 0;
+        if (trans)
+            for (int64_t kk = 0; kk < valid; kk++) row[kk] = to_bf16(a[kk * lda + i]);
+        else
+            for (int64_t kk = 0; kk < valid; kk++) row[kk] = to_bf16(a[i * lda + kk]);
+        memset(row + valid, 0, sizeof *row * (size_t)(kp - valid));
+    }
 }
 
 /* dst[panel][pair][column][2]: panel = j / 16, pair = kk / 2. */
-void rf_cpu_amx_pack_b(int64_t k, int64_t n, const uint16_t *b, int64_t ldb, uint16_t *dst) {
+void rf_cpu_amx_pack_b(bool trans, int64_t k, int64_t n, const float *b, int64_t ldb, uint16_t *dst) {
     int64_t kp = round_up(k, TILE_K), np = round_up(n, BLOCK);
     for (int64_t panel = 0; panel < np / 16; panel++)
         for (int64_t pair = 0; pair < kp / 2; pair++)
@@ -46,7 +64,7 @@ void rf_cpu_amx_pack_b(int64_t k, int64_t n, const uint16_t *b, int64_t ldb, uin
                 uint16_t *out = dst + ((panel * (kp / 2) + pair) * 16 + col) * 2;
                 for (int half = 0; half < 2; half++) {
                     int64_t kk = 2 * pair + half;
-                    out[half] = (j < n && kk < k) ? b[kk * ldb + j] : 0;
+                    out[half] = j < n && kk < k ? to_bf16(trans ? b[j * ldb + kk] : b[kk * ldb + j]) : 0;
                 }
             }
 }
@@ -87,14 +105,11 @@ static void store_tile(const float t[16 * 16], float *c, int64_t ldc, int64_t ro
 
 static int64_t min64(int64_t x, int64_t y) { return x < y ? x : y; }
 
-__attribute__((target("amx-tile,amx-bf16"))) void rf_cpu_amx_gemm_bf16(int64_t m, int64_t n, int64_t k,
-                                                                        const uint16_t *a, int64_t lda,
-                                                                        const uint16_t *packed_b, float *c, int64_t ldc,
-                                                                        bool accumulate, uint16_t *scratch) {
+__attribute__((target("amx-tile,amx-bf16"))) void rf_cpu_amx_gemm(int64_t m, int64_t n, int64_t k,
+                                                                   const uint16_t *packed_a, const uint16_t *packed_b,
+                                                                   float *c, int64_t ldc, bool accumulate) {
     if (m <= 0 || n <= 0) return;
     int64_t mp = round_up(m, BLOCK), kp = round_up(k, TILE_K), np = round_up(n, BLOCK);
-    for (int64_t i = 0; i < mp; i++)
-        for (int64_t kk = 0; kk < kp; kk++) scratch[i * kp + kk] = (i < m && kk < k) ? a[i * lda + kk] : 0;
     tile_config cfg;
     memset(&cfg, 0, sizeof cfg);
     cfg.palette = 1;
@@ -108,7 +123,7 @@ __attribute__((target("amx-tile,amx-bf16"))) void rf_cpu_amx_gemm_bf16(int64_t m
             _tile_zero(1);
             _tile_zero(2);
             _tile_zero(3);
-            const uint16_t *a0 = scratch + i * kp, *a1 = a0 + TILE_ROWS * kp;
+            const uint16_t *a0 = packed_a + i * kp, *a1 = a0 + TILE_ROWS * kp;
             const uint16_t *b0 = packed_b + (j / 16) * b_panel, *b1 = b0 + b_panel;
             for (int64_t kk = 0; kk < kp; kk += TILE_K) {
                 _tile_loadd(4, a0 + kk, a_stride);
@@ -141,7 +156,9 @@ __attribute__((target("amx-tile,amx-bf16"))) void rf_cpu_amx_gemm_bf16(int64_t m
 
 bool rf_cpu_amx_bf16_available(void) { return false; }
 
-void rf_cpu_amx_gemm_bf16(int64_t m, int64_t n, int64_t k, const uint16_t *a, int64_t lda, const uint16_t *packed_b,
-                          float *c, int64_t ldc, bool accumulate, uint16_t *scratch) {}
+void rf_cpu_amx_gemm(int64_t m, int64_t n, int64_t k, const uint16_t *packed_a, const uint16_t *packed_b, float *c,
+                     int64_t ldc, bool accumulate) {
+    (void)m, (void)n, (void)k, (void)packed_a, (void)packed_b, (void)c, (void)ldc, (void)accumulate;
+}
 
 #endif

@@ -1,5 +1,6 @@
 /* amx_gemm.h — bf16 GEMM with f32 accumulation on Intel AMX (issue 12):
- * C (m x n, f32) = A (m x k, bf16) * B (k x n, bf16), or C += that.
+ * C (m x n, f32) = A (m x k) * B (k x n), or C += that, with A and B given
+ * in f32 and rounded to bf16 as they are packed.
  *
  * On CPUs with AMX (Sapphire Rapids and later) the tile product issues many
  * times the f32 FMA rate of AVX-512 (bench_peak_bf16), while AVX512_BF16's
@@ -23,18 +24,19 @@
  * state (asked once, with arch_prctl). */
 bool rf_cpu_amx_bf16_available(void);
 
-/* B (k x n, row-major, leading dimension ldb) packed once for the tile
- * product: 16-column panels, k in pairs; zero-padded. Sizes in elements. */
+/* The operands, rounded from f32 to bf16 (nearest, ties to even: half.h)
+ * and packed for the tile product: op(A) (m x k; A is stored k x m when
+ * trans) in zero-padded rows, op(B) (k x n; B stored n x k when trans) in
+ * 16-column panels with k in pairs. Sizes in elements (2 bytes); dst
+ * 64-byte aligned. */
+size_t rf_cpu_amx_packed_a_elements(int64_t m, int64_t k);
 size_t rf_cpu_amx_packed_b_elements(int64_t k, int64_t n);
-void rf_cpu_amx_pack_b(int64_t k, int64_t n, const uint16_t *b, int64_t ldb, uint16_t *dst);
+void rf_cpu_amx_pack_a(bool trans, int64_t m, int64_t k, const float *a, int64_t lda, uint16_t *dst);
+void rf_cpu_amx_pack_b(bool trans, int64_t k, int64_t n, const float *b, int64_t ldb, uint16_t *dst);
 
-/* Elements of bf16 scratch rf_cpu_amx_gemm_bf16 needs for A (64-byte aligned). */
-size_t rf_cpu_amx_scratch_elements(int64_t m, int64_t k);
-
-/* C = A * B (accumulate: C += A * B), A row-major with leading dimension
- * lda, B packed by rf_cpu_amx_pack_b for the same k and n. Call only where
- * rf_cpu_amx_bf16_available(). */
-void rf_cpu_amx_gemm_bf16(int64_t m, int64_t n, int64_t k, const uint16_t *a, int64_t lda, const uint16_t *packed_b,
-                          float *c, int64_t ldc, bool accumulate, uint16_t *scratch);
+/* C = op(A) op(B) (accumulate: C += op(A) op(B)) from the packed operands.
+ * Call only where rf_cpu_amx_bf16_available(). */
+void rf_cpu_amx_gemm(int64_t m, int64_t n, int64_t k, const uint16_t *packed_a, const uint16_t *packed_b, float *c,
+                     int64_t ldc, bool accumulate);
 
 #endif

@@ -72,17 +72,19 @@ static rf_status cpu_gemm(rf_device *dev, const rf_gemm_desc *d) {
     const float *a = (const float *)d->a->native + d->a_offset;
     const float *b = (const float *)d->b->native + d->b_offset;
     float *c = (float *)d->c->native + d->c_offset;
-    if (cpu_is_reference(dev))
+    if (cpu_is_reference(dev)) {
         rf_cpu_gemm_reference(d, a, b, c);
-    else
-        rf_cpu_gemm_fast(dev, d, a, b, c);
-    return RF_OK;
+        return RF_OK;
+    }
+    return rf_cpu_gemm_fast(dev, d, a, b, c);
 }
 
 static void cpu_close(rf_device *dev) {
     cpu_state *st = dev->native;
     for (int i = 0; st->gemm_scratch && i < rf_cpu_pool_threads(st->pool); i++) free(st->gemm_scratch[i]);
     free(st->gemm_scratch);
+    for (int i = 0; st->operands && i < rf_cpu_pool_threads(st->pool); i++) free(st->operands[i]);
+    free(st->operands);
     rf_cpu_gemm_forget(st, NULL);
     rf_cpu_pool_free(st->pool);
     free(st);
@@ -238,6 +240,8 @@ static rf_status cpu_open(int index, const rf_device_options *options, rf_device
         return s;
     }
     (*out)->gemm_fuses_bias = true; /* both modes add rf_gemm_desc.bias themselves */
+    /* Both modes round bf16 / fp16 operands themselves (cpu_gemm.c): bf16 on AMX where the CPU has it. */
+    (*out)->gemm_precisions = 1u << RF_PRECISION_F32 | 1u << RF_PRECISION_BF16 | 1u << RF_PRECISION_F16;
     /* Our threads split the work; OpenBLAS computes each part on the thread
      * that calls it instead of waking (and spinning) its own. */
     if (openblas_get_num_threads() != 1) openblas_set_num_threads(1);

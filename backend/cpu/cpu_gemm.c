@@ -6,9 +6,18 @@
 #include <stddef.h>
 #include <stdlib.h>
 
+#include "backend/cpu/amx_gemm.h"
 #include "backend/cpu/cpu_backend.h"
 #include "backend/cpu/cpu_internal.h"
 #include "backend/cpu/fast_gemm.h"
+#include "backend/kernels/half.h"
+
+/* x as the compute precision holds it (f32: itself). */
+static inline float rounded(rf_precision p, float x) {
+    if (p == RF_PRECISION_BF16) return rf_bf16_to_f32(rf_f32_to_bf16(x));
+    if (p == RF_PRECISION_F16) return rf_f16_to_f32(rf_f32_to_f16(x));
+    return x;
+}
 
 void rf_cpu_gemm_reference(const rf_gemm_desc *d, const float *a, const float *b, float *c) {
     const float *bias = d->bias ? (const float *)d->bias->native + d->bias_offset : NULL;
@@ -20,8 +29,8 @@ void rf_cpu_gemm_reference(const rf_gemm_desc *d, const float *a, const float *b
             for (int64_t j = 0; j < d->n; j++) {
                 double acc = 0.0;
                 for (int64_t p = 0; p < d->k; p++) {
-                    double av = d->trans_a ? ab[p * d->lda + i] : ab[i * d->lda + p];
-                    double bv = d->trans_b ? bb[j * d->ldb + p] : bb[p * d->ldb + j];
+                    double av = rounded(d->compute, d->trans_a ? ab[p * d->lda + i] : ab[i * d->lda + p]);
+                    double bv = rounded(d->compute, d->trans_b ? bb[j * d->ldb + p] : bb[p * d->ldb + j]);
                     acc += av * bv;
                 }
                 float *cij = &cb[i * d->ldc + j];
@@ -59,6 +68,8 @@ typedef struct gemm_job {
     float *const *scratch; /* per thread for the AVX-512 GEMM; NULL: OpenBLAS */
     const float *bias;     /* d->bias's first element, or NULL */
     const float *packed_b; /* op(B) packed once (all columns), or NULL */
+    void *const *operands; /* per thread: bf16 / fp16 operands (compute != F32) */
+    bool amx;              /* bf16 on AMX, else operands rounded into f32 copies */
 } gemm_job;
 
 /* One part: rows m and columns n of C at c (bias, when given, already
@@ -90,30 +101,88 @@ static void sgemm(const rf_gemm_desc *d, int64_t m, int64_t n, const float *a, c
                 (blasint)d->ldc);
 }
 
+/* ---- products in bf16 / fp16 --------------------------------------------------------------
+ * With AMX, bf16 operands are rounded as they are packed for the tile
+ * product; otherwise (fp16, or a CPU without AMX) op(A) and op(B) are
+ * rounded into f32 copies, whose f32 product is the same arithmetic: a
+ * product of two bf16 or fp16 values is exact in f32. */
+
+/* Bytes of per-thread operand memory one part of at most m x n needs. */
+static size_t operand_bytes(bool amx, int64_t m, int64_t n, int64_t k) {
+    if (amx) return 2 * (rf_cpu_amx_packed_a_elements(m, k) + rf_cpu_amx_packed_b_elements(k, n));
+    return sizeof(float) * ((size_t)m * (size_t)k + 16 + (size_t)k * (size_t)n);
+}
+
+/* C starts as the bias, beta * C or nothing; true when the product adds to it. */
+static bool start_c(const rf_gemm_desc *d, int64_t m, int64_t n, float *c, const float *bias) {
+    if (bias) {
+        for (int64_t i = 0; i < m; i++)
+            for (int64_t j = 0; j < n; j++) c[i * d->ldc + j] = bias[d->bias_rows ? i : j];
+        return true;
+    }
+    if (d->beta == 0.0f) return false;
+    if (d->beta != 1.0f)
+        for (int64_t i = 0; i < m; i++)
+            for (int64_t j = 0; j < n; j++) c[i * d->ldc + j] *= d->beta;
+    return true;
+}
+
+static void low_precision_gemm(const gemm_job *j, int64_t m, int64_t n, const float *a, const float *b, float *c,
+                               const float *bias, float *scratch, void *operands) {
+    const rf_gemm_desc *d = j->d;
+    int64_t k = d->k;
+    if (j->amx) {
+        uint16_t *pa = operands, *pb = pa + rf_cpu_amx_packed_a_elements(m, k); /* 2 KiB multiples: aligned */
+        rf_cpu_amx_pack_a(d->trans_a, m, k, a, d->lda, pa);
+        rf_cpu_amx_pack_b(d->trans_b, k, n, b, d->ldb, pb);
+        rf_cpu_amx_gemm(m, n, k, pa, pb, c, d->ldc, start_c(d, m, n, c, bias));
+        return;
+    }
+    float *ra = operands, *rb = ra + ((size_t)m * (size_t)k + 15) / 16 * 16;
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t p = 0; p < k; p++) ra[i * k + p] = rounded(d->compute, d->trans_a ? a[p * d->lda + i] : a[i * d->lda + p]);
+    for (int64_t p = 0; p < k; p++)
+        for (int64_t jj = 0; jj < n; jj++)
+            rb[p * n + jj] = rounded(d->compute, d->trans_b ? b[jj * d->ldb + p] : b[p * d->ldb + jj]);
+    rf_gemm_desc e = *d;
+    e.trans_a = e.trans_b = false;
+    e.lda = k, e.ldb = n;
+    e.compute = RF_PRECISION_F32;
+    sgemm(&e, m, n, ra, rb, c, bias, NULL, scratch);
+}
+
+static void run_part(const gemm_job *j, int thread, int64_t m, int64_t n, const float *a, const float *b, float *c,
+                     const float *bias, const float *packed_b) {
+    float *scratch = j->scratch ? j->scratch[thread] : NULL;
+    if (j->d->compute != RF_PRECISION_F32 && m > 0 && n > 0 && j->d->k > 0)
+        low_precision_gemm(j, m, n, a, b, c, bias, scratch, j->operands[thread]);
+    else
+        sgemm(j->d, m, n, a, b, c, bias, packed_b, scratch);
+}
+
 static void gemm_part(void *p, int64_t t, int thread) {
     const gemm_job *j = p;
     const rf_gemm_desc *d = j->d;
-    float *scratch = j->scratch ? j->scratch[thread] : NULL;
     const float *bias = j->bias;
     if (j->split == 0) {
         int64_t b0 = cpu_part_begin(d->batch, j->parts, t), b1 = cpu_part_begin(d->batch, j->parts, t + 1);
         for (int64_t bt = b0; bt < b1; bt++)
-            sgemm(d, d->m, d->n, j->a + bt * d->stride_a, j->b + bt * d->stride_b, j->c + bt * d->stride_c, bias,
-                  j->packed_b, scratch);
+            run_part(j, thread, d->m, d->n, j->a + bt * d->stride_a, j->b + bt * d->stride_b, j->c + bt * d->stride_c,
+                     bias, j->packed_b);
     } else if (j->split == 1) {
         /* Row blocks of 16 keep OpenBLAS's row micro-tiles whole. */
         int64_t blocks = (d->m + 15) / 16;
         int64_t r0 = cpu_part_begin(blocks, j->parts, t) * 16, r1 = cpu_part_begin(blocks, j->parts, t + 1) * 16;
         if (r1 > d->m) r1 = d->m;
         const float *a = j->a + (d->trans_a ? r0 : r0 * d->lda);
-        sgemm(d, r1 - r0, d->n, a, j->b, j->c + r0 * d->ldc, bias && d->bias_rows ? bias + r0 : bias, j->packed_b,
-              scratch);
+        run_part(j, thread, r1 - r0, d->n, a, j->b, j->c + r0 * d->ldc, bias && d->bias_rows ? bias + r0 : bias,
+                 j->packed_b);
     } else {
         int64_t blocks = (d->n + 15) / 16;
         int64_t c0 = cpu_part_begin(blocks, j->parts, t) * 16, c1 = cpu_part_begin(blocks, j->parts, t + 1) * 16;
         if (c1 > d->n) c1 = d->n;
         const float *b = j->b + (d->trans_b ? c0 * d->ldb : c0);
-        sgemm(d, d->m, c1 - c0, j->a, b, j->c + c0, bias && !d->bias_rows ? bias + c0 : bias, NULL, scratch);
+        run_part(j, thread, d->m, c1 - c0, j->a, b, j->c + c0, bias && !d->bias_rows ? bias + c0 : bias, NULL);
     }
 }
 
@@ -216,12 +285,37 @@ static const float *packed_weight(cpu_state *st, const rf_gemm_desc *d, const fl
     return e->packed;
 }
 
-void rf_cpu_gemm_fast(const rf_device *dev, const rf_gemm_desc *d, const float *a, const float *b, float *c) {
+/* Each thread's operand memory for a bf16 / fp16 product, grown to `bytes`. */
+static bool operand_memory(cpu_state *st, size_t bytes) {
+    int threads = rf_cpu_pool_threads(st->pool);
+    if (!st->operands && !(st->operands = calloc((size_t)threads, sizeof *st->operands))) return false;
+    if (bytes <= st->operand_bytes) return true;
+    for (int t = 0; t < threads; t++) {
+        free(st->operands[t]);
+        if (!(st->operands[t] = aligned_alloc(64, (bytes + 63) / 64 * 64))) {
+            st->operand_bytes = 0;
+            return false;
+        }
+    }
+    st->operand_bytes = bytes;
+    return true;
+}
+
+rf_status rf_cpu_gemm_fast(const rf_device *dev, const rf_gemm_desc *d, const float *a, const float *b, float *c) {
     cpu_state *st = dev->native;
     gemm_job j = {d, a, b, c, 1, 0, NULL, d->bias ? (const float *)d->bias->native + d->bias_offset : NULL, NULL};
     bool own = st->own_gemm && gemm_scratch(st);
+    if (d->compute != RF_PRECISION_F32) {
+        j.amx = d->compute == RF_PRECISION_BF16 && rf_cpu_amx_bf16_available();
+        /* Parts never exceed the whole product. */
+        if (!operand_memory(st, operand_bytes(j.amx, d->m, d->n, d->k)))
+            return RF_ERROR(RF_ERR_OUT_OF_MEMORY, "gemm: out of host memory for %s operands (%lld x %lld x %lld)",
+                            rf_precision_name(d->compute), (long long)d->m, (long long)d->n, (long long)d->k);
+        j.operands = st->operands;
+    }
     /* Packed weights serve parts that span all columns: such products are split by rows. */
-    if (own && d->batch == 1 && d->k > 0 && d->b->holds_weights) j.packed_b = packed_weight(st, d, b);
+    if (own && d->compute == RF_PRECISION_F32 && d->batch == 1 && d->k > 0 && d->b->holds_weights)
+        j.packed_b = packed_weight(st, d, b);
     int64_t per = d->m * d->n * (d->k > 0 ? d->k : 1);
     int64_t divisor = st->grain_divisor;
     int64_t grain = GEMM_GRAIN / divisor > 0 ? GEMM_GRAIN / divisor : 1;
@@ -244,4 +338,5 @@ void rf_cpu_gemm_fast(const rf_device *dev, const rf_gemm_desc *d, const float *
     if (j.parts == 1) j.split = 0;
     if (own) j.scratch = st->gemm_scratch;
     cpu_parallel_tasks(dev, j.parts, gemm_part, &j);
+    return RF_OK;
 }

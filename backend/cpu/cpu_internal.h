@@ -35,6 +35,8 @@ typedef struct cpu_state {
     int64_t grain_divisor; /* 1; larger splits small work too (rf_cpu_set_split_divisor) */
     bool own_gemm;         /* fast_gemm.c's AVX-512 GEMM instead of OpenBLAS */
     float **gemm_scratch;  /* packing memory per pool thread, allocated on first use */
+    void **operands;       /* bf16 / fp16 operands per pool thread (cpu_gemm.c), `operand_bytes` each */
+    size_t operand_bytes;
     char gemm_name[128];   /* rf_cpu_gemm_name */
     cpu_packed_weight *packed; /* packed weights, `n_packed` of `packed_cap` */
     int n_packed, packed_cap;
@@ -71,7 +73,7 @@ void cpu_parallel_range(const rf_device *dev, int64_t n, int64_t grain, cpu_rang
 void cpu_parallel_tasks(const rf_device *dev, int64_t tasks, rf_cpu_task_fn fn, void *ctx);
 
 /* The fast GEMM: OpenBLAS, one call per part, parts fixed by the shape. */
-void rf_cpu_gemm_fast(const rf_device *dev, const rf_gemm_desc *d, const float *a, const float *b, float *c);
+rf_status rf_cpu_gemm_fast(const rf_device *dev, const rf_gemm_desc *d, const float *a, const float *b, float *c);
 /* Drops the packed weights of buf (being freed), or all (buf NULL). */
 void rf_cpu_gemm_forget(cpu_state *st, const rf_buffer *buf);
 

@@ -13,6 +13,7 @@
 
 #ifndef __OPENCL_VERSION__
 #include "backend/kernels/common.h"
+#include "backend/kernels/half.h"
 #include "backend/kernels/ops.h"
 #endif
 
@@ -35,6 +36,9 @@ RF_FN RF_S rf_unary_value(int op, RF_S x, RF_S alpha, RF_S beta) {
         return log(fmax(c, alpha) / fmax(RF_C(1.0) - c, alpha));
     }
     case RF_UNARY_SIN: return sin(x);
+    /* From the float x holds (the reference's double came from one). */
+    case RF_UNARY_ROUND_BF16: return rf_bf16_to_f32(rf_f32_to_bf16((float)x));
+    case RF_UNARY_ROUND_F16: return rf_f16_to_f32(rf_f32_to_f16((float)x));
     default: return RF_NAN;
     }
 }
@@ -67,6 +71,9 @@ RF_FN RF_S rf_unary_derivative(int op, RF_S x, RF_S y, RF_S alpha) {
         return g;
     }
     case RF_UNARY_SIN: return cos(x);
+    /* Straight through, as autocast's casts pass gradients. */
+    case RF_UNARY_ROUND_BF16: return RF_C(1.0);
+    case RF_UNARY_ROUND_F16: return RF_C(1.0);
     default: return RF_NAN;
     }
 }

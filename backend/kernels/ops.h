@@ -18,6 +18,8 @@ typedef enum rf_unary_op {
     RF_UNARY_LOG,
     RF_UNARY_INVERSE_SIGMOID, /* log(x / (1 - x)) with x clamped to [eps, 1-eps] (alpha = eps), RF-DETR's inverse_sigmoid */
     RF_UNARY_SIN,        /* sin(x): DETR's sine embedding of reference boxes (cos x = sin(x + pi/2)) */
+    RF_UNARY_ROUND_BF16, /* x rounded to bf16 (nearest, ties to even; half.h), kept as float: a GEMM operand in bf16 */
+    RF_UNARY_ROUND_F16,  /* the same to IEEE fp16 (overflow to infinity, subnormals kept) */
     RF_UNARY_COUNT
 } rf_unary_op;
 
@@ -30,7 +32,7 @@ typedef enum rf_unary_op {
     X(Y, RF_UNARY_GELU, gelu) X(Y, RF_UNARY_SILU, silu) X(Y, RF_UNARY_SIGMOID, sigmoid)               \
     X(Y, RF_UNARY_EXP, exp) X(Y, RF_UNARY_LOG_SIGMOID, log_sigmoid) X(Y, RF_UNARY_TANH, tanh)         \
     X(Y, RF_UNARY_SQRT, sqrt) X(Y, RF_UNARY_LOG, log) X(Y, RF_UNARY_INVERSE_SIGMOID, inverse_sigmoid) \
-    X(Y, RF_UNARY_SIN, sin)
+    X(Y, RF_UNARY_SIN, sin) X(Y, RF_UNARY_ROUND_BF16, round_bf16) X(Y, RF_UNARY_ROUND_F16, round_f16)
 
 typedef enum rf_binary_op {
     RF_BINARY_ADD = 0,

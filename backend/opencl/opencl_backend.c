@@ -24,7 +24,7 @@ extern const size_t rf_opencl_kernel_count;
  * the program's first strings. */
 #define RF_CL_MAX_PROGRAM_FILES 6
 static const char *const program_files[RF_OPENCL_PROGRAMS][RF_CL_MAX_PROGRAM_FILES + 1] = {
-    {"basic", "device.h", "ops.h", "common.h", "basic.h", NULL},
+    {"basic", "device.h", "ops.h", "common.h", "half.h", "basic.h", NULL},
     {"conv", "device.h", "ops.h", "common.h", "conv.h", NULL},
     {"sampling", "device.h", "ops.h", "common.h", "sampling_taps.h", "sampling.h", NULL},
     {"loss", "device.h", "ops.h", "common.h", "loss.h", NULL},

@@ -76,6 +76,14 @@ int rf_model_num_classes(const rf_model *model) { return model->m->cfg.num_class
 int rf_model_resolution(const rf_model *model) { return model->m->cfg.resolution; }
 const char *rf_model_class_name(const rf_model *model, int class_id) { return rfdetr_model_class_name(model->m, class_id); }
 
+rf_status rf_model_set_precision(rf_model *model, rf_precision precision) {
+    if (!model) return RF_ERROR(RF_ERR_INVALID_ARGUMENT, "rf_model_set_precision: NULL model");
+    if (precision < RF_PRECISION_F32 || precision >= RF_PRECISION_COUNT)
+        return RF_ERROR(RF_ERR_INVALID_ARGUMENT, "rf_model_set_precision: unknown precision %d", (int)precision);
+    model->ctx->precision = precision;
+    return RF_OK;
+}
+
 rf_status rf_image_read(const char *path, rf_image_rgb8 *out) {
     if (!path || !out) return RF_ERROR(RF_ERR_INVALID_ARGUMENT, "rf_image_read: NULL argument");
     *out = (rf_image_rgb8){NULL, 0, 0};

@@ -8,6 +8,8 @@
  *               [--threads 1,2] [--batch 1,8] [--no-python]
  *               [--weights W (ours alone, e.g. for perf)] [--openblas-core SKYLAKEX]
  *               [--profile (one more forward per setting, every kernel timed)]
+ *               [--precision f32,bf16 (each precision of the products in the same run;
+ *                the baselines and their ratios are against the first)]
  *
  * bench/infer_python_time.py builds the rfdetr package's model (random
  * initialisation, offline), saves its weights for us, times torch and an
@@ -99,6 +101,18 @@ static bool parse_list(const char *text, int *out, int *n) {
     return *n > 0;
 }
 
+/* "f32,bf16" -> the precisions, the first the baselines are compared with. */
+static bool parse_precisions(const char *text, rf_precision *out, int *n) {
+    char copy[64];
+    snprintf(copy, sizeof copy, "%s", text);
+    *n = 0;
+    for (char *save = NULL, *item = strtok_r(copy, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
+        if (*n == RF_PRECISION_COUNT || rf_precision_parse(item, &out[*n]) != RF_OK) return false;
+        (*n)++;
+    }
+    return *n > 0;
+}
+
 /* Median ms (wall and process CPU) of `runs` forwards + post-processing of
  * `batch` images after 3 warm-ups. */
 static void time_ours(rfdetr_model *m, rf_ctx *ctx, int batch, int runs, bool profile, double *wall,
@@ -149,6 +163,8 @@ int main(int argc, char **argv) {
     int resolution = 384, runs = 10, threads[MAX_SETTINGS] = {1, 2}, batches[MAX_SETTINGS] = {1, 8};
     int n_threads = 2, n_batches = 2;
     bool python = true, profile = false;
+    rf_precision precisions[RF_PRECISION_COUNT] = {RF_PRECISION_F32};
+    int n_precisions = 1;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--size") && i + 1 < argc) size = argv[++i];
         else if (!strcmp(argv[i], "--resolution") && i + 1 < argc) resolution = atoi(argv[++i]);
@@ -158,11 +174,13 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--batch") && i + 1 < argc && parse_list(argv[i + 1], batches, &n_batches)) i++;
         else if (!strcmp(argv[i], "--no-python")) python = false;
         else if (!strcmp(argv[i], "--profile")) profile = true;
+        else if (!strcmp(argv[i], "--precision") && i + 1 < argc && parse_precisions(argv[i + 1], precisions, &n_precisions))
+            i++;
         else if (!strcmp(argv[i], "--openblas-core") && i + 1 < argc) core = argv[++i];
         else if (!strcmp(argv[i], "--weights") && i + 1 < argc) given = argv[++i], python = false;
         else {
             fprintf(stderr, "usage: bench_infer [--size S] [--resolution R] [--device D] [--runs N] [--threads T,...] "
-                            "[--batch B,...] [--no-python] [--weights W] [--openblas-core C] [--profile]\n"
+                            "[--batch B,...] [--no-python] [--weights W] [--openblas-core C] [--profile] [--precision P,...]\n"
                             "  --threads and --batch take up to %d numbers from 1 to 256, comma-separated\n",
                     MAX_SETTINGS);
             return 2;
@@ -194,7 +212,7 @@ int main(int argc, char **argv) {
         }
     }
 
-    double ours[MAX_SETTINGS][MAX_SETTINGS], ours_cpu[MAX_SETTINGS][MAX_SETTINGS];
+    double ours[RF_PRECISION_COUNT][MAX_SETTINGS][MAX_SETTINGS], ours_cpu[RF_PRECISION_COUNT][MAX_SETTINGS][MAX_SETTINGS];
     char gemm[160] = "";
     int R = resolution;
     for (int ti = 0; ti < n_threads; ti++) {
@@ -213,7 +231,11 @@ int main(int argc, char **argv) {
         rf_ctx *ctx;
         if (rf_ctx_create(dev, 0, &ctx) != RF_OK) die("context");
         R = m->cfg.resolution;
-        for (int bi = 0; bi < n_batches; bi++) time_ours(m, ctx, batches[bi], runs, profile, &ours[ti][bi], &ours_cpu[ti][bi]);
+        for (int bi = 0; bi < n_batches; bi++)
+            for (int pi = 0; pi < n_precisions; pi++) {
+                ctx->precision = precisions[pi];
+                time_ours(m, ctx, batches[bi], runs, profile, &ours[pi][ti][bi], &ours_cpu[pi][ti][bi]);
+            }
         if (dev->backend == rf_backend_find("cpu")) snprintf(gemm, sizeof gemm, "%s", rf_cpu_gemm_name(dev));
         rf_ctx_free(ctx);
         rfdetr_model_free(m);
@@ -224,13 +246,20 @@ int main(int argc, char **argv) {
     printf("bench_infer: %s at %d px, %d runs (medians, ms per batch), on %s (%ld online cores)\n", size, R, runs,
            bench_cpu_model(), sysconf(_SC_NPROCESSORS_ONLN));
     printf("  rfdetr.c on %s; GEMM: %s; OpenBLAS core %s\n", device, gemm[0] ? gemm : "device's", core ? core : "auto-detected");
-    printf("  %7s %5s %12s %12s %12s %10s %12s %8s\n", "threads", "batch", "rfdetr.c", "(CPU ms)", "PyTorch", "vs torch",
-           "ORT", "vs ORT");
+    printf("  %7s %5s %12s %12s", "threads", "batch", "rfdetr.c", "(CPU ms)");
+    if (python) printf(" %12s %10s %12s %8s", "PyTorch", "vs torch", "ORT", "vs ORT");
+    for (int pi = 1; pi < n_precisions; pi++) {
+        char ms[32], vs[32];
+        snprintf(ms, sizeof ms, "%s ms", rf_precision_name(precisions[pi]));
+        snprintf(vs, sizeof vs, "vs %s", rf_precision_name(precisions[0]));
+        printf(" %12s %9s", ms, vs);
+    }
+    printf("   (rfdetr.c: %s products)\n", rf_precision_name(precisions[0]));
     bool all_ort = python, met = python;
     for (int ti = 0; ti < n_threads; ti++)
         for (int bi = 0; bi < n_batches; bi++) {
-            double mine = ours[ti][bi];
-            printf("  %7d %5d %12.1f %12.1f", threads[ti], batches[bi], mine, ours_cpu[ti][bi]);
+            double mine = ours[0][ti][bi];
+            printf("  %7d %5d %12.1f %12.1f", threads[ti], batches[bi], mine, ours_cpu[0][ti][bi]);
             if (python) {
                 char key[64];
                 snprintf(key, sizeof key, "torch_ms_t%d_b%d", threads[ti], batches[bi]);
@@ -246,6 +275,8 @@ int main(int argc, char **argv) {
                     if (o / mine < 1.1) met = false;
                 }
             }
+            for (int pi = 1; pi < n_precisions; pi++)
+                printf(" %12.1f %8.2fx", ours[pi][ti][bi], mine / ours[pi][ti][bi]);
             printf("\n");
         }
     if (python) {

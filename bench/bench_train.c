@@ -5,6 +5,7 @@
  *
  *   bench_train [--size tiny|nano|...] [--resolution R] [--batch B] [--steps N]
  *               [--device cpu] [--against D] [--threads T] [--torch-threads T] [--no-python]
+ *               [--precision f32,bf16]
  *
  * One step = forward in training mode with every query group, the criterion
  * (matching on the host, IoU-aware BCE + L1 + GIoU on every head), backward,
@@ -15,6 +16,9 @@
  *
  * --against D measures device D too, in the same run, and prints the ratio
  * of the two step times (e.g. --device opencl:1 --against cpu).
+ * --precision f32,bf16 measures the device with each precision of the matrix
+ * products in turn and prints the speed-ups over the first (which the other
+ * comparisons use), with each one's peak device memory.
  *
  * Each step's device work (launches, host<->device bytes, synchronizations)
  * is printed from the device counters; --profile adds one more step with
@@ -85,6 +89,7 @@ static double python_ms(const char *size, int resolution, int batch, int steps, 
 typedef struct bench_config {
     const char *size;
     int resolution, batch, steps, threads;
+    rf_precision precision;
 } bench_config;
 
 /* The median step of `device` (ms; 0 on failure), printing its line and
@@ -103,6 +108,7 @@ static double measure(const bench_config *bc, const char *device, bool profile, 
         fprintf(stderr, "bench_train: %s\n", rf_last_error());
         return 0;
     }
+    ctx->precision = bc->precision;
     rf_adamw_config ac = rf_adamw_default_config();
     ac.lr = 1e-4f;
     ac.weight_decay = 1e-4f;
@@ -156,7 +162,10 @@ static double measure(const bench_config *bc, const char *device, bool profile, 
         if (s > 0 && s <= steps) rf_step_profile_add(&per_step, &before, &after);
     }
     double ms = bench_median(times, steps);
-    printf("%-6s rfdetr.c on %-9s %9.1f ms/step  %7.2f images/s", bc->size, dev->info.name, ms, batch * 1e3 / ms);
+    rf_device_counters end;
+    rf_device_get_counters(dev, &end);
+    printf("%-6s rfdetr.c on %-9s %9.1f ms/step  %7.2f images/s  %s products, peak device memory %.0f MB", bc->size,
+           dev->info.name, ms, batch * 1e3 / ms, rf_precision_name(bc->precision), end.bytes_peak / 1e6);
     if (dev->backend == rf_backend_find("cpu"))
         printf("  (%d threads, GEMM: %s)", rf_cpu_threads(dev), rf_cpu_gemm_name(dev));
     printf("\n");
@@ -176,6 +185,8 @@ int main(int argc, char **argv) {
     const char *device = "cpu", *against = NULL;
     int torch_threads = 0;
     bool python = true, profile = false;
+    rf_precision precisions[RF_PRECISION_COUNT] = {RF_PRECISION_F32};
+    int n_precisions = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--size") && i + 1 < argc) bc.size = argv[++i];
         else if (!strcmp(argv[i], "--resolution") && i + 1 < argc) bc.resolution = atoi(argv[++i]);
@@ -187,9 +198,17 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--torch-threads") && i + 1 < argc) torch_threads = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--no-python")) python = false;
         else if (!strcmp(argv[i], "--profile")) profile = true;
-        else {
+        else if (!strcmp(argv[i], "--precision") && i + 1 < argc) {
+            char list[64];
+            snprintf(list, sizeof list, "%s", argv[++i]);
+            for (char *save = NULL, *item = strtok_r(list, ",", &save); item; item = strtok_r(NULL, ",", &save))
+                if (n_precisions == RF_PRECISION_COUNT || rf_precision_parse(item, &precisions[n_precisions++]) != RF_OK) {
+                    fprintf(stderr, "bench_train: --precision takes up to 3 of f32, bf16, fp16, comma-separated\n");
+                    return 2;
+                }
+        } else {
             fprintf(stderr, "usage: bench_train [--size S] [--resolution R] [--batch B] [--steps N] [--device D] "
-                            "[--against D] [--threads T] [--torch-threads T] [--no-python] [--profile]\n");
+                            "[--against D] [--threads T] [--torch-threads T] [--no-python] [--profile] [--precision P,...]\n");
             return 2;
         }
     }
@@ -207,8 +226,18 @@ int main(int argc, char **argv) {
            "EMA), batch %d, median of %d steps, on %s\n",
            cfg.group_detr, cfg.dec_layers + 1, bc.batch, bc.steps, bench_cpu_model());
     int res = 0;
+    if (n_precisions == 0) n_precisions = 1;
+    bc.precision = precisions[0];
     double ours = measure(&bc, device, profile, &res), base = 0;
     if (ours <= 0) return 1;
+    for (int p = 1; p < n_precisions; p++) {
+        bench_config other = bc;
+        other.precision = precisions[p];
+        double t = measure(&other, device, false, &res);
+        if (t <= 0) return 1;
+        printf("%-6s speed-up of %s over %s products on %s: %.2fx\n", bc.size, rf_precision_name(precisions[p]),
+               rf_precision_name(precisions[0]), device, ours / t);
+    }
     if (against) {
         base = measure(&bc, against, false, &res);
         if (base <= 0) return 1;

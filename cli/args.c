@@ -158,6 +158,13 @@ int cli_parse_one(const cli_spec *spec, int argc, char **argv, const char **arg)
     return CLI_EXIT_OK;
 }
 
+bool cli_precision(const char *cmd, const char *text, rf_precision *out) {
+    *out = RF_PRECISION_F32;
+    if (!text || rf_precision_parse(text, out) == RF_OK) return true;
+    fprintf(stderr, "rfdetr %s: --precision must be f32, bf16 or fp16, got '%s'\n", cmd, text);
+    return false;
+}
+
 bool cli_int_in_range(const char *cmd, const char *flag, long value, long lo, long hi) {
     if (value >= lo && value <= hi) return true;
     if (hi == LONG_MAX)

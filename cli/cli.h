@@ -63,6 +63,11 @@ bool cli_int_in_range(const char *cmd, const char *flag, long value, long lo, lo
 bool cli_number_in_range(const char *cmd, const char *flag, double value, double lo, bool lo_open, double hi,
                          bool hi_open);
 
+/* --precision: "rfdetr <cmd>: --precision must be f32, bf16 or fp16, got 'x'"
+ * and false unless `text` names one (NULL: f32). */
+bool cli_precision(const char *cmd, const char *text, rf_precision *out);
+#define CLI_PRECISION_HELP "f32 (default), bf16 or fp16: the precision of matrix products (weights stay f32)"
+
 /* Exit code for a library status: bad input is 2, everything else 1. */
 int cli_exit_code(rf_status status);
 /* Prints "rfdetr <cmd>: <what>: <rf_last_error()>" and returns cli_exit_code. */

@@ -100,7 +100,7 @@ static void on_eval_progress(void *user, int64_t done, int64_t total) {
 }
 
 static int eval_weights(const char *weights, const char *data, const char *split, const char *device,
-                        const char *json_path, const rf_eval_options *options) {
+                        rf_precision precision, const char *json_path, const rf_eval_options *options) {
     if (strcmp(split, "train") != 0 && strcmp(split, "valid") != 0 && strcmp(split, "test") != 0) {
         fprintf(stderr, "rfdetr eval: --split must be train, valid or test, got '%s'\n", split);
         return CLI_EXIT_USAGE;
@@ -111,11 +111,13 @@ static int eval_weights(const char *weights, const char *data, const char *split
     rf_model *model = NULL;
     rf_eval_result *result = NULL;
     rf_status s = rf_model_open(dev, weights, &model);
+    if (s == RF_OK) s = rf_model_set_precision(model, precision);
     if (s != RF_OK) rc = cli_fail("eval", s, "loading the weights");
     if (rc == CLI_EXIT_OK) {
         char desc[256];
-        fprintf(stderr, "rfdetr eval: %s (%s) on %s split %s on %s\n", weights, rf_model_describe(model, desc, sizeof desc),
-                data, split, rf_device_get_info(dev)->name);
+        fprintf(stderr, "rfdetr eval: %s (%s) on %s split %s on %s, %s\n", weights,
+                rf_model_describe(model, desc, sizeof desc), data, split, rf_device_get_info(dev)->name,
+                rf_precision_name(precision));
         cli_eval_progress progress = {.tty = isatty(STDERR_FILENO) != 0};
         rf_eval_options with_progress = *options;
         with_progress.progress = on_eval_progress;
@@ -135,7 +137,7 @@ static int eval_weights(const char *weights, const char *data, const char *split
 
 int cli_cmd_eval(int argc, char **argv) {
     const char *gt_path = NULL, *dt_path = NULL, *max_dets_text = NULL, *json_path = NULL;
-    const char *weights = NULL, *data = NULL, *split = "valid", *device = "auto";
+    const char *weights = NULL, *data = NULL, *split = "valid", *device = "auto", *precision_text = NULL;
     long threads = 0, batch = 8;
     cli_option options[] = {
         {"--gt", CLI_STRING, &gt_path, "GT.json", "ground truth: a COCO annotation file"},
@@ -148,10 +150,11 @@ int cli_cmd_eval(int argc, char **argv) {
         {"--split", CLI_STRING, &split, "NAME", "model form: valid (default), test or train"},
         {"--device", CLI_STRING, &device, "NAME", "model form: cpu, opencl:N, cuda:N or auto"},
         {"--batch", CLI_INT, &batch, "B", "model form: images per batch (default 8)"},
+        {"--precision", CLI_STRING, &precision_text, "P", "model form: " CLI_PRECISION_HELP},
     };
     cli_spec spec = {
         .usage = "rfdetr eval --gt GT.json --dt DT.json [--max-dets 1,10,100] [--json OUT]\n"
-                 "       rfdetr eval --weights W --data DIR [--split valid|test] [--device D] [--json OUT]",
+                 "       rfdetr eval --weights W --data DIR [--split valid|test] [--device D] [--precision P] [--json OUT]",
         .description =
             "COCO bbox evaluation with pycocotools' semantics: prints the 12-line summary (the same numbers as\n"
             "pycocotools' COCOeval) and a per-class table: AP@[.50:.95], AP50, and precision / recall / F1 at\n"
@@ -182,7 +185,13 @@ int cli_cmd_eval(int argc, char **argv) {
     }
     if (!cli_int_in_range("eval", "--threads", threads, 0, 1024)) return CLI_EXIT_USAGE;
     eval_options.threads = (int)threads;
-    if (model_form) return eval_weights(weights, data, split, device, json_path, &eval_options);
+    rf_precision precision;
+    if (!cli_precision("eval", precision_text, &precision)) return CLI_EXIT_USAGE;
+    if (precision_text && !model_form) {
+        fprintf(stderr, "rfdetr eval: --precision applies to the model form (--weights and --data), not to --gt/--dt\n");
+        return CLI_EXIT_USAGE;
+    }
+    if (model_form) return eval_weights(weights, data, split, device, precision, json_path, &eval_options);
 
     rf_eval_result *result = NULL;
     rf_status s = rf_evaluate_files_with(gt_path, dt_path, &eval_options, &result);

@@ -23,7 +23,7 @@
 #include "core/json_writer.h"
 
 typedef struct predict_args {
-    const char *weights, *device, *out, *json, *model, *coco;
+    const char *weights, *device, *out, *json, *model, *coco, *precision;
     cli_strings images;
     double threshold;
     long batch, resolution;
@@ -163,6 +163,7 @@ static rf_status run_batch(const predict_args *a, rf_model *m, batch_state *b, r
 
 int cli_cmd_predict(int argc, char **argv) {
     predict_args a = {.threshold = 0.5, .batch = 4, .device = "auto"};
+    rf_precision precision = RF_PRECISION_F32;
     cli_option options[] = {
         {"--weights", CLI_STRING, &a.weights, "W", "model weights: our .safetensors, or an official RF-DETR .pth"},
         {"--image", CLI_STRINGS, &a.images, "IMG...", "images (JPEG, PNG, BMP), folders of images, or quoted patterns like 'dir/*.jpg'"},
@@ -174,10 +175,11 @@ int cli_cmd_predict(int argc, char **argv) {
         {"--batch", CLI_INT, &a.batch, "N", "images per forward pass (default 4)"},
         {"--model", CLI_STRING, &a.model, "SIZE", "size of an official checkpoint when it cannot be recognised"},
         {"--resolution", CLI_INT, &a.resolution, "R", "input side in pixels (default: the model's)"},
+        {"--precision", CLI_STRING, &a.precision, "P", CLI_PRECISION_HELP},
     };
     cli_spec spec = {
         .usage = "rfdetr predict --weights W (--image IMG|DIR|'PATTERN'... | --coco ANN.json) [--device D] [--threshold T]\n"
-                 "                      [--out DIR] [--json OUT]",
+                 "                      [--out DIR] [--json OUT] [--precision f32|bf16|fp16]",
         .description =
             "Detects objects in images. Each image is resized to the model's square input and run through\n"
             "RF-DETR; its detections above the threshold are printed, best first, one per line: class, score\n"
@@ -208,7 +210,8 @@ int cli_cmd_predict(int argc, char **argv) {
     }
     if (!cli_int_in_range("predict", "--batch", a.batch, 1, 1024) ||
         !cli_number_in_range("predict", "--threshold", a.threshold, 0, false, 1, false) ||
-        !cli_int_in_range("predict", "--resolution", a.resolution, 0, 1 << 16)) {
+        !cli_int_in_range("predict", "--resolution", a.resolution, 0, 1 << 16) ||
+        !cli_precision("predict", a.precision, &precision)) {
         free(a.images.items);
         return CLI_EXIT_USAGE;
     }
@@ -224,12 +227,14 @@ int cli_cmd_predict(int argc, char **argv) {
     }
     rf_model *m = NULL;
     rf_status s = rf_model_open_with(dev, a.weights, a.model, (int)a.resolution, &m);
+    if (s == RF_OK) s = rf_model_set_precision(m, precision);
     if (s != RF_OK) {
         rc = cli_fail("predict", s, "loading the model");
         goto done;
     }
     char desc[256];
-    fprintf(stderr, "rfdetr predict: %s on %s\n", rf_model_describe(m, desc, sizeof desc), rf_device_get_info(dev)->name);
+    fprintf(stderr, "rfdetr predict: %s on %s, %s\n", rf_model_describe(m, desc, sizeof desc),
+            rf_device_get_info(dev)->name, rf_precision_name(precision));
     rf_atomic_file jf = {0};
     rf_json_writer jw;
     if (a.json) {

@@ -116,7 +116,7 @@ static void on_progress(void *user, const rf_train_progress *p) {
 int cli_cmd_train(int argc, char **argv) {
     rf_train_config cfg;
     rf_train_config_defaults(&cfg);
-    const char *device = "auto", *resume = NULL, *schedule = "step";
+    const char *device = "auto", *resume = NULL, *schedule = "step", *precision = NULL;
     long epochs = 8, batch = cfg.batch, accum = 1, resolution = 0, seed = (long)cfg.seed, warmup = cfg.warmup_steps;
     long patience = 0, threads = cfg.threads, cpu_threads = 0, max_steps = 0, eval_batch = cfg.eval_batch, lr_drop = cfg.lr_drop;
     double lr = cfg.lr, lr_encoder = -1, weight_decay = cfg.weight_decay, clip = cfg.clip_max_norm, min_delta = 0;
@@ -156,6 +156,9 @@ int cli_cmd_train(int argc, char **argv) {
         {"--max-steps", CLI_INT, &max_steps, "N", "stop after N optimizer steps"},
         {"--threads", CLI_INT, &threads, "N", "image decoding threads (default 2)"},
         {"--eval-batch", CLI_INT, &eval_batch, "B", "images per evaluation batch (default 8)"},
+        {"--precision", CLI_STRING, &precision, "P",
+         "f32 (default) or bf16: the precision of matrix products, forward and backward (weights, AdamW, EMA "
+         "and losses stay f32)"},
         {"--profile", CLI_FLAG, &profile, NULL,
          "print each kernel's launches, time, bytes and FLOPs and each step's device traffic (syncs after every kernel: slower)"},
         {"--cpu-threads", CLI_INT, &cpu_threads, "N", "threads of a cpu device (default: every core)"},
@@ -201,7 +204,7 @@ int cli_cmd_train(int argc, char **argv) {
                     cli_number_in_range("train", "--weight-decay", weight_decay, 0, false, INFINITY, false) &&
                     cli_number_in_range("train", "--ema-decay", ema_decay, 0, false, 1, true) &&
                     cli_number_in_range("train", "--comm-timeout", comm_timeout, 0, true, INFINITY, true);
-    if (!in_range) return CLI_EXIT_USAGE;
+    if (!in_range || !cli_precision("train", precision, &cfg.precision)) return CLI_EXIT_USAGE;
     if (strcmp(schedule, "step") && strcmp(schedule, "cosine")) {
         fprintf(stderr, "rfdetr train: --schedule must be step or cosine, got '%s'\n", schedule);
         return CLI_EXIT_USAGE;
@@ -278,6 +281,7 @@ int cli_cmd_train(int argc, char **argv) {
         KEEP_GIVEN(max_steps, max_steps);
         KEEP_GIVEN(threads, threads);
         KEEP_GIVEN(eval_batch, eval_batch);
+        KEEP_GIVEN(precision, precision);
 #undef KEEP_GIVEN
         cfg = merged;
         cfg.out_dir = resume;

@@ -537,7 +537,8 @@ static bool gemm_bias(rf_ctx *ctx, bool ta, bool tb, int64_t m, int64_t n, int64
     rf_gemm_desc d = {.trans_a = ta, .trans_b = tb, .m = m, .n = n, .k = k, .alpha = 1.0f, .beta = beta,
                       .a = a->buffer, .a_offset = a->offset, .lda = ta ? m : k, .stride_a = a_stride,
                       .b = b->buffer, .b_offset = b->offset, .ldb = tb ? k : n, .stride_b = b_stride,
-                      .c = c->buffer, .c_offset = c->offset, .ldc = n, .stride_c = m * n, .batch = batch};
+                      .c = c->buffer, .c_offset = c->offset, .ldc = n, .stride_c = m * n, .batch = batch,
+                      .compute = ctx->precision};
     if (bias) {
         d.bias = bias->buffer;
         d.bias_offset = bias->offset;

@@ -26,7 +26,7 @@ static bool gemm_bias(rf_ctx *ctx, bool ta, bool tb, int64_t m, int64_t n, int64
                       .a = a.t->buffer, .a_offset = a.t->offset + a.off, .lda = ta ? m : k, .stride_a = a.stride,
                       .b = b.t->buffer, .b_offset = b.t->offset + b.off, .ldb = tb ? k : n, .stride_b = b.stride,
                       .c = c.t->buffer, .c_offset = c.t->offset + c.off, .ldc = n, .stride_c = c.stride,
-                      .batch = batch};
+                      .batch = batch, .compute = ctx->precision};
     if (row_bias) {
         d.bias = row_bias->buffer;
         d.bias_offset = row_bias->offset;

@@ -81,6 +81,9 @@ typedef struct rf_ctx {
     rf_node **tape;
     size_t tape_len, tape_cap;
     bool grad_enabled;
+    /* The precision of this context's matrix products, forward and backward
+     * (rfdetr.h's rf_precision; f32 unless set). */
+    rf_precision precision;
     rf_status status;      /* first failure since the last reset */
     char message[1024];
     uint64_t rng_seed, rng_offset; /* counter-based RNG stream of this context */

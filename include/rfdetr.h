@@ -199,6 +199,9 @@ const char *rf_model_size(const rf_model *model);
 int rf_model_num_classes(const rf_model *model);   /* width of the class head: ids 0..n-1 */
 int rf_model_resolution(const rf_model *model);
 const char *rf_model_class_name(const rf_model *model, int class_id); /* NULL when unknown */
+/* The precision of the model's matrix products in rf_model_predict and
+ * rf_model_evaluate (rf_precision; f32 until set). The weights stay f32. */
+rf_status rf_model_set_precision(rf_model *model, rf_precision precision);
 
 /* An image as interleaved 8-bit RGB, rows top to bottom, no padding. */
 typedef struct rf_image_rgb8 {
@@ -353,6 +356,9 @@ typedef struct rf_train_config {
                                 * stops naming it (default 60; at least 900 until the first epoch is
                                 * done, while drivers compile their kernels) */
     int cpu_threads;           /* threads of a cpu device (rf_device_options.cpu_threads; 0: every core) */
+    rf_precision precision;    /* of the matrix products, forward and backward (f32 or bf16; fp16 needs
+                                * loss scaling, which training does not have yet); weights, AdamW,
+                                * EMA and losses stay f32 */
     const volatile sig_atomic_t *stop; /* set by a SIGINT handler: stop at a safe point */
     rf_train_progress_fn progress;
     void *progress_user;

@@ -9,3 +9,5 @@ rfdetr_add_test(test_model_nano SOURCES test_model.c LABELS slow torch ARGS --py
 rfdetr_add_test(test_predict SOURCES test_predict.c LABELS fast TIMEOUT 300)
 add_dependencies(test_predict rfdetr)
 # The cpu device's fast kernels give the reference kernels' bits.
+# nano in bf16 and fp16 against f32 on the cpu and every OpenCL device (issue 12).
+rfdetr_add_test(test_precision SOURCES test_precision.c LABELS slow TIMEOUT 1800)

@@ -57,6 +57,11 @@ static void test_ranges(void) {
     expect_message("eval --gt a --dt b --threads 2000", "rfdetr eval: --threads must be in 0..1024, got 2000");
     expect_message("make-shapes /nonexistent/x --classes 0", "rfdetr make-shapes: --classes must be in 1..1048576, got 0");
     expect_message("make-shapes /nonexistent/x --seed -1", "rfdetr make-shapes: --seed must be >= 0, got -1");
+    expect_message("train --precision half", "rfdetr train: --precision must be f32, bf16 or fp16, got 'half'");
+    expect_message("predict --weights w --image i --precision 8", "rfdetr predict: --precision must be f32, bf16 or fp16, got '8'");
+    expect_message("eval --weights w --data d --precision bf17", "rfdetr eval: --precision must be f32, bf16 or fp16, got 'bf17'");
+    expect_message("eval --gt a --dt b --precision bf16", "rfdetr eval: --precision applies to the model form");
+    expect_message("train --precision fp16 --data /nonexistent/x", "fp16 gradients need loss scaling");
 }
 
 static char tmp[] = "/tmp/rfdetr_test_cli_messages_XXXXXX";

@@ -5,8 +5,9 @@
  * ordinary tensor (packed per call): on repeated calls, after an AdamW step,
  * after loading new values, after random initialisation, with the EMA
  * weights swapped in and out and updated, and after the slab is freed and a
- * new one allocated. On CPUs without AVX-512 the cache is not used and the
- * checks hold trivially. */
+ * new one allocated; in f32 and in bf16 (on AMX the weights are kept
+ * rounded and packed for the tile product). On CPUs without AVX-512 (or AMX,
+ * for bf16) the cache is not used and the checks hold trivially. */
 #include "backend/cpu/cpu_backend.h"
 #include "core/ops.h"
 #include "core/optim.h"
@@ -18,8 +19,9 @@ enum { M = 300, K = 130, N = 70 }; /* rows past one thread's part, a ragged colu
 static float xs[M * K];
 
 /* x W^T + b with W as given (a parameter) and with a plain copy of W: the same bits? */
-static void check_linear(rf_ctx *ctx, rf_tensor *w, rf_tensor *b, const char *when) {
+static void check_linear_in(rf_ctx *ctx, rf_tensor *w, rf_tensor *b, const char *when, rf_precision precision) {
     rf_ctx_reset(ctx);
+    ctx->precision = precision;
     rf_tensor *x = rf_ctx_from_host(ctx, RF_F32, 2, (int64_t[]){M, K}, xs);
     float *host_w = malloc(sizeof(float) * N * K), *got = malloc(sizeof(float) * M * N), *want = malloc(sizeof(float) * M * N);
     CHECK_OK(rf_tensor_download(w, host_w));
@@ -30,12 +32,18 @@ static void check_linear(rf_ctx *ctx, rf_tensor *w, rf_tensor *b, const char *wh
         if (!y || !ref) break;
         CHECK_OK(rf_tensor_download(y, got));
         CHECK_OK(rf_tensor_download(ref, want));
-        CHECK(memcmp(got, want, sizeof(float) * M * N) == 0, "%s (call %d): the product used stale packed weights", when,
-              pass + 1);
+        CHECK(memcmp(got, want, sizeof(float) * M * N) == 0, "%s (%s, call %d): the product used stale packed weights",
+              when, rf_precision_name(precision), pass + 1);
     }
     free(host_w);
     free(got);
     free(want);
+    ctx->precision = RF_PRECISION_F32;
+}
+
+static void check_linear(rf_ctx *ctx, rf_tensor *w, rf_tensor *b, const char *when) {
+    check_linear_in(ctx, w, b, when, RF_PRECISION_F32);
+    check_linear_in(ctx, w, b, when, RF_PRECISION_BF16);
 }
 
 int main(void) {

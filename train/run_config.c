@@ -36,7 +36,7 @@ static const char *const split_keys[3] = {"train", "valid", "test"};
 
 /* ---- the fields -------------------------------------------------------------------- */
 
-typedef enum kind { K_STRING, K_INT, K_I64, K_U64, K_DOUBLE, K_BOOL, K_SCHEDULE } kind;
+typedef enum kind { K_STRING, K_INT, K_I64, K_U64, K_DOUBLE, K_BOOL, K_SCHEDULE, K_PRECISION } kind;
 
 typedef struct field {
     const char *key;  /* in run.json */
@@ -76,6 +76,7 @@ static const field fields[] = {
     {"patience", "--patience", K_INT, AT(patience), false},
     {"min_delta", "--min-delta", K_DOUBLE, AT(min_delta), false},
     {"eval_batch", "--eval-batch", K_INT, AT(eval_batch), false},
+    {"precision", "--precision", K_PRECISION, AT(precision), false},
 };
 #undef AT
 enum { FIELD_COUNT = sizeof fields / sizeof fields[0] };
@@ -117,6 +118,7 @@ static void format_value(const rf_train_config *cfg, const field *f, char *out, 
     case K_U64: snprintf(out, size, "%" PRIu64, CMEMBER(cfg, f, uint64_t)); break;
     case K_BOOL: snprintf(out, size, "%s", CMEMBER(cfg, f, bool) ? "on" : "off"); break;
     case K_SCHEDULE: snprintf(out, size, "%s", CMEMBER(cfg, f, bool) ? "cosine" : "step"); break;
+    case K_PRECISION: snprintf(out, size, "%s", rf_precision_name(CMEMBER(cfg, f, rf_precision))); break;
     case K_DOUBLE: {
         double v = CMEMBER(cfg, f, double);
         for (int digits = 1; digits <= 17; digits++) {
@@ -147,6 +149,7 @@ static bool same_value(const rf_train_config *a, const rf_train_config *b, const
     case K_U64: return CMEMBER(a, f, uint64_t) == CMEMBER(b, f, uint64_t);
     case K_BOOL:
     case K_SCHEDULE: return CMEMBER(a, f, bool) == CMEMBER(b, f, bool);
+    case K_PRECISION: return CMEMBER(a, f, rf_precision) == CMEMBER(b, f, rf_precision);
     case K_DOUBLE: return CMEMBER(a, f, double) == CMEMBER(b, f, double);
     }
     return false;
@@ -203,6 +206,7 @@ rf_status rf_run_config_save(const rf_train_config *cfg, const int64_t split_ima
         case K_U64: rf_json_uint(&w, CMEMBER(cfg, f, uint64_t)); break;
         case K_BOOL: rf_json_bool(&w, CMEMBER(cfg, f, bool)); break;
         case K_SCHEDULE: rf_json_string(&w, CMEMBER(cfg, f, bool) ? "cosine" : "step"); break;
+        case K_PRECISION: rf_json_string(&w, rf_precision_name(CMEMBER(cfg, f, rf_precision))); break;
         case K_DOUBLE: rf_json_double(&w, CMEMBER(cfg, f, double)); break;
         }
     }
@@ -242,8 +246,12 @@ static rf_status read_number(const char *path, const char *key, yajl_val v, bool
 static rf_status read_field(const char *path, yajl_val root, const field *f, rf_train_run *run) {
     const char *keys[] = {f->key, NULL};
     yajl_val v = yajl_tree_get(root, keys, yajl_t_any);
-    if (!v) return bad(path, f->key, "is missing");
     rf_train_config *cfg = &run->cfg;
+    if (!v && f->kind == K_PRECISION) { /* runs from before precision existed trained in f32 */
+        MEMBER(cfg, f, rf_precision) = RF_PRECISION_F32;
+        return RF_OK;
+    }
+    if (!v) return bad(path, f->key, "is missing");
     switch (f->kind) {
     case K_STRING: {
         char *buffer;
@@ -273,6 +281,13 @@ static rf_status read_field(const char *path, yajl_val root, const field *f, rf_
         const char *s = YAJL_IS_STRING(v) ? YAJL_GET_STRING(v) : "";
         if (strcmp(s, "step") && strcmp(s, "cosine")) return bad(path, f->key, "is not \"step\" or \"cosine\"");
         MEMBER(cfg, f, bool) = strcmp(s, "cosine") == 0;
+        return RF_OK;
+    }
+    case K_PRECISION: {
+        rf_precision p;
+        if (!YAJL_IS_STRING(v) || rf_precision_parse(YAJL_GET_STRING(v), &p) != RF_OK)
+            return bad(path, f->key, "is not \"f32\", \"bf16\" or \"fp16\"");
+        MEMBER(cfg, f, rf_precision) = p;
         return RF_OK;
     }
     case K_DOUBLE: return read_number(path, f->key, v, false, false, &MEMBER(cfg, f, double));

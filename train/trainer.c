@@ -213,6 +213,7 @@ static rf_status build_optimizer(trainer *t) { return build_optimizer_for(t->cfg
  * weights and state are copied from replica 0 afterwards). */
 static rf_status setup_replica(rf_replica *r, void *arg) {
     trainer *t = arg;
+    r->ctx->precision = t->cfg->precision;
     if (r->model) return RF_OK;
     RF_TRY(rfdetr_model_create(r->dev, &t->model->cfg, t->cfg->seed, &r->model));
     return build_optimizer_for(t->cfg, r->model, &r->opt, &r->ema);
@@ -763,6 +764,11 @@ rf_status rf_train_with_hook(const rf_train_config *cfg, rf_train_summary *summa
     memset(summary, 0, sizeof *summary);
     if (cfg->epochs < 1 || cfg->batch < 1 || cfg->grad_accum < 1 || cfg->grad_accum > 64)
         return RF_ERROR(RF_ERR_INVALID_ARGUMENT, "train: need epochs >= 1, batch >= 1 and 1 <= grad_accum <= 64");
+    if (cfg->precision != RF_PRECISION_F32 && cfg->precision != RF_PRECISION_BF16)
+        return RF_ERROR(RF_ERR_INVALID_ARGUMENT,
+                        "train: --precision %s: training takes f32 or bf16 (fp16 gradients need loss scaling, "
+                        "which training does not have yet; fp16 works for predict and eval)",
+                        rf_precision_name(cfg->precision));
     if (cfg->mpi && !rf_comm_initialized())
         return RF_ERROR(rf_mpi_built() ? RF_ERR_INVALID_ARGUMENT : RF_ERR_UNSUPPORTED,
                         rf_mpi_built() ? "train: mpi is set but MPI is not initialised (rf_mpi_init)"
@@ -819,6 +825,7 @@ rf_status rf_train_with_hook(const rf_train_config *cfg, rf_train_summary *summa
     }
     if (s == RF_OK) s = rf_ctx_create(t.dev, 0, &t.ctx);
     if (s == RF_OK) s = rf_ctx_create(t.dev, 0, &t.stage);
+    if (s == RF_OK) t.ctx->precision = cfg->precision;
     if (s == RF_OK) {
         rf_replica first = {.dev = t.dev, .model = t.model, .opt = t.opt, .ema = t.ema, .ctx = t.ctx, .stage = t.stage};
         s = rf_replicas_create(names, name_count, &opts, &first, setup_replica, &t, t.comm, warmup, &t.reps);
@@ -879,10 +886,10 @@ rf_status rf_train_with_hook(const rf_train_config *cfg, rf_train_summary *summa
         else
             rf_replicas_describe(t.reps, where, sizeof where);
         snprintf(msg, sizeof msg, "training %s (%" PRId64 " parameters, %d classes) on %s for %d epochs of %" PRId64
-                 " steps, batch %d x %d x %d device%s, into %s",
+                 " steps, batch %d x %d x %d device%s, %s products, into %s",
                  t.model->cfg.size, rfdetr_model_param_count(t.model), t.model->cfg.num_classes, where, cfg->epochs,
                  t.sched.steps_per_epoch, cfg->batch, cfg->grad_accum, rf_replicas_global_count(t.reps),
-                 rf_replicas_global_count(t.reps) == 1 ? "" : "s", t.dir);
+                 rf_replicas_global_count(t.reps) == 1 ? "" : "s", rf_precision_name(cfg->precision), t.dir);
         notify(&t, RF_TRAIN_STARTED, msg);
         s = train_loop(&t, summary);
         if (cfg->profile) {

@@ -67,7 +67,7 @@ typedef struct gemm_job {
     int split; /* 0: batch entries, 1: rows of C, 2: columns of C */
     float *const *scratch; /* per thread for the AVX-512 GEMM; NULL: OpenBLAS */
     const float *bias;     /* d->bias's first element, or NULL */
-    const float *packed_b; /* op(B) packed once (all columns), or NULL */
+    const void *packed_b;  /* op(B) packed once (all columns; bf16 for AMX when amx), or NULL */
     void *const *operands; /* per thread: bf16 / fp16 operands (compute != F32) */
     bool amx;              /* bf16 on AMX, else operands rounded into f32 copies */
 } gemm_job;
@@ -127,14 +127,18 @@ static bool start_c(const rf_gemm_desc *d, int64_t m, int64_t n, float *c, const
     return true;
 }
 
+/* packed_b: the weights' op(B), all columns, packed for AMX once, or NULL. */
 static void low_precision_gemm(const gemm_job *j, int64_t m, int64_t n, const float *a, const float *b, float *c,
-                               const float *bias, float *scratch, void *operands) {
+                               const float *bias, const void *packed_b, float *scratch, void *operands) {
     const rf_gemm_desc *d = j->d;
     int64_t k = d->k;
     if (j->amx) {
         uint16_t *pa = operands, *pb = pa + rf_cpu_amx_packed_a_elements(m, k); /* 2 KiB multiples: aligned */
         rf_cpu_amx_pack_a(d->trans_a, m, k, a, d->lda, pa);
-        rf_cpu_amx_pack_b(d->trans_b, k, n, b, d->ldb, pb);
+        if (packed_b)
+            pb = (uint16_t *)packed_b;
+        else
+            rf_cpu_amx_pack_b(d->trans_b, k, n, b, d->ldb, pb);
         rf_cpu_amx_gemm(m, n, k, pa, pb, c, d->ldc, start_c(d, m, n, c, bias));
         return;
     }
@@ -155,9 +159,9 @@ static void run_part(const gemm_job *j, int thread, int64_t m, int64_t n, const 
                      const float *bias, const float *packed_b) {
     float *scratch = j->scratch ? j->scratch[thread] : NULL;
     if (j->d->compute != RF_PRECISION_F32 && m > 0 && n > 0 && j->d->k > 0)
-        low_precision_gemm(j, m, n, a, b, c, bias, scratch, j->operands[thread]);
+        low_precision_gemm(j, m, n, a, b, c, bias, packed_b, scratch, j->operands[thread]);
     else
-        sgemm(j->d, m, n, a, b, c, bias, packed_b, scratch);
+        sgemm(j->d, m, n, a, b, c, bias, (const float *)packed_b, scratch);
 }
 
 static void gemm_part(void *p, int64_t t, int thread) {
@@ -244,15 +248,16 @@ void rf_cpu_gemm_forget(cpu_state *st, const rf_buffer *buf) {
     }
 }
 
-static const float *packed_weight(cpu_state *st, const rf_gemm_desc *d, const float *b) {
+/* op(B) packed once: for the f32 GEMM, or (bf16) rounded and packed for AMX. */
+static const void *packed_weight(cpu_state *st, const rf_gemm_desc *d, const float *b, bool bf16) {
     cpu_packed_weight *e = NULL;
     for (int i = 0; i < st->n_packed && !e; i++) {
         cpu_packed_weight *x = &st->packed[i];
         if (x->buf == d->b && x->off == d->b_offset && x->k == d->k && x->n == d->n && x->ldb == d->ldb &&
-            x->trans_b == d->trans_b)
+            x->trans_b == d->trans_b && x->bf16 == bf16)
             e = x;
     }
-    size_t floats = rf_cpu_gemm_packed_b_floats(d->k, d->n);
+    size_t floats = bf16 ? (rf_cpu_amx_packed_b_elements(d->k, d->n) + 1) / 2 : rf_cpu_gemm_packed_b_floats(d->k, d->n);
     if (!e) {
         if (floats == 0 || floats > CPU_PACKED_MAX_FLOATS / 4) return NULL;
         while (st->n_packed && st->packed_floats + floats > CPU_PACKED_MAX_FLOATS) {
@@ -273,13 +278,16 @@ static const float *packed_weight(cpu_state *st, const rf_gemm_desc *d, const fl
         float *mem = aligned_alloc(64, (floats * sizeof(float) + 63) / 64 * 64);
         if (!mem) return NULL;
         e = &st->packed[st->n_packed++];
-        *e = (cpu_packed_weight){d->b, d->b_offset, d->k, d->n, d->ldb, d->trans_b, 0, 0, mem, floats};
+        *e = (cpu_packed_weight){d->b, d->b_offset, d->k, d->n, d->ldb, d->trans_b, bf16, 0, 0, mem, floats};
         st->packed_floats += floats;
         e->writes = d->b->writes + 1; /* not yet packed */
     }
     e->used = ++st->packed_clock;
     if (e->writes != d->b->writes) {
-        rf_cpu_gemm_pack_b(d, d->n, b, e->packed);
+        if (bf16)
+            rf_cpu_amx_pack_b(d->trans_b, d->k, d->n, b, d->ldb, e->packed);
+        else
+            rf_cpu_gemm_pack_b(d, d->n, b, e->packed);
         e->writes = d->b->writes;
     }
     return e->packed;
@@ -314,8 +322,10 @@ rf_status rf_cpu_gemm_fast(const rf_device *dev, const rf_gemm_desc *d, const fl
         j.operands = st->operands;
     }
     /* Packed weights serve parts that span all columns: such products are split by rows. */
-    if (own && d->compute == RF_PRECISION_F32 && d->batch == 1 && d->k > 0 && d->b->holds_weights)
-        j.packed_b = packed_weight(st, d, b);
+    if (d->batch == 1 && d->k > 0 && d->b->holds_weights) {
+        if (own && d->compute == RF_PRECISION_F32) j.packed_b = packed_weight(st, d, b, false);
+        if (j.amx) j.packed_b = packed_weight(st, d, b, true);
+    }
     int64_t per = d->m * d->n * (d->k > 0 ? d->k : 1);
     int64_t divisor = st->grain_divisor;
     int64_t grain = GEMM_GRAIN / divisor > 0 ? GEMM_GRAIN / divisor : 1;

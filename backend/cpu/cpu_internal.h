@@ -23,10 +23,11 @@ typedef struct cpu_packed_weight {
     size_t off;
     int64_t k, n, ldb;
     bool trans_b;
+    bool bf16;       /* packed for AMX in bf16 (amx_gemm.h), else for the f32 GEMM */
     uint64_t writes; /* buf->writes when packed */
     uint64_t used;   /* for evicting the least recently used */
-    float *packed;
-    size_t floats;
+    void *packed;
+    size_t floats;   /* its size in floats (4 bytes) */
 } cpu_packed_weight;
 
 typedef struct cpu_state {

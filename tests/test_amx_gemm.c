@@ -76,10 +76,41 @@ static void check_shape(int64_t m, int64_t n, int64_t k, int64_t pad, bool accum
     free(a), free(b), free(pa), free(pb), free(c), free(again), free(before);
 }
 
+/* Packing rounds every float exactly as half.h does: a sweep of 2^16 bit
+ * patterns over all of float (NaNs, infinities, subnormals, ties between
+ * neighbours included), through both packers and both layouts. */
+static void check_rounding(void) {
+    enum { N = 65536 + 8 };
+    static float x[N];
+    for (uint32_t i = 0; i < 65536; i++) {
+        uint32_t bits = i * 65537u;
+        memcpy(&x[i], &bits, 4);
+    }
+    const uint32_t specials[8] = {0x7f800000u, 0xff800000u, 0x7fc00001u, 0xffffffffu,
+                                  0x00000001u, 0x3f808000u, 0x3f818000u, 0x7f7fffffu};
+    for (int i = 0; i < 8; i++) memcpy(&x[65536 + i], &specials[i], 4);
+    uint16_t *pa = aligned_alloc(64, (rf_cpu_amx_packed_a_elements(1, N) * 2 + 63) / 64 * 64);
+    uint16_t *pb = aligned_alloc(64, (rf_cpu_amx_packed_b_elements(N, 1) * 2 + 63) / 64 * 64);
+    int bad = 0;
+    for (int trans = 0; trans < 2; trans++) {
+        /* one row of op(A) / one column of op(B): A 1 x N or N x 1, B N x 1 or 1 x N */
+        rf_cpu_amx_pack_a(trans, 1, N, x, trans ? 1 : N, pa);
+        rf_cpu_amx_pack_b(trans, N, 1, x, trans ? N : 1, pb);
+        for (int i = 0; i < N; i++) {
+            uint16_t want = (uint16_t)rf_f32_to_bf16(x[i]);
+            bad += pa[i] != want;
+            bad += pb[(i / 2 * 16) * 2 + i % 2] != want; /* panel 0, pair i / 2, column 0 */
+        }
+    }
+    CHECK(bad == 0, "%d of %d packed elements round differently from half.h", bad, 4 * N);
+    free(pa), free(pb);
+}
+
 int main(void) {
     if (!rf_cpu_amx_bf16_available())
         return test_skip("test_amx_gemm", "this CPU has no AMX-BF16, or Linux refused its tile state",
                          "an Intel Xeon of the Sapphire Rapids generation or later");
+    check_rounding();
     const int64_t sizes[] = {1, 15, 16, 17, 31, 32, 33, 50};
     const int64_t depths[] = {1, 2, 31, 32, 33, 64, 100, 777};
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)

@@ -38,37 +38,6 @@ size_t rf_cpu_amx_packed_b_elements(int64_t k, int64_t n) {
     return (size_t)round_up(k, TILE_K) * (size_t)round_up(n, BLOCK);
 }
 
-static uint16_t to_bf16(float x) { return (uint16_t)rf_f32_to_bf16(x); }
-
-/* dst[i][kk], rows padded to BLOCK and k to TILE_K with zeros. */
-void rf_cpu_amx_pack_a(bool trans, int64_t m, int64_t k, const float *a, int64_t lda, uint16_t *dst) {
-    int64_t mp = round_up(m, BLOCK), kp = round_up(k, TILE_K);
-    for (int64_t i = 0; i < mp; i++) {
-        uint16_t *row = dst + i * kp;
-        int64_t valid = i < m ? k : 0;
-        if (trans)
-            for (int64_t kk = 0; kk < valid; kk++) row[kk] = to_bf16(a[kk * lda + i]);
-        else
-            for (int64_t kk = 0; kk < valid; kk++) row[kk] = to_bf16(a[i * lda + kk]);
-        memset(row + valid, 0, sizeof *row * (size_t)(kp - valid));
-    }
-}
-
-/* dst[panel][pair][column][2]: panel = j / 16, pair = kk / 2. */
-void rf_cpu_amx_pack_b(bool trans, int64_t k, int64_t n, const float *b, int64_t ldb, uint16_t *dst) {
-    int64_t kp = round_up(k, TILE_K), np = round_up(n, BLOCK);
-    for (int64_t panel = 0; panel < np / 16; panel++)
-        for (int64_t pair = 0; pair < kp / 2; pair++)
-            for (int64_t col = 0; col < 16; col++) {
-                int64_t j = panel * 16 + col;
-                uint16_t *out = dst + ((panel * (kp / 2) + pair) * 16 + col) * 2;
-                for (int half = 0; half < 2; half++) {
-                    int64_t kk = 2 * pair + half;
-                    out[half] = j < n && kk < k ? to_bf16(trans ? b[j * ldb + kk] : b[kk * ldb + j]) : 0;
-                }
-            }
-}
-
 #ifdef HAVE_AMX_GEMM
 
 #define ARCH_REQ_XCOMP_PERM 0x1023
@@ -89,6 +58,93 @@ bool rf_cpu_amx_bf16_available(void) {
     pthread_once(&amx_once, probe_amx);
     return amx_usable;
 }
+
+/* ---- packing: f32 to bf16, 16 at a time ----------------------------------------------
+ * Every CPU with AMX has AVX-512 (F, BW, VL). The rounding is half.h's,
+ * lane by lane: the bits equal rf_f32_to_bf16's for every input. */
+#define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl")))
+
+/* Each lane's bf16 in its low 16 bits (the high 16 are zero). */
+AVX512 static inline __m512i bf16_lanes(__m512 x) {
+    __m512i u = _mm512_castps_si512(x), one = _mm512_set1_epi32(1);
+    __m512i rounded = _mm512_srli_epi32(
+        _mm512_add_epi32(u, _mm512_add_epi32(_mm512_and_si512(_mm512_srli_epi32(u, 16), one), _mm512_set1_epi32(0x7fff))),
+        16);
+    __mmask16 nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(u, _mm512_set1_epi32(0x7fffffff)),
+                                            _mm512_set1_epi32(0x7f800000));
+    return _mm512_mask_or_epi32(rounded, nan, _mm512_srli_epi32(u, 16), _mm512_set1_epi32(0x40));
+}
+
+AVX512 static inline __mmask16 first(int64_t n) {
+    return n >= 16 ? (__mmask16)0xFFFF : n <= 0 ? 0 : (__mmask16)((1u << n) - 1);
+}
+
+/* dst[i][kk], rows padded to BLOCK and k to TILE_K with zeros. */
+AVX512 void rf_cpu_amx_pack_a(bool trans, int64_t m, int64_t k, const float *a, int64_t lda, uint16_t *dst) {
+    int64_t mp = round_up(m, BLOCK), kp = round_up(k, TILE_K);
+    /* A transposed: element kk of row i is kk rows down, gathered 16 at a time. */
+    __m512i down = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                      _mm512_set1_epi32((int)lda));
+    for (int64_t i = 0; i < mp; i++) {
+        uint16_t *row = dst + i * kp;
+        for (int64_t kk = 0; kk < kp; kk += 16) {
+            __mmask16 valid = i < m ? first(k - kk) : 0;
+            __m512 x = _mm512_setzero_ps();
+            if (!trans)
+                x = _mm512_maskz_loadu_ps(valid, a + i * lda + kk);
+            else if (lda < INT32_MAX / 16) /* the gather's offsets are 32-bit */
+                x = _mm512_mask_i32gather_ps(x, valid, down, a + kk * lda + i, 4);
+            else
+                for (int t = 0; t < 16; t++)
+                    if (valid >> t & 1) x[t] = a[(kk + t) * lda + i];
+            _mm256_storeu_si256((__m256i *)(row + kk), _mm512_cvtepi32_epi16(bf16_lanes(x)));
+        }
+    }
+}
+
+/* dst[panel][pair][column][2]: panel = j / 16, pair = kk / 2; each pair of
+ * a column one 32-bit word, k's even element in its low half. */
+AVX512 void rf_cpu_amx_pack_b(bool trans, int64_t k, int64_t n, const float *b, int64_t ldb, uint16_t *dst) {
+    int64_t kp = round_up(k, TILE_K), np = round_up(n, BLOCK);
+    __m512i across = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                        _mm512_set1_epi32(16));
+    for (int64_t panel = 0; panel < np / 16; panel++) {
+        uint32_t *out = (uint32_t *)dst + panel * (kp / 2) * 16;
+        int64_t j0 = panel * 16;
+        if (!trans) {
+            /* Rows 2p and 2p + 1 of B, 16 columns each, interleaved. */
+            __mmask16 cols = first(n - j0);
+            for (int64_t pair = 0; pair < kp / 2; pair++) {
+                int64_t r = 2 * pair;
+                __m512 lo = _mm512_maskz_loadu_ps(r < k ? cols : 0, b + r * ldb + j0);
+                __m512 hi = _mm512_maskz_loadu_ps(r + 1 < k ? cols : 0, b + (r + 1) * ldb + j0);
+                __m512i word = _mm512_or_si512(bf16_lanes(lo), _mm512_slli_epi32(bf16_lanes(hi), 16));
+                _mm512_storeu_si512(out + pair * 16, word);
+            }
+            continue;
+        }
+        /* B transposed: column j of op(B) is row j of B; 16 of its pairs
+         * (32 elements of k) become one word each, scattered 16 words apart. */
+        for (int64_t col = 0; col < 16; col++) {
+            int64_t j = j0 + col;
+            for (int64_t pair = 0; pair < kp / 2; pair += 16) {
+                int64_t kk = 2 * pair;
+                __m512i word = _mm512_setzero_si512();
+                if (j < n) {
+                    __m512 x0 = _mm512_maskz_loadu_ps(first(k - kk), b + j * ldb + kk);
+                    __m512 x1 = _mm512_maskz_loadu_ps(first(k - kk - 16), b + j * ldb + kk + 16);
+                    /* 32 bf16 in order, as 16 words: element 2q in word q's low half. */
+                    __m512i h = _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvtepi32_epi16(bf16_lanes(x0))),
+                                                   _mm512_cvtepi32_epi16(bf16_lanes(x1)), 1);
+                    word = h;
+                }
+                _mm512_i32scatter_epi32(out + pair * 16 + col, across, word, 4);
+            }
+        }
+    }
+}
+
+#undef AVX512
 
 typedef struct tile_config {
     uint8_t palette, start_row;
@@ -155,6 +211,15 @@ __attribute__((target("amx-tile,amx-bf16"))) void rf_cpu_amx_gemm(int64_t m, int
 #else
 
 bool rf_cpu_amx_bf16_available(void) { return false; }
+
+/* Never called without AMX; kept for the interface. */
+void rf_cpu_amx_pack_a(bool trans, int64_t m, int64_t k, const float *a, int64_t lda, uint16_t *dst) {
+    (void)trans, (void)m, (void)k, (void)a, (void)lda, (void)dst;
+}
+
+void rf_cpu_amx_pack_b(bool trans, int64_t k, int64_t n, const float *b, int64_t ldb, uint16_t *dst) {
+    (void)trans, (void)k, (void)n, (void)b, (void)ldb, (void)dst;
+}
 
 void rf_cpu_amx_gemm(int64_t m, int64_t n, int64_t k, const uint16_t *packed_a, const uint16_t *packed_b, float *c,
                      int64_t ldc, bool accumulate) {

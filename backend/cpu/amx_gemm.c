@@ -154,9 +154,14 @@ typedef struct tile_config {
 } tile_config;
 
 /* C (rows x cols of this tile) = or += the 16 x 16 tile t. */
-static void store_tile(const float t[16 * 16], float *c, int64_t ldc, int64_t rows, int64_t cols, bool accumulate) {
-    for (int64_t r = 0; r < rows; r++)
-        for (int64_t j = 0; j < cols; j++) c[r * ldc + j] = accumulate ? c[r * ldc + j] + t[r * 16 + j] : t[r * 16 + j];
+__attribute__((target("avx512f"))) static void store_tile(const float t[16 * 16], float *c, int64_t ldc, int64_t rows,
+                                                          int64_t cols, bool accumulate) {
+    __mmask16 keep = cols >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << cols) - 1);
+    for (int64_t r = 0; r < rows; r++) {
+        __m512 v = _mm512_load_ps(t + r * 16);
+        if (accumulate) v = _mm512_add_ps(_mm512_maskz_loadu_ps(keep, c + r * ldc), v);
+        _mm512_mask_storeu_ps(c + r * ldc, keep, v);
+    }
 }
 
 static int64_t min64(int64_t x, int64_t y) { return x < y ? x : y; }

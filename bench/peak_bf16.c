@@ -36,7 +36,6 @@ void openblas_set_num_threads(int threads);
 #include <cpuid.h>
 #include <immintrin.h>
 #include <stdint.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 #define HAVE_X86 1
 #endif
@@ -117,15 +116,6 @@ static bool cpu_has_amx_bf16(void) {
     return __get_cpuid_count(7, 0, &a, &b, &c, &d) && (d >> 22 & 1) && (d >> 24 & 1); /* AMX-BF16, AMX-TILE */
 }
 
-#define ARCH_REQ_XCOMP_PERM 0x1023
-#define XFEATURE_XTILEDATA 18
-
-typedef struct tile_config {
-    uint8_t palette, start_row;
-    uint8_t reserved[14];
-    uint16_t bytes_per_row[16];
-    uint8_t rows[16];
-} tile_config;
 
 /* GFLOP/s of tdpbf16ps: four 16 x 16 f32 tiles, each += a 16 x 32 bf16 tile
  * times a 32 x 16 one (16 * 16 * 32 products and as many adds per op). */
@@ -133,11 +123,7 @@ __attribute__((target("amx-tile,amx-bf16"))) static double amx_bf16_rate(double 
     static uint16_t a[16 * 32] __attribute__((aligned(64))), b[16 * 32] __attribute__((aligned(64)));
     static float c[16 * 16] __attribute__((aligned(64)));
     for (int i = 0; i < 16 * 32; i++) a[i] = 0x3f80, b[i] = 0x3c00; /* 1 and 2^-7 */
-    tile_config cfg;
-    memset(&cfg, 0, sizeof cfg);
-    cfg.palette = 1;
-    for (int t = 0; t < 8; t++) cfg.rows[t] = 16, cfg.bytes_per_row[t] = 64;
-    _tile_loadconfig(&cfg);
+    rf_cpu_amx_configure_tiles();
     _tile_loadd(4, a, 64);
     _tile_loadd(5, b, 64);
     _tile_loadd(6, a, 64);
@@ -281,7 +267,7 @@ int main(int argc, char **argv) {
         printf("  bf16 AVX512_BF16 (vdpbf16ps)    not on this CPU\n");
     }
     if (cpu_has_amx_bf16()) {
-        if (syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) != 0) {
+        if (!rf_cpu_amx_bf16_available()) { /* asks Linux for the tile state */
             printf("  bf16 AMX (tdpbf16ps)            on this CPU, not allowed here (arch_prctl refused the tile state)\n");
         } else {
             double amx = amx_bf16_rate(seconds, &sink);

@@ -153,6 +153,17 @@ typedef struct tile_config {
     uint8_t rows[16];
 } tile_config;
 
+__attribute__((target("amx-tile"))) void rf_cpu_amx_configure_tiles(void) {
+    tile_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.palette = 1;
+    for (int t = 0; t < 8; t++) cfg.rows[t] = TILE_ROWS, cfg.bytes_per_row[t] = 64;
+    /* GCC 12 does not see that ldtilecfg reads the whole struct and drops
+     * the stores above (a zero configuration then faults): say so. */
+    __asm__ volatile("" : : "m"(cfg));
+    _tile_loadconfig(&cfg);
+}
+
 /* C (rows x cols of this tile) = or += the 16 x 16 tile t. */
 __attribute__((target("avx512f"))) static void store_tile(const float t[16 * 16], float *c, int64_t ldc, int64_t rows,
                                                           int64_t cols, bool accumulate) {
@@ -171,11 +182,7 @@ __attribute__((target("amx-tile,amx-bf16"))) void rf_cpu_amx_gemm(int64_t m, int
                                                                    float *c, int64_t ldc, bool accumulate) {
     if (m <= 0 || n <= 0) return;
     int64_t mp = round_up(m, BLOCK), kp = round_up(k, TILE_K), np = round_up(n, BLOCK);
-    tile_config cfg;
-    memset(&cfg, 0, sizeof cfg);
-    cfg.palette = 1;
-    for (int t = 0; t < 8; t++) cfg.rows[t] = TILE_ROWS, cfg.bytes_per_row[t] = 64;
-    _tile_loadconfig(&cfg);
+    rf_cpu_amx_configure_tiles();
     float out[16 * 16] __attribute__((aligned(64)));
     const int64_t a_stride = kp * 2, b_panel = kp / 2 * 16 * 2; /* bytes; elements per 16-column panel */
     for (int64_t i = 0; i < mp; i += BLOCK)
@@ -216,6 +223,8 @@ __attribute__((target("amx-tile,amx-bf16"))) void rf_cpu_amx_gemm(int64_t m, int
 #else
 
 bool rf_cpu_amx_bf16_available(void) { return false; }
+
+void rf_cpu_amx_configure_tiles(void) {}
 
 /* Never called without AMX; kept for the interface. */
 void rf_cpu_amx_pack_a(bool trans, int64_t m, int64_t k, const float *a, int64_t lda, uint16_t *dst) {

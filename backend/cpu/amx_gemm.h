@@ -23,6 +23,9 @@
 /* Whether this CPU has AMX-BF16 and Linux let this process use its tile
  * state (asked once, with arch_prctl). */
 bool rf_cpu_amx_bf16_available(void);
+/* Every tile as 16 rows of 64 bytes: the one configuration the GEMM (and
+ * bench_peak_bf16) use; _tile_release() undoes it. */
+void rf_cpu_amx_configure_tiles(void);
 
 /* The operands, rounded from f32 to bf16 (nearest, ties to even: half.h)
  * and packed for the tile product: op(A) (m x k; A is stored k x m when

@@ -19,6 +19,8 @@
 #if defined(__GNUC__) && defined(__x86_64__)
 #include <cpuid.h>
 #include <immintrin.h>
+
+#include "backend/cpu/avx512_transpose.h"
 #include <sys/syscall.h>
 #include <unistd.h>
 #define HAVE_AMX_GEMM 1
@@ -82,22 +84,25 @@ AVX512 static inline __mmask16 first(int64_t n) {
 /* dst[i][kk], rows padded to BLOCK and k to TILE_K with zeros. */
 AVX512 void rf_cpu_amx_pack_a(bool trans, int64_t m, int64_t k, const float *a, int64_t lda, uint16_t *dst) {
     int64_t mp = round_up(m, BLOCK), kp = round_up(k, TILE_K);
-    /* A transposed: element kk of row i is kk rows down, gathered 16 at a time. */
-    __m512i down = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-                                      _mm512_set1_epi32((int)lda));
-    for (int64_t i = 0; i < mp; i++) {
-        uint16_t *row = dst + i * kp;
+    if (!trans) {
+        for (int64_t i = 0; i < mp; i++)
+            for (int64_t kk = 0; kk < kp; kk += 16) {
+                __m512 x = _mm512_maskz_loadu_ps(i < m ? first(k - kk) : 0, a + i * lda + kk);
+                _mm256_storeu_si256((__m256i *)(dst + i * kp + kk), _mm512_cvtepi32_epi16(bf16_lanes(x)));
+            }
+        return;
+    }
+    /* A is stored k x m: 16 of its rows (steps of k) by 16 columns (rows of
+     * op(A)) turn in registers into 16 rows of op(A), 16 steps each. */
+    for (int64_t i0 = 0; i0 < mp; i0 += 16) {
+        __mmask16 cols = first(m - i0);
         for (int64_t kk = 0; kk < kp; kk += 16) {
-            __mmask16 valid = i < m ? first(k - kk) : 0;
-            __m512 x = _mm512_setzero_ps();
-            if (!trans)
-                x = _mm512_maskz_loadu_ps(valid, a + i * lda + kk);
-            else if (lda < INT32_MAX / 16) /* the gather's offsets are 32-bit */
-                x = _mm512_mask_i32gather_ps(x, valid, down, a + kk * lda + i, 4);
-            else
-                for (int t = 0; t < 16; t++)
-                    if (valid >> t & 1) x[t] = a[(kk + t) * lda + i];
-            _mm256_storeu_si256((__m256i *)(row + kk), _mm512_cvtepi32_epi16(bf16_lanes(x)));
+            __m512 r[16];
+            for (int t = 0; t < 16; t++)
+                r[t] = _mm512_maskz_loadu_ps(kk + t < k ? cols : 0, a + (kk + t) * lda + i0);
+            transpose16(r);
+            for (int c = 0; c < 16; c++)
+                _mm256_storeu_si256((__m256i *)(dst + (i0 + c) * kp + kk), _mm512_cvtepi32_epi16(bf16_lanes(r[c])));
         }
     }
 }

@@ -14,9 +14,7 @@
 
 /* x as the compute precision holds it (f32: itself). */
 static inline float rounded(rf_precision p, float x) {
-    if (p == RF_PRECISION_BF16) return rf_bf16_to_f32(rf_f32_to_bf16(x));
-    if (p == RF_PRECISION_F16) return rf_f16_to_f32(rf_f32_to_f16(x));
-    return x;
+    return p == RF_PRECISION_BF16 ? rf_round_bf16(x) : p == RF_PRECISION_F16 ? rf_round_f16(x) : x;
 }
 
 void rf_cpu_gemm_reference(const rf_gemm_desc *d, const float *a, const float *b, float *c) {

@@ -42,7 +42,7 @@ CPU_CLONES static void unary_loop(rf_unary_op op, int64_t n, const float *x, flo
         break;
     }
     case RF_UNARY_SIN: MAP(sinf(x[i])); break;
-    case RF_UNARY_ROUND_BF16: MAP(rf_bf16_to_f32(rf_f32_to_bf16(x[i]))); break;
+    case RF_UNARY_ROUND_BF16: MAP(rf_round_bf16(x[i])); break;
     /* A code without a vectorised form here: the shared device math. */
     default: MAP((float)rf_unary_value(op, x[i], alpha, beta));
     }

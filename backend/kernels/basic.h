@@ -37,8 +37,8 @@ RF_FN RF_S rf_unary_value(int op, RF_S x, RF_S alpha, RF_S beta) {
     }
     case RF_UNARY_SIN: return sin(x);
     /* From the float x holds (the reference's double came from one). */
-    case RF_UNARY_ROUND_BF16: return rf_bf16_to_f32(rf_f32_to_bf16((float)x));
-    case RF_UNARY_ROUND_F16: return rf_f16_to_f32(rf_f32_to_f16((float)x));
+    case RF_UNARY_ROUND_BF16: return rf_round_bf16((float)x);
+    case RF_UNARY_ROUND_F16: return rf_round_f16((float)x);
     default: return RF_NAN;
     }
 }

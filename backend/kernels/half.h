@@ -52,4 +52,8 @@ RF_FN rf_uint rf_f32_to_f16(float f) {
     return sign | q;
 }
 
+/* x as the format holds it, back in float: a product's operand in bf16 or fp16. */
+RF_FN float rf_round_bf16(float x) { return rf_bf16_to_f32(rf_f32_to_bf16(x)); }
+RF_FN float rf_round_f16(float x) { return rf_f16_to_f32(rf_f32_to_f16(x)); }
+
 #endif /* RFDETR_KERNELS_HALF_H */

@@ -50,7 +50,8 @@ typedef struct timing {
     int images_per_step;
 } timing;
 
-static rf_status after_step(void *user, struct rf_replicas *reps) {
+static rf_status after_step(void *user, struct rf_replicas *reps, rf_train_hook_point point) {
+    if (point != RF_TRAIN_HOOK_AFTER_STEP) return RF_OK;
     timing *t = user;
     t->steps++;
     double now = bench_now();

@@ -149,7 +149,7 @@ static double measure(const bench_config *bc, const char *device, bool profile, 
             rf_tensor *loss = rf_criterion(ctx, &crit, heads, nh, out.groups, targets, batch, num_boxes, NULL);
             st = loss ? rf_backward(ctx, loss, NULL) : rf_ctx_status(ctx);
         }
-        if (st == RF_OK) st = rf_adamw_step_clipped(opt, 1.0f, 0.1, NULL);
+        if (st == RF_OK) st = rf_adamw_step_clipped(opt, 1.0f, 0.1, 1.0, NULL, NULL);
         if (st == RF_OK) st = rf_params_zero_grad(m->params);
         if (st == RF_OK) st = rf_ema_update(ema);
         if (st == RF_OK) st = rf_device_synchronize(dev);

@@ -96,9 +96,11 @@ static void on_progress(void *user, const rf_train_progress *p) {
         } else if (p->global_step - ps->last_plain_step >= 25 || p->step_in_epoch == p->steps_per_epoch) {
             /* Plain lines for logs: every 25 steps. */
             fprintf(stderr, "epoch %" PRId64 "/%" PRId64 " step %" PRId64 "/%" PRId64 " (global %" PRId64 "/%" PRId64
-                            ")  %.1f img/s  ETA %s  loss %.4f  lr %.2e  grad norm %.3f\n",
+                            ")  %.1f img/s  ETA %s  loss %.4f  lr %.2e  grad norm %.3f",
                     p->epoch + 1, p->epochs, p->step_in_epoch, p->steps_per_epoch, p->global_step, p->total_steps,
                     p->images_per_second, eta, p->loss, p->lr, p->grad_norm);
+            if (p->loss_scale != 1.0) fprintf(stderr, "  loss scale %g", p->loss_scale);
+            fputc('\n', stderr);
             ps->last_plain_step = p->global_step;
         }
         break;
@@ -157,8 +159,8 @@ int cli_cmd_train(int argc, char **argv) {
         {"--threads", CLI_INT, &threads, "N", "image decoding threads (default 2)"},
         {"--eval-batch", CLI_INT, &eval_batch, "B", "images per evaluation batch (default 8)"},
         {"--precision", CLI_STRING, &precision, "P",
-         "f32 (default) or bf16: the precision of matrix products, forward and backward (weights, AdamW, EMA "
-         "and losses stay f32)"},
+         "f32 (default), bf16 or fp16: the precision of matrix products, forward and backward (weights, AdamW, "
+         "EMA and losses stay f32; fp16 scales the loss dynamically and skips steps whose gradients overflow)"},
         {"--profile", CLI_FLAG, &profile, NULL,
          "print each kernel's launches, time, bytes and FLOPs and each step's device traffic (syncs after every kernel: slower)"},
         {"--cpu-threads", CLI_INT, &cpu_threads, "N", "threads of a cpu device (default: every core)"},

@@ -177,11 +177,48 @@ float rf_clip_grad_scale(double norm, double max_norm) {
     return coef < 1.0 || isnan(coef) ? (float)coef : 1.0f;
 }
 
-rf_status rf_adamw_step_clipped(rf_adamw *opt, float lr_scale, double max_norm, double *norm_out) {
-    double norm = 0;
-    RF_TRY(rf_adamw_grad_norm(opt, &norm));
+rf_status rf_adamw_step_clipped(rf_adamw *opt, float lr_scale, double max_norm, double loss_scale, double *norm_out,
+                                bool *skipped) {
+    if (skipped) *skipped = false;
+    if (!(loss_scale > 0) || (loss_scale != 1.0 && !skipped))
+        return RF_ERROR(RF_ERR_INVALID_ARGUMENT, "adamw: loss scale %g (needs > 0, and a skip flag when not 1)",
+                        loss_scale);
+    double scaled = 0;
+    RF_TRY(rf_adamw_grad_norm(opt, &scaled));
+    double norm = scaled / loss_scale;
     if (norm_out) *norm_out = norm;
-    return rf_adamw_step(opt, lr_scale, max_norm > 0 ? rf_clip_grad_scale(norm, max_norm) : 1.0f);
+    if (!isfinite(scaled)) {
+        if (loss_scale == 1.0)
+            return RF_ERROR(RF_ERR_NUMERIC, "the gradient norm is %s: the step would make the weights NaN",
+                            isnan(scaled) ? "NaN" : "infinite");
+        *skipped = true;
+        return RF_OK;
+    }
+    /* loss_scale is a power of two: dividing by it is exact, so clipping
+     * and unscaling are one factor, as GradScaler's unscale then clip. */
+    double clip = max_norm > 0 ? rf_clip_grad_scale(norm, max_norm) : 1.0;
+    return rf_adamw_step(opt, lr_scale, (float)(clip / loss_scale));
+}
+
+rf_loss_scaler rf_loss_scaler_start(void) { return (rf_loss_scaler){.scale = RF_LOSS_SCALE_INITIAL}; }
+
+rf_status rf_loss_scaler_update(rf_loss_scaler *s, bool overflowed) {
+    if (overflowed) {
+        s->skipped++;
+        s->good_steps = 0;
+        if (s->scale / 2 < RF_LOSS_SCALE_MIN)
+            return RF_ERROR(RF_ERR_NUMERIC,
+                            "fp16 gradients overflow even with the loss scaled down to %g: the model does not fit "
+                            "fp16's range; train with --precision bf16 or f32",
+                            s->scale);
+        s->scale /= 2;
+        return RF_OK;
+    }
+    if (++s->good_steps >= RF_LOSS_SCALE_GROWTH_INTERVAL) {
+        s->scale *= 2;
+        s->good_steps = 0;
+    }
+    return RF_OK;
 }
 
 int64_t rf_adamw_step_count(const rf_adamw *opt) { return opt->steps; }

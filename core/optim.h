@@ -55,9 +55,38 @@ rf_status rf_adamw_grad_norm(rf_adamw *opt, double *norm);
 float rf_clip_grad_scale(double norm, double max_norm);
 
 /* Norm, clipping factor and step in one call: max_norm <= 0 disables
- * clipping (the norm is still computed). *norm_out (may be NULL) gets the
- * norm before clipping. */
-rf_status rf_adamw_step_clipped(rf_adamw *opt, float lr_scale, double max_norm, double *norm_out);
+ * clipping (the norm is still computed). The gradients hold loss_scale
+ * times the true ones (1: unscaled; see rf_loss_scaler): the norm and the
+ * step use them divided by it. *norm_out (may be NULL) gets the true norm
+ * before clipping. A non-finite norm never reaches the weights: with a loss
+ * scale other than 1 that is the scaler's overflow, and the step is skipped
+ * (*skipped true; weights, moments and step count as they were); with 1 it
+ * is RF_ERR_NUMERIC. skipped may be NULL only when loss_scale is 1. */
+rf_status rf_adamw_step_clipped(rf_adamw *opt, float lr_scale, double max_norm, double loss_scale, double *norm_out,
+                                bool *skipped);
+
+/* ---- dynamic loss scaling (fp16) ------------------------------------------------------ */
+/* fp16 holds magnitudes from 6e-8 to 65504: small gradients of the
+ * products' operands flush to zero unless the loss is multiplied first,
+ * and a scale too large overflows them. torch.amp.GradScaler's rule, with
+ * its defaults: start at 2^16; a step whose gradients are not finite is
+ * skipped and halves the scale; 2000 finite steps in a row double it. */
+#define RF_LOSS_SCALE_INITIAL 65536.0
+#define RF_LOSS_SCALE_GROWTH_INTERVAL 2000
+/* Below this, even the gradients of a loss scaled down overflow: fp16 cannot
+ * train the model (2^-24 is fp16's smallest subnormal). */
+#define RF_LOSS_SCALE_MIN (1.0 / 16777216.0)
+
+typedef struct rf_loss_scaler {
+    double scale;       /* a power of two; 1 when not scaling */
+    int64_t good_steps; /* finite steps since the scale last changed */
+    int64_t skipped;    /* steps skipped in the whole run */
+} rf_loss_scaler;
+
+rf_loss_scaler rf_loss_scaler_start(void);
+/* After a step: overflowed halves the scale (RF_ERR_NUMERIC once it would
+ * fall below RF_LOSS_SCALE_MIN), else a run of good steps doubles it. */
+rf_status rf_loss_scaler_update(rf_loss_scaler *s, bool overflowed);
 
 /* Steps taken (torch's state['step']); set it when resuming. */
 int64_t rf_adamw_step_count(const rf_adamw *opt);

@@ -20,11 +20,17 @@ int main(int argc, char **argv) {
     char path[4096];
     fuzz_seed_params p = {0};
     if (fuzz_seed_params_create(&p) != RF_OK) return fail("parameters");
-    rf_train_state st = {.epoch = 2, .step = 10, .best_regular = 0.25, .best_ema = 0.5, .epoch_steps = 3};
+    rf_train_state st = {.epoch = 2, .step = 10, .best_regular = 0.25, .best_ema = 0.5, .epoch_steps = 3,
+                         .scaler = {.scale = 1}};
     snprintf(path, sizeof path, "%s/train_state/seed.safetensors", argv[1]);
     if (rf_train_state_save(&st, p.params, p.opt, p.ema, path) != RF_OK) return fail(path);
     snprintf(path, sizeof path, "%s/train_state/no_ema.safetensors", argv[1]);
     if (rf_train_state_save(&st, p.params, p.opt, NULL, path) != RF_OK) return fail(path);
+    /* fp16's loss scaler in mid-run. */
+    st.scaler = (rf_loss_scaler){.scale = 32768, .good_steps = 7, .skipped = 2};
+    st.epoch_skipped = 1;
+    snprintf(path, sizeof path, "%s/train_state/fp16.safetensors", argv[1]);
+    if (rf_train_state_save(&st, p.params, p.opt, p.ema, path) != RF_OK) return fail(path);
 
     rfdetr_config c;
     if (rfdetr_config_preset("tiny", &c) != RF_OK) return fail("preset");

@@ -310,6 +310,8 @@ typedef struct rf_train_progress {
     const double *stats, *ema_stats; /* 12 COCO stats each (EPOCH_DONE) */
     const char *message;
     int64_t eval_images_done, eval_images_total; /* EVAL_PROGRESS */
+    double loss_scale;              /* STEP: the step's loss scale (fp16; 1 otherwise) */
+    bool step_skipped;              /* STEP: fp16 gradients overflowed; no update, the scale was halved */
 } rf_train_progress;
 
 typedef void (*rf_train_progress_fn)(void *user, const rf_train_progress *p);
@@ -356,9 +358,9 @@ typedef struct rf_train_config {
                                 * stops naming it (default 60; at least 900 until the first epoch is
                                 * done, while drivers compile their kernels) */
     int cpu_threads;           /* threads of a cpu device (rf_device_options.cpu_threads; 0: every core) */
-    rf_precision precision;    /* of the matrix products, forward and backward (f32 or bf16; fp16 needs
-                                * loss scaling, which training does not have yet); weights, AdamW,
-                                * EMA and losses stay f32 */
+    rf_precision precision;    /* of the matrix products, forward and backward; weights, AdamW, EMA
+                                * and losses stay f32. fp16 scales the loss dynamically (a step whose
+                                * gradients overflow is skipped and halves the scale) */
     const volatile sig_atomic_t *stop; /* set by a SIGINT handler: stop at a safe point */
     rf_train_progress_fn progress;
     void *progress_user;
@@ -381,6 +383,8 @@ typedef struct rf_train_summary {
     bool stopped_early, interrupted;
     double seconds;
     char out_dir[4096];                      /* the run directory used */
+    int64_t skipped_steps;                   /* fp16: steps the loss scaler skipped, over the whole run */
+    double loss_scale;                       /* fp16: the scale at the end (1 otherwise) */
 } rf_train_summary;
 
 rf_status rf_train(const rf_train_config *cfg, rf_train_summary *summary);

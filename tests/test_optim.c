@@ -4,7 +4,8 @@
  * (lr and weight decay differ, decay exemptions), six steps with a warm-up
  * lr scale and clipping active on some steps only. Also: merged groups, the
  * clipping factor's edge cases, EMA swap for evaluation (and the refusals
- * while swapped), bad groups. With --torch the same run is compared with
+ * while swapped), bad groups; loss-scaled steps (fp16's dynamic loss
+ * scaling) and the scaler's rule. With --torch the same run is compared with
  * PyTorch's own AdamW and clip_grad_norm_ (exits 77 without torch). */
 #include <math.h>
 
@@ -178,7 +179,7 @@ static void run_device(rf_device *dev, const run_data *d, const result *want, bo
     double norms[STEPS];
     for (int k = 0; k < STEPS; k++) {
         upload_grads(tensors, d, d->grads[k]);
-        CHECK_OK(rf_adamw_step_clipped(opt, lr_scale[k], MAX_NORM, &norms[k]));
+        CHECK_OK(rf_adamw_step_clipped(opt, lr_scale[k], MAX_NORM, 1.0, &norms[k], NULL));
         CHECK_OK(rf_ema_update(ema));
     }
     CHECK(rf_adamw_step_count(opt) == STEPS && rf_ema_updates(ema) == STEPS + 1, "counters: %lld steps, %lld updates",
@@ -246,6 +247,92 @@ static void test_single_group(rf_device *dev, const run_data *d) {
     rf_params_free(p);
 }
 
+/* Loss scaling: gradients that carry a power-of-two scale, unscaled by the
+ * step, give the unscaled run's weights bit for bit (scaling by 2^k and back
+ * is exact); a non-finite gradient skips the step with a scale and leaves
+ * weights, moments and the step count as they were; without one it is an
+ * error that also changes nothing. */
+static void test_loss_scaled_steps(rf_device *dev, const run_data *d) {
+    enum { SCALED = 1 << 12 };
+    rf_tensor *plain_t[TENSORS], *scaled_t[TENSORS];
+    rf_params *plain = make_params(dev, d, plain_t), *scaled = make_params(dev, d, scaled_t);
+    rf_adamw *plain_opt = NULL, *scaled_opt = NULL;
+    rf_adamw_config cfg = rf_adamw_default_config();
+    if (plain) CHECK_OK(rf_adamw_create(plain, &cfg, &plain_opt));
+    if (scaled) CHECK_OK(rf_adamw_create(scaled, &cfg, &scaled_opt));
+    if (!plain_opt || !scaled_opt) goto done;
+    float *g = malloc((size_t)d->total * 4), *a = malloc((size_t)d->total * 4), *b = malloc((size_t)d->total * 4);
+    for (int k = 0; k < STEPS; k++) {
+        for (int64_t i = 0; i < d->total; i++) g[i] = d->grads[k][i] * SCALED;
+        upload_grads(plain_t, d, d->grads[k]);
+        upload_grads(scaled_t, d, g);
+        double norm_plain = 0, norm_scaled = 0;
+        bool skipped = true;
+        CHECK_OK(rf_adamw_step_clipped(plain_opt, lr_scale[k], MAX_NORM, 1.0, &norm_plain, NULL));
+        CHECK_OK(rf_adamw_step_clipped(scaled_opt, lr_scale[k], MAX_NORM, SCALED, &norm_scaled, &skipped));
+        CHECK(!skipped && norm_scaled == norm_plain, "%s: step %d: scaled norm %.17g against %.17g (skipped %d)",
+              dev->info.name, k, norm_scaled, norm_plain, skipped);
+    }
+    download_values(plain_t, d, a);
+    download_values(scaled_t, d, b);
+    CHECK(!memcmp(a, b, (size_t)d->total * 4), "%s: loss-scaled steps differ from unscaled ones", dev->info.name);
+
+    /* One non-finite gradient element: skipped, nothing moves. */
+    float *m_before = malloc((size_t)scaled->total * 4), *m_after = malloc((size_t)scaled->total * 4);
+    CHECK_OK(rf_buffer_download(scaled->adam_m, 0, m_before, (size_t)scaled->total * 4));
+    for (int64_t i = 0; i < d->total; i++) g[i] = d->grads[0][i] * SCALED;
+    g[d->total / 2] = INFINITY;
+    upload_grads(scaled_t, d, g);
+    bool skipped = false;
+    double norm = 0;
+    CHECK_OK(rf_adamw_step_clipped(scaled_opt, 1.0f, MAX_NORM, SCALED, &norm, &skipped));
+    CHECK(skipped && !isfinite(norm), "%s: an infinite gradient was not skipped (norm %g)", dev->info.name, norm);
+    download_values(scaled_t, d, b);
+    CHECK_OK(rf_buffer_download(scaled->adam_m, 0, m_after, (size_t)scaled->total * 4));
+    CHECK(!memcmp(a, b, (size_t)d->total * 4) && !memcmp(m_before, m_after, (size_t)scaled->total * 4) &&
+              rf_adamw_step_count(scaled_opt) == STEPS,
+          "%s: a skipped step changed the weights, moments or step count", dev->info.name);
+    /* Without loss scaling the same gradient is an error, and still harmless. */
+    upload_grads(plain_t, d, g);
+    CHECK(rf_adamw_step_clipped(plain_opt, 1.0f, MAX_NORM, 1.0, &norm, NULL) == RF_ERR_NUMERIC &&
+              strstr(rf_last_error(), "gradient norm is"),
+          "%s: an infinite unscaled gradient: %s", dev->info.name, rf_last_error());
+    download_values(plain_t, d, b);
+    CHECK(!memcmp(a, b, (size_t)d->total * 4), "%s: a refused step changed the weights", dev->info.name);
+    free(m_before);
+    free(m_after);
+    free(g);
+    free(a);
+    free(b);
+done:
+    rf_adamw_free(plain_opt);
+    rf_adamw_free(scaled_opt);
+    rf_params_free(plain);
+    rf_params_free(scaled);
+}
+
+/* GradScaler's rule: halve on overflow, double after 2000 good steps in a
+ * row (an overflow restarts the count), and give up below fp16's range. */
+static void test_loss_scaler(void) {
+    rf_loss_scaler s = rf_loss_scaler_start();
+    CHECK(s.scale == 65536 && s.good_steps == 0 && s.skipped == 0, "start: scale %g", s.scale);
+    CHECK_OK(rf_loss_scaler_update(&s, true));
+    CHECK(s.scale == 32768 && s.skipped == 1, "after an overflow: scale %g, skipped %lld", s.scale, (long long)s.skipped);
+    for (int i = 0; i < RF_LOSS_SCALE_GROWTH_INTERVAL - 1; i++) CHECK_OK(rf_loss_scaler_update(&s, false));
+    CHECK(s.scale == 32768, "grew early: %g", s.scale);
+    CHECK_OK(rf_loss_scaler_update(&s, true));
+    for (int i = 0; i < RF_LOSS_SCALE_GROWTH_INTERVAL - 1; i++) CHECK_OK(rf_loss_scaler_update(&s, false));
+    CHECK(s.scale == 16384, "an overflow did not restart the run of good steps: %g", s.scale);
+    CHECK_OK(rf_loss_scaler_update(&s, false));
+    CHECK(s.scale == 32768 && s.good_steps == 0, "did not grow after %d good steps: %g", RF_LOSS_SCALE_GROWTH_INTERVAL,
+          s.scale);
+    rf_status st = RF_OK;
+    int halvings = 0;
+    while ((st = rf_loss_scaler_update(&s, true)) == RF_OK && halvings < 100) halvings++;
+    CHECK(st == RF_ERR_NUMERIC && strstr(rf_last_error(), "bf16") && s.scale == RF_LOSS_SCALE_MIN,
+          "endless overflow: %s after %d halvings, scale %g: %s", rf_status_name(st), halvings, s.scale, rf_last_error());
+}
+
 static void test_clip_scale(void) {
     CHECK(rf_clip_grad_scale(0.5, 1.0) == 1.0f, "below max_norm: no clipping");
     CHECK(fabsf(rf_clip_grad_scale(4.0, 1.0) - (float)(1.0 / (4.0 + 1e-6))) == 0, "norm 4, max 1");
@@ -264,6 +351,7 @@ int main(int argc, char **argv) {
     if (torch) CHECK(torch_reference(&d, &want), "the torch reference did not run");
     else host_reference(&d, &want);
     test_clip_scale();
+    test_loss_scaler();
     char names[16][32];
     int ndev = test_device_names(names, 16);
     for (int i = 0; i < ndev; i++) {
@@ -272,6 +360,7 @@ int main(int argc, char **argv) {
         if (!dev) continue;
         run_device(dev, &d, &want, torch);
         if (!torch) test_single_group(dev, &d);
+        if (!torch) test_loss_scaled_steps(dev, &d);
         rf_device_close(dev);
     }
     free(want.params);

@@ -68,7 +68,8 @@ typedef struct watcher {
     volatile sig_atomic_t *stop;
 } watcher;
 
-static rf_status after_step(void *user, struct rf_replicas *reps) {
+static rf_status after_step(void *user, struct rf_replicas *reps, rf_train_hook_point point) {
+    if (point != RF_TRAIN_HOOK_AFTER_STEP) return RF_OK;
     watcher *w = user;
     int differing = 0;
     RF_TRY(rf_replicas_compare(reps, &differing));
@@ -222,7 +223,8 @@ typedef struct poisoner {
     int steps, poison_after;
 } poisoner;
 
-static rf_status poison_replica_1(void *user, struct rf_replicas *reps) {
+static rf_status poison_replica_1(void *user, struct rf_replicas *reps, rf_train_hook_point point) {
+    if (point != RF_TRAIN_HOOK_AFTER_STEP) return RF_OK;
     poisoner *p = user;
     if (++p->steps != p->poison_after) return RF_OK;
     rf_params *params = rf_replicas_at(reps, 1)->model->params;

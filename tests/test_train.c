@@ -11,8 +11,11 @@
  *   - faults: NaN loss stops naming the step and the last good checkpoint;
  *     out of device memory names the device and suggests a smaller batch;
  *     a checkpoint write that hits a full disk fails without leaving a torn
- *     or temporary file and keeps the previous checkpoint.
- * Modes: no argument runs all; or one of layout, resume, devices, faults. */
+ *     or temporary file and keeps the previous checkpoint;
+ *   - fp16: an injected infinite gradient skips its step (weights as they
+ *     were), halves the loss scale, and the next step trains; the scaler's
+ *     state resumes bit for bit; in f32 the same gradient is an error.
+ * Modes: no argument runs all; or one of layout, resume, devices, faults, fp16. */
 #include <dirent.h>
 #include <math.h>
 #include <signal.h>
@@ -24,11 +27,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "backend/status.h"
 #include "core/fileio.h"
+#include "core/optim.h"
 #include "core/safetensors.h"
 #include "data/shapes.h"
 #include "run_compare.h"
 #include "test_util.h"
+#include "train/replicas.h"
 #include "train/run_config.h"
 #include "train/trainer.h"
 
@@ -280,6 +286,128 @@ static void test_faults(void) {
     if (d) closedir(d);
 }
 
+/* ---- fp16: dynamic loss scaling ------------------------------------------------------------ */
+/* Injects an infinite gradient element into replica 0 at one step, just
+ * before the optimizer reads the gradients, and watches the weights around
+ * that step. */
+typedef struct injector {
+    int64_t inject_at; /* 1-based optimizer step (0: never) */
+    int64_t steps;     /* BEFORE_STEP calls so far */
+    float *before;     /* replica 0's weights when the gradient was poisoned */
+    size_t count;
+    bool unchanged_by_step, changed_by_next;
+    bool checked_next;
+} injector;
+
+static rf_status inject(void *user, struct rf_replicas *reps, rf_train_hook_point point) {
+    injector *in = user;
+    rf_params *p = rf_replicas_at(reps, 0)->model->params;
+    size_t count = (size_t)p->total;
+    if (point == RF_TRAIN_HOOK_BEFORE_STEP) {
+        if (++in->steps != in->inject_at) return RF_OK;
+        in->count = count;
+        in->before = malloc(count * sizeof(float));
+        if (!in->before) return RF_ERROR(RF_ERR_OUT_OF_MEMORY, "out of host memory");
+        RF_TRY(rf_buffer_download(p->values, 0, in->before, count * sizeof(float)));
+        return rf_buffer_fill_f32(p->grads, count / 3, 1, INFINITY);
+    }
+    if (!in->before || in->steps > in->inject_at + 1 || in->checked_next) return RF_OK;
+    float *now = malloc(count * sizeof(float));
+    if (!now) return RF_ERROR(RF_ERR_OUT_OF_MEMORY, "out of host memory");
+    rf_status s = rf_buffer_download(p->values, 0, now, count * sizeof(float));
+    bool same = s == RF_OK && !memcmp(now, in->before, count * sizeof(float));
+    if (in->steps == in->inject_at) {
+        in->unchanged_by_step = same;
+    } else {
+        in->changed_by_next = !same;
+        in->checked_next = true;
+    }
+    free(now);
+    return s;
+}
+
+typedef struct scale_log {
+    double scale[MAX_RECORDED];
+    bool skipped[MAX_RECORDED];
+    int steps;
+} scale_log;
+
+static void record_scale(void *user, const rf_train_progress *p) {
+    scale_log *l = user;
+    if (p->event != RF_TRAIN_STEP || l->steps >= MAX_RECORDED) return;
+    l->scale[l->steps] = p->loss_scale;
+    l->skipped[l->steps] = p->step_skipped;
+    l->steps++;
+}
+
+static void test_fp16(void) {
+    char straight[300], split[300], plain[300];
+    snprintf(straight, sizeof straight, "%s/fp16_straight", work_dir);
+    snprintf(split, sizeof split, "%s/fp16_split", work_dir);
+    snprintf(plain, sizeof plain, "%s/f32_inf", work_dir);
+    enum { INJECT = 2 }; /* in epoch 1 (3 steps) */
+    rf_train_config c;
+    rf_train_summary s;
+
+    /* The injected overflow: step INJECT is skipped (weights as they were),
+     * the scale halves, the next step trains. */
+    base_config(&c, "cpu", straight, 2);
+    c.precision = RF_PRECISION_F16;
+    scale_log log = {0};
+    c.progress = record_scale;
+    c.progress_user = &log;
+    injector in = {.inject_at = INJECT};
+    rf_status st = rf_train_with_hook(&c, &s, inject, &in);
+    CHECK(st == RF_OK, "fp16 run: %s: %s", rf_status_name(st), rf_last_error());
+    CHECK(log.steps == 6 && s.steps == 6, "fp16 run: %d steps reported, %lld taken", log.steps, (long long)s.steps);
+    if (log.steps == 6) {
+        CHECK(log.scale[0] == RF_LOSS_SCALE_INITIAL, "the first step's loss scale is %g", log.scale[0]);
+        CHECK(log.skipped[INJECT - 1], "the step with an infinite gradient was not skipped");
+        CHECK(!log.skipped[INJECT] && log.scale[INJECT] == log.scale[INJECT - 1] / 2,
+              "after the overflow: scale %g (was %g), skipped %d", log.scale[INJECT], log.scale[INJECT - 1],
+              log.skipped[INJECT]);
+        int skipped = 0;
+        for (int i = 0; i < log.steps; i++) skipped += log.skipped[i];
+        CHECK(s.skipped_steps == skipped && s.loss_scale == log.scale[5] / (log.skipped[5] ? 2 : 1),
+              "summary: %lld skipped, scale %g; progress: %d skipped", (long long)s.skipped_steps, s.loss_scale, skipped);
+    }
+    CHECK(in.unchanged_by_step, "the skipped step changed the weights");
+    CHECK(in.changed_by_next, "the step after the overflow did not train");
+    free(in.before);
+    char *text = NULL;
+    size_t n = 0;
+    CHECK_OK(rf_read_file(run_path_in(straight, "log.jsonl"), &text, &n));
+    CHECK(text && strstr(text, "\"train_loss_scale\":") && strstr(text, "\"train_skipped_steps\":"),
+          "log.jsonl lacks the loss scale: %s", text ? text : "");
+    free(text);
+
+    /* The scaler's state resumes exactly: epoch 1 (with the overflow), then
+     * --resume to 2, equals the straight run bit for bit. */
+    base_config(&c, "cpu", split, 1);
+    c.precision = RF_PRECISION_F16;
+    injector again = {.inject_at = INJECT};
+    CHECK_OK(rf_train_with_hook(&c, &s, inject, &again));
+    free(again.before);
+    base_config(&c, "cpu", split, 2);
+    c.precision = RF_PRECISION_F16;
+    c.resume = true;
+    CHECK_OK(run(&c, &s));
+    CHECK(same_training_state(straight, split), "fp16 resumed after epoch 1 differs from the uninterrupted run");
+    char *a = run_log_without_times(straight), *b = run_log_without_times(split);
+    CHECK(a && b && !strcmp(a, b), "fp16 log.jsonl differs:\n%s\n%s", a ? a : "", b ? b : "");
+    free(a);
+    free(b);
+
+    /* Without loss scaling an infinite gradient is an error, never NaN weights. */
+    base_config(&c, "cpu", plain, 1);
+    injector f32 = {.inject_at = INJECT};
+    st = rf_train_with_hook(&c, &s, inject, &f32);
+    CHECK(st == RF_ERR_NUMERIC && strstr(rf_last_error(), "gradient norm is") &&
+              strstr(rf_last_error(), "cpu") && strstr(rf_last_error(), "step 2"),
+          "f32 run with an infinite gradient: %s: %s", rf_status_name(st), rf_last_error());
+    free(f32.before);
+}
+
 int main(int argc, char **argv) {
     const char *mode = argc > 1 ? argv[1] : "all";
     snprintf(work_dir, sizeof work_dir, "/tmp/rfdetr_train_XXXXXX");
@@ -297,6 +425,7 @@ int main(int argc, char **argv) {
     if (!strcmp(mode, "all") || !strcmp(mode, "resume")) test_resume();
     if (!strcmp(mode, "all") || !strcmp(mode, "devices")) test_devices();
     if (!strcmp(mode, "all") || !strcmp(mode, "faults")) test_faults();
+    if (!strcmp(mode, "all") || !strcmp(mode, "fp16")) test_fp16();
     if (test_failed_count == 0) test_remove_tree(work_dir);
     else fprintf(stderr, "kept %s for inspection\n", work_dir);
     return test_finish("test_train");

@@ -170,7 +170,7 @@ static void train(rf_device *dev, const data *d, const run_config *rc, curve *c)
             CHECK_OK(rf_ctx_status(ctx));
             goto done;
         }
-        CHECK_OK(rf_adamw_step_clipped(opt, lr_schedule(step), rc->max_norm, &c->norm[step]));
+        CHECK_OK(rf_adamw_step_clipped(opt, lr_schedule(step), rc->max_norm, 1.0, &c->norm[step], NULL));
         CHECK_OK(rf_ema_update(ema));
     }
     c->final_loss = eval_loss(ctx, &m, d, rc);

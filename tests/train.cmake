@@ -7,6 +7,7 @@ rfdetr_add_test(test_train_layout SOURCES test_train.c ARGS layout LABELS fast T
 rfdetr_add_test(test_train_resume SOURCES test_train.c ARGS resume LABELS fast TIMEOUT 900)
 rfdetr_add_test(test_train_devices SOURCES test_train.c ARGS devices LABELS fast TIMEOUT 900)
 rfdetr_add_test(test_train_faults SOURCES test_train.c ARGS faults LABELS fast TIMEOUT 900)
+rfdetr_add_test(test_train_fp16 SOURCES test_train.c ARGS fp16 LABELS fast TIMEOUT 900)
 rfdetr_add_test(test_cli_train SOURCES test_cli_train.c LABELS fast TIMEOUT 900)
 rfdetr_add_test(test_train_learns SOURCES test_train_learns.c LABELS slow TIMEOUT 3600)
 set_tests_properties(test_train_learns PROPERTIES FIXTURES_SETUP shapes_model)

@@ -2,6 +2,7 @@
 #include "train/replicas.h"
 
 #include <errno.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -582,26 +583,31 @@ rf_status rf_replicas_share_sum(rf_replicas *g, int64_t step) {
 
 typedef struct step_job {
     float lr_factor;
-    double clip;
+    double clip, loss_scale;
     double norms[RF_MAX_LOCAL_DEVICES];
+    bool skipped[RF_MAX_LOCAL_DEVICES];
 } step_job;
 
 static rf_status step_one(rf_replica *r, void *arg) {
     step_job *j = arg;
-    RF_TRY(rf_adamw_step_clipped(r->opt, j->lr_factor, j->clip, &j->norms[r->local]));
+    bool *skipped = &j->skipped[r->local];
+    RF_TRY(rf_adamw_step_clipped(r->opt, j->lr_factor, j->clip, j->loss_scale, &j->norms[r->local], skipped));
     RF_TRY(rf_params_zero_grad(r->model->params));
-    if (r->ema) RF_TRY(rf_ema_update(r->ema));
+    if (r->ema && !*skipped) RF_TRY(rf_ema_update(r->ema));
     return RF_OK;
 }
 
 static rf_status zero_grads(rf_replica *r, void *arg) { return rf_params_zero_grad(r->model->params); }
 
-rf_status rf_replicas_step(rf_replicas *g, float lr_factor, double clip_max_norm, int64_t step, double *grad_norm) {
-    step_job j = {lr_factor, clip_max_norm, {0}};
+rf_status rf_replicas_step(rf_replicas *g, float lr_factor, double clip_max_norm, double loss_scale, int64_t step,
+                           double *grad_norm, bool *skipped) {
+    step_job j = {lr_factor, clip_max_norm, loss_scale, {0}, {0}};
     if (g->each_steps) {
-        /* Same kernels, same gradients: every replica computes the same norm. */
+        /* Same kernels, same gradients: every replica computes the same norm
+         * (so every one skips, or none). */
         RF_TRY(rf_replicas_run(g, step_one, &j, g->global_count, step));
         *grad_norm = j.norms[0];
+        *skipped = j.skipped[0];
         return RF_OK;
     }
     /* Different kernels round differently: replica 0 steps, the others copy. */
@@ -609,6 +615,7 @@ rf_status rf_replicas_step(rf_replicas *g, float lr_factor, double clip_max_norm
     RF_TRY(exchange_failed(g, rf_comm_broadcast(g->comm, &j.norms[0], sizeof j.norms[0], 0, "sharing the gradient norm"),
                            step));
     *grad_norm = j.norms[0];
+    *skipped = !isfinite(j.norms[0]); /* as replica 0 decided, known to every rank by its norm */
     double start = now_seconds();
     RF_TRY(exchange_failed(g, copy_slab(g, values_of, g->sum, "sharing the weights"), step));
     if (g->r[0].ema) RF_TRY(exchange_failed(g, copy_slab(g, ema_of, g->sum, "sharing the EMA"), step));

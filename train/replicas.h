@@ -119,8 +119,11 @@ rf_status rf_replicas_sum_round(rf_replicas *g, int round, int active_global, in
 /* Gives every replica the summed gradient. */
 rf_status rf_replicas_share_sum(rf_replicas *g, int64_t step);
 /* Clipping, AdamW with lr_factor, zeroed gradients, EMA update on every
- * replica (or on replica 0 and copied); *grad_norm: before clipping. */
-rf_status rf_replicas_step(rf_replicas *g, float lr_factor, double clip_max_norm, int64_t step, double *grad_norm);
+ * replica (or on replica 0 and copied); *grad_norm: before clipping. The
+ * gradients carry loss_scale (rf_adamw_step_clipped): with one other than
+ * 1, a non-finite norm skips the step on every replica (*skipped). */
+rf_status rf_replicas_step(rf_replicas *g, float lr_factor, double clip_max_norm, double loss_scale, int64_t step,
+                           double *grad_norm, bool *skipped);
 /* Every rank gets every other's per-micro-batch numbers: values[j * width ..]
  * for micro-batch j (count of them) is filled on entry by the rank owning
  * j's replica, and everywhere on return. */

@@ -140,6 +140,9 @@ rf_status rf_run_log_open(rf_run_log *log, const char *dir, bool resume, int64_t
         e->loss_giou = field(line, "train_loss_giou");
         e->grad_norm = field(line, "train_grad_norm");
         e->lr = field(line, "train_lr");
+        double scale = field(line, "train_loss_scale"), skipped = field(line, "train_skipped_steps");
+        e->loss_scale = isnan(scale) ? 0 : scale;
+        e->skipped_steps = isnan(skipped) ? 0 : (int64_t)skipped;
         array_field(line, "test_coco_eval_bbox", e->stats);
         e->has_ema = array_field(line, "ema_test_coco_eval_bbox", e->ema_stats);
         log->count++;
@@ -181,6 +184,10 @@ static rf_status write_log(const rf_run_log *log) {
         rf_json_key(&w, "train_loss_bbox"), rf_json_double(&w, e->loss_bbox);
         rf_json_key(&w, "train_loss_giou"), rf_json_double(&w, e->loss_giou);
         rf_json_key(&w, "train_grad_norm"), rf_json_double(&w, e->grad_norm);
+        if (e->loss_scale > 0) {
+            rf_json_key(&w, "train_loss_scale"), rf_json_double(&w, e->loss_scale);
+            rf_json_key(&w, "train_skipped_steps"), rf_json_int(&w, e->skipped_steps);
+        }
         write_stats(&w, "test_coco_eval_bbox", e->stats);
         if (e->has_ema) write_stats(&w, "ema_test_coco_eval_bbox", e->ema_stats);
         rf_json_key(&w, "epoch_time"), rf_json_double(&w, e->seconds);

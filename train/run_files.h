@@ -16,6 +16,8 @@
 typedef struct rf_run_epoch {
     int64_t epoch, step, n_parameters;
     double seconds, train_loss, loss_ce, loss_bbox, loss_giou, grad_norm, lr;
+    double loss_scale;     /* fp16's at the epoch's end; 0: the run does not scale (not logged) */
+    int64_t skipped_steps; /* in the epoch, by the loss scaler (grad_norm averages the others) */
     double stats[12];
     bool has_ema;
     double ema_stats[12];

@@ -4,6 +4,7 @@
 #include "train/train_state.h"
 
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,6 +60,10 @@ rf_status rf_train_state_save(const rf_train_state *st, const rf_params *params,
     put_f64(w, "rfdetr.train.best_total", st->best_total, &s);
     put_f64(w, "rfdetr.train.best_for_patience", st->best_for_patience, &s);
     put_i64(w, "rfdetr.train.epoch_steps", st->epoch_steps, &s);
+    put_i64(w, "rfdetr.train.epoch_skipped", st->epoch_skipped, &s);
+    put_f64(w, "rfdetr.train.loss_scale", st->scaler.scale, &s);
+    put_i64(w, "rfdetr.train.loss_scale_good_steps", st->scaler.good_steps, &s);
+    put_i64(w, "rfdetr.train.skipped_steps", st->scaler.skipped, &s);
     for (int i = 0; i < 5; i++) {
         char key[64];
         snprintf(key, sizeof key, "rfdetr.train.epoch_sums.%d", i);
@@ -133,6 +138,21 @@ rf_status rf_train_state_load(rf_train_state *st, rf_params *params, rf_adamw *o
         s = get_f64(f, path, key, &r.best_total_stats[i]);
     }
     if (s == RF_OK) s = get_i64(f, path, "rfdetr.train.epoch_steps", &r.epoch_steps);
+    /* States from before loss scaling existed: f32 runs, which never skip. */
+    r.scaler = (rf_loss_scaler){.scale = 1};
+    if (s == RF_OK && rf_safetensors_metadata(f, "rfdetr.train.loss_scale")) {
+        s = get_f64(f, path, "rfdetr.train.loss_scale", &r.scaler.scale);
+        if (s == RF_OK) s = get_i64(f, path, "rfdetr.train.loss_scale_good_steps", &r.scaler.good_steps);
+        if (s == RF_OK) s = get_i64(f, path, "rfdetr.train.skipped_steps", &r.scaler.skipped);
+        if (s == RF_OK) s = get_i64(f, path, "rfdetr.train.epoch_skipped", &r.epoch_skipped);
+        /* A power of two in fp16's reach, counts that fit the run: anything else is a damaged file. */
+        int exponent = 0;
+        if (s == RF_OK && (!(r.scaler.scale >= RF_LOSS_SCALE_MIN && r.scaler.scale <= 0x1p100) ||
+                           frexp(r.scaler.scale, &exponent) != 0.5 || r.scaler.good_steps < 0 ||
+                           r.scaler.skipped < 0 || r.epoch_skipped < 0 || r.epoch_skipped > r.epoch_steps))
+            s = RF_ERROR(RF_ERR_FORMAT, "%s: loss scale %g (%" PRId64 " good steps, %" PRId64 " skipped) is not one "
+                         "training writes", path, r.scaler.scale, r.scaler.good_steps, r.scaler.skipped);
+    }
     for (int i = 0; i < 5 && s == RF_OK; i++) {
         char key[64];
         snprintf(key, sizeof key, "rfdetr.train.epoch_sums.%d", i);

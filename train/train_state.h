@@ -27,6 +27,8 @@ typedef struct rf_train_state {
      * its step count, so an epoch resumed mid-way logs the same averages. */
     double epoch_sums[5];
     int64_t epoch_steps;
+    int64_t epoch_skipped;     /* of those, skipped by the loss scaler (no grad norm in the sum) */
+    rf_loss_scaler scaler;     /* fp16's loss scale (scale 1 in other precisions) */
 } rf_train_state;
 
 /* ema may be NULL (EMA off). */

@@ -268,6 +268,8 @@ typedef struct step_result {
     double loss;      /* weighted total, averaged over micro-batches' sum */
     double terms[3];  /* final head's ce, bbox, giou */
     double grad_norm;
+    bool skipped;     /* fp16: the gradients overflowed, the loss scale was halved */
+    double loss_scale; /* the step's (before any halving) */
     int images;
 } step_result;
 
@@ -294,6 +296,8 @@ static rf_status micro_batch(trainer *t, rf_replica *rep, staged_batch *sb, doub
     if (!isfinite(value))
         return RF_ERROR(RF_ERR_NUMERIC, "the loss is %s at step %" PRId64 " (epoch %" PRId64 ")",
                         isnan(value) ? "NaN" : "infinite", t->st.step + 1, t->st.epoch + 1);
+    /* fp16: the gradients carry the loss scale until the step divides it out. */
+    if (t->st.scaler.scale != 1.0) loss = rf_scale(rep->ctx, loss, (float)t->st.scaler.scale);
     RF_TRY(rf_backward(rep->ctx, loss, NULL));
     values[0] = value;
     values[1] = terms[0].loss_ce;
@@ -392,9 +396,25 @@ static rf_status optimizer_step(trainer *t, rf_loader *loader, step_result *r, b
         return RF_OK;
     }
     if (summing) RF_TRY(rf_replicas_share_sum(t->reps, t->st.step));
+    if (t->hook) RF_TRY(t->hook(t->hook_user, t->reps, RF_TRAIN_HOOK_BEFORE_STEP));
     double factor = rf_lr_factor(&t->sched, t->st.step);
-    RF_TRY(rf_replicas_step(t->reps, (float)factor, t->cfg->clip_max_norm, t->st.step, &r->grad_norm));
+    r->loss_scale = t->st.scaler.scale;
+    RF_TRY(rf_replicas_step(t->reps, (float)factor, t->cfg->clip_max_norm, r->loss_scale, t->st.step, &r->grad_norm,
+                            &r->skipped));
+    /* A skipped step still counts: the schedule and the epoch go on, as
+     * with GradScaler (AdamW's own count and the EMA do not). */
     t->st.step++;
+    if (t->cfg->precision == RF_PRECISION_F16) {
+        rf_status given_up = rf_loss_scaler_update(&t->st.scaler, r->skipped);
+        if (given_up != RF_OK) return rf_error_prefix(given_up, "at step %" PRId64 ": ", t->st.step);
+    }
+    if (r->skipped) {
+        char msg[200];
+        snprintf(msg, sizeof msg,
+                 "step %" PRId64 ": fp16 gradients overflowed at loss scale %g; step skipped, loss scale now %g", t->st.step,
+                 r->loss_scale, t->st.scaler.scale);
+        notify(t, RF_TRAIN_MESSAGE, msg);
+    }
     return RF_OK;
 }
 
@@ -513,15 +533,19 @@ static rf_status end_of_epoch(trainer *t, const double *loss_sums, int64_t steps
     loss_sums = sums_copy;
     memset(t->st.epoch_sums, 0, sizeof t->st.epoch_sums);
     t->st.epoch_steps = 0;
+    int64_t skipped = t->st.epoch_skipped, stepped = steps - skipped;
+    t->st.epoch_skipped = 0;
     if (s == RF_OK) {
         rf_run_epoch rec = {.epoch = t->st.epoch - 1, .step = t->st.step, .seconds = epoch_seconds,
                             .train_loss = steps ? loss_sums[0] / steps : NAN,
                             .loss_ce = steps ? loss_sums[1] / steps : NAN,
                             .loss_bbox = steps ? loss_sums[2] / steps : NAN,
                             .loss_giou = steps ? loss_sums[3] / steps : NAN,
-                            .grad_norm = steps ? loss_sums[4] / steps : NAN,
+                            .grad_norm = stepped ? loss_sums[4] / stepped : NAN,
                             .lr = c->lr * rf_lr_factor(&t->sched, t->st.step > 0 ? t->st.step - 1 : 0),
-                            .n_parameters = rfdetr_model_param_count(t->model)};
+                            .n_parameters = rfdetr_model_param_count(t->model),
+                            .loss_scale = c->precision == RF_PRECISION_F16 ? t->st.scaler.scale : 0,
+                            .skipped_steps = skipped};
         memcpy(rec.stats, reg->stats, sizeof rec.stats);
         rec.has_ema = ema != NULL;
         if (ema) memcpy(rec.ema_stats, ema->stats, sizeof rec.ema_stats);
@@ -595,13 +619,14 @@ static rf_status train_loop(trainer *t, rf_train_summary *summary) {
                 break;
             }
             if (s != RF_OK || r.images == 0) break;
-            if (t->hook) s = t->hook(t->hook_user, t->reps);
+            if (t->hook) s = t->hook(t->hook_user, t->reps, RF_TRAIN_HOOK_AFTER_STEP);
             if (s != RF_OK) break;
             sums[0] += r.loss;
             sums[1] += r.terms[0];
             sums[2] += r.terms[1];
             sums[3] += r.terms[2];
-            sums[4] += r.grad_norm;
+            if (r.skipped) t->st.epoch_skipped++;
+            else sums[4] += r.grad_norm;
             t->st.epoch_steps++;
             if (c->progress) {
                 double elapsed = now_seconds() - t_start, training = elapsed - t->eval_seconds;
@@ -616,6 +641,7 @@ static rf_status train_loop(trainer *t, rf_train_summary *summary) {
                                        .steps_per_epoch = t->sched.steps_per_epoch, .global_step = t->st.step,
                                        .total_steps = t->sched.total_steps, .loss = r.loss,
                                        .lr = c->lr * rf_lr_factor(&t->sched, t->st.step - 1), .grad_norm = r.grad_norm,
+                                       .loss_scale = r.loss_scale, .step_skipped = r.skipped,
                                        .images_per_second = training > 0 ? images_done / training : 0,
                                        .eta_seconds = eta};
                 c->progress(c->progress_user, &p);
@@ -764,11 +790,8 @@ rf_status rf_train_with_hook(const rf_train_config *cfg, rf_train_summary *summa
     memset(summary, 0, sizeof *summary);
     if (cfg->epochs < 1 || cfg->batch < 1 || cfg->grad_accum < 1 || cfg->grad_accum > 64)
         return RF_ERROR(RF_ERR_INVALID_ARGUMENT, "train: need epochs >= 1, batch >= 1 and 1 <= grad_accum <= 64");
-    if (cfg->precision != RF_PRECISION_F32 && cfg->precision != RF_PRECISION_BF16)
-        return RF_ERROR(RF_ERR_INVALID_ARGUMENT,
-                        "train: --precision %s: training takes f32 or bf16 (fp16 gradients need loss scaling, "
-                        "which training does not have yet; fp16 works for predict and eval)",
-                        rf_precision_name(cfg->precision));
+    if ((unsigned)cfg->precision >= RF_PRECISION_COUNT)
+        return RF_ERROR(RF_ERR_INVALID_ARGUMENT, "train: precision %d is not one of f32, bf16, fp16", (int)cfg->precision);
     if (cfg->mpi && !rf_comm_initialized())
         return RF_ERROR(rf_mpi_built() ? RF_ERR_INVALID_ARGUMENT : RF_ERR_UNSUPPORTED,
                         rf_mpi_built() ? "train: mpi is set but MPI is not initialised (rf_mpi_init)"
@@ -819,10 +842,15 @@ rf_status rf_train_with_hook(const rf_train_config *cfg, rf_train_summary *summa
     if (s == RF_OK && t.has_state) {
         s = rf_train_state_load(&t.st, t.model->params, t.opt, t.ema, run_path(&t, RF_RUN_STATE_FILE));
         t.last_saved_epoch = t.st.epoch;
+        if (s == RF_OK && cfg->precision != RF_PRECISION_F16 && (t.st.scaler.scale != 1.0 || t.st.scaler.skipped))
+            s = RF_ERROR(RF_ERR_FORMAT, "%s: loss scale %g in a run that trains in %s", run_path(&t, RF_RUN_STATE_FILE),
+                         t.st.scaler.scale, rf_precision_name(cfg->precision));
         if (s == RF_OK && cfg->epochs < t.st.epoch)
             s = RF_ERROR(RF_ERR_INVALID_ARGUMENT, "--epochs %d: the run in %s has completed %" PRId64 " epochs already",
                          cfg->epochs, t.dir, t.st.epoch);
     }
+    if (s == RF_OK && !t.has_state)
+        t.st.scaler = cfg->precision == RF_PRECISION_F16 ? rf_loss_scaler_start() : (rf_loss_scaler){.scale = 1};
     if (s == RF_OK) s = rf_ctx_create(t.dev, 0, &t.ctx);
     if (s == RF_OK) s = rf_ctx_create(t.dev, 0, &t.stage);
     if (s == RF_OK) t.ctx->precision = cfg->precision;
@@ -919,6 +947,8 @@ rf_status rf_train_with_hook(const rf_train_config *cfg, rf_train_summary *summa
     }
     summary->epochs_run = t.st.epoch;
     summary->steps = t.st.step;
+    summary->skipped_steps = t.st.scaler.skipped;
+    summary->loss_scale = t.st.scaler.scale;
     summary->best_regular_map = t.st.best_regular;
     summary->best_ema_map = t.st.best_ema;
     memcpy(summary->best_total_stats, t.st.best_total_stats, sizeof summary->best_total_stats);

@@ -26,10 +26,13 @@
 #include "rfdetr.h" /* the configuration, progress and summary types are public */
 
 struct rf_replicas;
-/* rf_train with a function called after every optimizer step with the
- * run's replicas (train/replicas.h), for tests that inspect them; a
- * non-OK return stops the run with that status. */
-typedef rf_status (*rf_train_step_hook)(void *user, struct rf_replicas *replicas);
+/* rf_train with a function called twice per optimizer step with the run's
+ * replicas (train/replicas.h), for tests that inspect them or inject
+ * faults: once the step's gradients are complete, before the optimizer
+ * uses them, and after the step. A non-OK return stops the run with that
+ * status. */
+typedef enum rf_train_hook_point { RF_TRAIN_HOOK_BEFORE_STEP, RF_TRAIN_HOOK_AFTER_STEP } rf_train_hook_point;
+typedef rf_status (*rf_train_step_hook)(void *user, struct rf_replicas *replicas, rf_train_hook_point point);
 rf_status rf_train_with_hook(const rf_train_config *cfg, rf_train_summary *summary, rf_train_step_hook hook,
                              void *hook_user);
 

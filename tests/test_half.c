@@ -6,7 +6,8 @@
  * every float whose bits are a multiple of a stride coprime to 2^32 plus the
  * cases that decide rounding: each midpoint between neighbours and the
  * floats on either side of it, the subnormal and overflow boundaries,
- * zeros, infinities and NaNs. */
+ * zeros, infinities and NaNs. And the cpu's vectorised rounding of float
+ * arrays against half.h, bit for bit. */
 #include <float.h>
 #include <math.h>
 #include <stdint.h>
@@ -14,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend/cpu/cpu_internal.h"
 #include "backend/kernels/half.h"
 #include "test_util.h"
 
@@ -130,11 +132,54 @@ static void check_format(const format *f) {
     free(t.values);
 }
 
+/* The cpu's vectorised rounding (rf_cpu_round_floats: AVX-512 where the
+ * CPU has it, the fp16 conversion instructions among them) against half.h,
+ * bit for bit, NaNs included: every sign, exponent and top mantissa bits
+ * with low bits around each format's rounding point, and a sweep over all
+ * of float; odd lengths for the masked tail. */
+static void check_cpu_rounding(rf_precision p, float (*round)(float)) {
+    enum { CHUNK = 1 << 16 };
+    static const uint32_t low[] = {0x0000, 0x0001, 0x0fff, 0x1000, 0x1001, 0x1fff, 0x2000, 0x2fff, 0x3000, 0x3001,
+                                   0x5000, 0x7fff, 0x8000, 0x8001, 0x9000, 0xbfff, 0xc000, 0xf000, 0xffff};
+    static uint32_t bits[CHUNK];
+    static float in[CHUNK], got[CHUNK];
+    int differ = 0;
+    uint64_t sweep = 777;
+    for (uint32_t round_no = 0; round_no < 2 * 65536 / 8; round_no++) {
+        int n = 0;
+        if (round_no < 65536 / 8) {
+            for (uint32_t hi = round_no * 8; hi < round_no * 8 + 8; hi++)
+                for (size_t l = 0; l < sizeof low / sizeof low[0]; l++) bits[n++] = hi << 16 | low[l];
+        } else {
+            for (; n < 8 * 19 && sweep < (1ull << 32); sweep += 4099) bits[n++] = (uint32_t)sweep;
+        }
+        int len = n - (int)(round_no % 7); /* ragged tails */
+        memcpy(in, bits, sizeof(float) * (size_t)len);
+        rf_cpu_round_floats(p, in, got, len);
+        for (int i = 0; i < len; i++) {
+            float want = round(in[i]);
+            if (memcmp(&want, &got[i], 4) != 0 && differ++ < 5) {
+                uint32_t w, g;
+                memcpy(&w, &want, 4);
+                memcpy(&g, &got[i], 4);
+                fprintf(stderr, "%s: input %08x: cpu rounding %08x, half.h %08x\n", rf_precision_name(p), bits[i], g, w);
+            }
+        }
+    }
+    /* In place, as the unary ops may call it. */
+    for (int i = 0; i < 100; i++) in[i] = got[i] = (float)i / 7.0f + 1000.0f;
+    rf_cpu_round_floats(p, got, got, 100);
+    for (int i = 0; i < 100; i++) differ += got[i] != round(in[i]);
+    CHECK(differ == 0, "%s: the cpu's rounding differs from half.h's for %d floats", rf_precision_name(p), differ);
+}
+
 int main(void) {
     const format formats[] = {
         {"bf16", 8, 7, rf_bf16_to_f32, rf_f32_to_bf16},
         {"fp16", 5, 10, rf_f16_to_f32, rf_f32_to_f16},
     };
     for (size_t i = 0; i < sizeof formats / sizeof formats[0]; i++) check_format(&formats[i]);
+    check_cpu_rounding(RF_PRECISION_BF16, rf_round_bf16);
+    check_cpu_rounding(RF_PRECISION_F16, rf_round_f16);
     return test_finish("test_half");
 }

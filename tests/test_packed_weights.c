@@ -5,9 +5,10 @@
  * ordinary tensor (packed per call): on repeated calls, after an AdamW step,
  * after loading new values, after random initialisation, with the EMA
  * weights swapped in and out and updated, and after the slab is freed and a
- * new one allocated; in f32 and in bf16 (on AMX the weights are kept
- * rounded and packed for the tile product). On CPUs without AVX-512 (or AMX,
- * for bf16) the cache is not used and the checks hold trivially. */
+ * new one allocated; in f32, in bf16 (on AMX the weights are kept rounded
+ * and packed for the tile product) and in fp16 (kept rounded to fp16 in an
+ * f32 panel, as bf16 is without AMX). On CPUs without AVX-512 the cache is
+ * not used and the checks hold trivially. */
 #include "backend/cpu/cpu_backend.h"
 #include "core/ops.h"
 #include "core/optim.h"
@@ -44,6 +45,7 @@ static void check_linear_in(rf_ctx *ctx, rf_tensor *w, rf_tensor *b, const char 
 static void check_linear(rf_ctx *ctx, rf_tensor *w, rf_tensor *b, const char *when) {
     check_linear_in(ctx, w, b, when, RF_PRECISION_F32);
     check_linear_in(ctx, w, b, when, RF_PRECISION_BF16);
+    check_linear_in(ctx, w, b, when, RF_PRECISION_F16);
 }
 
 int main(void) {

@@ -20,6 +20,7 @@
 #include <cpuid.h>
 #include <immintrin.h>
 
+#include "backend/cpu/avx512_round.h"
 #include "backend/cpu/avx512_transpose.h"
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -65,17 +66,6 @@ bool rf_cpu_amx_bf16_available(void) {
  * Every CPU with AMX has AVX-512 (F, BW, VL). The rounding is half.h's,
  * lane by lane: the bits equal rf_f32_to_bf16's for every input. */
 #define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl")))
-
-/* Each lane's bf16 in its low 16 bits (the high 16 are zero). */
-AVX512 static inline __m512i bf16_lanes(__m512 x) {
-    __m512i u = _mm512_castps_si512(x), one = _mm512_set1_epi32(1);
-    __m512i rounded = _mm512_srli_epi32(
-        _mm512_add_epi32(u, _mm512_add_epi32(_mm512_and_si512(_mm512_srli_epi32(u, 16), one), _mm512_set1_epi32(0x7fff))),
-        16);
-    __mmask16 nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(u, _mm512_set1_epi32(0x7fffffff)),
-                                            _mm512_set1_epi32(0x7f800000));
-    return _mm512_mask_or_epi32(rounded, nan, _mm512_srli_epi32(u, 16), _mm512_set1_epi32(0x40));
-}
 
 AVX512 static inline __mmask16 first(int64_t n) {
     return n >= 16 ? (__mmask16)0xFFFF : n <= 0 ? 0 : (__mmask16)((1u << n) - 1);

@@ -85,6 +85,7 @@ static void cpu_close(rf_device *dev) {
     free(st->gemm_scratch);
     for (int i = 0; st->operands && i < rf_cpu_pool_threads(st->pool); i++) free(st->operands[i]);
     free(st->operands);
+    free(st->rounded);
     rf_cpu_gemm_forget(st, NULL);
     rf_cpu_pool_free(st->pool);
     free(st);

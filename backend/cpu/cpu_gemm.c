@@ -66,8 +66,8 @@ typedef struct gemm_job {
     float *const *scratch; /* per thread for the AVX-512 GEMM; NULL: OpenBLAS */
     const float *bias;     /* d->bias's first element, or NULL */
     const void *packed_b;  /* op(B) packed once (all columns; bf16 for AMX when amx), or NULL */
-    void *const *operands; /* per thread: bf16 / fp16 operands (compute != F32) */
-    bool amx;              /* bf16 on AMX, else operands rounded into f32 copies */
+    void *const *operands; /* per thread: bf16 operands for AMX */
+    bool amx;              /* bf16 on AMX */
 } gemm_job;
 
 /* One part: rows m and columns n of C at c (bias, when given, already
@@ -101,14 +101,14 @@ static void sgemm(const rf_gemm_desc *d, int64_t m, int64_t n, const float *a, c
 
 /* ---- products in bf16 / fp16 --------------------------------------------------------------
  * With AMX, bf16 operands are rounded as they are packed for the tile
- * product; otherwise (fp16, or a CPU without AMX) op(A) and op(B) are
- * rounded into f32 copies, whose f32 product is the same arithmetic: a
- * product of two bf16 or fp16 values is exact in f32. */
+ * product. Otherwise (fp16, or a CPU without AMX) A and B are rounded once,
+ * by all threads, into f32 copies (a weight's kept with its packed panel),
+ * and their f32 product is the same arithmetic: a product of two bf16 or
+ * fp16 values is exact in f32. */
 
-/* Bytes of per-thread operand memory one part of at most m x n needs. */
-static size_t operand_bytes(bool amx, int64_t m, int64_t n, int64_t k) {
-    if (amx) return 2 * (rf_cpu_amx_packed_a_elements(m, k) + rf_cpu_amx_packed_b_elements(k, n));
-    return sizeof(float) * ((size_t)m * (size_t)k + 16 + (size_t)k * (size_t)n);
+/* Bytes of per-thread operand memory one part of at most m x n needs on AMX. */
+static size_t operand_bytes(int64_t m, int64_t n, int64_t k) {
+    return 2 * (rf_cpu_amx_packed_a_elements(m, k) + rf_cpu_amx_packed_b_elements(k, n));
 }
 
 /* C starts as the bias, beta * C or nothing; true when the product adds to it. */
@@ -126,38 +126,24 @@ static bool start_c(const rf_gemm_desc *d, int64_t m, int64_t n, float *c, const
 }
 
 /* packed_b: the weights' op(B), all columns, packed for AMX once, or NULL. */
-static void low_precision_gemm(const gemm_job *j, int64_t m, int64_t n, const float *a, const float *b, float *c,
-                               const float *bias, const void *packed_b, float *scratch, void *operands) {
+static void amx_gemm(const gemm_job *j, int64_t m, int64_t n, const float *a, const float *b, float *c,
+                     const float *bias, const void *packed_b, void *operands) {
     const rf_gemm_desc *d = j->d;
     int64_t k = d->k;
-    if (j->amx) {
-        uint16_t *pa = operands, *pb = pa + rf_cpu_amx_packed_a_elements(m, k); /* 2 KiB multiples: aligned */
-        rf_cpu_amx_pack_a(d->trans_a, m, k, a, d->lda, pa);
-        if (packed_b)
-            pb = (uint16_t *)packed_b;
-        else
-            rf_cpu_amx_pack_b(d->trans_b, k, n, b, d->ldb, pb);
-        rf_cpu_amx_gemm(m, n, k, pa, pb, c, d->ldc, start_c(d, m, n, c, bias));
-        return;
-    }
-    float *ra = operands, *rb = ra + ((size_t)m * (size_t)k + 15) / 16 * 16;
-    for (int64_t i = 0; i < m; i++)
-        for (int64_t p = 0; p < k; p++) ra[i * k + p] = rounded(d->compute, d->trans_a ? a[p * d->lda + i] : a[i * d->lda + p]);
-    for (int64_t p = 0; p < k; p++)
-        for (int64_t jj = 0; jj < n; jj++)
-            rb[p * n + jj] = rounded(d->compute, d->trans_b ? b[jj * d->ldb + p] : b[p * d->ldb + jj]);
-    rf_gemm_desc e = *d;
-    e.trans_a = e.trans_b = false;
-    e.lda = k, e.ldb = n;
-    e.compute = RF_PRECISION_F32;
-    sgemm(&e, m, n, ra, rb, c, bias, NULL, scratch);
+    uint16_t *pa = operands, *pb = pa + rf_cpu_amx_packed_a_elements(m, k); /* 2 KiB multiples: aligned */
+    rf_cpu_amx_pack_a(d->trans_a, m, k, a, d->lda, pa);
+    if (packed_b)
+        pb = (uint16_t *)packed_b;
+    else
+        rf_cpu_amx_pack_b(d->trans_b, k, n, b, d->ldb, pb);
+    rf_cpu_amx_gemm(m, n, k, pa, pb, c, d->ldc, start_c(d, m, n, c, bias));
 }
 
 static void run_part(const gemm_job *j, int thread, int64_t m, int64_t n, const float *a, const float *b, float *c,
                      const float *bias, const float *packed_b) {
     float *scratch = j->scratch ? j->scratch[thread] : NULL;
-    if (j->d->compute != RF_PRECISION_F32 && m > 0 && n > 0 && j->d->k > 0)
-        low_precision_gemm(j, m, n, a, b, c, bias, packed_b, scratch, j->operands[thread]);
+    if (j->amx && m > 0 && n > 0 && j->d->k > 0)
+        amx_gemm(j, m, n, a, b, c, bias, packed_b, j->operands[thread]);
     else
         sgemm(j->d, m, n, a, b, c, bias, (const float *)packed_b, scratch);
 }
@@ -246,16 +232,48 @@ void rf_cpu_gemm_forget(cpu_state *st, const rf_buffer *buf) {
     }
 }
 
-/* op(B) packed once: for the f32 GEMM, or (bf16) rounded and packed for AMX. */
-static const void *packed_weight(cpu_state *st, const rf_gemm_desc *d, const float *b, bool bf16) {
+/* Rows of op-stored X (rows x cols, row stride ld, `count` matrices `stride`
+ * apart) rounded to p into dst, densely: the task's share of all rows. */
+typedef struct round_job {
+    rf_precision p;
+    const float *src;
+    float *dst;
+    int64_t rows, cols, ld, stride, count;
+    int64_t parts;
+} round_job;
+
+static void round_rows(void *arg, int64_t t, int thread) {
+    (void)thread;
+    const round_job *r = arg;
+    int64_t all = r->rows * r->count, r0 = cpu_part_begin(all, r->parts, t), r1 = cpu_part_begin(all, r->parts, t + 1);
+    for (int64_t row = r0; row < r1; row++) {
+        int64_t matrix = row / r->rows, i = row % r->rows;
+        rf_cpu_round_floats(r->p, r->src + matrix * r->stride + i * r->ld, r->dst + row * r->cols, r->cols);
+    }
+}
+
+/* Rounds on the device's threads: about 64 K elements a part. */
+static void round_matrices(const rf_device *dev, round_job *r) {
+    int64_t all = r->rows * r->count, per_row = r->cols > 0 ? r->cols : 1;
+    int64_t rows_per_part = ((int64_t)1 << 16) / per_row > 0 ? ((int64_t)1 << 16) / per_row : 1;
+    r->parts = (all + rows_per_part - 1) / rows_per_part;
+    if (r->parts > CPU_MAX_PARTS) r->parts = CPU_MAX_PARTS;
+    if (r->parts < 1) r->parts = 1;
+    cpu_parallel_tasks(dev, r->parts, round_rows, r);
+}
+
+/* op(B) packed once: for the f32 GEMM (its values rounded to `rounding`
+ * first, unless f32), or rounded to bf16 and packed for AMX (amx). */
+static const void *packed_weight(const rf_device *dev, cpu_state *st, const rf_gemm_desc *d, const float *b,
+                                 rf_precision rounding, bool amx) {
     cpu_packed_weight *e = NULL;
     for (int i = 0; i < st->n_packed && !e; i++) {
         cpu_packed_weight *x = &st->packed[i];
         if (x->buf == d->b && x->off == d->b_offset && x->k == d->k && x->n == d->n && x->ldb == d->ldb &&
-            x->trans_b == d->trans_b && x->bf16 == bf16)
+            x->trans_b == d->trans_b && x->rounding == rounding && x->amx == amx)
             e = x;
     }
-    size_t floats = bf16 ? (rf_cpu_amx_packed_b_elements(d->k, d->n) + 1) / 2 : rf_cpu_gemm_packed_b_floats(d->k, d->n);
+    size_t floats = amx ? (rf_cpu_amx_packed_b_elements(d->k, d->n) + 1) / 2 : rf_cpu_gemm_packed_b_floats(d->k, d->n);
     if (!e) {
         if (floats == 0 || floats > CPU_PACKED_MAX_FLOATS / 4) return NULL;
         while (st->n_packed && st->packed_floats + floats > CPU_PACKED_MAX_FLOATS) {
@@ -276,16 +294,27 @@ static const void *packed_weight(cpu_state *st, const rf_gemm_desc *d, const flo
         float *mem = aligned_alloc(64, (floats * sizeof(float) + 63) / 64 * 64);
         if (!mem) return NULL;
         e = &st->packed[st->n_packed++];
-        *e = (cpu_packed_weight){d->b, d->b_offset, d->k, d->n, d->ldb, d->trans_b, bf16, 0, 0, mem, floats};
+        *e = (cpu_packed_weight){d->b, d->b_offset, d->k, d->n, d->ldb, d->trans_b, rounding, amx, 0, 0, mem, floats};
         st->packed_floats += floats;
         e->writes = d->b->writes + 1; /* not yet packed */
     }
     e->used = ++st->packed_clock;
     if (e->writes != d->b->writes) {
-        if (bf16)
+        if (amx) {
             rf_cpu_amx_pack_b(d->trans_b, d->k, d->n, b, d->ldb, e->packed);
-        else
+        } else if (rounding != RF_PRECISION_F32) {
+            int64_t rows = d->trans_b ? d->n : d->k, cols = d->trans_b ? d->k : d->n;
+            float *copy = malloc(sizeof(float) * (size_t)(rows * cols));
+            if (!copy) return NULL;
+            round_job r = {rounding, b, copy, rows, cols, d->ldb, 0, 1, 0};
+            round_matrices(dev, &r);
+            rf_gemm_desc dense = *d;
+            dense.ldb = cols;
+            rf_cpu_gemm_pack_b(&dense, d->n, copy, e->packed);
+            free(copy);
+        } else {
             rf_cpu_gemm_pack_b(d, d->n, b, e->packed);
+        }
         e->writes = d->b->writes;
     }
     return e->packed;
@@ -307,23 +336,9 @@ static bool operand_memory(cpu_state *st, size_t bytes) {
     return true;
 }
 
-rf_status rf_cpu_gemm_fast(const rf_device *dev, const rf_gemm_desc *d, const float *a, const float *b, float *c) {
-    cpu_state *st = dev->native;
-    gemm_job j = {d, a, b, c, 1, 0, NULL, d->bias ? (const float *)d->bias->native + d->bias_offset : NULL, NULL};
-    bool own = st->own_gemm && gemm_scratch(st);
-    if (d->compute != RF_PRECISION_F32) {
-        j.amx = d->compute == RF_PRECISION_BF16 && rf_cpu_amx_bf16_available();
-        /* Parts never exceed the whole product. */
-        if (!operand_memory(st, operand_bytes(j.amx, d->m, d->n, d->k)))
-            return RF_ERROR(RF_ERR_OUT_OF_MEMORY, "gemm: out of host memory for %s operands (%lld x %lld x %lld)",
-                            rf_precision_name(d->compute), (long long)d->m, (long long)d->n, (long long)d->k);
-        j.operands = st->operands;
-    }
-    /* Packed weights serve parts that span all columns: such products are split by rows. */
-    if (d->batch == 1 && d->k > 0 && d->b->holds_weights) {
-        if (own && d->compute == RF_PRECISION_F32) j.packed_b = packed_weight(st, d, b, false);
-        if (j.amx) j.packed_b = packed_weight(st, d, b, true);
-    }
+/* Splits the product into parts for the device's threads and runs them. */
+static void run_gemm(const rf_device *dev, cpu_state *st, gemm_job *j, bool own) {
+    const rf_gemm_desc *d = j->d;
     int64_t per = d->m * d->n * (d->k > 0 ? d->k : 1);
     int64_t divisor = st->grain_divisor;
     int64_t grain = GEMM_GRAIN / divisor > 0 ? GEMM_GRAIN / divisor : 1;
@@ -332,19 +347,83 @@ rf_status rf_cpu_gemm_fast(const rf_device *dev, const rf_gemm_desc *d, const fl
     int64_t threads = rf_cpu_pool_threads(st->pool);
     if (d->batch > 1) {
         /* Whole products per part: nothing is packed twice. */
-        j.parts = pow2_parts(per * d->batch, d->batch, grain);
+        j->parts = pow2_parts(per * d->batch, d->batch, grain);
     } else {
-        j.split = d->m >= d->n || j.packed_b ? 1 : 2;
-        int64_t blocks = ((j.split == 1 ? d->m : d->n) + 15) / 16 / min_blocks;
-        j.parts = pow2_parts(per, blocks, grain);
-        if (own && j.parts > 1) {
-            j.parts = per / grain < threads ? per / grain : threads;
-            if (j.parts > blocks) j.parts = blocks;
-            if (j.parts < 1) j.parts = 1;
+        j->split = d->m >= d->n || j->packed_b ? 1 : 2;
+        int64_t blocks = ((j->split == 1 ? d->m : d->n) + 15) / 16 / min_blocks;
+        j->parts = pow2_parts(per, blocks, grain);
+        if (own && j->parts > 1) {
+            j->parts = per / grain < threads ? per / grain : threads;
+            if (j->parts > blocks) j->parts = blocks;
+            if (j->parts < 1) j->parts = 1;
         }
     }
-    if (j.parts == 1) j.split = 0;
-    if (own) j.scratch = st->gemm_scratch;
-    cpu_parallel_tasks(dev, j.parts, gemm_part, &j);
+    if (j->parts == 1) j->split = 0;
+    if (own) j->scratch = st->gemm_scratch;
+    cpu_parallel_tasks(dev, j->parts, gemm_part, j);
+}
+
+/* The handle's memory for rounded operands, grown to `floats`. */
+static float *rounded_memory(cpu_state *st, size_t floats) {
+    if (floats > st->rounded_floats) {
+        free(st->rounded);
+        st->rounded = aligned_alloc(64, (floats * sizeof(float) + 63) / 64 * 64);
+        st->rounded_floats = st->rounded ? floats : 0;
+    }
+    return st->rounded;
+}
+
+/* fp16, or bf16 without AMX: A and B rounded into dense f32 copies (a
+ * weight's B into its packed panel, kept), then the f32 product of those. */
+static rf_status rounded_gemm(const rf_device *dev, cpu_state *st, const rf_gemm_desc *d, const float *a,
+                              const float *b, float *c, bool own) {
+    int64_t a_rows = d->trans_a ? d->k : d->m, a_cols = d->trans_a ? d->m : d->k;
+    int64_t b_rows = d->trans_b ? d->n : d->k, b_cols = d->trans_b ? d->k : d->n;
+    /* A matrix shared by the batch (stride 0) is rounded once. */
+    int64_t a_count = d->stride_a ? d->batch : 1, b_count = d->stride_b ? d->batch : 1;
+    const void *packed = own && d->batch == 1 && d->b->holds_weights
+                             ? packed_weight(dev, st, d, b, d->compute, false) : NULL;
+    size_t a_floats = (size_t)(a_rows * a_cols * a_count), b_floats = packed ? 0 : (size_t)(b_rows * b_cols * b_count);
+    float *ra = rounded_memory(st, a_floats + b_floats + 1), *rb = ra ? ra + a_floats : NULL;
+    if (!ra)
+        return RF_ERROR(RF_ERR_OUT_OF_MEMORY, "gemm: out of host memory for %s operands (%lld x %lld x %lld, batch %lld)",
+                        rf_precision_name(d->compute), (long long)d->m, (long long)d->n, (long long)d->k,
+                        (long long)d->batch);
+    round_job r = {d->compute, a, ra, a_rows, a_cols, d->lda, d->stride_a, a_count, 0};
+    round_matrices(dev, &r);
+    if (!packed) {
+        r = (round_job){d->compute, b, rb, b_rows, b_cols, d->ldb, d->stride_b, b_count, 0};
+        round_matrices(dev, &r);
+    }
+    rf_gemm_desc e = *d;
+    e.compute = RF_PRECISION_F32;
+    e.lda = a_cols, e.stride_a = d->stride_a ? a_rows * a_cols : 0;
+    e.ldb = b_cols, e.stride_b = d->stride_b ? b_rows * b_cols : 0;
+    gemm_job j = {&e, ra, packed ? b : rb, c, 1, 0, NULL, d->bias ? (const float *)d->bias->native + d->bias_offset : NULL,
+                  packed};
+    run_gemm(dev, st, &j, own);
+    return RF_OK;
+}
+
+rf_status rf_cpu_gemm_fast(const rf_device *dev, const rf_gemm_desc *d, const float *a, const float *b, float *c) {
+    cpu_state *st = dev->native;
+    gemm_job j = {d, a, b, c, 1, 0, NULL, d->bias ? (const float *)d->bias->native + d->bias_offset : NULL, NULL};
+    bool own = st->own_gemm && gemm_scratch(st);
+    bool empty = d->m == 0 || d->n == 0 || d->k == 0 || d->batch == 0;
+    if (d->compute != RF_PRECISION_F32 && !empty) {
+        j.amx = d->compute == RF_PRECISION_BF16 && rf_cpu_amx_bf16_available();
+        if (!j.amx) return rounded_gemm(dev, st, d, a, b, c, own);
+        /* Parts never exceed the whole product. */
+        if (!operand_memory(st, operand_bytes(d->m, d->n, d->k)))
+            return RF_ERROR(RF_ERR_OUT_OF_MEMORY, "gemm: out of host memory for %s operands (%lld x %lld x %lld)",
+                            rf_precision_name(d->compute), (long long)d->m, (long long)d->n, (long long)d->k);
+        j.operands = st->operands;
+    }
+    /* Packed weights serve parts that span all columns: such products are split by rows. */
+    if (d->batch == 1 && d->k > 0 && d->b->holds_weights) {
+        if (own && d->compute == RF_PRECISION_F32) j.packed_b = packed_weight(dev, st, d, b, RF_PRECISION_F32, false);
+        if (j.amx) j.packed_b = packed_weight(dev, st, d, b, RF_PRECISION_BF16, true);
+    }
+    run_gemm(dev, st, &j, own);
     return RF_OK;
 }

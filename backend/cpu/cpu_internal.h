@@ -23,7 +23,8 @@ typedef struct cpu_packed_weight {
     size_t off;
     int64_t k, n, ldb;
     bool trans_b;
-    bool bf16;       /* packed for AMX in bf16 (amx_gemm.h), else for the f32 GEMM */
+    rf_precision rounding; /* the values were rounded to this first (f32: as they are) */
+    bool amx;        /* packed for AMX in bf16 (amx_gemm.h), else for the f32 GEMM */
     uint64_t writes; /* buf->writes when packed */
     uint64_t used;   /* for evicting the least recently used */
     void *packed;
@@ -36,8 +37,10 @@ typedef struct cpu_state {
     int64_t grain_divisor; /* 1; larger splits small work too (rf_cpu_set_split_divisor) */
     bool own_gemm;         /* fast_gemm.c's AVX-512 GEMM instead of OpenBLAS */
     float **gemm_scratch;  /* packing memory per pool thread, allocated on first use */
-    void **operands;       /* bf16 / fp16 operands per pool thread (cpu_gemm.c), `operand_bytes` each */
+    void **operands;       /* AMX's bf16 operands per pool thread (cpu_gemm.c), `operand_bytes` each */
     size_t operand_bytes;
+    float *rounded;        /* fp16 (and bf16 without AMX) operands rounded into f32 (cpu_gemm.c) */
+    size_t rounded_floats;
     char gemm_name[128];   /* rf_cpu_gemm_name */
     cpu_packed_weight *packed; /* packed weights, `n_packed` of `packed_cap` */
     int n_packed, packed_cap;
@@ -77,6 +80,9 @@ void cpu_parallel_tasks(const rf_device *dev, int64_t tasks, rf_cpu_task_fn fn, 
 rf_status rf_cpu_gemm_fast(const rf_device *dev, const rf_gemm_desc *d, const float *a, const float *b, float *c);
 /* Drops the packed weights of buf (being freed), or all (buf NULL). */
 void rf_cpu_gemm_forget(cpu_state *st, const rf_buffer *buf);
+/* y[i] = x[i] rounded to p (bf16 or fp16: half.h's bits) and back; f32 copies.
+ * x == y is allowed. (fast_round.c) */
+void rf_cpu_round_floats(rf_precision p, const float *x, float *y, int64_t n);
 
 /* Elements below which elementwise work stays on one thread (a part costs
  * a few microseconds to hand out). */

@@ -42,7 +42,8 @@ CPU_CLONES static void unary_loop(rf_unary_op op, int64_t n, const float *x, flo
         break;
     }
     case RF_UNARY_SIN: MAP(sinf(x[i])); break;
-    case RF_UNARY_ROUND_BF16: MAP(rf_round_bf16(x[i])); break;
+    case RF_UNARY_ROUND_BF16: rf_cpu_round_floats(RF_PRECISION_BF16, x, y, n); break;
+    case RF_UNARY_ROUND_F16: rf_cpu_round_floats(RF_PRECISION_F16, x, y, n); break;
     /* A code without a vectorised form here: the shared device math. */
     default: MAP((float)rf_unary_value(op, x[i], alpha, beta));
     }

@@ -1,0 +1,48 @@
+/* fast_round.c — rounding float arrays to bf16 / fp16 and back in place of
+ * a 16-bit store (the round_bf16 / round_f16 unary ops, and the operands of
+ * products in those precisions): AVX-512 where the CPU has it, half.h's
+ * scalar conversions elsewhere; the same bits either way. */
+#include "backend/cpu/cpu_internal.h"
+#include "backend/kernels/half.h"
+
+#if defined(__GNUC__) && defined(__x86_64__)
+#include <immintrin.h>
+
+#include "backend/cpu/avx512_round.h"
+#define HAVE_AVX512_ROUND 1
+#endif
+
+static void round_scalar(rf_precision p, const float *x, float *y, int64_t n) {
+    if (p == RF_PRECISION_BF16)
+        for (int64_t i = 0; i < n; i++) y[i] = rf_round_bf16(x[i]);
+    else if (p == RF_PRECISION_F16)
+        for (int64_t i = 0; i < n; i++) y[i] = rf_round_f16(x[i]);
+    else if (x != y)
+        for (int64_t i = 0; i < n; i++) y[i] = x[i];
+}
+
+#ifdef HAVE_AVX512_ROUND
+__attribute__((target("avx512f"))) static void round_avx512(rf_precision p, const float *x, float *y, int64_t n) {
+    int64_t i = 0;
+    if (p == RF_PRECISION_BF16)
+        for (; i + 16 <= n; i += 16) _mm512_storeu_ps(y + i, round_bf16_lanes(_mm512_loadu_ps(x + i)));
+    else
+        for (; i + 16 <= n; i += 16) _mm512_storeu_ps(y + i, round_f16_lanes(_mm512_loadu_ps(x + i)));
+    if (i < n) {
+        __mmask16 rest = (__mmask16)((1u << (n - i)) - 1);
+        __m512 v = _mm512_maskz_loadu_ps(rest, x + i);
+        _mm512_mask_storeu_ps(y + i, rest, p == RF_PRECISION_BF16 ? round_bf16_lanes(v) : round_f16_lanes(v));
+    }
+}
+#endif
+
+void rf_cpu_round_floats(rf_precision p, const float *x, float *y, int64_t n) {
+#ifdef HAVE_AVX512_ROUND
+    __builtin_cpu_init();
+    if (p != RF_PRECISION_F32 && __builtin_cpu_supports("avx512f")) {
+        round_avx512(p, x, y, n);
+        return;
+    }
+#endif
+    round_scalar(p, x, y, n);
+}

@@ -13,6 +13,6 @@ rfdetr_add_test(test_train_learns SOURCES test_train_learns.c LABELS slow TIMEOU
 set_tests_properties(test_train_learns PROPERTIES FIXTURES_SETUP shapes_model)
 rfdetr_add_test(test_finetune SOURCES test_finetune.c LABELS slow TIMEOUT 1800)
 set_tests_properties(test_finetune PROPERTIES FIXTURES_REQUIRED shapes_model)
-# The same recipe in f32 and bf16 (issue 12): AP50 within 0.03, predictions of
-# the trained model in bf16 and fp16, checkpoints crossing precisions.
+# The same recipe in f32, bf16 and fp16 (issue 12): AP50 within 0.03, predictions
+# of the trained model in bf16 and fp16, checkpoints crossing precisions.
 rfdetr_add_test(test_train_bf16 SOURCES test_train_bf16.c LABELS slow TIMEOUT 3600)

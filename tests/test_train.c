@@ -13,8 +13,9 @@
  *     a checkpoint write that hits a full disk fails without leaving a torn
  *     or temporary file and keeps the previous checkpoint;
  *   - fp16: an injected infinite gradient skips its step (weights as they
- *     were), halves the loss scale, and the next step trains; the scaler's
- *     state resumes bit for bit; in f32 the same gradient is an error.
+ *     were), halves the loss scale, and the next step trains, on cpu and
+ *     opencl:1; the scaler's state resumes bit for bit; in f32 the same
+ *     gradient is an error.
  * Modes: no argument runs all; or one of layout, resume, devices, faults, fp16. */
 #include <dirent.h>
 #include <math.h>
@@ -340,46 +341,61 @@ static void record_scale(void *user, const rf_train_progress *p) {
     l->steps++;
 }
 
-static void test_fp16(void) {
-    char straight[300], split[300], plain[300];
-    snprintf(straight, sizeof straight, "%s/fp16_straight", work_dir);
-    snprintf(split, sizeof split, "%s/fp16_split", work_dir);
-    snprintf(plain, sizeof plain, "%s/f32_inf", work_dir);
-    enum { INJECT = 2 }; /* in epoch 1 (3 steps) */
+enum { INJECT = 2 }; /* in epoch 1 (3 steps) */
+
+/* The injected overflow on `device`, a 2-epoch fp16 run into dir: step
+ * INJECT is skipped (weights as they were), the scale halves, the next step
+ * trains. */
+static void check_injected_overflow(const char *device, const char *dir) {
     rf_train_config c;
     rf_train_summary s;
-
-    /* The injected overflow: step INJECT is skipped (weights as they were),
-     * the scale halves, the next step trains. */
-    base_config(&c, "cpu", straight, 2);
+    base_config(&c, device, dir, 2);
     c.precision = RF_PRECISION_F16;
     scale_log log = {0};
     c.progress = record_scale;
     c.progress_user = &log;
     injector in = {.inject_at = INJECT};
     rf_status st = rf_train_with_hook(&c, &s, inject, &in);
-    CHECK(st == RF_OK, "fp16 run: %s: %s", rf_status_name(st), rf_last_error());
-    CHECK(log.steps == 6 && s.steps == 6, "fp16 run: %d steps reported, %lld taken", log.steps, (long long)s.steps);
+    CHECK(st == RF_OK, "%s: fp16 run: %s: %s", device, rf_status_name(st), rf_last_error());
+    CHECK(log.steps == 6 && s.steps == 6, "%s: fp16 run: %d steps reported, %lld taken", device, log.steps,
+          (long long)s.steps);
     if (log.steps == 6) {
-        CHECK(log.scale[0] == RF_LOSS_SCALE_INITIAL, "the first step's loss scale is %g", log.scale[0]);
-        CHECK(log.skipped[INJECT - 1], "the step with an infinite gradient was not skipped");
+        CHECK(log.scale[0] == RF_LOSS_SCALE_INITIAL, "%s: the first step's loss scale is %g", device, log.scale[0]);
+        CHECK(log.skipped[INJECT - 1], "%s: the step with an infinite gradient was not skipped", device);
         CHECK(!log.skipped[INJECT] && log.scale[INJECT] == log.scale[INJECT - 1] / 2,
-              "after the overflow: scale %g (was %g), skipped %d", log.scale[INJECT], log.scale[INJECT - 1],
+              "%s: after the overflow: scale %g (was %g), skipped %d", device, log.scale[INJECT], log.scale[INJECT - 1],
               log.skipped[INJECT]);
         int skipped = 0;
         for (int i = 0; i < log.steps; i++) skipped += log.skipped[i];
         CHECK(s.skipped_steps == skipped && s.loss_scale == log.scale[5] / (log.skipped[5] ? 2 : 1),
-              "summary: %lld skipped, scale %g; progress: %d skipped", (long long)s.skipped_steps, s.loss_scale, skipped);
+              "%s: summary: %lld skipped, scale %g; progress: %d skipped", device, (long long)s.skipped_steps,
+              s.loss_scale, skipped);
     }
-    CHECK(in.unchanged_by_step, "the skipped step changed the weights");
-    CHECK(in.changed_by_next, "the step after the overflow did not train");
+    CHECK(in.unchanged_by_step, "%s: the skipped step changed the weights", device);
+    CHECK(in.changed_by_next, "%s: the step after the overflow did not train", device);
     free(in.before);
     char *text = NULL;
     size_t n = 0;
-    CHECK_OK(rf_read_file(run_path_in(straight, "log.jsonl"), &text, &n));
+    CHECK_OK(rf_read_file(run_path_in(dir, "log.jsonl"), &text, &n));
     CHECK(text && strstr(text, "\"train_loss_scale\":") && strstr(text, "\"train_skipped_steps\":"),
-          "log.jsonl lacks the loss scale: %s", text ? text : "");
+          "%s: log.jsonl lacks the loss scale: %s", device, text ? text : "");
     free(text);
+}
+
+static void test_fp16(void) {
+    char straight[300], split[300], plain[300], on1[300];
+    snprintf(straight, sizeof straight, "%s/fp16_straight", work_dir);
+    snprintf(split, sizeof split, "%s/fp16_split", work_dir);
+    snprintf(plain, sizeof plain, "%s/f32_inf", work_dir);
+    snprintf(on1, sizeof on1, "%s/fp16_opencl1", work_dir);
+    rf_train_config c;
+    rf_train_summary s;
+    check_injected_overflow("cpu", straight);
+    if (rf_device_check_name("opencl:1", NULL) == RF_OK)
+        check_injected_overflow("opencl:1", on1);
+    else
+        test_skip_part("test_train", "the fp16 overflow on opencl:1", "no opencl:1",
+                       "POCL_DEVICES=\"pthread pthread\" (two PoCL devices; scripts/test.sh sets it)");
 
     /* The scaler's state resumes exactly: epoch 1 (with the overflow), then
      * --resume to 2, equals the straight run bit for bit. */
@@ -401,7 +417,7 @@ static void test_fp16(void) {
     /* Without loss scaling an infinite gradient is an error, never NaN weights. */
     base_config(&c, "cpu", plain, 1);
     injector f32 = {.inject_at = INJECT};
-    st = rf_train_with_hook(&c, &s, inject, &f32);
+    rf_status st = rf_train_with_hook(&c, &s, inject, &f32);
     CHECK(st == RF_ERR_NUMERIC && strstr(rf_last_error(), "gradient norm is") &&
               strstr(rf_last_error(), "cpu") && strstr(rf_last_error(), "step 2"),
           "f32 run with an infinite gradient: %s: %s", rf_status_name(st), rf_last_error());

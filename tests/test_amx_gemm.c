@@ -1,11 +1,14 @@
-/* test_amx_gemm.c — the AMX bf16 GEMM (backend/cpu/amx_gemm.c) against a
- * double-precision product of its f32 operands rounded to bf16, either
+/* test_amx_gemm.c — the bf16 GEMMs of backend/cpu/amx_gemm.c, AMX's tile
+ * product and AVX512_BF16's vdpbf16ps on the same packed operands, each
+ * where the CPU has it, against a double-precision product of the f32
+ * operands rounded to bf16, either
  * operand transposed or not, for shapes that hit
  * every edge of its tiles and blocks (m, n around 16 and 32, k around 32,
  * single rows and columns, leading dimensions wider than the matrix), with
  * and without accumulation into C; the bound is f32 accumulation's over k
  * terms. Also: the same call twice gives the same bits. Skips on a CPU
- * without AMX or where Linux refuses its tile state. */
+ * with neither (or where Linux refuses AMX's tile state and there is no
+ * AVX512_BF16). */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -28,6 +31,12 @@ static double uniform(void) { /* splitmix64 -> [-1, 1) */
 static double as_bf16(float x) { return (double)rf_bf16_to_f32(rf_f32_to_bf16(x)); }
 
 /* op(A) is m x k and op(B) k x n; A is stored k x m when ta, B n x k when tb. */
+typedef void (*bf16_gemm)(int64_t m, int64_t n, int64_t k, const uint16_t *packed_a, const uint16_t *packed_b, float *c,
+                          int64_t ldc, bool accumulate);
+
+static const char *kernel_name = "";
+static bf16_gemm kernel;
+
 static void check_shape(int64_t m, int64_t n, int64_t k, int64_t pad, bool accumulate, bool ta, bool tb) {
     int64_t lda = (ta ? m : k) + pad, ldb = (tb ? k : n) + pad, ldc = n + pad;
     int64_t a_rows = ta ? k : m, b_rows = tb ? n : k;
@@ -44,8 +53,8 @@ static void check_shape(int64_t m, int64_t n, int64_t k, int64_t pad, bool accum
     memcpy(before, c, sizeof *c * (size_t)(m * ldc));
     rf_cpu_amx_pack_a(ta, m, k, a, lda, pa);
     rf_cpu_amx_pack_b(tb, k, n, b, ldb, pb);
-    rf_cpu_amx_gemm(m, n, k, pa, pb, c, ldc, accumulate);
-    rf_cpu_amx_gemm(m, n, k, pa, pb, again, ldc, accumulate);
+    kernel(m, n, k, pa, pb, c, ldc, accumulate);
+    kernel(m, n, k, pa, pb, again, ldc, accumulate);
     int bad = 0;
     double worst = 0;
     for (int64_t i = 0; i < m; i++)
@@ -62,17 +71,17 @@ static void check_shape(int64_t m, int64_t n, int64_t k, int64_t pad, bool accum
             if (!(err <= bound)) bad++;
             if (err / (bound > 0 ? bound : 1) > worst) worst = err / (bound > 0 ? bound : 1);
         }
-    CHECK(bad == 0, "m %lld n %lld k %lld pad %lld%s%s%s: %d elements outside f32 accumulation's bound (worst %.2f of it)",
-          (long long)m, (long long)n, (long long)k, (long long)pad, accumulate ? " accumulate" : "", ta ? " ta" : "",
+    CHECK(bad == 0, "%s: m %lld n %lld k %lld pad %lld%s%s%s: %d elements outside f32 accumulation's bound (worst %.2f of it)",
+          kernel_name, (long long)m, (long long)n, (long long)k, (long long)pad, accumulate ? " accumulate" : "", ta ? " ta" : "",
           tb ? " tb" : "", bad, worst);
-    CHECK(memcmp(c, again, sizeof *c * (size_t)(m * ldc)) == 0, "m %lld n %lld k %lld: two calls differ",
-          (long long)m, (long long)n, (long long)k);
+    CHECK(memcmp(c, again, sizeof *c * (size_t)(m * ldc)) == 0, "%s: m %lld n %lld k %lld: two calls differ",
+          kernel_name, (long long)m, (long long)n, (long long)k);
     /* Outside the m x n block (the padding columns) C is untouched. */
     int touched = 0;
     for (int64_t i = 0; i < m; i++)
         for (int64_t j = n; j < ldc; j++) touched += memcmp(&c[i * ldc + j], &before[i * ldc + j], sizeof *c) != 0;
-    CHECK(touched == 0, "m %lld n %lld k %lld: %d elements beyond n written", (long long)m, (long long)n, (long long)k,
-          touched);
+    CHECK(touched == 0, "%s: m %lld n %lld k %lld: %d elements beyond n written", kernel_name, (long long)m,
+          (long long)n, (long long)k, touched);
     free(a), free(b), free(pa), free(pb), free(c), free(again), free(before);
 }
 
@@ -106,11 +115,9 @@ static void check_rounding(void) {
     free(pa), free(pb);
 }
 
-int main(void) {
-    if (!rf_cpu_amx_bf16_available())
-        return test_skip("test_amx_gemm", "this CPU has no AMX-BF16, or Linux refused its tile state",
-                         "an Intel Xeon of the Sapphire Rapids generation or later");
-    check_rounding();
+static void check_kernel(const char *name, bf16_gemm gemm) {
+    kernel_name = name;
+    kernel = gemm;
     const int64_t sizes[] = {1, 15, 16, 17, 31, 32, 33, 50};
     const int64_t depths[] = {1, 2, 31, 32, 33, 64, 100, 777};
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
@@ -120,5 +127,18 @@ int main(void) {
                             (i + d) % 2 == 0, (j + d) % 3 == 0);
     check_shape(200, 300, 1024, 5, false, false, true);
     check_shape(64, 96, 4096, 0, true, true, false);
+}
+
+int main(void) {
+    bool amx = rf_cpu_amx_bf16_available(), dp = rf_cpu_avx512bf16_available();
+    if (!amx && !dp)
+        return test_skip("test_amx_gemm", "this CPU has neither AMX-BF16 (or Linux refused its tile state) nor AVX512_BF16",
+                         "an Intel Xeon of the Sapphire Rapids generation or later, or an AMD Zen 4 or later");
+    /* The packers are plain AVX-512: every CPU with either product has them. */
+    check_rounding();
+    if (amx) check_kernel("amx", rf_cpu_amx_gemm);
+    else test_skip_part("test_amx_gemm", "the AMX product", "no AMX-BF16", "an Intel Xeon of the Sapphire Rapids generation or later");
+    if (dp) check_kernel("avx512bf16", rf_cpu_dpbf16_gemm);
+    else test_skip_part("test_amx_gemm", "the vdpbf16ps product", "no AVX512_BF16", "an AMD Zen 4 or an Intel Xeon of the Cooper Lake generation or later");
     return test_finish("test_amx_gemm");
 }

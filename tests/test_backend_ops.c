@@ -6,7 +6,9 @@
  *   - devices of the same kind (opencl:0 and opencl:1) must agree bit for bit,
  *     and so must the cpu's fast mode on 1 and on 3 threads with every
  *     kernel split into small parts (cpu/split/1t, cpu/split/3t); the fast
- *     mode with OpenBLAS's GEMM (cpu/openblas) is checked too, and so is
+ *     mode with OpenBLAS's GEMM (cpu/openblas) is checked too, with bf16
+ *     products on AVX512_BF16 and as rounded f32 copies (cpu/bf16-avx512bf16,
+ *     cpu/bf16-rounded: how CPUs without AMX multiply), and so is
  *     CLBlast on the first CPU-backed OpenCL device (opencl:0/clblast),
  *     which otherwise multiplies with the project's own GEMM;
  *   - every kernel slot of every device's table must exist;
@@ -293,6 +295,24 @@ int main(int argc, char **argv) {
             snprintf(names[ndev], sizeof names[ndev], "cpu/openblas");
             CHECK_OK(rf_device_open("cpu", &devs[ndev]));
             if (devs[ndev]) CHECK_OK(rf_cpu_use_openblas(devs[ndev], true));
+            group[ndev] = ndev;
+            ndev++;
+        }
+        /* bf16 products as CPUs without AMX run them: vdpbf16ps (AMD Zen 4
+         * and later), or rounded f32 copies (any other CPU). */
+        const rf_cpu_bf16_products others[2] = {RF_CPU_BF16_AVX512BF16, RF_CPU_BF16_ROUNDED};
+        const char *other_names[2] = {"cpu/bf16-avx512bf16", "cpu/bf16-rounded"};
+        for (int o = 0; o < 2 && ndev < 16; o++) {
+            rf_device *dev = NULL;
+            CHECK_OK(rf_device_open("cpu", &dev));
+            if (!dev) continue;
+            if (rf_cpu_set_bf16_products(dev, others[o]) != RF_OK) {
+                test_skip_part("test_backend_ops", other_names[o], rf_last_error(), "a CPU with AVX512_BF16");
+                rf_device_close(dev);
+                continue;
+            }
+            snprintf(names[ndev], sizeof names[ndev], "%s", other_names[o]);
+            devs[ndev] = dev;
             group[ndev] = ndev;
             ndev++;
         }

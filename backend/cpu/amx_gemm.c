@@ -215,9 +215,79 @@ __attribute__((target("amx-tile,amx-bf16"))) void rf_cpu_amx_gemm(int64_t m, int
     _tile_release();
 }
 
+/* ---- the same packed operands on AVX512_BF16 ----------------------------------------------
+ * vdpbf16ps multiplies 16 pairs of bf16 and adds both products to 16 f32
+ * sums: a row of op(A)'s pair, broadcast, against a packed B panel's pair
+ * row. ROWS x 32 of C stay in registers while k streams through, in chunks
+ * of DP_CHUNK pairs so the two B panels' chunk (16 KiB) stays in L1 across
+ * the row blocks; C takes each chunk's sums in k order, so every element's
+ * sum has one order whatever the split into parts. Like the tile product,
+ * vdpbf16ps treats denormal inputs and outputs as zero. */
+#define DP_ROWS 8     /* rows of C per block: 16 accumulators */
+#define DP_CHUNK 128  /* pairs of k per chunk */
+
+bool rf_cpu_avx512bf16_available(void) {
+    /* cpuid leaf 7, sub-leaf 1, eax bit 5: GCC 12 and Clang 14 do not both
+     * know the name for __builtin_cpu_supports. Their avx512bw / avx512vl
+     * also check that the OS saves AVX-512 state. */
+    unsigned a, b, c, d;
+    __builtin_cpu_init();
+    return __get_cpuid_count(7, 1, &a, &b, &c, &d) && (a >> 5 & 1) && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512vl");
+}
+
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16"))) void rf_cpu_dpbf16_gemm(int64_t m, int64_t n, int64_t k,
+                                                                      const uint16_t *packed_a,
+                                                                      const uint16_t *packed_b, float *c, int64_t ldc,
+                                                                      bool accumulate) {
+    if (m <= 0 || n <= 0) return;
+    int64_t pairs = round_up(k, TILE_K) / 2, np = round_up(n, BLOCK);
+    const uint32_t *a_words = (const uint32_t *)packed_a, *b_words = (const uint32_t *)packed_b;
+    for (int64_t p0 = 0; p0 < pairs; p0 += DP_CHUNK) {
+        int64_t p1 = p0 + DP_CHUNK < pairs ? p0 + DP_CHUNK : pairs;
+        bool add = accumulate || p0 > 0;
+        for (int64_t j = 0; j < np; j += 32) {
+            const uint32_t *b0 = b_words + (j / 16) * pairs * 16, *b1 = b0 + pairs * 16;
+            __mmask16 keep0 = j >= n ? 0 : first(n - j), keep1 = j + 16 >= n ? 0 : first(n - j - 16);
+            /* Packed A has its rows padded to 32: whole blocks read zeros past m. */
+            for (int64_t i = 0; i < m; i += DP_ROWS) {
+                __m512 acc[DP_ROWS][2];
+                for (int r = 0; r < DP_ROWS; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+                const uint32_t *a_row = a_words + i * pairs;
+                for (int64_t p = p0; p < p1; p++) {
+                    __m512bh w0 = (__m512bh)_mm512_loadu_si512(b0 + p * 16);
+                    __m512bh w1 = (__m512bh)_mm512_loadu_si512(b1 + p * 16);
+                    for (int r = 0; r < DP_ROWS; r++) {
+                        __m512bh x = (__m512bh)_mm512_set1_epi32((int)a_row[r * pairs + p]);
+                        acc[r][0] = _mm512_dpbf16_ps(acc[r][0], x, w0);
+                        acc[r][1] = _mm512_dpbf16_ps(acc[r][1], x, w1);
+                    }
+                }
+                int64_t rows = m - i < DP_ROWS ? m - i : DP_ROWS;
+                for (int64_t r = 0; r < rows; r++) {
+                    float *out = c + (i + r) * ldc + j;
+                    __m512 v0 = acc[r][0], v1 = acc[r][1];
+                    if (add) {
+                        v0 = _mm512_add_ps(_mm512_maskz_loadu_ps(keep0, out), v0);
+                        v1 = _mm512_add_ps(_mm512_maskz_loadu_ps(keep1, out + 16), v1);
+                    }
+                    _mm512_mask_storeu_ps(out, keep0, v0);
+                    _mm512_mask_storeu_ps(out + 16, keep1, v1);
+                }
+            }
+        }
+    }
+}
+
 #else
 
 bool rf_cpu_amx_bf16_available(void) { return false; }
+bool rf_cpu_avx512bf16_available(void) { return false; }
+
+void rf_cpu_dpbf16_gemm(int64_t m, int64_t n, int64_t k, const uint16_t *packed_a, const uint16_t *packed_b, float *c,
+                        int64_t ldc, bool accumulate) {
+    (void)m, (void)n, (void)k, (void)packed_a, (void)packed_b, (void)c, (void)ldc, (void)accumulate;
+}
 
 void rf_cpu_amx_configure_tiles(void) {}
 

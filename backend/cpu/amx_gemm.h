@@ -1,4 +1,5 @@
-/* amx_gemm.h — bf16 GEMM with f32 accumulation on Intel AMX (issue 12):
+/* amx_gemm.h — bf16 GEMM with f32 accumulation on Intel AMX, or on
+ * AVX512_BF16 where a CPU has that without AMX (issue 12):
  * C (m x n, f32) = A (m x k) * B (k x n), or C += that, with A and B given
  * in f32 and rounded to bf16 as they are packed.
  *
@@ -41,5 +42,13 @@ void rf_cpu_amx_pack_b(bool trans, int64_t k, int64_t n, const float *b, int64_t
  * Call only where rf_cpu_amx_bf16_available(). */
 void rf_cpu_amx_gemm(int64_t m, int64_t n, int64_t k, const uint16_t *packed_a, const uint16_t *packed_b, float *c,
                      int64_t ldc, bool accumulate);
+
+/* The same product from the same packed operands with AVX512_BF16's
+ * vdpbf16ps (AMD Zen 4 and later, Intel Cooper Lake and Sapphire Rapids and
+ * later): for CPUs that have it without AMX. Call only where
+ * rf_cpu_avx512bf16_available(). */
+bool rf_cpu_avx512bf16_available(void);
+void rf_cpu_dpbf16_gemm(int64_t m, int64_t n, int64_t k, const uint16_t *packed_a, const uint16_t *packed_b, float *c,
+                        int64_t ldc, bool accumulate);
 
 #endif

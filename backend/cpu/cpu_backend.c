@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "backend/cpu/amx_gemm.h"
 #include "backend/cpu/cpu_backend.h"
 #include "backend/cpu/cpu_internal.h"
 #include "backend/cpu/fast_gemm.h"
@@ -119,15 +120,57 @@ rf_status rf_cpu_set_split_divisor(rf_device *dev, int64_t divisor) {
 }
 
 static void name_gemm(cpu_state *st) {
+    char f32[96];
     if (st->own_gemm) {
         int64_t kc, mc, nc;
         long l1, l2;
         rf_cpu_gemm_blocking(&kc, &mc, &nc, &l1, &l2);
-        snprintf(st->gemm_name, sizeof st->gemm_name, "rfdetr.c AVX-512, KC %ld MC %ld NC %ld (L1d %ld KiB, L2 %ld KiB)",
-                 (long)kc, (long)mc, (long)nc, l1 / 1024, l2 / 1024);
+        snprintf(f32, sizeof f32, "rfdetr.c AVX-512, KC %ld MC %ld NC %ld (L1d %ld KiB, L2 %ld KiB)", (long)kc, (long)mc,
+                 (long)nc, l1 / 1024, l2 / 1024);
     } else {
-        snprintf(st->gemm_name, sizeof st->gemm_name, "OpenBLAS %s", openblas_get_corename());
+        snprintf(f32, sizeof f32, "OpenBLAS %s", openblas_get_corename());
     }
+    snprintf(st->gemm_name, sizeof st->gemm_name, "%s; bf16 %s", f32, rf_cpu_bf16_products_name(st->bf16_products));
+}
+
+/* AMX wherever Linux grants it. Then vdpbf16ps on AMD (Zen 4 and later),
+ * whose cores issue it at the f32 FMA's instruction rate, twice its flops
+ * (published instruction tables; no AMD machine has measured it here). An
+ * Intel core issues it at about half the FMA's flops (bench_peak_bf16 on an
+ * Emerald Rapids Xeon: ~75 against ~150 GFLOP/s), so an Intel CPU without
+ * AMX (Cooper Lake) multiplies bf16 faster as rounded f32. Decided from the
+ * CPU alone, never by timing: the products' bits must not depend on a
+ * measurement. */
+static rf_cpu_bf16_products default_bf16_products(void) {
+    if (rf_cpu_amx_bf16_available()) return RF_CPU_BF16_AMX;
+#if defined(__GNUC__) && defined(__x86_64__)
+    __builtin_cpu_init();
+    if (rf_cpu_avx512bf16_available() && __builtin_cpu_is("amd")) return RF_CPU_BF16_AVX512BF16;
+#endif
+    return RF_CPU_BF16_ROUNDED;
+}
+
+const char *rf_cpu_bf16_products_name(rf_cpu_bf16_products how) {
+    switch (how) {
+    case RF_CPU_BF16_AMX: return "on AMX";
+    case RF_CPU_BF16_AVX512BF16: return "on AVX512_BF16";
+    default: return "as rounded f32";
+    }
+}
+
+rf_status rf_cpu_set_bf16_products(rf_device *dev, rf_cpu_bf16_products how) {
+    if (!dev || dev->backend != &rf_backend_cpu)
+        return RF_ERROR(RF_ERR_INVALID_ARGUMENT, "rf_cpu_set_bf16_products: %s is not a cpu device",
+                        dev ? dev->info.name : "(null)");
+    bool has = how == RF_CPU_BF16_ROUNDED || (how == RF_CPU_BF16_AMX && rf_cpu_amx_bf16_available()) ||
+               (how == RF_CPU_BF16_AVX512BF16 && rf_cpu_avx512bf16_available());
+    if (!has)
+        return RF_ERROR(RF_ERR_UNSUPPORTED, "bf16 products %s: this CPU lacks the instructions",
+                        rf_cpu_bf16_products_name(how));
+    cpu_state *st = dev->native;
+    st->bf16_products = how;
+    name_gemm(st);
+    return RF_OK;
 }
 
 rf_status rf_cpu_use_openblas(rf_device *dev, bool openblas) {
@@ -231,6 +274,7 @@ static rf_status cpu_open(int index, const rf_device_options *options, rf_device
     st->reference = options && options->cpu_reference;
     st->grain_divisor = 1;
     st->own_gemm = rf_cpu_gemm_avx512_available();
+    st->bf16_products = default_bf16_products();
     name_gemm(st);
     int threads = options && options->cpu_threads > 0 ? options->cpu_threads : info.compute_units;
     rf_status s = rf_cpu_pool_create(threads, &st->pool);
@@ -241,7 +285,7 @@ static rf_status cpu_open(int index, const rf_device_options *options, rf_device
         return s;
     }
     (*out)->gemm_fuses_bias = true; /* both modes add rf_gemm_desc.bias themselves */
-    /* Both modes round bf16 / fp16 operands themselves (cpu_gemm.c): bf16 on AMX where the CPU has it. */
+    /* Both modes round bf16 / fp16 operands themselves (cpu_gemm.c): bf16 on AMX or AVX512_BF16 where the CPU has it. */
     (*out)->gemm_precisions = 1u << RF_PRECISION_F32 | 1u << RF_PRECISION_BF16 | 1u << RF_PRECISION_F16;
     /* Our threads split the work; OpenBLAS computes each part on the thread
      * that calls it instead of waking (and spinning) its own. */

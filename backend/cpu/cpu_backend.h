@@ -31,6 +31,14 @@ const char *rf_cpu_gemm_name(const rf_device *dev);
 /* For tests and benchmarks: the fast mode's GEMM from OpenBLAS even where
  * the CPU runs fast_gemm.c's (what CPUs without AVX-512 get). */
 rf_status rf_cpu_use_openblas(rf_device *dev, bool openblas);
+/* How the fast mode multiplies bf16 operands: AMX's tile product,
+ * AVX512_BF16's vdpbf16ps (both on bf16 pairs, amx_gemm.h), or an f32
+ * product of operands rounded to bf16 (any CPU). A device starts with the
+ * first its CPU has; tests and benchmarks may pick another the CPU has
+ * (RF_ERR_UNSUPPORTED for one it lacks). */
+typedef enum rf_cpu_bf16_products { RF_CPU_BF16_AMX, RF_CPU_BF16_AVX512BF16, RF_CPU_BF16_ROUNDED } rf_cpu_bf16_products;
+rf_status rf_cpu_set_bf16_products(rf_device *dev, rf_cpu_bf16_products how);
+const char *rf_cpu_bf16_products_name(rf_cpu_bf16_products how);
 /* For tests: divides the work per part of every fast kernel by `divisor`
  * (1 restores the default), so that small test cases are split into as
  * many parts as large ones and the parallel paths get checked. */

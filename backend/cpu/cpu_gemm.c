@@ -65,9 +65,10 @@ typedef struct gemm_job {
     int split; /* 0: batch entries, 1: rows of C, 2: columns of C */
     float *const *scratch; /* per thread for the AVX-512 GEMM; NULL: OpenBLAS */
     const float *bias;     /* d->bias's first element, or NULL */
-    const void *packed_b;  /* op(B) packed once (all columns; bf16 for AMX when amx), or NULL */
-    void *const *operands; /* per thread: bf16 operands for AMX */
-    bool amx;              /* bf16 on AMX */
+    const void *packed_b;  /* op(B) packed once (all columns; bf16 pairs when bf16), or NULL */
+    void *const *operands; /* per thread: bf16 operands, packed */
+    bool bf16;             /* bf16 pairs, multiplied on AMX or with vdpbf16ps (amx_gemm.h) */
+    bool amx;              /* which of the two */
 } gemm_job;
 
 /* One part: rows m and columns n of C at c (bias, when given, already
@@ -101,12 +102,13 @@ static void sgemm(const rf_gemm_desc *d, int64_t m, int64_t n, const float *a, c
 
 /* ---- products in bf16 / fp16 --------------------------------------------------------------
  * With AMX, bf16 operands are rounded as they are packed for the tile
- * product. Otherwise (fp16, or a CPU without AMX) A and B are rounded once,
+ * product (or vdpbf16ps's, on AVX512_BF16 without AMX). Otherwise (fp16, or
+ * a CPU with neither) A and B are rounded once,
  * by all threads, into f32 copies (a weight's kept with its packed panel),
  * and their f32 product is the same arithmetic: a product of two bf16 or
  * fp16 values is exact in f32. */
 
-/* Bytes of per-thread operand memory one part of at most m x n needs on AMX. */
+/* Bytes of per-thread operand memory one part of at most m x n needs in bf16 pairs. */
 static size_t operand_bytes(int64_t m, int64_t n, int64_t k) {
     return 2 * (rf_cpu_amx_packed_a_elements(m, k) + rf_cpu_amx_packed_b_elements(k, n));
 }
@@ -126,7 +128,7 @@ static bool start_c(const rf_gemm_desc *d, int64_t m, int64_t n, float *c, const
 }
 
 /* packed_b: the weights' op(B), all columns, packed for AMX once, or NULL. */
-static void amx_gemm(const gemm_job *j, int64_t m, int64_t n, const float *a, const float *b, float *c,
+static void bf16_gemm(const gemm_job *j, int64_t m, int64_t n, const float *a, const float *b, float *c,
                      const float *bias, const void *packed_b, void *operands) {
     const rf_gemm_desc *d = j->d;
     int64_t k = d->k;
@@ -136,14 +138,14 @@ static void amx_gemm(const gemm_job *j, int64_t m, int64_t n, const float *a, co
         pb = (uint16_t *)packed_b;
     else
         rf_cpu_amx_pack_b(d->trans_b, k, n, b, d->ldb, pb);
-    rf_cpu_amx_gemm(m, n, k, pa, pb, c, d->ldc, start_c(d, m, n, c, bias));
+    (j->amx ? rf_cpu_amx_gemm : rf_cpu_dpbf16_gemm)(m, n, k, pa, pb, c, d->ldc, start_c(d, m, n, c, bias));
 }
 
 static void run_part(const gemm_job *j, int thread, int64_t m, int64_t n, const float *a, const float *b, float *c,
                      const float *bias, const float *packed_b) {
     float *scratch = j->scratch ? j->scratch[thread] : NULL;
-    if (j->amx && m > 0 && n > 0 && j->d->k > 0)
-        amx_gemm(j, m, n, a, b, c, bias, packed_b, j->operands[thread]);
+    if (j->bf16 && m > 0 && n > 0 && j->d->k > 0)
+        bf16_gemm(j, m, n, a, b, c, bias, packed_b, j->operands[thread]);
     else
         sgemm(j->d, m, n, a, b, c, bias, (const float *)packed_b, scratch);
 }
@@ -263,17 +265,18 @@ static void round_matrices(const rf_device *dev, round_job *r) {
 }
 
 /* op(B) packed once: for the f32 GEMM (its values rounded to `rounding`
- * first, unless f32), or rounded to bf16 and packed for AMX (amx). */
+ * first, unless f32), or rounded to bf16 and packed in pairs (bf16_pairs) for
+ * AMX or vdpbf16ps. */
 static const void *packed_weight(const rf_device *dev, cpu_state *st, const rf_gemm_desc *d, const float *b,
-                                 rf_precision rounding, bool amx) {
+                                 rf_precision rounding, bool bf16_pairs) {
     cpu_packed_weight *e = NULL;
     for (int i = 0; i < st->n_packed && !e; i++) {
         cpu_packed_weight *x = &st->packed[i];
         if (x->buf == d->b && x->off == d->b_offset && x->k == d->k && x->n == d->n && x->ldb == d->ldb &&
-            x->trans_b == d->trans_b && x->rounding == rounding && x->amx == amx)
+            x->trans_b == d->trans_b && x->rounding == rounding && x->bf16_pairs == bf16_pairs)
             e = x;
     }
-    size_t floats = amx ? (rf_cpu_amx_packed_b_elements(d->k, d->n) + 1) / 2 : rf_cpu_gemm_packed_b_floats(d->k, d->n);
+    size_t floats = bf16_pairs ? (rf_cpu_amx_packed_b_elements(d->k, d->n) + 1) / 2 : rf_cpu_gemm_packed_b_floats(d->k, d->n);
     if (!e) {
         if (floats == 0 || floats > CPU_PACKED_MAX_FLOATS / 4) return NULL;
         while (st->n_packed && st->packed_floats + floats > CPU_PACKED_MAX_FLOATS) {
@@ -294,13 +297,13 @@ static const void *packed_weight(const rf_device *dev, cpu_state *st, const rf_g
         float *mem = aligned_alloc(64, (floats * sizeof(float) + 63) / 64 * 64);
         if (!mem) return NULL;
         e = &st->packed[st->n_packed++];
-        *e = (cpu_packed_weight){d->b, d->b_offset, d->k, d->n, d->ldb, d->trans_b, rounding, amx, 0, 0, mem, floats};
+        *e = (cpu_packed_weight){d->b, d->b_offset, d->k, d->n, d->ldb, d->trans_b, rounding, bf16_pairs, 0, 0, mem, floats};
         st->packed_floats += floats;
         e->writes = d->b->writes + 1; /* not yet packed */
     }
     e->used = ++st->packed_clock;
     if (e->writes != d->b->writes) {
-        if (amx) {
+        if (bf16_pairs) {
             rf_cpu_amx_pack_b(d->trans_b, d->k, d->n, b, d->ldb, e->packed);
         } else if (rounding != RF_PRECISION_F32) {
             int64_t rows = d->trans_b ? d->n : d->k, cols = d->trans_b ? d->k : d->n;
@@ -373,7 +376,7 @@ static float *rounded_memory(cpu_state *st, size_t floats) {
     return st->rounded;
 }
 
-/* fp16, or bf16 without AMX: A and B rounded into dense f32 copies (a
+/* fp16, or bf16 without AMX or AVX512_BF16: A and B rounded into dense f32 copies (a
  * weight's B into its packed panel, kept), then the f32 product of those. */
 static rf_status rounded_gemm(const rf_device *dev, cpu_state *st, const rf_gemm_desc *d, const float *a,
                               const float *b, float *c, bool own) {
@@ -411,8 +414,9 @@ rf_status rf_cpu_gemm_fast(const rf_device *dev, const rf_gemm_desc *d, const fl
     bool own = st->own_gemm && gemm_scratch(st);
     bool empty = d->m == 0 || d->n == 0 || d->k == 0 || d->batch == 0;
     if (d->compute != RF_PRECISION_F32 && !empty) {
-        j.amx = d->compute == RF_PRECISION_BF16 && rf_cpu_amx_bf16_available();
-        if (!j.amx) return rounded_gemm(dev, st, d, a, b, c, own);
+        j.bf16 = d->compute == RF_PRECISION_BF16 && st->bf16_products != RF_CPU_BF16_ROUNDED;
+        j.amx = st->bf16_products == RF_CPU_BF16_AMX;
+        if (!j.bf16) return rounded_gemm(dev, st, d, a, b, c, own);
         /* Parts never exceed the whole product. */
         if (!operand_memory(st, operand_bytes(d->m, d->n, d->k)))
             return RF_ERROR(RF_ERR_OUT_OF_MEMORY, "gemm: out of host memory for %s operands (%lld x %lld x %lld)",
@@ -422,7 +426,7 @@ rf_status rf_cpu_gemm_fast(const rf_device *dev, const rf_gemm_desc *d, const fl
     /* Packed weights serve parts that span all columns: such products are split by rows. */
     if (d->batch == 1 && d->k > 0 && d->b->holds_weights) {
         if (own && d->compute == RF_PRECISION_F32) j.packed_b = packed_weight(dev, st, d, b, RF_PRECISION_F32, false);
-        if (j.amx) j.packed_b = packed_weight(dev, st, d, b, RF_PRECISION_BF16, true);
+        if (j.bf16) j.packed_b = packed_weight(dev, st, d, b, RF_PRECISION_BF16, true);
     }
     run_gemm(dev, st, &j, own);
     return RF_OK;

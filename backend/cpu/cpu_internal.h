@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "backend/backend.h"
+#include "backend/cpu/cpu_backend.h"
 #include "backend/cpu/cpu_pool.h"
 
 /* op(B) of a GEMM whose B lives in a weights buffer (rf_buffer.holds_weights),
@@ -24,7 +25,7 @@ typedef struct cpu_packed_weight {
     int64_t k, n, ldb;
     bool trans_b;
     rf_precision rounding; /* the values were rounded to this first (f32: as they are) */
-    bool amx;        /* packed for AMX in bf16 (amx_gemm.h), else for the f32 GEMM */
+    bool bf16_pairs; /* packed in bf16 pairs for AMX / vdpbf16ps (amx_gemm.h), else for the f32 GEMM */
     uint64_t writes; /* buf->writes when packed */
     uint64_t used;   /* for evicting the least recently used */
     void *packed;
@@ -36,6 +37,7 @@ typedef struct cpu_state {
     rf_cpu_pool *pool;
     int64_t grain_divisor; /* 1; larger splits small work too (rf_cpu_set_split_divisor) */
     bool own_gemm;         /* fast_gemm.c's AVX-512 GEMM instead of OpenBLAS */
+    rf_cpu_bf16_products bf16_products; /* how bf16 products run (cpu_backend.h) */
     float **gemm_scratch;  /* packing memory per pool thread, allocated on first use */
     void **operands;       /* AMX's bf16 operands per pool thread (cpu_gemm.c), `operand_bytes` each */
     size_t operand_bytes;

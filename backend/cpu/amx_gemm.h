@@ -5,9 +5,11 @@
  *
  * On CPUs with AMX (Sapphire Rapids and later) the tile product issues many
  * times the f32 FMA rate of AVX-512 (bench_peak_bf16), while AVX512_BF16's
- * vdpbf16ps issues at about the FMA rate: the cpu bf16 GEMM is AMX's where
- * it exists. A first version: correct for any shape, blocked for registers
- * (2 x 2 tiles of C), not yet for caches or threads.
+ * vdpbf16ps issues at half the FMA's flops on those Intel cores (and,
+ * by the published tables, twice them on AMD's Zen 4 and 5): the cpu bf16
+ * GEMM is AMX's where it exists, vdpbf16ps's on AMD otherwise (cpu_backend.c).
+ * The AMX product is blocked for registers (2 x 2 tiles of C), not yet for
+ * caches; threads split it as any product (cpu_gemm.c).
  *
  * bf16 values are the upper halves of f32 bit patterns (backend/kernels/
  * half.h converts). The tile product flushes denormal inputs and outputs to

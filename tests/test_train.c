@@ -39,7 +39,7 @@
 #include "train/run_config.h"
 #include "train/trainer.h"
 
-static char data_dir[256], work_dir[256];
+static char data_dir[300], work_dir[256];
 
 #define MAX_RECORDED 512
 

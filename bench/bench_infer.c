@@ -8,7 +8,7 @@
  *               [--threads 1,2] [--batch 1,8] [--no-python]
  *               [--weights W (ours alone, e.g. for perf)] [--openblas-core SKYLAKEX]
  *               [--profile (one more forward per setting, every kernel timed)]
- *               [--precision f32,bf16 (each precision of the products in the same run;
+ *               [--precision f32,bf16,fp16 (each precision of the products in the same run;
  *                the baselines and their ratios are against the first)]
  *
  * bench/infer_python_time.py builds the rfdetr package's model (random

@@ -5,7 +5,7 @@
  *
  *   bench_train [--size tiny|nano|...] [--resolution R] [--batch B] [--steps N]
  *               [--device cpu] [--against D] [--threads T] [--torch-threads T] [--no-python]
- *               [--precision f32,bf16]
+ *               [--precision f32,bf16,fp16]
  *
  * One step = forward in training mode with every query group, the criterion
  * (matching on the host, IoU-aware BCE + L1 + GIoU on every head), backward,
@@ -16,7 +16,7 @@
  *
  * --against D measures device D too, in the same run, and prints the ratio
  * of the two step times (e.g. --device opencl:1 --against cpu).
- * --precision f32,bf16 measures the device with each precision of the matrix
+ * --precision f32,bf16,fp16 measures the device with each precision of the matrix
  * products in turn and prints the speed-ups over the first (which the other
  * comparisons use), with each one's peak device memory.
  *

@@ -61,6 +61,8 @@ static void test_ranges(void) {
     expect_message("predict --weights w --image i --precision 8", "rfdetr predict: --precision must be f32, bf16 or fp16, got '8'");
     expect_message("eval --weights w --data d --precision bf17", "rfdetr eval: --precision must be f32, bf16 or fp16, got 'bf17'");
     expect_message("eval --gt a --dt b --precision bf16", "rfdetr eval: --precision applies to the model form");
+    /* fp16 trains (with loss scaling): the flag passes and the data is what fails. */
+    expect_message("train --precision fp16 --data /nonexistent/x", "/nonexistent/x: not a directory");
 }
 
 static char tmp[] = "/tmp/rfdetr_test_cli_messages_XXXXXX";

@@ -382,6 +382,14 @@ static void check_injected_overflow(const char *device, const char *dir) {
     free(text);
 }
 
+/* After the first step, every weight 1e6: fp16 products overflow in the forward pass. */
+static rf_status blow_up(void *user, struct rf_replicas *reps, rf_train_hook_point point) {
+    int *steps = user;
+    if (point != RF_TRAIN_HOOK_AFTER_STEP || ++*steps != 1) return RF_OK;
+    rf_params *p = rf_replicas_at(reps, 0)->model->params;
+    return rf_buffer_fill_f32(p->values, 0, (size_t)p->total, 1e6f);
+}
+
 static void test_fp16(void) {
     char straight[300], split[300], plain[300], on1[300];
     snprintf(straight, sizeof straight, "%s/fp16_straight", work_dir);
@@ -413,6 +421,16 @@ static void test_fp16(void) {
     CHECK(a && b && !strcmp(a, b), "fp16 log.jsonl differs:\n%s\n%s", a ? a : "", b ? b : "");
     free(a);
     free(b);
+
+    /* Activations past fp16's range: no loss scale helps; the message says so. */
+    char range[300];
+    snprintf(range, sizeof range, "%s/fp16_range", work_dir);
+    base_config(&c, "cpu", range, 1);
+    c.precision = RF_PRECISION_F16;
+    int steps = 0;
+    rf_status big = rf_train_with_hook(&c, &s, blow_up, &steps);
+    CHECK(big == RF_ERR_NUMERIC && strstr(rf_last_error(), "65504") && strstr(rf_last_error(), "bf16"),
+          "fp16 forward overflow: %s: %s", rf_status_name(big), rf_last_error());
 
     /* Without loss scaling an infinite gradient is an error, never NaN weights. */
     base_config(&c, "cpu", plain, 1);

@@ -294,8 +294,12 @@ static rf_status micro_batch(trainer *t, rf_replica *rep, staged_batch *sb, doub
     float value = 0;
     RF_TRY(rf_tensor_download(loss, &value));
     if (!isfinite(value))
-        return RF_ERROR(RF_ERR_NUMERIC, "the loss is %s at step %" PRId64 " (epoch %" PRId64 ")",
-                        isnan(value) ? "NaN" : "infinite", t->st.step + 1, t->st.epoch + 1);
+        return RF_ERROR(RF_ERR_NUMERIC, "the loss is %s at step %" PRId64 " (epoch %" PRId64 ")%s",
+                        isnan(value) ? "NaN" : "infinite", t->st.step + 1, t->st.epoch + 1,
+                        t->cfg->precision == RF_PRECISION_F16
+                            ? " in fp16, whose products hold magnitudes up to 65504 (the loss scale acts on "
+                              "gradients only): bf16 keeps f32's range"
+                            : "");
     /* fp16: the gradients carry the loss scale until the step divides it out. */
     if (t->st.scaler.scale != 1.0) loss = rf_scale(rep->ctx, loss, (float)t->st.scaler.scale);
     RF_TRY(rf_backward(rep->ctx, loss, NULL));

@@ -153,7 +153,8 @@ static void check_cpu_rounding(rf_precision p, float (*round)(float)) {
         } else {
             for (; n < 8 * 19 && sweep < (1ull << 32); sweep += 4099) bits[n++] = (uint32_t)sweep;
         }
-        int len = n - (int)(round_no % 7); /* ragged tails */
+        if (n == 0) break; /* the sweep is done */
+        int trim = (int)(round_no % 7), len = n > trim ? n - trim : n; /* ragged tails */
         memcpy(in, bits, sizeof(float) * (size_t)len);
         rf_cpu_round_floats(p, in, got, len);
         for (int i = 0; i < len; i++) {

@@ -264,6 +264,16 @@ static void round_matrices(const rf_device *dev, round_job *r) {
     cpu_parallel_tasks(dev, r->parts, round_rows, r);
 }
 
+/* The handle's memory for rounded operands, grown to `floats`. */
+static float *rounded_memory(cpu_state *st, size_t floats) {
+    if (floats > st->rounded_floats) {
+        free(st->rounded);
+        st->rounded = aligned_alloc(64, (floats * sizeof(float) + 63) / 64 * 64);
+        st->rounded_floats = st->rounded ? floats : 0;
+    }
+    return st->rounded;
+}
+
 /* op(B) packed once: for the f32 GEMM (its values rounded to `rounding`
  * first, unless f32), or rounded to bf16 and packed in pairs (bf16_pairs) for
  * AMX or vdpbf16ps. */
@@ -307,14 +317,14 @@ static const void *packed_weight(const rf_device *dev, cpu_state *st, const rf_g
             rf_cpu_amx_pack_b(d->trans_b, d->k, d->n, b, d->ldb, e->packed);
         } else if (rounding != RF_PRECISION_F32) {
             int64_t rows = d->trans_b ? d->n : d->k, cols = d->trans_b ? d->k : d->n;
-            float *copy = malloc(sizeof(float) * (size_t)(rows * cols));
+            /* The handle's rounding memory, free until the caller rounds A. */
+            float *copy = rounded_memory(st, (size_t)(rows * cols));
             if (!copy) return NULL;
             round_job r = {rounding, b, copy, rows, cols, d->ldb, 0, 1, 0};
             round_matrices(dev, &r);
             rf_gemm_desc dense = *d;
             dense.ldb = cols;
             rf_cpu_gemm_pack_b(&dense, d->n, copy, e->packed);
-            free(copy);
         } else {
             rf_cpu_gemm_pack_b(d, d->n, b, e->packed);
         }
@@ -364,16 +374,6 @@ static void run_gemm(const rf_device *dev, cpu_state *st, gemm_job *j, bool own)
     if (j->parts == 1) j->split = 0;
     if (own) j->scratch = st->gemm_scratch;
     cpu_parallel_tasks(dev, j->parts, gemm_part, j);
-}
-
-/* The handle's memory for rounded operands, grown to `floats`. */
-static float *rounded_memory(cpu_state *st, size_t floats) {
-    if (floats > st->rounded_floats) {
-        free(st->rounded);
-        st->rounded = aligned_alloc(64, (floats * sizeof(float) + 63) / 64 * 64);
-        st->rounded_floats = st->rounded ? floats : 0;
-    }
-    return st->rounded;
 }
 
 /* fp16, or bf16 without AMX or AVX512_BF16: A and B rounded into dense f32 copies (a

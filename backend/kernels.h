@@ -430,24 +430,32 @@ void rf_rng_trunc_normal_map(float mean, float std, float lo, float hi, float *b
  * heads, lq) contiguous receives each row's log-sum-exp of s (-inf for
  * such a row): the backward pass rebuilds p from it without the scores
  * ever being stored. Kernels compute s tile by tile (online softmax); the
- * lq x lk matrix never exists in memory. */
+ * lq x lk matrix never exists in memory.
+ * compute: the context's precision of matrix products. RF_PRECISION_BF16
+ * lets a kernel multiply q, k, v and the probabilities as bf16 with f32
+ * sums, as the GEMMs of that precision do (the cpu does where it has AMX;
+ * the softmax statistics, lse and the output stay f32); kernels without
+ * bf16 products compute in f32. */
 typedef struct rf_attention_args {
     int64_t batch, heads, lq, lk, head_dim, value_dim;
     float scale;
     rf_view q, k, v, o;
     bool has_mask;
     rf_mem mask, lse;
+    rf_precision compute;
 } rf_attention_args;
 
 /* Given dout (the gradient of o, same layout rules), writes (never adds)
  * dq, dk and dv in their views: scores are recomputed per tile from q, k
- * and lse. */
+ * and lse. compute as in the forward pass (which must have had the same:
+ * lse comes from its products), the gradients' products too. */
 typedef struct rf_attention_backward_args {
     int64_t batch, heads, lq, lk, head_dim, value_dim;
     float scale;
     rf_view q, k, v, o, dout, dq, dk, dv;
     bool has_mask;
     rf_mem mask, lse;
+    rf_precision compute;
 } rf_attention_backward_args;
 
 /* ======================================================================= */

@@ -5,7 +5,10 @@
  * process CPU time are compared (ratio > 1: fused is faster), so a loaded
  * machine slows both alike.
  *
- *   bench_attention [--threads 1] [--runs 9] */
+ * --precision bf16 runs both in bf16 products (q, k, v and the probabilities
+ * rounded; AMX where the CPU has it).
+ *
+ *   bench_attention [--threads 1] [--runs 9] [--precision f32|bf16] */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,11 +58,16 @@ static double once(rf_ctx *ctx, const shape *s, const float *data, bool fused, b
 
 int main(int argc, char **argv) {
     int threads = 1, runs = 9;
+    rf_precision precision = RF_PRECISION_F32;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--runs") && i + 1 < argc) runs = atoi(argv[++i]);
-        else {
-            fprintf(stderr, "usage: bench_attention [--threads T] [--runs N]\n");
+        else if (!strcmp(argv[i], "--precision") && i + 1 < argc && !strcmp(argv[i + 1], "f32")) i++;
+        else if (!strcmp(argv[i], "--precision") && i + 1 < argc && !strcmp(argv[i + 1], "bf16")) {
+            precision = RF_PRECISION_BF16;
+            i++;
+        } else {
+            fprintf(stderr, "usage: bench_attention [--threads T] [--runs N] [--precision f32|bf16]\n");
             return 2;
         }
     }
@@ -71,6 +79,8 @@ int main(int argc, char **argv) {
         {"backbone global (1 image, 6 heads, 576 tokens, d 64)", 1, 6, 576, 64},
         {"backbone windows (4 windows, 6 heads, 144 tokens, d 64)", 4, 6, 144, 64},
         {"decoder self-attention, training (13 groups, 8 heads, 300 queries, d 32)", 13, 8, 300, 32},
+        {"tiny backbone windows (8 windows, 4 heads, 145 tokens, d 32)", 8, 4, 145, 32},
+        {"tiny decoder self-attention, training (32 groups, 4 heads, 50 queries, d 32)", 32, 4, 50, 32},
     };
     rf_device *dev;
     rf_device_options o = {.cpu_threads = threads};
@@ -79,8 +89,9 @@ int main(int argc, char **argv) {
         fprintf(stderr, "bench_attention: %s\n", rf_last_error());
         return 1;
     }
-    printf("bench_attention: cpu (fast mode), %d thread%s, %d runs (medians of process CPU ms), on %s\n", threads,
-           threads == 1 ? "" : "s", runs, bench_cpu_model());
+    ctx->precision = precision;
+    printf("bench_attention: cpu (fast mode), %d thread%s, %s products, %d runs (medians of process CPU ms), on %s\n",
+           threads, threads == 1 ? "" : "s", rf_precision_name(precision), runs, bench_cpu_model());
     printf("  %-74s %9s %10s %8s %7s\n", "shape", "pass", "composed", "fused", "ratio");
     double *t[2] = {malloc(sizeof(double) * (size_t)runs), malloc(sizeof(double) * (size_t)runs)};
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {

@@ -1039,7 +1039,7 @@ static void attention_backward(rf_ctx *ctx, rf_node *node) {
                                     .q = attention_view(q), .k = attention_view(k), .v = attention_view(v),
                                     .o = attention_view(o), .dout = attention_view(o->grad), .dq = attention_view(dq),
                                     .dk = attention_view(dk), .dv = attention_view(dv), .has_mask = mask != NULL,
-                                    .lse = rf_tensor_mem(node->saved[0])};
+                                    .lse = rf_tensor_mem(node->saved[0]), .compute = ctx->precision};
     if (mask) a.mask = rf_tensor_mem(mask);
     if (!rf_op_ok(ctx, rf_kernel_attention_backward(ctx->device, &a))) return;
     grad_add(ctx, q, dq, true);
@@ -1077,7 +1077,7 @@ rf_tensor *rf_attention(rf_ctx *ctx, rf_tensor *q, rf_tensor *k, rf_tensor *v, r
     rf_attention_args a = {.batch = B, .heads = H, .lq = Lq, .lk = k->shape[2], .head_dim = q->shape[3],
                            .value_dim = Dv, .scale = scale, .q = attention_view(q), .k = attention_view(k),
                            .v = attention_view(v), .o = attention_view(o), .has_mask = mask != NULL,
-                           .lse = rf_tensor_mem(lse)};
+                           .lse = rf_tensor_mem(lse), .compute = ctx->precision};
     if (mask) a.mask = rf_tensor_mem(mask);
     if (B * H * Lq > 0 && !rf_op_ok(ctx, rf_kernel_attention(ctx->device, &a))) return NULL;
     if (rf_needs_grad(ctx, (rf_tensor *const[]){q, k, v}, 3)) {

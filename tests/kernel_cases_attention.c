@@ -11,11 +11,17 @@
 #include "test_util.h"
 
 #define TOL 1e-7
+/* compute = bf16: q, k, v and the probabilities rounded to bf16 (8 bits of
+ * mantissa, relative error up to 2^-9 each) against the f32 reference.
+ * Measured on AMX: NMSE up to ~2e-5; a kernel that ignored compute would
+ * pass too (that it does not is test_attention's check). */
+#define TOL_BF16 2e-4
 
 typedef struct attn_params {
     int64_t b, h, lq, lk, d, dv;
     float scale;
     bool mask;
+    rf_precision compute;
 } attn_params;
 
 static rf_view view(rf_mem m, int64_t h, int64_t rows, int64_t width) {
@@ -27,7 +33,8 @@ static rf_status launch_attention(const kcase *c, rf_device *dev, const rf_mem *
     rf_attention_args a = {.batch = p->b, .heads = p->h, .lq = p->lq, .lk = p->lk, .head_dim = p->d,
                            .value_dim = p->dv, .scale = p->scale, .q = view(m[0], p->h, p->lq, p->d),
                            .k = view(m[1], p->h, p->lk, p->d), .v = view(m[2], p->h, p->lk, p->dv),
-                           .o = view(m[4], p->h, p->lq, p->dv), .has_mask = p->mask, .lse = m[5]};
+                           .o = view(m[4], p->h, p->lq, p->dv), .has_mask = p->mask, .lse = m[5],
+                           .compute = p->compute};
     if (p->mask) a.mask = m[3];
     return rf_kernel_attention(dev, &a);
 }
@@ -39,7 +46,8 @@ static rf_status launch_attention_backward(const kcase *c, rf_device *dev, const
         .scale = p->scale, .q = view(m[0], p->h, p->lq, p->d), .k = view(m[1], p->h, p->lk, p->d),
         .v = view(m[2], p->h, p->lk, p->dv), .o = view(m[4], p->h, p->lq, p->dv), .lse = m[5],
         .dout = view(m[6], p->h, p->lq, p->dv), .dq = view(m[7], p->h, p->lq, p->d),
-        .dk = view(m[8], p->h, p->lk, p->d), .dv = view(m[9], p->h, p->lk, p->dv), .has_mask = p->mask};
+        .dk = view(m[8], p->h, p->lk, p->d), .dv = view(m[9], p->h, p->lk, p->dv), .has_mask = p->mask,
+        .compute = p->compute};
     if (p->mask) a.mask = m[3];
     return rf_kernel_attention_backward(dev, &a);
 }
@@ -81,6 +89,7 @@ int kc_cases_attention(kcase *cases, int max) {
     const attn_params shapes[] = {
         {1, 1, 1, 1, 1, 1, 0.5f, false},   {1, 2, 5, 7, 3, 4, 0.57f, true},  {2, 3, 9, 6, 8, 5, 0.35f, false},
         {1, 2, 40, 300, 16, 16, 0.25f, true}, {1, 1, 300, 30, 32, 24, 0.18f, false},
+        {2, 2, 70, 130, 64, 48, 0.125f, true},
     };
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
         const attn_params *p = &shapes[s];
@@ -98,11 +107,15 @@ int kc_cases_attention(kcase *cases, int max) {
         char shape[160];
         snprintf(shape, sizeof shape, "b=%lld,h=%lld,lq=%lld,lk=%lld,d=%lld,dv=%lld%s", (long long)p->b, (long long)p->h,
                  (long long)p->lq, (long long)p->lk, (long long)p->d, (long long)p->dv, p->mask ? ",mask" : "");
-        for (int backward = 0; backward < 2; backward++) {
+        for (int variant = 0; variant < 4; variant++) {
+            bool backward = variant & 1;
+            rf_precision compute = variant < 2 ? RF_PRECISION_F32 : RF_PRECISION_BF16;
             kcase *c = kc_new(cases, &n, max, "attention", backward ? "attention_backward" : "attention",
-                              backward ? launch_attention_backward : launch_attention, TOL);
+                              backward ? launch_attention_backward : launch_attention,
+                              compute == RF_PRECISION_BF16 ? TOL_BF16 : TOL);
             if (!c) return n;
             *KC_PARAMS(c, attn_params) = *p;
+            KC_PARAMS(c, attn_params)->compute = compute;
             kc_add(c, "q", KC_IN, KC_F32, nq, 0, 0)->floats = q;
             kc_add(c, "k", KC_IN, KC_F32, nk, 0, 0)->floats = k;
             kc_add(c, "v", KC_IN, KC_F32, nv, 0, 0)->floats = v;
@@ -118,7 +131,8 @@ int kc_cases_attention(kcase *cases, int max) {
                 kc_add(c, "dk", KC_OUT, KC_F32, nk, 0, 0);
                 kc_add(c, "dv", KC_OUT, KC_F32, nv, 0, 0);
             }
-            snprintf(c->desc, sizeof c->desc, "%s(%s)", backward ? "ATTENTION_BACKWARD" : "ATTENTION", shape);
+            snprintf(c->desc, sizeof c->desc, "%s(%s%s)", backward ? "ATTENTION_BACKWARD" : "ATTENTION", shape,
+                     compute == RF_PRECISION_BF16 ? ",bf16" : "");
         }
     }
     return n;

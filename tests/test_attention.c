@@ -8,11 +8,15 @@
  *   - the reference kernel's gradients against central finite differences
  *     in double;
  *   - fast mode: the same bits for 1, 2 and 3 threads;
+ *   - bf16 products (on AMX where the CPU has it): within bf16's precision
+ *     of the f32 composition, the same bits for 1, 2 and 3 threads, and
+ *     (with AMX) not the f32 kernel's result;
  *   - every other device (OpenCL, CUDA) against the same composition, and
  *     two devices of one kind bit for bit;
  *   - the op's errors (shapes, mask). */
 #include <math.h>
 
+#include "backend/cpu/amx_gemm.h"
 #include "backend/cpu/cpu_backend.h"
 #include "backend/cpu/ref_attention.h"
 #include "core/ops.h"
@@ -144,9 +148,12 @@ static rf_tensor *heads_first(rf_ctx *ctx, rf_tensor *g, bool permuted) {
 /* Forward and backward (seeded with d.seed) on dev; the composition of the
  * existing ops when `composed`. The leaves' gradients are those of the
  * (B, H, L, D) inputs whatever the storage. */
+static rf_precision run_precision = RF_PRECISION_F32; /* of run()'s products */
+
 static bool run(rf_device *dev, const attn_case *c, const attn_data *d, bool composed, attn_result *r) {
     rf_ctx *ctx = NULL;
     if (rf_ctx_create(dev, 64 << 20, &ctx) != RF_OK) return false;
+    ctx->precision = run_precision;
     rf_tensor *q = leaf(ctx, d->q, c->b, c->h, c->lq, c->d, c->permuted);
     rf_tensor *k = leaf(ctx, d->k, c->b, c->h, c->lk, c->d, c->permuted);
     rf_tensor *v = leaf(ctx, d->v, c->b, c->h, c->lk, c->dv, c->permuted);
@@ -275,6 +282,47 @@ static void test_against_composition(void) {
     rf_device_close(fast3);
 }
 
+/* The fast kernel with bf16 products: q, k, v and the probabilities
+ * rounded (8-bit mantissas) make errors of a few 2^-9 relative. */
+static void test_bf16_products(void) {
+    rf_device *ref = open_cpu(true, 1), *fast = open_cpu(false, 2), *fast1 = open_cpu(false, 1), *fast3 = open_cpu(false, 3);
+    if (!ref || !fast || !fast1 || !fast3) return;
+    bool amx = rf_cpu_amx_bf16_available();
+    if (!amx) test_skip_part("test_attention", "bf16 products on AMX", "this CPU has no AMX-BF16", "AMX-BF16 (Intel Sapphire Rapids or later)");
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const attn_case *c = &cases[i];
+        attn_data d = make_data(c, 2000 + i);
+        attn_result want = {0}, f32 = {0}, got = {0}, got1 = {0}, got3 = {0};
+        run_precision = RF_PRECISION_F32;
+        bool ok = run(ref, c, &d, true, &want) && run(fast, c, &d, false, &f32);
+        run_precision = RF_PRECISION_BF16;
+        ok = ok && run(fast, c, &d, false, &got) && run(fast1, c, &d, false, &got1) && run(fast3, c, &d, false, &got3);
+        run_precision = RF_PRECISION_F32;
+        if (ok) {
+            compare("bf16 products", c, &got, &want, 2e-2);
+            CHECK(same_bits(got1.o, got.o, want.no) && same_bits(got3.o, got.o, want.no) &&
+                      same_bits(got1.dq, got.dq, want.nq) && same_bits(got3.dq, got.dq, want.nq) &&
+                      same_bits(got1.dk, got.dk, want.nk) && same_bits(got3.dk, got.dk, want.nk) &&
+                      same_bits(got1.dv, got.dv, want.nv) && same_bits(got3.dv, got.dv, want.nv),
+                  "%s: bf16 products differ between 1, 2 and 3 threads", c->name);
+            /* the widest head runs the reference kernel, in f32 */
+            if (amx && c->d <= 256 && c->lk > 1)
+                CHECK(!same_bits(got.o, f32.o, want.no) && !same_bits(got.dq, f32.dq, want.nq),
+                      "%s: bf16 products on AMX gave the f32 kernel's bits", c->name);
+        }
+        free_result(&want);
+        free_result(&f32);
+        free_result(&got);
+        free_result(&got1);
+        free_result(&got3);
+        free_data(&d);
+    }
+    rf_device_close(ref);
+    rf_device_close(fast);
+    rf_device_close(fast1);
+    rf_device_close(fast3);
+}
+
 /* ---- finite differences on the double reference ---------------------------------------- */
 typedef struct gc_attn {
     int64_t b, h, lq, lk, d, dv;
@@ -382,6 +430,7 @@ static void test_errors(void) {
 
 int main(void) {
     test_against_composition();
+    test_bf16_products();
     test_finite_differences();
     test_errors();
     return test_finish("test_attention");

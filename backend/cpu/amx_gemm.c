@@ -172,21 +172,33 @@ __attribute__((target("avx512f"))) static void store_tile(const float t[16 * 16]
 
 static int64_t min64(int64_t x, int64_t y) { return x < y ? x : y; }
 
-__attribute__((target("amx-tile,amx-bf16"))) void rf_cpu_amx_gemm(int64_t m, int64_t n, int64_t k,
-                                                                   const uint16_t *packed_a, const uint16_t *packed_b,
-                                                                   float *c, int64_t ldc, bool accumulate) {
+__attribute__((target("amx-tile,amx-bf16"))) void rf_cpu_amx_tiles(int64_t m, int64_t n, int64_t k,
+                                                                    const uint16_t *packed_a, int64_t a_row,
+                                                                    const uint16_t *packed_b, int64_t b_panel,
+                                                                    float *c, int64_t ldc, bool accumulate) {
     if (m <= 0 || n <= 0) return;
     int64_t mp = round_up(m, BLOCK), kp = round_up(k, TILE_K), np = round_up(n, BLOCK);
-    rf_cpu_amx_configure_tiles();
     float out[16 * 16] __attribute__((aligned(64)));
-    const int64_t a_stride = kp * 2, b_panel = kp / 2 * 16 * 2; /* bytes; elements per 16-column panel */
+    const int64_t a_stride = a_row * 2; /* bytes */
     for (int64_t i = 0; i < mp; i += BLOCK)
         for (int64_t j = 0; j < np; j += BLOCK) {
-            _tile_zero(0);
-            _tile_zero(1);
-            _tile_zero(2);
-            _tile_zero(3);
-            const uint16_t *a0 = packed_a + i * kp, *a1 = a0 + TILE_ROWS * kp;
+            /* Tile (r, s) holds rows i + 16r, columns j + 16s. A whole tile
+             * inside C starts from C (accumulate) and goes back to it
+             * directly; an edge tile goes through `out`. (Tile numbers
+             * must be constants.) */
+            bool whole[4];
+            for (int t = 0; t < 4; t++) whole[t] = i + 16 * (t / 2) + 16 <= m && j + 16 * (t % 2) + 16 <= n;
+#define START(t)                                                                                       \
+    if (whole[t] && accumulate)                                                                        \
+        _tile_loadd(t, c + (i + 16 * (t / 2)) * ldc + j + 16 * (t % 2), ldc * 4);                      \
+    else                                                                                               \
+        _tile_zero(t)
+            START(0);
+            START(1);
+            START(2);
+            START(3);
+#undef START
+            const uint16_t *a0 = packed_a + i * a_row, *a1 = a0 + TILE_ROWS * a_row;
             const uint16_t *b0 = packed_b + (j / 16) * b_panel, *b1 = b0 + b_panel;
             for (int64_t kk = 0; kk < kp; kk += TILE_K) {
                 _tile_loadd(4, a0 + kk, a_stride);
@@ -198,22 +210,35 @@ __attribute__((target("amx-tile,amx-bf16"))) void rf_cpu_amx_gemm(int64_t m, int
                 _tile_dpbf16ps(2, 5, 6);
                 _tile_dpbf16ps(3, 5, 7);
             }
-            /* Tile (r, s) holds rows i + 16r, columns j + 16s. */
-            for (int r = 0; r < 2; r++)
-                for (int s = 0; s < 2; s++) {
-                    int64_t row = i + 16 * r, col = j + 16 * s;
-                    if (row >= m || col >= n) continue;
-                    switch (2 * r + s) { /* the tile number must be a constant */
-                    case 0: _tile_stored(0, out, 64); break;
-                    case 1: _tile_stored(1, out, 64); break;
-                    case 2: _tile_stored(2, out, 64); break;
-                    default: _tile_stored(3, out, 64); break;
-                    }
-                    store_tile(out, c + row * ldc + col, ldc, min64(16, m - row), min64(16, n - col), accumulate);
-                }
+#define FINISH(t)                                                                                      \
+    do {                                                                                               \
+        int64_t row = i + 16 * (t / 2), col = j + 16 * (t % 2);                                        \
+        if (whole[t]) {                                                                                \
+            _tile_stored(t, c + row * ldc + col, ldc * 4);                                             \
+        } else if (row < m && col < n) {                                                               \
+            _tile_stored(t, out, 64);                                                                  \
+            store_tile(out, c + row * ldc + col, ldc, min64(16, m - row), min64(16, n - col), accumulate); \
+        }                                                                                              \
+    } while (0)
+            FINISH(0);
+            FINISH(1);
+            FINISH(2);
+            FINISH(3);
+#undef FINISH
         }
+}
+
+__attribute__((target("amx-tile,amx-bf16"))) void rf_cpu_amx_gemm(int64_t m, int64_t n, int64_t k,
+                                                                   const uint16_t *packed_a, const uint16_t *packed_b,
+                                                                   float *c, int64_t ldc, bool accumulate) {
+    if (m <= 0 || n <= 0) return;
+    int64_t kp = round_up(k, TILE_K);
+    rf_cpu_amx_configure_tiles();
+    rf_cpu_amx_tiles(m, n, k, packed_a, kp, packed_b, kp * 16, c, ldc, accumulate);
     _tile_release();
 }
+
+__attribute__((target("amx-tile"))) void rf_cpu_amx_release_tiles(void) { _tile_release(); }
 
 /* ---- the same packed operands on AVX512_BF16 ----------------------------------------------
  * vdpbf16ps multiplies 16 pairs of bf16 and adds both products to 16 f32
@@ -290,6 +315,13 @@ void rf_cpu_dpbf16_gemm(int64_t m, int64_t n, int64_t k, const uint16_t *packed_
 }
 
 void rf_cpu_amx_configure_tiles(void) {}
+void rf_cpu_amx_release_tiles(void) {}
+
+void rf_cpu_amx_tiles(int64_t m, int64_t n, int64_t k, const uint16_t *packed_a, int64_t a_row,
+                      const uint16_t *packed_b, int64_t b_panel, float *c, int64_t ldc, bool accumulate) {
+    (void)m, (void)n, (void)k, (void)packed_a, (void)a_row, (void)packed_b, (void)b_panel, (void)c, (void)ldc,
+        (void)accumulate;
+}
 
 /* Never called without AMX; kept for the interface. */
 void rf_cpu_amx_pack_a(bool trans, int64_t m, int64_t k, const float *a, int64_t lda, uint16_t *dst) {

@@ -45,6 +45,17 @@ void rf_cpu_amx_pack_b(bool trans, int64_t k, int64_t n, const float *b, int64_t
 void rf_cpu_amx_gemm(int64_t m, int64_t n, int64_t k, const uint16_t *packed_a, const uint16_t *packed_b, float *c,
                      int64_t ldc, bool accumulate);
 
+/* The product of rf_cpu_amx_gemm on tiles the caller configured (for many
+ * small products in a row, as fused attention runs them: one configuration
+ * for all): packed A's rows a_row elements apart (rf_cpu_amx_pack_a's
+ * rows: k rounded up to 32), packed B's 16-column panels b_panel elements
+ * apart (16 times its k rounded up to 32), so that a block of rows of a
+ * larger packed A, or of pairs of k of a larger packed B (starting at an
+ * even k: offset 16 k), is an operand too. */
+void rf_cpu_amx_tiles(int64_t m, int64_t n, int64_t k, const uint16_t *packed_a, int64_t a_row,
+                      const uint16_t *packed_b, int64_t b_panel, float *c, int64_t ldc, bool accumulate);
+void rf_cpu_amx_release_tiles(void);
+
 /* The same product from the same packed operands with AVX512_BF16's
  * vdpbf16ps (AMD Zen 4 and later, Intel Cooper Lake and Sapphire Rapids and
  * later): for CPUs that have it without AMX. Call only where

@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend/cpu/amx_gemm.h"
 #include "backend/cpu/cpu_internal.h"
 #include "backend/cpu/cpu_kernels.h"
 #include "backend/cpu/fast.h"
@@ -229,6 +230,7 @@ static inline const float *problem(rf_view v, int64_t b, int64_t h) {
 typedef struct fwd_job {
     const rf_attention_args *a;
     int64_t chunks; /* tasks per problem, each a run of query tiles */
+    bool amx;       /* bf16 products on AMX */
     int failed;
 } fwd_job;
 
@@ -279,11 +281,25 @@ CPU_CLONES static void forward_tile(const rf_attention_args *a, int64_t bh, int6
     }
 }
 
+static bool amx_forward_tiles(const rf_attention_args *a, int64_t bh, int64_t tile_begin, int64_t tile_end);
+
+/* Whether the products of this call run in bf16 on AMX: as the device's
+ * bf16 GEMMs do (cpu_gemm.c). */
+static bool amx_products(const rf_device *dev, rf_precision compute) {
+    return compute == RF_PRECISION_BF16 && ((const cpu_state *)dev->native)->bf16_products == RF_CPU_BF16_AMX &&
+           rf_cpu_amx_bf16_available();
+}
+
 static void forward_task(void *p, int64_t t, int thread) {
     (void)thread;
     fwd_job *j = p;
     const rf_attention_args *a = j->a;
     int64_t bh = t / j->chunks, chunk = t % j->chunks, tiles = (a->lq + TR - 1) / TR;
+    if (j->amx) {
+        if (!amx_forward_tiles(a, bh, cpu_part_begin(tiles, j->chunks, chunk), cpu_part_begin(tiles, j->chunks, chunk + 1)))
+            __atomic_store_n(&j->failed, 1, __ATOMIC_RELAXED);
+        return;
+    }
     int64_t lkp = round_up(a->lk, TC), dvp = round_up(a->value_dim, VL);
     fwd_scratch *w = alloc64(sizeof *w);
     float *kt = alloc64(sizeof(float) * (size_t)(a->head_dim * lkp));
@@ -314,7 +330,7 @@ bool cpu_fast_attention(rf_device *dev, const rf_attention_args *a) {
     if (a->head_dim > DMAX || a->value_dim > DMAX || a->lk < 1) return false;
     int64_t problems = a->batch * a->heads, tiles = (a->lq + TR - 1) / TR;
     int64_t chunks = (ATTN_MIN_TASKS + problems - 1) / problems;
-    fwd_job j = {a, chunks < tiles ? chunks : (tiles > 0 ? tiles : 1), 0};
+    fwd_job j = {a, chunks < tiles ? chunks : (tiles > 0 ? tiles : 1), amx_products(dev, a->compute), 0};
     cpu_parallel_tasks(dev, problems * j.chunks, forward_task, &j);
     return !j.failed;
 }
@@ -323,6 +339,7 @@ bool cpu_fast_attention(rf_device *dev, const rf_attention_args *a) {
 
 typedef struct bwd_job {
     const rf_attention_backward_args *a;
+    bool amx; /* bf16 products on AMX */
     int failed;
 } bwd_job;
 
@@ -399,9 +416,238 @@ CPU_CLONES static void backward_problem(const rf_attention_backward_args *a, int
     }
 }
 
+/* ---- bf16 products on AMX ------------------------------------------------------------------
+ * With compute = bf16 and AMX (the device's bf16 products, cpu_backend.h),
+ * every product of the two passes runs on the tile unit from operands packed
+ * by amx_gemm.c (rounded to bf16 as they are packed: q, k, v, dout, and the
+ * probabilities and ds of each tile), with f32 sums; the softmax, its
+ * statistics and the accumulators stay f32, in the same tiles and order as
+ * above. Each problem's operands are packed once in every layout its
+ * products read (a packed B of all keys or all query rows serves each
+ * block as an offset); the per-tile probabilities are packed per product.
+ * The tiles are configured once per task. */
+
+/* The f32 work around the products, compiled for the AVX-512 that every
+ * CPU with AMX has. */
+#if defined(__GNUC__) && defined(__x86_64__)
+#include <immintrin.h>
+#define AMX_HOST __attribute__((target("arch=x86-64-v4")))
+
+/* A row of TC scores' maximum and sum in registers (tile_row_max and
+ * tile_row_sum go through memory lane by lane, which costs as much as
+ * the products here). NaN never wins the maximum: max_ps returns its
+ * second operand when either is NaN. */
+AMX_HOST static inline float amx_row_max(const float *s) {
+    __m512 m = _mm512_set1_ps(-INFINITY);
+    for (int c = 0; c < TC; c += VL) m = _mm512_max_ps(_mm512_loadu_ps(s + c), m);
+    return _mm512_reduce_max_ps(m);
+}
+
+AMX_HOST static inline float amx_row_sum(const float *s) {
+    __m512 t = _mm512_loadu_ps(s);
+    for (int c = VL; c < TC; c += VL) t = _mm512_add_ps(t, _mm512_loadu_ps(s + c));
+    return _mm512_reduce_add_ps(t);
+}
+#else
+#define AMX_HOST
+#define amx_row_max tile_row_max
+#define amx_row_sum tile_row_sum
+#endif
+
+/* One problem's operands for the tile unit, and their strides. */
+typedef struct amx_problem {
+    uint16_t *q_a, *g_a;     /* q, dout as A: rows of round_up(d / dv, 32) */
+    uint16_t *kt_b, *vt_b;   /* k^T, v^T as B: panels of keys */
+    uint16_t *k_b, *v_b;     /* k, v as B: panels of d / dv columns, pairs of keys */
+    uint16_t *q_b, *g_b;     /* q, dout as B: pairs of query rows */
+    uint16_t *pa;            /* one tile's probabilities / ds as A */
+    uint16_t *q_tile;        /* forward: one query tile as A */
+    int64_t dk32, dv32, lq32, lk32;
+} amx_problem;
+
+static void amx_problem_free(amx_problem *p) {
+    free(p->q_a), free(p->g_a), free(p->kt_b), free(p->vt_b), free(p->k_b), free(p->v_b), free(p->q_b), free(p->g_b);
+    free(p->pa), free(p->q_tile);
+}
+
+static uint16_t *amx_alloc(size_t elements) { return alloc64(2 * (elements ? elements : 1)); }
+
+/* Packs what the forward pass (backward false) or the backward pass reads. */
+static bool amx_problem_pack(amx_problem *p, int64_t lq, int64_t lk, int64_t d, int64_t dv, const float *q, int64_t qs,
+                             const float *k, int64_t ks, const float *v, int64_t vs, const float *g, int64_t gs,
+                             bool backward) {
+    memset(p, 0, sizeof *p);
+    p->dk32 = round_up(d, 32), p->dv32 = round_up(dv, 32), p->lq32 = round_up(lq, 32), p->lk32 = round_up(lk, 32);
+    p->kt_b = amx_alloc(rf_cpu_amx_packed_b_elements(d, lk));
+    p->pa = amx_alloc(rf_cpu_amx_packed_a_elements(TC, TC));
+    if (!p->kt_b || !p->pa) return false;
+    rf_cpu_amx_pack_b(true, d, lk, k, ks, p->kt_b);
+    if (!backward) {
+        p->v_b = amx_alloc(rf_cpu_amx_packed_b_elements(lk, dv));
+        p->q_tile = amx_alloc(rf_cpu_amx_packed_a_elements(TR, d));
+        if (!p->v_b || !p->q_tile) return false;
+        rf_cpu_amx_pack_b(false, lk, dv, v, vs, p->v_b);
+        return true;
+    }
+    p->q_a = amx_alloc(rf_cpu_amx_packed_a_elements(lq, d));
+    p->g_a = amx_alloc(rf_cpu_amx_packed_a_elements(lq, dv));
+    p->vt_b = amx_alloc(rf_cpu_amx_packed_b_elements(dv, lk));
+    p->k_b = amx_alloc(rf_cpu_amx_packed_b_elements(lk, d));
+    p->q_b = amx_alloc(rf_cpu_amx_packed_b_elements(lq, d));
+    p->g_b = amx_alloc(rf_cpu_amx_packed_b_elements(lq, dv));
+    if (!p->q_a || !p->g_a || !p->vt_b || !p->k_b || !p->q_b || !p->g_b) return false;
+    rf_cpu_amx_pack_a(false, lq, d, q, qs, p->q_a);
+    rf_cpu_amx_pack_a(false, lq, dv, g, gs, p->g_a);
+    rf_cpu_amx_pack_b(true, dv, lk, v, vs, p->vt_b);
+    rf_cpu_amx_pack_b(false, lk, d, k, ks, p->k_b);
+    rf_cpu_amx_pack_b(false, lq, d, q, qs, p->q_b);
+    rf_cpu_amx_pack_b(false, lq, dv, g, gs, p->g_b);
+    return true;
+}
+
+/* The forward pass of query tile `tile` of problem bh (forward_tile's
+ * steps, with the products on tiles). */
+AMX_HOST static void amx_forward_tile(const rf_attention_args *a, int64_t bh, int64_t tile, fwd_scratch *w, amx_problem *p) {
+    int64_t b = bh / a->heads, h = bh % a->heads, d = a->head_dim, dv = a->value_dim, dvp = round_up(dv, VL);
+    int64_t r0 = tile * TR;
+    int rows = (int)(a->lq - r0 < TR ? a->lq - r0 : TR);
+    const float *mask = a->has_mask ? CPU_CF(a->mask) + r0 * a->lk : NULL;
+    uint16_t *q_a = p->q_tile;
+    rf_cpu_amx_pack_a(false, rows, d, problem(a->q, b, h) + r0 * a->q.stride[2], a->q.stride[2], q_a);
+    for (int r = 0; r < TR; r++) w->m[r] = -INFINITY, w->l[r] = 0.0f;
+    memset(w->o, 0, sizeof(float) * (size_t)(TR * dvp));
+    for (int64_t k0 = 0; k0 < a->lk; k0 += TC) {
+        int64_t n = a->lk - k0 < TC ? a->lk - k0 : TC;
+        rf_cpu_amx_tiles(rows, n, d, q_a, p->dk32, p->kt_b + k0 / 16 * (p->dk32 * 16), p->dk32 * 16, w->s, TC, false);
+        for (int r = 0; r < rows; r++) {
+            float *s = w->s + r * TC;
+            finish_scores(s, a->scale, mask ? mask + r * a->lk + k0 : NULL, n);
+            float m_new = amx_row_max(s);
+            m_new = m_new > w->m[r] ? m_new : w->m[r];
+            if (m_new == -INFINITY) {
+                memset(s, 0, sizeof *s * TC);
+                continue;
+            }
+            for (int j = 0; j < TC; j++) s[j] = rf_expf_nonpos(s[j] - m_new);
+            float correction = rf_expf_nonpos(w->m[r] - m_new);
+            w->l[r] = w->l[r] * correction + amx_row_sum(s);
+            if (correction != 1.0f)
+                for (int64_t c = 0; c < dvp; c++) w->o[r * dvp + c] *= correction;
+            w->m[r] = m_new;
+        }
+        rf_cpu_amx_pack_a(false, rows, n, w->s, TC, p->pa);
+        rf_cpu_amx_tiles(rows, dv, n, p->pa, round_up(n, 32), p->v_b + k0 * 16, p->lk32 * 16, w->o, dvp, true);
+    }
+    float *o = (float *)problem(a->o, b, h) + r0 * a->o.stride[2];
+    float *lse = CPU_F(a->lse) + bh * a->lq + r0;
+    for (int r = 0; r < rows; r++) {
+        float l = w->l[r], inv = l > 0.0f ? 1.0f / l : 0.0f;
+        for (int64_t c = 0; c < dv; c++) o[r * a->o.stride[2] + c] = w->o[r * dvp + c] * inv;
+        lse[r] = l > 0.0f ? w->m[r] + rf_logf(l) : -INFINITY;
+    }
+}
+
+/* backward_problem's steps with the products on tiles. */
+AMX_HOST static void amx_backward_problem(const rf_attention_backward_args *a, int64_t bh, bwd_scratch *w, float *rowdot,
+                                 const amx_problem *p) {
+    const float scale = a->scale;
+    int64_t b = bh / a->heads, h = bh % a->heads, d = a->head_dim, dv = a->value_dim;
+    int64_t dp_w = round_up(d, VL), dvp = round_up(dv, VL);
+    int64_t os = a->o.stride[2], gs = a->dout.stride[2];
+    const float *o = problem(a->o, b, h), *g = problem(a->dout, b, h);
+    const float *lse = CPU_CF(a->lse) + bh * a->lq, *mask = a->has_mask ? CPU_CF(a->mask) : NULL;
+    float *dq = (float *)problem(a->dq, b, h), *dk = (float *)problem(a->dk, b, h), *dvo = (float *)problem(a->dv, b, h);
+    int64_t keys_panel = p->lk32 * 16, rows_panel = p->lq32 * 16;
+    for (int64_t i = 0; i < a->lq; i++) rowdot[i] = dot(g + i * gs, o + i * os, dv);
+    for (int64_t k0 = 0; k0 < a->lk; k0 += TC) {
+        int64_t n = a->lk - k0 < TC ? a->lk - k0 : TC, n32 = round_up(n, 32);
+        memset(w->dk, 0, sizeof(float) * (size_t)(TC * dp_w));
+        memset(w->dv, 0, sizeof(float) * (size_t)(TC * dvp));
+        for (int64_t r0 = 0; r0 < a->lq; r0 += TR) {
+            int rows = (int)(a->lq - r0 < TR ? a->lq - r0 : TR);
+            rf_cpu_amx_tiles(rows, n, d, p->q_a + r0 * p->dk32, p->dk32, p->kt_b + k0 / 16 * (p->dk32 * 16),
+                             p->dk32 * 16, w->p, TC, false);
+            rf_cpu_amx_tiles(rows, n, dv, p->g_a + r0 * p->dv32, p->dv32, p->vt_b + k0 / 16 * (p->dv32 * 16),
+                             p->dv32 * 16, w->dp, TC, false);
+            for (int r = 0; r < rows; r++) {
+                float *pr = w->p + r * TC, *dp = w->dp + r * TC, m = lse[r0 + r], rd = rowdot[r0 + r];
+                finish_scores(pr, a->scale, mask ? mask + (r0 + r) * a->lk + k0 : NULL, n);
+                if (m == -INFINITY) {
+                    memset(pr, 0, sizeof *pr * TC);
+                    memset(dp, 0, sizeof *dp * TC);
+                    continue;
+                }
+                for (int j = 0; j < TC; j++) pr[j] = rf_expf(pr[j] - m);
+                for (int64_t j = 0; j < n; j++) dp[j] = pr[j] * (dp[j] - rd) * scale;
+                for (int64_t j = n; j < TC; j++) dp[j] = 0.0f;
+            }
+            /* dv += p^T dout, dk += ds^T q: the tile's rows are the sum's k */
+            rf_cpu_amx_pack_a(true, n, rows, w->p, TC, p->pa);
+            rf_cpu_amx_tiles(n, dv, rows, p->pa, 32, p->g_b + r0 * 16, rows_panel, w->dv, dvp, true);
+            rf_cpu_amx_pack_a(true, n, rows, w->dp, TC, p->pa);
+            rf_cpu_amx_tiles(n, d, rows, p->pa, 32, p->q_b + r0 * 16, rows_panel, w->dk, dp_w, true);
+            /* dq (+)= ds k */
+            rf_cpu_amx_pack_a(false, rows, n, w->dp, TC, p->pa);
+            rf_cpu_amx_tiles(rows, d, n, p->pa, n32, p->k_b + k0 * 16, keys_panel, w->dq, dp_w, false);
+            for (int r = 0; r < rows; r++) {
+                float *dst = dq + (r0 + r) * a->dq.stride[2];
+                const float *src = w->dq + r * dp_w;
+                if (k0 == 0)
+                    memcpy(dst, src, sizeof *dst * (size_t)d);
+                else
+                    for (int64_t c = 0; c < d; c++) dst[c] += src[c];
+            }
+        }
+        for (int64_t j = 0; j < n; j++) {
+            memcpy(dk + (k0 + j) * a->dk.stride[2], w->dk + j * dp_w, sizeof(float) * (size_t)d);
+            memcpy(dvo + (k0 + j) * a->dv.stride[2], w->dv + j * dvp, sizeof(float) * (size_t)dv);
+        }
+    }
+}
+
+static bool amx_forward_tiles(const rf_attention_args *a, int64_t bh, int64_t tile_begin, int64_t tile_end) {
+    int64_t b = bh / a->heads, h = bh % a->heads;
+    fwd_scratch *w = alloc64(sizeof *w);
+    amx_problem p = {0};
+    bool ok = w && amx_problem_pack(&p, a->lq, a->lk, a->head_dim, a->value_dim, NULL, 0, problem(a->k, b, h),
+                                    a->k.stride[2], problem(a->v, b, h), a->v.stride[2], NULL, 0, false);
+    if (ok) {
+        rf_cpu_amx_configure_tiles();
+        for (int64_t tile = tile_begin; tile < tile_end; tile++) amx_forward_tile(a, bh, tile, w, &p);
+        rf_cpu_amx_release_tiles();
+    }
+    amx_problem_free(&p);
+    free(w);
+    return ok;
+}
+
+static bool amx_backward_task(const rf_attention_backward_args *a, int64_t bh) {
+    int64_t b = bh / a->heads, h = bh % a->heads;
+    bwd_scratch *w = alloc64(sizeof *w);
+    float *rowdot = malloc(sizeof *rowdot * (size_t)(a->lq > 0 ? a->lq : 1));
+    amx_problem p = {0};
+    bool ok = w && rowdot &&
+              amx_problem_pack(&p, a->lq, a->lk, a->head_dim, a->value_dim, problem(a->q, b, h), a->q.stride[2],
+                               problem(a->k, b, h), a->k.stride[2], problem(a->v, b, h), a->v.stride[2],
+                               problem(a->dout, b, h), a->dout.stride[2], true);
+    if (ok) {
+        rf_cpu_amx_configure_tiles();
+        amx_backward_problem(a, bh, w, rowdot, &p);
+        rf_cpu_amx_release_tiles();
+    }
+    amx_problem_free(&p);
+    free(w);
+    free(rowdot);
+    return ok;
+}
+
 static void backward_task(void *p, int64_t t, int thread) {
     (void)thread;
     bwd_job *j = p;
+    if (j->amx) {
+        if (!amx_backward_task(j->a, t)) __atomic_store_n(&j->failed, 1, __ATOMIC_RELAXED);
+        return;
+    }
     bwd_scratch *w = alloc64(sizeof *w);
     float *rowdot = malloc(sizeof *rowdot * (size_t)(j->a->lq > 0 ? j->a->lq : 1));
     if (w && rowdot)
@@ -414,7 +660,7 @@ static void backward_task(void *p, int64_t t, int thread) {
 
 bool cpu_fast_attention_backward(rf_device *dev, const rf_attention_backward_args *a) {
     if (a->head_dim > DMAX || a->value_dim > DMAX || a->lk < 1) return false;
-    bwd_job j = {a, 0};
+    bwd_job j = {a, amx_products(dev, a->compute), 0};
     cpu_parallel_tasks(dev, a->batch * a->heads, backward_task, &j);
     return !j.failed;
 }

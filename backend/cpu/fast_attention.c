@@ -360,6 +360,7 @@ static inline float dot(const float *x, const float *y, int64_t n) {
 }
 
 CPU_CLONES static void backward_problem(const rf_attention_backward_args *a, int64_t bh, bwd_scratch *w, float *rowdot) {
+    const float scale = a->scale;
     int64_t b = bh / a->heads, h = bh % a->heads, d = a->head_dim, dv = a->value_dim;
     int64_t dp_w = round_up(d, VL), dvp = round_up(dv, VL);
     int64_t qs = a->q.stride[2], ks = a->k.stride[2], vs = a->v.stride[2], os = a->o.stride[2], gs = a->dout.stride[2];
@@ -389,7 +390,9 @@ CPU_CLONES static void backward_problem(const rf_attention_backward_args *a, int
                 }
                 /* s - lse is at most a rounding error above 0: the full exp. */
                 for (int j = 0; j < TC; j++) p[j] = rf_expf(p[j] - m);
-                for (int j = 0; j < TC; j++) dp[j] = j < n ? p[j] * (dp[j] - rd) * a->scale : 0.0f; /* past n: unset */
+                /* (the scale in a local: a store to dp could otherwise alias *a, and the loop stays scalar) */
+                for (int64_t j = 0; j < n; j++) dp[j] = p[j] * (dp[j] - rd) * scale;
+                for (int64_t j = n; j < TC; j++) dp[j] = 0.0f; /* past n: unset */
             }
             memset(w->p + rows * TC, 0, sizeof(float) * (size_t)((rows4 - rows) * TC));
             memset(w->dp + rows * TC, 0, sizeof(float) * (size_t)((rows4 - rows) * TC));

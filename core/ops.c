@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "backend/kernels/attention_sizes.h"
 #include "backend/status.h"
 
 /* ---- helpers ------------------------------------------------------------------ */
@@ -1001,10 +1002,20 @@ rf_tensor *rf_window_reverse(rf_ctx *ctx, rf_tensor *x, int64_t b, int64_t h, in
 
 /* ---- attention ------------------------------------------------------------------------------ */
 
-/* What the GPU backends run for now: their first fused kernels
- * (backend/kernels/attention.h: one key per work item) are slower than
- * GEMM + softmax + GEMM (bench/RESULTS.md: 850 ms of a tiny PoCL step); they
- * stay tested in test_backend_ops until a tiled version replaces this. The
+/* Whether the device's fused attention kernels take these heads, and are
+ * its faster way: the cpu's always. The GPU backends' tiled kernels
+ * (backend/kernels/attention.h) hold heads up to RF_ATTN_D wide in private
+ * rows and need groups of RF_ATTN_ROWS items; and on CPU-backed OpenCL
+ * (PoCL), whose compiler does not vectorise their loops across work items
+ * while the own GEMM kernel is vectorised by hand, GEMM + softmax + GEMM is
+ * 3.3x faster (bench/RESULTS.md), so only GPUs run them. */
+static bool attention_fused(const rf_device *dev, const rf_tensor *q, const rf_tensor *v) {
+    if (!dev->gpu) return true;
+    return dev->info.type == RF_DEVICE_GPU && q->shape[3] <= RF_ATTN_D && v->shape[3] <= RF_ATTN_D &&
+           dev->max_group_size >= RF_ATTN_ROWS;
+}
+
+/* The composition the fused kernels replace, for the devices above. The
  * scale goes on q rather than on the Lq x Lk scores. */
 static rf_tensor *attention_composed(rf_ctx *ctx, rf_tensor *q, rf_tensor *k, rf_tensor *v, rf_tensor *mask,
                                      float scale) {
@@ -1060,7 +1071,7 @@ rf_tensor *rf_attention(rf_ctx *ctx, rf_tensor *q, rf_tensor *k, rf_tensor *v, r
         if (mask->ndim != 2 || mask->shape[0] != q->shape[2] || mask->shape[1] != k->shape[2])
             return fail_shape(ctx, "attention", "mask must be (Lq, Lk) for q (B,H,Lq,D): got", mask, q);
     }
-    if (ctx->device->gpu) return attention_composed(ctx, q, k, v, mask, scale);
+    if (!attention_fused(ctx->device, q, v)) return attention_composed(ctx, q, k, v, mask, scale);
     q = rows_contiguous(ctx, q);
     k = rows_contiguous(ctx, k);
     v = rows_contiguous(ctx, v);

@@ -21,7 +21,7 @@ gpus=$(build-gpu/rfdetr devices | awk '$1 ~ /^(cuda|opencl):/ && /type: gpu/ {pr
 echo "GPU devices: ${gpus:-none}" | tee -a "$out/devices.txt"
 export RFDETR_TEST_DEVICES="cpu,${gpus}"
 status=0
-for t in test_devices test_backend_ops test_gradcheck test_ops test_ops_vision test_random test_train_mlp \
+for t in test_devices test_backend_ops test_attention test_gradcheck test_ops test_ops_vision test_random test_train_mlp \
          test_criterion test_model test_train_devices; do
   if [ -x "build-gpu/$t" ]; then
     args=""
@@ -34,7 +34,7 @@ for t in test_devices test_backend_ops test_gradcheck test_ops test_ops_vision t
 done
 build-gpu/bench_gemm --sizes 256,512,1024,2048,4096 --devices "${gpus}" | tee "$out/bench_gemm.txt"
 for d in ${gpus//,/ }; do
-  RFDETR_SOURCE_DIR=$PWD build-gpu/bench_train --size nano --batch 8 --steps 5 --device "$d" --no-python \
+  RFDETR_SOURCE_DIR=$PWD build-gpu/bench_train --size nano --batch 8 --steps 5 --device "$d" --no-python --profile \
     | tee -a "$out/bench_train.txt"
 done
 exit $status

@@ -28,14 +28,22 @@ static void view(rf_launch *l, rf_view v) {
         view((l), (a)->v);                                                                                          \
     } while (0)
 
-/* Rows wider than the work-group's channels per item can own run on the host. */
+/* Heads wider than the kernels' private rows, and devices whose groups
+ * are smaller than a tile's rows, run on the host (the op composes GEMMs
+ * for them instead: core/ops.c). */
 static bool fits(rf_device *dev, int64_t head_dim, int64_t value_dim) {
-    int64_t widest = (int64_t)RF_ATTN_PER_ITEM * (int64_t)rf_gpu_group_size(dev);
-    return head_dim <= widest && value_dim <= widest;
+    return head_dim <= RF_ATTN_D && value_dim <= RF_ATTN_D && dev->max_group_size >= RF_ATTN_ROWS;
+}
+
+/* A group of RF_ATTN_ROWS items per tile of `rows` rows of every problem. */
+static rf_status launch_tiles(rf_launch *l, int64_t problems, int64_t rows) {
+    size_t local = RF_ATTN_ROWS, global = (size_t)(problems * ((rows + RF_ATTN_ROWS - 1) / RF_ATTN_ROWS)) * local;
+    return rf_launch_range(l, 1, &global, &local);
 }
 
 rf_status rf_gpu_attention(rf_device *dev, const rf_attention_args *a) {
     if (!fits(dev, a->head_dim, a->value_dim)) return rf_kernel_fallback(dev, RF_SLOT_attention, a);
+    if (a->batch * a->heads * a->lq == 0) return RF_OK;
     rf_launch l;
     rf_launch_begin(&l, dev, PROGRAM, "attention_f32");
     INPUTS(&l, a);
@@ -43,7 +51,7 @@ rf_status rf_gpu_attention(rf_device *dev, const rf_attention_args *a) {
     rf_launch_int(&l, a->has_mask);
     rf_launch_mem(&l, a->has_mask ? a->mask : no_mem);
     rf_launch_mem(&l, a->lse);
-    return rf_launch_groups(&l, a->batch * a->heads * a->lq);
+    return launch_tiles(&l, a->batch * a->heads, a->lq);
 }
 
 rf_status rf_gpu_attention_backward(rf_device *dev, const rf_attention_backward_args *a) {
@@ -62,7 +70,7 @@ rf_status rf_gpu_attention_backward(rf_device *dev, const rf_attention_backward_
     rf_launch_mem(&l, a->has_mask ? a->mask : no_mem);
     rf_launch_mem(&l, a->lse);
     rf_launch_mem(&l, (rf_mem){dsum, 0});
-    RF_TRY(rf_launch_groups(&l, rows));
+    RF_TRY(launch_tiles(&l, a->batch * a->heads, a->lq));
     rf_launch_begin(&l, dev, PROGRAM, "attention_backward_dkv_f32");
     INPUTS(&l, a);
     view(&l, a->dout);
@@ -72,5 +80,5 @@ rf_status rf_gpu_attention_backward(rf_device *dev, const rf_attention_backward_
     rf_launch_mem(&l, a->has_mask ? a->mask : no_mem);
     rf_launch_mem(&l, a->lse);
     rf_launch_mem(&l, (rf_mem){dsum, 0});
-    return rf_launch_groups(&l, a->batch * a->heads * a->lk);
+    return launch_tiles(&l, a->batch * a->heads, a->lk);
 }

@@ -31,7 +31,7 @@ static const char *const program_files[RF_OPENCL_PROGRAMS][RF_CL_MAX_PROGRAM_FIL
     {"optim", "device.h", "ops.h", "common.h", "adamw_step.h", "optim.h", NULL},
     {"rng", "device.h", "ops.h", "common.h", "rng.h", NULL},
     {"memory", "device.h", "memory.h", NULL},
-    {"attention", "device.h", "ops.h", "common.h", "attention.h", NULL},
+    {"attention", "device.h", "ops.h", "common.h", "attention_sizes.h", "attention.h", NULL},
     {"gemm", "device.h", "gemm.h", NULL},
 };
 

@@ -7,8 +7,9 @@
  * C of 32 x 32 lives in tiles 0-3 while k streams through A (tiles 4, 5)
  * and B (tiles 6, 7). Packed A is zero-padded (rows to 32, k to 32) so no
  * tile load reads outside it; so is packed B.
- * C tiles go to a 16 x 16 buffer and from there into C, so edges need no
- * masks. */
+ * A C tile wholly inside C starts from C (when accumulating) and is stored
+ * straight back; an edge tile goes through a 16 x 16 buffer and from there
+ * into C under masks. */
 #include "backend/cpu/amx_gemm.h"
 
 #include "backend/kernels/half.h"

@@ -359,14 +359,57 @@ static inline float dot(const float *x, const float *y, int64_t n) {
     return rf_lanes_combine(t);
 }
 
+/* A tile's p = e^(s - lse) and ds = p (dp - rowdot) scale, row by row, in
+ * w->p and w->dp (s and dp as the products left them); zeros past n keys
+ * and in fully masked rows. Shared by the f32 and the AMX backward passes. */
+static inline __attribute__((always_inline)) void backward_rows(const rf_attention_backward_args *a, bwd_scratch *w,
+                                                                const float *lse, const float *rowdot, int64_t r0,
+                                                                int rows, int64_t k0, int64_t n) {
+    const float scale = a->scale; /* in a local: a store to dp could otherwise alias *a, and the loop stays scalar */
+    const float *mask = a->has_mask ? CPU_CF(a->mask) : NULL;
+    for (int r = 0; r < rows; r++) {
+        float *p = w->p + r * TC, *dp = w->dp + r * TC, m = lse[r], rd = rowdot[r];
+        finish_scores(p, a->scale, mask ? mask + (r0 + r) * a->lk + k0 : NULL, n);
+        if (m == -INFINITY) {
+            memset(p, 0, sizeof *p * TC);
+            memset(dp, 0, sizeof *dp * TC);
+            continue;
+        }
+        /* s - lse is at most a rounding error above 0: the full exp. */
+        for (int j = 0; j < TC; j++) p[j] = rf_expf(p[j] - m);
+        for (int64_t j = 0; j < n; j++) dp[j] = p[j] * (dp[j] - rd) * scale;
+        for (int64_t j = n; j < TC; j++) dp[j] = 0.0f; /* past n: unset */
+    }
+}
+
+/* dq's rows of a tile = (first key block) or += the block's sums. */
+static inline void add_dq_tile(const rf_attention_backward_args *a, float *dq, const float *src, int64_t ld, int rows,
+                               bool first) {
+    for (int r = 0; r < rows; r++) {
+        float *dst = dq + r * a->dq.stride[2];
+        if (first)
+            memcpy(dst, src + r * ld, sizeof *dst * (size_t)a->head_dim);
+        else
+            for (int64_t c = 0; c < a->head_dim; c++) dst[c] += src[r * ld + c];
+    }
+}
+
+/* A key block's dk and dv rows from the scratch sums. */
+static inline void store_dk_dv(const rf_attention_backward_args *a, float *dk, float *dv, const bwd_scratch *w,
+                               int64_t dk_ld, int64_t dv_ld, int64_t n) {
+    for (int64_t j = 0; j < n; j++) {
+        memcpy(dk + j * a->dk.stride[2], w->dk + j * dk_ld, sizeof(float) * (size_t)a->head_dim);
+        memcpy(dv + j * a->dv.stride[2], w->dv + j * dv_ld, sizeof(float) * (size_t)a->value_dim);
+    }
+}
+
 CPU_CLONES static void backward_problem(const rf_attention_backward_args *a, int64_t bh, bwd_scratch *w, float *rowdot) {
-    const float scale = a->scale;
     int64_t b = bh / a->heads, h = bh % a->heads, d = a->head_dim, dv = a->value_dim;
     int64_t dp_w = round_up(d, VL), dvp = round_up(dv, VL);
     int64_t qs = a->q.stride[2], ks = a->k.stride[2], vs = a->v.stride[2], os = a->o.stride[2], gs = a->dout.stride[2];
     const float *q = problem(a->q, b, h), *k = problem(a->k, b, h), *v = problem(a->v, b, h);
     const float *o = problem(a->o, b, h), *g = problem(a->dout, b, h);
-    const float *lse = CPU_CF(a->lse) + bh * a->lq, *mask = a->has_mask ? CPU_CF(a->mask) : NULL;
+    const float *lse = CPU_CF(a->lse) + bh * a->lq;
     float *dq = (float *)problem(a->dq, b, h), *dk = (float *)problem(a->dk, b, h), *dvo = (float *)problem(a->dv, b, h);
     for (int64_t i = 0; i < a->lq; i++) rowdot[i] = dot(g + i * gs, o + i * os, dv);
     for (int64_t k0 = 0; k0 < a->lk; k0 += TC) {
@@ -380,20 +423,7 @@ CPU_CLONES static void backward_problem(const rf_attention_backward_args *a, int
             int rows = (int)(a->lq - r0 < TR ? a->lq - r0 : TR), rows4 = (int)round_up(rows, 4);
             scores_tile(q + r0 * qs, qs, rows, d, w->kt, TC, w->p, n);
             scores_tile(g + r0 * gs, gs, rows, dv, w->vt, TC, w->dp, n);
-            for (int r = 0; r < rows; r++) {
-                float *p = w->p + r * TC, *dp = w->dp + r * TC, m = lse[r0 + r], rd = rowdot[r0 + r];
-                finish_scores(p, a->scale, mask ? mask + (r0 + r) * a->lk + k0 : NULL, n);
-                if (m == -INFINITY) {
-                    memset(p, 0, sizeof *p * TC);
-                    memset(dp, 0, sizeof *dp * TC);
-                    continue;
-                }
-                /* s - lse is at most a rounding error above 0: the full exp. */
-                for (int j = 0; j < TC; j++) p[j] = rf_expf(p[j] - m);
-                /* (the scale in a local: a store to dp could otherwise alias *a, and the loop stays scalar) */
-                for (int64_t j = 0; j < n; j++) dp[j] = p[j] * (dp[j] - rd) * scale;
-                for (int64_t j = n; j < TC; j++) dp[j] = 0.0f; /* past n: unset */
-            }
+            backward_rows(a, w, lse + r0, rowdot + r0, r0, rows, k0, n);
             memset(w->p + rows * TC, 0, sizeof(float) * (size_t)((rows4 - rows) * TC));
             memset(w->dp + rows * TC, 0, sizeof(float) * (size_t)((rows4 - rows) * TC));
             pack_rows(q + r0 * qs, qs, rows, d, w->qb, dp_w, rows);
@@ -403,19 +433,9 @@ CPU_CLONES static void backward_problem(const rf_attention_backward_args *a, int
             accumulate(keys4, dp_w, rows, w->dp, 1, TC, w->qb, dp_w, w->dk, dp_w); /* dk += ds^T q */
             memset(w->dq, 0, sizeof(float) * (size_t)(rows4 * dp_w));
             accumulate(rows4, dp_w, n, w->dp, TC, 1, w->kb, dp_w, w->dq, dp_w); /* dq (+)= ds k */
-            for (int r = 0; r < rows; r++) {
-                float *dst = dq + (r0 + r) * a->dq.stride[2];
-                const float *src = w->dq + r * dp_w;
-                if (k0 == 0)
-                    memcpy(dst, src, sizeof *dst * (size_t)d);
-                else
-                    for (int64_t c = 0; c < d; c++) dst[c] += src[c];
-            }
+            add_dq_tile(a, dq + r0 * a->dq.stride[2], w->dq, dp_w, rows, k0 == 0);
         }
-        for (int64_t j = 0; j < n; j++) {
-            memcpy(dk + (k0 + j) * a->dk.stride[2], w->dk + j * dp_w, sizeof(float) * (size_t)d);
-            memcpy(dvo + (k0 + j) * a->dv.stride[2], w->dv + j * dvp, sizeof(float) * (size_t)dv);
-        }
+        store_dk_dv(a, dk + k0 * a->dk.stride[2], dvo + k0 * a->dv.stride[2], w, dp_w, dvp, n);
     }
 }
 
@@ -553,12 +573,11 @@ AMX_HOST static void amx_forward_tile(const rf_attention_args *a, int64_t bh, in
 /* backward_problem's steps with the products on tiles. */
 AMX_HOST static void amx_backward_problem(const rf_attention_backward_args *a, int64_t bh, bwd_scratch *w, float *rowdot,
                                  const amx_problem *p) {
-    const float scale = a->scale;
     int64_t b = bh / a->heads, h = bh % a->heads, d = a->head_dim, dv = a->value_dim;
     int64_t dp_w = round_up(d, VL), dvp = round_up(dv, VL);
     int64_t os = a->o.stride[2], gs = a->dout.stride[2];
     const float *o = problem(a->o, b, h), *g = problem(a->dout, b, h);
-    const float *lse = CPU_CF(a->lse) + bh * a->lq, *mask = a->has_mask ? CPU_CF(a->mask) : NULL;
+    const float *lse = CPU_CF(a->lse) + bh * a->lq;
     float *dq = (float *)problem(a->dq, b, h), *dk = (float *)problem(a->dk, b, h), *dvo = (float *)problem(a->dv, b, h);
     int64_t keys_panel = p->lk32 * 16, rows_panel = p->lq32 * 16;
     for (int64_t i = 0; i < a->lq; i++) rowdot[i] = dot(g + i * gs, o + i * os, dv);
@@ -572,18 +591,7 @@ AMX_HOST static void amx_backward_problem(const rf_attention_backward_args *a, i
                              p->dk32 * 16, w->p, TC, false);
             rf_cpu_amx_tiles(rows, n, dv, p->g_a + r0 * p->dv32, p->dv32, p->vt_b + k0 / 16 * (p->dv32 * 16),
                              p->dv32 * 16, w->dp, TC, false);
-            for (int r = 0; r < rows; r++) {
-                float *pr = w->p + r * TC, *dp = w->dp + r * TC, m = lse[r0 + r], rd = rowdot[r0 + r];
-                finish_scores(pr, a->scale, mask ? mask + (r0 + r) * a->lk + k0 : NULL, n);
-                if (m == -INFINITY) {
-                    memset(pr, 0, sizeof *pr * TC);
-                    memset(dp, 0, sizeof *dp * TC);
-                    continue;
-                }
-                for (int j = 0; j < TC; j++) pr[j] = rf_expf(pr[j] - m);
-                for (int64_t j = 0; j < n; j++) dp[j] = pr[j] * (dp[j] - rd) * scale;
-                for (int64_t j = n; j < TC; j++) dp[j] = 0.0f;
-            }
+            backward_rows(a, w, lse + r0, rowdot + r0, r0, rows, k0, n);
             /* dv += p^T dout, dk += ds^T q: the tile's rows are the sum's k */
             rf_cpu_amx_pack_a(true, n, rows, w->p, TC, p->pa);
             rf_cpu_amx_tiles(n, dv, rows, p->pa, 32, p->g_b + r0 * 16, rows_panel, w->dv, dvp, true);
@@ -592,19 +600,9 @@ AMX_HOST static void amx_backward_problem(const rf_attention_backward_args *a, i
             /* dq (+)= ds k */
             rf_cpu_amx_pack_a(false, rows, n, w->dp, TC, p->pa);
             rf_cpu_amx_tiles(rows, d, n, p->pa, n32, p->k_b + k0 * 16, keys_panel, w->dq, dp_w, false);
-            for (int r = 0; r < rows; r++) {
-                float *dst = dq + (r0 + r) * a->dq.stride[2];
-                const float *src = w->dq + r * dp_w;
-                if (k0 == 0)
-                    memcpy(dst, src, sizeof *dst * (size_t)d);
-                else
-                    for (int64_t c = 0; c < d; c++) dst[c] += src[c];
-            }
+            add_dq_tile(a, dq + r0 * a->dq.stride[2], w->dq, dp_w, rows, k0 == 0);
         }
-        for (int64_t j = 0; j < n; j++) {
-            memcpy(dk + (k0 + j) * a->dk.stride[2], w->dk + j * dp_w, sizeof(float) * (size_t)d);
-            memcpy(dvo + (k0 + j) * a->dv.stride[2], w->dv + j * dvp, sizeof(float) * (size_t)dv);
-        }
+        store_dk_dv(a, dk + k0 * a->dk.stride[2], dvo + k0 * a->dv.stride[2], w, dp_w, dvp, n);
     }
 }
 

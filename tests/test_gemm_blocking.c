@@ -71,9 +71,9 @@ int main(void) {
     /* the B micro-panel (KC x NR) fills L1d: within one rounding step of it */
     CHECK(kc * nr * f <= l1 || kc == 128, "KC %ld: the B micro-panel (%ld bytes) overflows L1d (%ld)", (long)kc, (long)(kc * nr * f), l1);
     CHECK((kc + 16) * nr * f > l1 || kc == 768, "KC %ld leaves L1d (%ld) underused", (long)kc, l1);
-    /* the packed A block (MC x KC) takes about a quarter of L2 */
-    CHECK(mc * kc * f <= l2 / 4 || mc == 4 * mr, "MC %ld: the A block overflows a quarter of L2", (long)mc);
-    CHECK((mc + mr) * kc * f > l2 / 4 || mc >= 948, "MC %ld leaves L2 underused", (long)mc);
+    /* the packed A block (MC x KC) takes about half of L2 */
+    CHECK(mc * kc * f <= l2 / 2 || mc == 4 * mr, "MC %ld: the A block overflows half of L2", (long)mc);
+    CHECK((mc + mr) * kc * f > l2 / 2 || mc >= 948, "MC %ld leaves L2 underused", (long)mc);
     /* the packed B block (KC x NC) is about 1.5 L2 */
     CHECK(nc * kc * f <= 3 * l2 / 2 || nc == 8 * nr, "NC %ld: the B block exceeds 1.5 L2", (long)nc);
     CHECK((nc + nr) * kc * f > 3 * l2 / 2 || nc == 4096, "NC %ld leaves the B block short of 1.5 L2", (long)nc);

@@ -41,14 +41,17 @@
  * 48 KiB L1d and 1 MiB L2):
  *   KC = L1d / (4 NR)      the B micro-panel (KC x NR floats) fills L1: every
  *                          MR-row tile of a block streams it again;
- *   MC = L2 / (16 KC)      the packed A block (MC x KC) takes a quarter of L2;
+ *   MC = L2 / (8 KC)       the packed A block (MC x KC) takes half of L2, so
+ *                          that a product of a few hundred rows (a ViT's
+ *                          tokens) is one block and each panel of a weight
+ *                          streams from memory once, not once per block;
  *   NC = 3 L2 / (8 KC)     the packed B block (KC x NC) is 1.5 L2, read from
  *                          L3 once per MC rows.
  * Rounded down to multiples of 16 (KC), MR (MC) and NR (NC) and kept within
  * sane bounds. On the AMD Zen 5 where constants were first tuned (48 KiB L1d,
- * 1 MiB L2) this gives KC 384, MC 168, NC 1024 (tuned: 384, 144, 1024); on
- * an Intel Xeon Emerald Rapids (48 KiB, 2 MiB) 384, 336, 2048; on Zen 3
- * (32 KiB, 512 KiB) 256, 120, 768. Blocking changes no result: every
+ * 1 MiB L2) this gives KC 384, MC 336, NC 1024; on an Intel Xeon Emerald
+ * Rapids (48 KiB, 2 MiB) 384, 672, 2048; on Zen 3 (32 KiB, 512 KiB) 256, 252,
+ * 768. Blocking changes no result: every
  * element of C sums over k in the order the KC blocks set, and KC depends
  * on the machine only, so one machine gives the same bits every run. */
 static struct {
@@ -102,7 +105,7 @@ static void read_blocking(void) {
     blocking.l1d = l1;
     blocking.l2 = l2;
     blocking.kc = clamp_down(l1 / (4 * NR), 128, 768, 16);
-    blocking.mc = clamp_down(l2 / (16 * blocking.kc), 4 * MR, 960, MR);
+    blocking.mc = clamp_down(l2 / (8 * blocking.kc), 4 * MR, 960, MR);
     blocking.nc = clamp_down(3 * l2 / (8 * blocking.kc), 8 * NR, 4096, NR);
 }
 
@@ -326,6 +329,9 @@ void rf_cpu_gemm_avx512(const rf_gemm_desc *d, int64_t m, int64_t n, const float
      * or two tiles, and a transposed A already holds the MR values of a step
      * side by side, as a packed panel does. */
     bool direct_a = n <= 2 * NR || d->trans_a;
+    /* Blocks of rows as even as possible (580 rows: 2 x 292, not 336 + 244),
+     * in whole tiles. */
+    int64_t mblocks = m > 0 ? (m + MC - 1) / MC : 1, mb = ((m + mblocks - 1) / mblocks + MR - 1) / MR * MR;
     for (int64_t jc = 0; jc < n; jc += NC) {
         int64_t nc = n - jc < NC ? n - jc : NC;
         for (int64_t pc = 0; pc < d->k; pc += kb) {
@@ -336,13 +342,27 @@ void rf_cpu_gemm_avx512(const rf_gemm_desc *d, int64_t m, int64_t n, const float
             } else {
                 pack_b(d, b, pc, kc, jc, nc, bp);
             }
-            for (int64_t ic = 0; ic < m; ic += MC) {
-                int64_t mc = m - ic < MC ? m - ic : MC;
+            for (int64_t ic = 0; ic < m; ic += mb) {
+                int64_t mc = m - ic < mb ? m - ic : mb;
                 if (!direct_a) pack_a(d, a, ic, mc, pc, kc, ap);
+                /* While a panel of B serves its column of tiles, each tile
+                 * asks for a slice of the next panel (a weight's panels come
+                 * from memory, not from cache) ... */
+                int64_t tiles = (mc + MR - 1) / MR, lines = kc * NR / 16, slice = (lines + tiles - 1) / tiles;
                 for (int64_t jr = 0; jr < nc; jr += NR)
                     for (int64_t ir = 0; ir < mc; ir += MR) {
                         int rows = (int)(mc - ir < MR ? mc - ir : MR), cols = (int)(nc - jr < NR ? nc - jr : NR);
                         float *ct = c + (ic + ir) * d->ldc + jc + jr;
+                        if (jr + NR < nc) {
+                            const char *next = (const char *)(bp + (jr + NR) * kc);
+                            int64_t l = ir / MR * slice, end = l + slice < lines ? l + slice : lines;
+                            for (; l < end; l++) _mm_prefetch(next + 64 * l, _MM_HINT_T1);
+                        }
+                        /* ... and its own rows of C for writing, which are rarely in cache. */
+                        for (int r = 0; r < rows; r++) {
+                            _mm_prefetch((const char *)(ct + r * d->ldc), _MM_HINT_ET0);
+                            _mm_prefetch((const char *)(ct + r * d->ldc + 16), _MM_HINT_ET0);
+                        }
                         bool first = pc == 0;
                         tile_start start = {d->beta, NULL, d->bias_rows};
                         if (bias) start.bias = d->bias_rows ? bias + ic + ir : bias + jc + jr;

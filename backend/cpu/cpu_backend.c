@@ -87,6 +87,9 @@ static void cpu_close(rf_device *dev) {
     for (int i = 0; st->operands && i < rf_cpu_pool_threads(st->pool); i++) free(st->operands[i]);
     free(st->operands);
     free(st->rounded);
+    for (int i = 0; st->task_memory && i < rf_cpu_pool_threads(st->pool); i++) free(st->task_memory[i]);
+    free(st->task_memory);
+    free(st->task_bytes);
     rf_cpu_gemm_forget(st, NULL);
     rf_cpu_pool_free(st->pool);
     free(st);
@@ -224,6 +227,17 @@ void cpu_parallel_tasks(const rf_device *dev, int64_t tasks, rf_cpu_task_fn fn, 
     rf_cpu_pool_run(cpu_pool(dev), tasks, fn, ctx);
 }
 
+void *cpu_task_memory(const rf_device *dev, int thread, size_t bytes) {
+    cpu_state *st = dev->native;
+    bytes = (bytes + 63) / 64 * 64;
+    if (bytes > st->task_bytes[thread]) {
+        free(st->task_memory[thread]);
+        st->task_memory[thread] = aligned_alloc(64, bytes);
+        st->task_bytes[thread] = st->task_memory[thread] ? bytes : 0;
+    }
+    return st->task_memory[thread];
+}
+
 static int cpu_device_count(void) { return 1; }
 
 /* Reads "key : value" from /proc/cpuinfo; leaves out untouched if absent. */
@@ -278,8 +292,16 @@ static rf_status cpu_open(int index, const rf_device_options *options, rf_device
     name_gemm(st);
     int threads = options && options->cpu_threads > 0 ? options->cpu_threads : info.compute_units;
     rf_status s = rf_cpu_pool_create(threads, &st->pool);
+    if (s == RF_OK) {
+        int n = rf_cpu_pool_threads(st->pool);
+        st->task_memory = calloc((size_t)n, sizeof *st->task_memory);
+        st->task_bytes = calloc((size_t)n, sizeof *st->task_bytes);
+        if (!st->task_memory || !st->task_bytes) s = RF_ERROR(RF_ERR_OUT_OF_MEMORY, "out of host memory opening cpu");
+    }
     if (s == RF_OK) s = rf_device_new(&rf_backend_cpu, &info, &cpu_ops, st, out);
     if (s != RF_OK) {
+        free(st->task_memory);
+        free(st->task_bytes);
         rf_cpu_pool_free(st->pool);
         free(st);
         return s;

@@ -48,6 +48,12 @@ typedef struct cpu_state {
     int n_packed, packed_cap;
     size_t packed_floats;      /* their total */
     uint64_t packed_clock;
+    /* Per pool thread: working memory that kernels' tasks reuse from call to
+     * call (cpu_task_memory), `task_bytes` each. Fresh blocks of a few
+     * hundred KiB come from mmap, and faulting their pages in cost the
+     * fused attention as much as its arithmetic. */
+    void **task_memory;
+    size_t *task_bytes;
 } cpu_state;
 
 static inline bool cpu_is_reference(const rf_device *dev) { return ((const cpu_state *)dev->native)->reference; }
@@ -77,6 +83,18 @@ typedef void (*cpu_range_fn)(void *ctx, int64_t begin, int64_t end);
 void cpu_parallel_range(const rf_device *dev, int64_t n, int64_t grain, cpu_range_fn fn, void *ctx);
 /* fn(ctx, task) for task in [0, tasks). */
 void cpu_parallel_tasks(const rf_device *dev, int64_t tasks, rf_cpu_task_fn fn, void *ctx);
+
+/* At least `bytes` (64-byte aligned) of thread `thread`'s working memory,
+ * kept for the next call; what it held before is gone. NULL when out of
+ * memory. Only the task running on `thread` may use it, until it returns. */
+void *cpu_task_memory(const rf_device *dev, int thread, size_t bytes);
+
+/* The next `bytes` of working memory at *at, 64-byte aligned; advances *at. */
+static inline void *cpu_carve(char **at, size_t bytes) {
+    void *p = *at;
+    *at += (bytes + 63) / 64 * 64;
+    return p;
+}
 
 /* The fast GEMM: OpenBLAS, one call per part, parts fixed by the shape. */
 rf_status rf_cpu_gemm_fast(const rf_device *dev, const rf_gemm_desc *d, const float *a, const float *b, float *c);

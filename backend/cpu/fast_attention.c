@@ -2,10 +2,12 @@
  * (flash attention's method on the cpu).
  *
  * Forward: a task is one (batch, head) problem, or a run of its query tiles
- * when there are few problems. It turns the problem's keys once (head_dim x
- * lk, so that a block's scores are broadcast-multiply-adds along the keys)
- * and pads its values; then each tile of TR query rows walks the keys in
- * blocks of TC: the tile's TR x TC scores (in L1), then an online softmax (the running row maximum m and sum l; the output so far is
+ * when there are few problems. It turns the problem's keys once, a block of
+ * TC keys at a time (head_dim x TC each, contiguous, so that a block's
+ * scores are broadcast-multiply-adds along the keys) and pads its values;
+ * then each tile of TR query rows walks the keys in blocks of TC: the tile's
+ * TR x TC scores (in L1), then an online softmax (the running row maximum m
+ * and sum l; the output so far is
  * rescaled by e^(m_old - m_new) when the maximum grows) and the product with
  * the block's values. Only the row's log-sum-exp leaves the kernel; no
  * lq x lk matrix exists.
@@ -33,6 +35,7 @@
 #include "backend/cpu/fast.h"
 #include "backend/cpu/fast_math.h"
 
+int XSKIP;
 #define VL 16    /* floats per vector */
 #define TR 32    /* query rows per tile */
 #define TC 64    /* keys per block: 4 vectors of scores per row */
@@ -48,8 +51,6 @@ typedef float vf_at __attribute__((vector_size(VL * sizeof(float)), aligned(4), 
 
 static inline int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
 
-/* aligned_alloc wants a whole number of alignments. */
-static void *alloc64(size_t bytes) { return aligned_alloc(64, (bytes + 63) / 64 * 64); }
 
 /* s (TR x TC) = a (rows x depth; row r at a + r * lda, clamped to the last
  * valid row beyond `rows`) times bt (depth x TC; row p at bt + p * ldb), the
@@ -228,13 +229,14 @@ static inline const float *problem(rf_view v, int64_t b, int64_t h) {
 /* ---- forward ------------------------------------------------------------------------------ */
 
 typedef struct fwd_job {
+    const rf_device *dev;
     const rf_attention_args *a;
     int64_t chunks; /* tasks per problem, each a run of query tiles */
     bool amx;       /* bf16 products on AMX */
     int failed;
 } fwd_job;
 
-/* Per task: the problem's keys turned (kt, head_dim x lk rounded up to TC)
+/* Per task: the problem's keys turned (kt, blocks of head_dim x TC)
  * and values padded (vb, lk rows of value_dim rounded up to VL), packed
  * once for all its query tiles, and one tile's working set. */
 typedef struct fwd_scratch {
@@ -244,7 +246,7 @@ typedef struct fwd_scratch {
 
 CPU_CLONES static void forward_tile(const rf_attention_args *a, int64_t bh, int64_t tile, fwd_scratch *w) {
     int64_t b = bh / a->heads, h = bh % a->heads, d = a->head_dim, dv = a->value_dim, dvp = round_up(dv, VL);
-    int64_t r0 = tile * TR, lkp = round_up(a->lk, TC);
+    int64_t r0 = tile * TR;
     int rows = (int)(a->lq - r0 < TR ? a->lq - r0 : TR), rows4 = (int)round_up(rows, 4);
     const float *q = problem(a->q, b, h) + r0 * a->q.stride[2];
     const float *mask = a->has_mask ? CPU_CF(a->mask) + r0 * a->lk : NULL;
@@ -252,7 +254,8 @@ CPU_CLONES static void forward_tile(const rf_attention_args *a, int64_t bh, int6
     memset(w->o, 0, sizeof(float) * (size_t)(rows4 * dvp));
     for (int64_t k0 = 0; k0 < a->lk; k0 += TC) {
         int64_t n = a->lk - k0 < TC ? a->lk - k0 : TC;
-        scores_tile(q, a->q.stride[2], rows, d, w->kt + k0, lkp, w->s, n);
+        scores_tile(q, a->q.stride[2], rows, d, w->kt + k0 * d, TC, w->s, n);
+        if (XSKIP) { accumulate(rows4, dvp, n, w->s, TC, 1, w->vb + k0 * dvp, dvp, w->o, dvp); continue; }
         for (int r = 0; r < rows; r++) {
             float *s = w->s + r * TC;
             finish_scores(s, a->scale, mask ? mask + r * a->lk + k0 : NULL, n);
@@ -281,7 +284,8 @@ CPU_CLONES static void forward_tile(const rf_attention_args *a, int64_t bh, int6
     }
 }
 
-static bool amx_forward_tiles(const rf_attention_args *a, int64_t bh, int64_t tile_begin, int64_t tile_end);
+static bool amx_forward_tiles(const rf_device *dev, int thread, const rf_attention_args *a, int64_t bh,
+                              int64_t tile_begin, int64_t tile_end);
 
 /* Whether the products of this call run in bf16 on AMX: as the device's
  * bf16 GEMMs do (cpu_gemm.c). */
@@ -291,33 +295,33 @@ static bool amx_products(const rf_device *dev, rf_precision compute) {
 }
 
 static void forward_task(void *p, int64_t t, int thread) {
-    (void)thread;
     fwd_job *j = p;
     const rf_attention_args *a = j->a;
     int64_t bh = t / j->chunks, chunk = t % j->chunks, tiles = (a->lq + TR - 1) / TR;
     if (j->amx) {
-        if (!amx_forward_tiles(a, bh, cpu_part_begin(tiles, j->chunks, chunk), cpu_part_begin(tiles, j->chunks, chunk + 1)))
+        if (!amx_forward_tiles(j->dev, thread, a, bh, cpu_part_begin(tiles, j->chunks, chunk),
+                               cpu_part_begin(tiles, j->chunks, chunk + 1)))
             __atomic_store_n(&j->failed, 1, __ATOMIC_RELAXED);
         return;
     }
     int64_t lkp = round_up(a->lk, TC), dvp = round_up(a->value_dim, VL);
-    fwd_scratch *w = alloc64(sizeof *w);
-    float *kt = alloc64(sizeof(float) * (size_t)(a->head_dim * lkp));
-    float *vb = alloc64(sizeof(float) * (size_t)(lkp * dvp));
-    if (w && kt && vb) {
+    size_t kt_bytes = sizeof(float) * (size_t)(a->head_dim * lkp), vb_bytes = sizeof(float) * (size_t)(lkp * dvp);
+    char *at = cpu_task_memory(j->dev, thread, sizeof(fwd_scratch) + kt_bytes + vb_bytes + 3 * 64);
+    if (at) {
         int64_t b = bh / a->heads, h = bh % a->heads;
-        w->kt = kt;
-        w->vb = vb;
-        pack_turned(problem(a->k, b, h), a->k.stride[2], a->lk, a->head_dim, kt, lkp);
-        pack_rows(problem(a->v, b, h), a->v.stride[2], a->lk, a->value_dim, vb, dvp, a->lk);
+        fwd_scratch *w = cpu_carve(&at, sizeof *w);
+        w->kt = cpu_carve(&at, kt_bytes);
+        w->vb = cpu_carve(&at, vb_bytes);
+        float *kt = w->kt;
+        for (int64_t k0 = 0; k0 < a->lk; k0 += TC)
+            pack_turned(problem(a->k, b, h) + k0 * a->k.stride[2], a->k.stride[2], a->lk - k0 < TC ? a->lk - k0 : TC,
+                        a->head_dim, kt + k0 * a->head_dim, TC);
+        pack_rows(problem(a->v, b, h), a->v.stride[2], a->lk, a->value_dim, w->vb, dvp, a->lk);
         for (int64_t tile = cpu_part_begin(tiles, j->chunks, chunk); tile < cpu_part_begin(tiles, j->chunks, chunk + 1); tile++)
             forward_tile(a, bh, tile, w);
     } else {
         __atomic_store_n(&j->failed, 1, __ATOMIC_RELAXED);
     }
-    free(w);
-    free(kt);
-    free(vb);
 }
 
 /* Tasks: whole problems when there are enough of them to share out;
@@ -328,9 +332,10 @@ static void forward_task(void *p, int64_t t, int thread) {
 
 bool cpu_fast_attention(rf_device *dev, const rf_attention_args *a) {
     if (a->head_dim > DMAX || a->value_dim > DMAX || a->lk < 1) return false;
+    XSKIP = getenv("XSKIP") != NULL;
     int64_t problems = a->batch * a->heads, tiles = (a->lq + TR - 1) / TR;
     int64_t chunks = (ATTN_MIN_TASKS + problems - 1) / problems;
-    fwd_job j = {a, chunks < tiles ? chunks : (tiles > 0 ? tiles : 1), amx_products(dev, a->compute), 0};
+    fwd_job j = {dev, a, chunks < tiles ? chunks : (tiles > 0 ? tiles : 1), amx_products(dev, a->compute), 0};
     cpu_parallel_tasks(dev, problems * j.chunks, forward_task, &j);
     return !j.failed;
 }
@@ -338,6 +343,7 @@ bool cpu_fast_attention(rf_device *dev, const rf_attention_args *a) {
 /* ---- backward ----------------------------------------------------------------------------- */
 
 typedef struct bwd_job {
+    const rf_device *dev;
     const rf_attention_backward_args *a;
     bool amx; /* bf16 products on AMX */
     int failed;
@@ -488,44 +494,62 @@ typedef struct amx_problem {
     int64_t dk32, dv32, lq32, lk32;
 } amx_problem;
 
-static void amx_problem_free(amx_problem *p) {
-    free(p->q_a), free(p->g_a), free(p->kt_b), free(p->vt_b), free(p->k_b), free(p->v_b), free(p->q_b), free(p->g_b);
-    free(p->pa), free(p->q_tile);
+/* The packed operands' sizes in bf16 elements: forward's (kt_b, pa, v_b,
+ * q_tile), then backward's (kt_b, pa, q_a, g_a, vt_b, k_b, q_b, g_b). */
+static int amx_problem_sizes(int64_t lq, int64_t lk, int64_t d, int64_t dv, bool backward, size_t sizes[8]) {
+    sizes[0] = rf_cpu_amx_packed_b_elements(d, lk);
+    sizes[1] = rf_cpu_amx_packed_a_elements(TC, TC);
+    if (!backward) {
+        sizes[2] = rf_cpu_amx_packed_b_elements(lk, dv);
+        sizes[3] = rf_cpu_amx_packed_a_elements(TR, d);
+        return 4;
+    }
+    sizes[2] = rf_cpu_amx_packed_a_elements(lq, d);
+    sizes[3] = rf_cpu_amx_packed_a_elements(lq, dv);
+    sizes[4] = rf_cpu_amx_packed_b_elements(dv, lk);
+    sizes[5] = rf_cpu_amx_packed_b_elements(lk, d);
+    sizes[6] = rf_cpu_amx_packed_b_elements(lq, d);
+    sizes[7] = rf_cpu_amx_packed_b_elements(lq, dv);
+    return 8;
 }
 
-static uint16_t *amx_alloc(size_t elements) { return alloc64(2 * (elements ? elements : 1)); }
+/* Bytes of working memory amx_problem_pack carves, 64-byte blocks each. */
+static size_t amx_problem_bytes(int64_t lq, int64_t lk, int64_t d, int64_t dv, bool backward) {
+    size_t sizes[8], bytes = 0;
+    for (int i = 0, n = amx_problem_sizes(lq, lk, d, dv, backward, sizes); i < n; i++) bytes += (2 * sizes[i] + 63) / 64 * 64;
+    return bytes;
+}
 
-/* Packs what the forward pass (backward false) or the backward pass reads. */
-static bool amx_problem_pack(amx_problem *p, int64_t lq, int64_t lk, int64_t d, int64_t dv, const float *q, int64_t qs,
-                             const float *k, int64_t ks, const float *v, int64_t vs, const float *g, int64_t gs,
-                             bool backward) {
+/* Packs what the forward pass (backward false) or the backward pass reads,
+ * in working memory from *at (amx_problem_bytes of it). */
+static void amx_problem_pack(amx_problem *p, char **at, int64_t lq, int64_t lk, int64_t d, int64_t dv, const float *q,
+                             int64_t qs, const float *k, int64_t ks, const float *v, int64_t vs, const float *g,
+                             int64_t gs, bool backward) {
     memset(p, 0, sizeof *p);
     p->dk32 = round_up(d, 32), p->dv32 = round_up(dv, 32), p->lq32 = round_up(lq, 32), p->lk32 = round_up(lk, 32);
-    p->kt_b = amx_alloc(rf_cpu_amx_packed_b_elements(d, lk));
-    p->pa = amx_alloc(rf_cpu_amx_packed_a_elements(TC, TC));
-    if (!p->kt_b || !p->pa) return false;
+    size_t sizes[8];
+    amx_problem_sizes(lq, lk, d, dv, backward, sizes);
+    p->kt_b = cpu_carve(at, 2 * sizes[0]);
+    p->pa = cpu_carve(at, 2 * sizes[1]);
     rf_cpu_amx_pack_b(true, d, lk, k, ks, p->kt_b);
     if (!backward) {
-        p->v_b = amx_alloc(rf_cpu_amx_packed_b_elements(lk, dv));
-        p->q_tile = amx_alloc(rf_cpu_amx_packed_a_elements(TR, d));
-        if (!p->v_b || !p->q_tile) return false;
+        p->v_b = cpu_carve(at, 2 * sizes[2]);
+        p->q_tile = cpu_carve(at, 2 * sizes[3]);
         rf_cpu_amx_pack_b(false, lk, dv, v, vs, p->v_b);
-        return true;
+        return;
     }
-    p->q_a = amx_alloc(rf_cpu_amx_packed_a_elements(lq, d));
-    p->g_a = amx_alloc(rf_cpu_amx_packed_a_elements(lq, dv));
-    p->vt_b = amx_alloc(rf_cpu_amx_packed_b_elements(dv, lk));
-    p->k_b = amx_alloc(rf_cpu_amx_packed_b_elements(lk, d));
-    p->q_b = amx_alloc(rf_cpu_amx_packed_b_elements(lq, d));
-    p->g_b = amx_alloc(rf_cpu_amx_packed_b_elements(lq, dv));
-    if (!p->q_a || !p->g_a || !p->vt_b || !p->k_b || !p->q_b || !p->g_b) return false;
+    p->q_a = cpu_carve(at, 2 * sizes[2]);
+    p->g_a = cpu_carve(at, 2 * sizes[3]);
+    p->vt_b = cpu_carve(at, 2 * sizes[4]);
+    p->k_b = cpu_carve(at, 2 * sizes[5]);
+    p->q_b = cpu_carve(at, 2 * sizes[6]);
+    p->g_b = cpu_carve(at, 2 * sizes[7]);
     rf_cpu_amx_pack_a(false, lq, d, q, qs, p->q_a);
     rf_cpu_amx_pack_a(false, lq, dv, g, gs, p->g_a);
     rf_cpu_amx_pack_b(true, dv, lk, v, vs, p->vt_b);
     rf_cpu_amx_pack_b(false, lk, d, k, ks, p->k_b);
     rf_cpu_amx_pack_b(false, lq, d, q, qs, p->q_b);
     rf_cpu_amx_pack_b(false, lq, dv, g, gs, p->g_b);
-    return true;
 }
 
 /* The forward pass of query tile `tile` of problem bh (forward_tile's
@@ -606,62 +630,51 @@ AMX_HOST static void amx_backward_problem(const rf_attention_backward_args *a, i
     }
 }
 
-static bool amx_forward_tiles(const rf_attention_args *a, int64_t bh, int64_t tile_begin, int64_t tile_end) {
+static bool amx_forward_tiles(const rf_device *dev, int thread, const rf_attention_args *a, int64_t bh,
+                              int64_t tile_begin, int64_t tile_end) {
     int64_t b = bh / a->heads, h = bh % a->heads;
-    fwd_scratch *w = alloc64(sizeof *w);
-    amx_problem p = {0};
-    bool ok = w && amx_problem_pack(&p, a->lq, a->lk, a->head_dim, a->value_dim, NULL, 0, problem(a->k, b, h),
-                                    a->k.stride[2], problem(a->v, b, h), a->v.stride[2], NULL, 0, false);
-    if (ok) {
-        rf_cpu_amx_configure_tiles();
-        for (int64_t tile = tile_begin; tile < tile_end; tile++) amx_forward_tile(a, bh, tile, w, &p);
-        rf_cpu_amx_release_tiles();
-    }
-    amx_problem_free(&p);
-    free(w);
-    return ok;
-}
-
-static bool amx_backward_task(const rf_attention_backward_args *a, int64_t bh) {
-    int64_t b = bh / a->heads, h = bh % a->heads;
-    bwd_scratch *w = alloc64(sizeof *w);
-    float *rowdot = malloc(sizeof *rowdot * (size_t)(a->lq > 0 ? a->lq : 1));
-    amx_problem p = {0};
-    bool ok = w && rowdot &&
-              amx_problem_pack(&p, a->lq, a->lk, a->head_dim, a->value_dim, problem(a->q, b, h), a->q.stride[2],
-                               problem(a->k, b, h), a->k.stride[2], problem(a->v, b, h), a->v.stride[2],
-                               problem(a->dout, b, h), a->dout.stride[2], true);
-    if (ok) {
-        rf_cpu_amx_configure_tiles();
-        amx_backward_problem(a, bh, w, rowdot, &p);
-        rf_cpu_amx_release_tiles();
-    }
-    amx_problem_free(&p);
-    free(w);
-    free(rowdot);
-    return ok;
+    char *at = cpu_task_memory(dev, thread, sizeof(fwd_scratch) + 64 +
+                                                amx_problem_bytes(a->lq, a->lk, a->head_dim, a->value_dim, false));
+    if (!at) return false;
+    fwd_scratch *w = cpu_carve(&at, sizeof *w);
+    amx_problem p;
+    amx_problem_pack(&p, &at, a->lq, a->lk, a->head_dim, a->value_dim, NULL, 0, problem(a->k, b, h), a->k.stride[2],
+                     problem(a->v, b, h), a->v.stride[2], NULL, 0, false);
+    rf_cpu_amx_configure_tiles();
+    for (int64_t tile = tile_begin; tile < tile_end; tile++) amx_forward_tile(a, bh, tile, w, &p);
+    rf_cpu_amx_release_tiles();
+    return true;
 }
 
 static void backward_task(void *p, int64_t t, int thread) {
-    (void)thread;
     bwd_job *j = p;
-    if (j->amx) {
-        if (!amx_backward_task(j->a, t)) __atomic_store_n(&j->failed, 1, __ATOMIC_RELAXED);
+    const rf_attention_backward_args *a = j->a;
+    size_t rowdot_bytes = sizeof(float) * (size_t)(a->lq > 0 ? a->lq : 1);
+    size_t packed = j->amx ? amx_problem_bytes(a->lq, a->lk, a->head_dim, a->value_dim, true) : 0;
+    char *at = cpu_task_memory(j->dev, thread, sizeof(bwd_scratch) + rowdot_bytes + packed + 2 * 64);
+    if (!at) {
+        __atomic_store_n(&j->failed, 1, __ATOMIC_RELAXED);
         return;
     }
-    bwd_scratch *w = alloc64(sizeof *w);
-    float *rowdot = malloc(sizeof *rowdot * (size_t)(j->a->lq > 0 ? j->a->lq : 1));
-    if (w && rowdot)
-        backward_problem(j->a, t, w, rowdot);
-    else
-        __atomic_store_n(&j->failed, 1, __ATOMIC_RELAXED);
-    free(w);
-    free(rowdot);
+    bwd_scratch *w = cpu_carve(&at, sizeof *w);
+    float *rowdot = cpu_carve(&at, rowdot_bytes);
+    if (!j->amx) {
+        backward_problem(a, t, w, rowdot);
+        return;
+    }
+    int64_t b = t / a->heads, h = t % a->heads;
+    amx_problem pk;
+    amx_problem_pack(&pk, &at, a->lq, a->lk, a->head_dim, a->value_dim, problem(a->q, b, h), a->q.stride[2],
+                     problem(a->k, b, h), a->k.stride[2], problem(a->v, b, h), a->v.stride[2], problem(a->dout, b, h),
+                     a->dout.stride[2], true);
+    rf_cpu_amx_configure_tiles();
+    amx_backward_problem(a, t, w, rowdot, &pk);
+    rf_cpu_amx_release_tiles();
 }
 
 bool cpu_fast_attention_backward(rf_device *dev, const rf_attention_backward_args *a) {
     if (a->head_dim > DMAX || a->value_dim > DMAX || a->lk < 1) return false;
-    bwd_job j = {a, amx_products(dev, a->compute), 0};
+    bwd_job j = {dev, a, amx_products(dev, a->compute), 0};
     cpu_parallel_tasks(dev, a->batch * a->heads, backward_task, &j);
     return !j.failed;
 }

@@ -35,7 +35,6 @@
 #include "backend/cpu/fast.h"
 #include "backend/cpu/fast_math.h"
 
-int XSKIP;
 #define VL 16    /* floats per vector */
 #define TR 32    /* query rows per tile */
 #define TC 64    /* keys per block: 4 vectors of scores per row */
@@ -255,7 +254,6 @@ CPU_CLONES static void forward_tile(const rf_attention_args *a, int64_t bh, int6
     for (int64_t k0 = 0; k0 < a->lk; k0 += TC) {
         int64_t n = a->lk - k0 < TC ? a->lk - k0 : TC;
         scores_tile(q, a->q.stride[2], rows, d, w->kt + k0 * d, TC, w->s, n);
-        if (XSKIP) { accumulate(rows4, dvp, n, w->s, TC, 1, w->vb + k0 * dvp, dvp, w->o, dvp); continue; }
         for (int r = 0; r < rows; r++) {
             float *s = w->s + r * TC;
             finish_scores(s, a->scale, mask ? mask + r * a->lk + k0 : NULL, n);
@@ -332,7 +330,6 @@ static void forward_task(void *p, int64_t t, int thread) {
 
 bool cpu_fast_attention(rf_device *dev, const rf_attention_args *a) {
     if (a->head_dim > DMAX || a->value_dim > DMAX || a->lk < 1) return false;
-    XSKIP = getenv("XSKIP") != NULL;
     int64_t problems = a->batch * a->heads, tiles = (a->lq + TR - 1) / TR;
     int64_t chunks = (ATTN_MIN_TASKS + problems - 1) / problems;
     fwd_job j = {dev, a, chunks < tiles ? chunks : (tiles > 0 ? tiles : 1), amx_products(dev, a->compute), 0};

@@ -326,9 +326,10 @@ void rf_cpu_gemm_avx512(const rf_gemm_desc *d, int64_t m, int64_t n, const float
     int64_t kblocks = (d->k + KC - 1) / KC, kb = (d->k + kblocks - 1) / kblocks;
     /* The micro-kernel reads op(A) in place rather than packed when packing
      * would not pay: with at most two panels of columns each row serves one
-     * or two tiles, and a transposed A already holds the MR values of a step
-     * side by side, as a packed panel does. */
-    bool direct_a = n <= 2 * NR || d->trans_a;
+     * or two tiles. A transposed A holds the MR values of a step side by
+     * side, as a packed panel does, but a step's values lie a row of A
+     * apart: weight gradients (X^T dY, k the tokens) ran 8-18% faster packed. */
+    bool direct_a = n <= 2 * NR;
     /* Blocks of rows as even as possible (580 rows: 2 x 292, not 336 + 244),
      * in whole tiles. */
     int64_t mblocks = m > 0 ? (m + MC - 1) / MC : 1, mb = ((m + mblocks - 1) / mblocks + MR - 1) / MR * MR;

@@ -192,23 +192,40 @@ CPU_CLONES static void pack_turned(const float *src, int64_t ld, int64_t n, int6
         for (int64_t c = n; c < width; c++) dst[p * width + c] = 0.0f;
 }
 
-/* The maximum of one row of TC scores in interleaved lanes (NaN never wins,
- * as in the reference's `if (v > mx)`). */
-static inline float tile_row_max(const float *s) {
-    float m[VL];
-    for (int l = 0; l < VL; l++) m[l] = -INFINITY;
-    for (int c = 0; c < TC; c += VL)
-        for (int l = 0; l < VL; l++) m[l] = s[c + l] > m[l] ? s[c + l] : m[l];
-    for (int w = VL / 2; w > 0; w /= 2)
-        for (int l = 0; l < w; l++) m[l] = m[l + w] > m[l] ? m[l + w] : m[l];
+/* Lanes of a where gt is set, of b elsewhere (C has no ?: on vectors; a
+ * macro for the reason vload is one). */
+#define vf_select(gt, a, b) ((vf)(((vi)(a) & (gt)) | ((vi)(b) & ~(gt))))
+
+/* The maximum of one row of TC scores, in registers (a tree of shuffles,
+ * not lane by lane through memory). NaN never wins, as in the reference's
+ * `if (v > mx)`. */
+static inline __attribute__((always_inline)) float tile_row_max(const float *s) {
+    vf m = vload(s);
+    for (int c = VL; c < TC; c += VL) {
+        vf x = vload(s + c);
+        m = vf_select(x > m, x, m);
+    }
+    vf t = __builtin_shufflevector(m, m, 8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15);
+    m = vf_select(t > m, t, m);
+    t = __builtin_shufflevector(m, m, 4, 5, 6, 7, 4, 5, 6, 7, 4, 5, 6, 7, 4, 5, 6, 7);
+    m = vf_select(t > m, t, m);
+    t = __builtin_shufflevector(m, m, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3);
+    m = vf_select(t > m, t, m);
+    t = __builtin_shufflevector(m, m, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1);
+    m = vf_select(t > m, t, m);
     return m[0];
 }
 
-static inline float tile_row_sum(const float *s) {
-    float t[VL] = {0};
-    for (int c = 0; c < TC; c += VL)
-        for (int l = 0; l < VL; l++) t[l] += s[c + l];
-    return rf_lanes_combine(t);
+/* The sum of one row of TC scores: 16 interleaved partial sums combined
+ * pairwise (rf_lanes_combine's order, so the same bits), in registers. */
+static inline __attribute__((always_inline)) float tile_row_sum(const float *s) {
+    vf t = vload(s);
+    for (int c = VL; c < TC; c += VL) t += vload(s + c);
+    t += __builtin_shufflevector(t, t, 8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15);
+    t += __builtin_shufflevector(t, t, 4, 5, 6, 7, 4, 5, 6, 7, 4, 5, 6, 7, 4, 5, 6, 7);
+    t += __builtin_shufflevector(t, t, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3);
+    t += __builtin_shufflevector(t, t, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1);
+    return t[0];
 }
 
 /* Row r's scores of a block: scale, mask (columns < n), -inf past n. */

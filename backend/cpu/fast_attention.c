@@ -177,6 +177,10 @@ static inline __attribute__((always_inline)) void turn16(vf r[VL]) {
 CPU_CLONES static void pack_turned(const float *src, int64_t ld, int64_t n, int64_t depth, float *dst, int64_t width) {
     int64_t j = 0, p16 = depth / VL * VL;
     for (; j + VL <= n; j += VL) {
+        /* The next block's rows, a row of the (strided) source apart, are
+         * beyond what the hardware prefetcher follows. */
+        for (int64_t i = j + VL; i < j + 2 * VL && i < n; i++)
+            for (int64_t p = 0; p < depth; p += 16) __builtin_prefetch(src + i * ld + p, 0, 3);
         for (int64_t p = 0; p < p16; p += VL) {
             vf r[VL];
             for (int i = 0; i < VL; i++) r[i] = vload(src + (j + i) * ld + p);
@@ -266,6 +270,11 @@ CPU_CLONES static void forward_tile(const rf_attention_args *a, int64_t bh, int6
     int rows = (int)(a->lq - r0 < TR ? a->lq - r0 : TR), rows4 = (int)round_up(rows, 4);
     const float *q = problem(a->q, b, h) + r0 * a->q.stride[2];
     const float *mask = a->has_mask ? CPU_CF(a->mask) + r0 * a->lk : NULL;
+    float *o = (float *)problem(a->o, b, h) + r0 * a->o.stride[2];
+    /* The tile's output rows are rarely in cache: ask for them now, for
+     * writing, so that the stores at the end do not wait on memory. */
+    for (int r = 0; r < rows; r++)
+        for (int64_t c = 0; c < dv; c += 16) __builtin_prefetch(o + r * a->o.stride[2] + c, 1, 3);
     for (int r = 0; r < TR; r++) w->m[r] = -INFINITY, w->l[r] = 0.0f;
     memset(w->o, 0, sizeof(float) * (size_t)(rows4 * dvp));
     for (int64_t k0 = 0; k0 < a->lk; k0 += TC) {
@@ -290,7 +299,6 @@ CPU_CLONES static void forward_tile(const rf_attention_args *a, int64_t bh, int6
         memset(w->s + rows * TC, 0, sizeof(float) * (size_t)((rows4 - rows) * TC));
         accumulate(rows4, dvp, n, w->s, TC, 1, w->vb + k0 * dvp, dvp, w->o, dvp);
     }
-    float *o = (float *)problem(a->o, b, h) + r0 * a->o.stride[2];
     float *lse = CPU_F(a->lse) + bh * a->lq + r0;
     for (int r = 0; r < rows; r++) {
         float l = w->l[r], inv = l > 0.0f ? 1.0f / l : 0.0f;

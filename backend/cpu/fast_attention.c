@@ -7,9 +7,8 @@
  * scores are broadcast-multiply-adds along the keys) and pads its values;
  * then each tile of TR query rows walks the keys in blocks of TC: the tile's
  * TR x TC scores (in L1), then an online softmax (the running row maximum m
- * and sum l; the output so far is
- * rescaled by e^(m_old - m_new) when the maximum grows) and the product with
- * the block's values. Only the row's log-sum-exp leaves the kernel; no
+ * and sum l; the output so far is rescaled by e^(m_old - m_new) when the
+ * maximum grows) and the product with the block's values. Only the row's log-sum-exp leaves the kernel; no
  * lq x lk matrix exists.
  *
  * Backward: a task is one (batch, head) problem, so that it alone sums dk and
@@ -49,7 +48,6 @@ typedef float vf_at __attribute__((vector_size(VL * sizeof(float)), aligned(4), 
 #define vstore(p, v) (*(vf_at *)(p) = (v))
 
 static inline int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
-
 
 /* s (TR x TC) = a (rows x depth; row r at a + r * lda, clamped to the last
  * valid row beyond `rows`) times bt (depth x TC; row p at bt + p * ldb), the
@@ -481,28 +479,9 @@ CPU_CLONES static void backward_problem(const rf_attention_backward_args *a, int
 /* The f32 work around the products, compiled for the AVX-512 that every
  * CPU with AMX has. */
 #if defined(__GNUC__) && defined(__x86_64__)
-#include <immintrin.h>
 #define AMX_HOST __attribute__((target("arch=x86-64-v4")))
-
-/* A row of TC scores' maximum and sum in registers (tile_row_max and
- * tile_row_sum go through memory lane by lane, which costs as much as
- * the products here). NaN never wins the maximum: max_ps returns its
- * second operand when either is NaN. */
-AMX_HOST static inline float amx_row_max(const float *s) {
-    __m512 m = _mm512_set1_ps(-INFINITY);
-    for (int c = 0; c < TC; c += VL) m = _mm512_max_ps(_mm512_loadu_ps(s + c), m);
-    return _mm512_reduce_max_ps(m);
-}
-
-AMX_HOST static inline float amx_row_sum(const float *s) {
-    __m512 t = _mm512_loadu_ps(s);
-    for (int c = VL; c < TC; c += VL) t = _mm512_add_ps(t, _mm512_loadu_ps(s + c));
-    return _mm512_reduce_add_ps(t);
-}
 #else
 #define AMX_HOST
-#define amx_row_max tile_row_max
-#define amx_row_sum tile_row_sum
 #endif
 
 /* One problem's operands for the tile unit, and their strides. */
@@ -591,7 +570,7 @@ AMX_HOST static void amx_forward_tile(const rf_attention_args *a, int64_t bh, in
         for (int r = 0; r < rows; r++) {
             float *s = w->s + r * TC;
             finish_scores(s, a->scale, mask ? mask + r * a->lk + k0 : NULL, n);
-            float m_new = amx_row_max(s);
+            float m_new = tile_row_max(s);
             m_new = m_new > w->m[r] ? m_new : w->m[r];
             if (m_new == -INFINITY) {
                 memset(s, 0, sizeof *s * TC);
@@ -599,7 +578,7 @@ AMX_HOST static void amx_forward_tile(const rf_attention_args *a, int64_t bh, in
             }
             for (int j = 0; j < TC; j++) s[j] = rf_expf_nonpos(s[j] - m_new);
             float correction = rf_expf_nonpos(w->m[r] - m_new);
-            w->l[r] = w->l[r] * correction + amx_row_sum(s);
+            w->l[r] = w->l[r] * correction + tile_row_sum(s);
             if (correction != 1.0f)
                 for (int64_t c = 0; c < dvp; c++) w->o[r * dvp + c] *= correction;
             w->m[r] = m_new;

@@ -84,8 +84,6 @@ static void cpu_close(rf_device *dev) {
     cpu_state *st = dev->native;
     for (int i = 0; st->gemm_scratch && i < rf_cpu_pool_threads(st->pool); i++) free(st->gemm_scratch[i]);
     free(st->gemm_scratch);
-    for (int i = 0; st->operands && i < rf_cpu_pool_threads(st->pool); i++) free(st->operands[i]);
-    free(st->operands);
     free(st->rounded);
     for (int i = 0; st->task_memory && i < rf_cpu_pool_threads(st->pool); i++) free(st->task_memory[i]);
     free(st->task_memory);

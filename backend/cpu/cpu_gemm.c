@@ -333,19 +333,11 @@ static const void *packed_weight(const rf_device *dev, cpu_state *st, const rf_g
     return e->packed;
 }
 
-/* Each thread's operand memory for a bf16 / fp16 product, grown to `bytes`. */
-static bool operand_memory(cpu_state *st, size_t bytes) {
-    int threads = rf_cpu_pool_threads(st->pool);
-    if (!st->operands && !(st->operands = calloc((size_t)threads, sizeof *st->operands))) return false;
-    if (bytes <= st->operand_bytes) return true;
-    for (int t = 0; t < threads; t++) {
-        free(st->operands[t]);
-        if (!(st->operands[t] = aligned_alloc(64, (bytes + 63) / 64 * 64))) {
-            st->operand_bytes = 0;
-            return false;
-        }
-    }
-    st->operand_bytes = bytes;
+/* Each thread's operand memory for a bf16 product: its working memory
+ * (cpu_task_memory), grown to `bytes` before the parts start. */
+static bool operand_memory(const rf_device *dev, size_t bytes) {
+    for (int t = 0; t < rf_cpu_pool_threads(cpu_pool(dev)); t++)
+        if (!cpu_task_memory(dev, t, bytes)) return false;
     return true;
 }
 
@@ -418,10 +410,10 @@ rf_status rf_cpu_gemm_fast(const rf_device *dev, const rf_gemm_desc *d, const fl
         j.amx = st->bf16_products == RF_CPU_BF16_AMX;
         if (!j.bf16) return rounded_gemm(dev, st, d, a, b, c, own);
         /* Parts never exceed the whole product. */
-        if (!operand_memory(st, operand_bytes(d->m, d->n, d->k)))
+        if (!operand_memory(dev, operand_bytes(d->m, d->n, d->k)))
             return RF_ERROR(RF_ERR_OUT_OF_MEMORY, "gemm: out of host memory for %s operands (%lld x %lld x %lld)",
                             rf_precision_name(d->compute), (long long)d->m, (long long)d->n, (long long)d->k);
-        j.operands = st->operands;
+        j.operands = st->task_memory;
     }
     /* Packed weights serve parts that span all columns: such products are split by rows. */
     if (d->batch == 1 && d->k > 0 && d->b->holds_weights) {

@@ -39,8 +39,6 @@ typedef struct cpu_state {
     bool own_gemm;         /* fast_gemm.c's AVX-512 GEMM instead of OpenBLAS */
     rf_cpu_bf16_products bf16_products; /* how bf16 products run (cpu_backend.h) */
     float **gemm_scratch;  /* packing memory per pool thread, allocated on first use */
-    void **operands;       /* AMX's bf16 operands per pool thread (cpu_gemm.c), `operand_bytes` each */
-    size_t operand_bytes;
     float *rounded;        /* fp16 (and bf16 without AMX) operands rounded into f32 (cpu_gemm.c) */
     size_t rounded_floats;
     char gemm_name[128];   /* rf_cpu_gemm_name */
@@ -49,9 +47,10 @@ typedef struct cpu_state {
     size_t packed_floats;      /* their total */
     uint64_t packed_clock;
     /* Per pool thread: working memory that kernels' tasks reuse from call to
-     * call (cpu_task_memory), `task_bytes` each. Fresh blocks of a few
-     * hundred KiB come from mmap, and faulting their pages in cost the
-     * fused attention as much as its arithmetic. */
+     * call (cpu_task_memory: the fused attention's scratch, the bf16 GEMM's
+     * packed operands), `task_bytes` each. Fresh blocks of a few hundred KiB
+     * come from mmap, and faulting their pages in cost the fused attention
+     * as much as its arithmetic. */
     void **task_memory;
     size_t *task_bytes;
 } cpu_state;
@@ -89,10 +88,13 @@ void cpu_parallel_tasks(const rf_device *dev, int64_t tasks, rf_cpu_task_fn fn, 
  * memory. Only the task running on `thread` may use it, until it returns. */
 void *cpu_task_memory(const rf_device *dev, int thread, size_t bytes);
 
+/* bytes rounded up to whole 64-byte lines: what cpu_carve takes of them. */
+static inline size_t cpu_lines(size_t bytes) { return (bytes + 63) / 64 * 64; }
+
 /* The next `bytes` of working memory at *at, 64-byte aligned; advances *at. */
 static inline void *cpu_carve(char **at, size_t bytes) {
     void *p = *at;
-    *at += (bytes + 63) / 64 * 64;
+    *at += cpu_lines(bytes);
     return p;
 }
 

@@ -327,16 +327,15 @@ static void forward_task(void *p, int64_t t, int thread) {
     }
     int64_t lkp = round_up(a->lk, TC), dvp = round_up(a->value_dim, VL);
     size_t kt_bytes = sizeof(float) * (size_t)(a->head_dim * lkp), vb_bytes = sizeof(float) * (size_t)(lkp * dvp);
-    char *at = cpu_task_memory(j->dev, thread, sizeof(fwd_scratch) + kt_bytes + vb_bytes + 3 * 64);
+    char *at = cpu_task_memory(j->dev, thread, cpu_lines(sizeof(fwd_scratch)) + cpu_lines(kt_bytes) + cpu_lines(vb_bytes));
     if (at) {
         int64_t b = bh / a->heads, h = bh % a->heads;
         fwd_scratch *w = cpu_carve(&at, sizeof *w);
         w->kt = cpu_carve(&at, kt_bytes);
         w->vb = cpu_carve(&at, vb_bytes);
-        float *kt = w->kt;
         for (int64_t k0 = 0; k0 < a->lk; k0 += TC)
             pack_turned(problem(a->k, b, h) + k0 * a->k.stride[2], a->k.stride[2], a->lk - k0 < TC ? a->lk - k0 : TC,
-                        a->head_dim, kt + k0 * a->head_dim, TC);
+                        a->head_dim, w->kt + k0 * a->head_dim, TC);
         pack_rows(problem(a->v, b, h), a->v.stride[2], a->lk, a->value_dim, w->vb, dvp, a->lk);
         for (int64_t tile = cpu_part_begin(tiles, j->chunks, chunk); tile < cpu_part_begin(tiles, j->chunks, chunk + 1); tile++)
             forward_tile(a, bh, tile, w);
@@ -517,7 +516,7 @@ static int amx_problem_sizes(int64_t lq, int64_t lk, int64_t d, int64_t dv, bool
 /* Bytes of working memory amx_problem_pack carves, 64-byte blocks each. */
 static size_t amx_problem_bytes(int64_t lq, int64_t lk, int64_t d, int64_t dv, bool backward) {
     size_t sizes[8], bytes = 0;
-    for (int i = 0, n = amx_problem_sizes(lq, lk, d, dv, backward, sizes); i < n; i++) bytes += (2 * sizes[i] + 63) / 64 * 64;
+    for (int i = 0, n = amx_problem_sizes(lq, lk, d, dv, backward, sizes); i < n; i++) bytes += cpu_lines(2 * sizes[i]);
     return bytes;
 }
 
@@ -634,7 +633,7 @@ AMX_HOST static void amx_backward_problem(const rf_attention_backward_args *a, i
 static bool amx_forward_tiles(const rf_device *dev, int thread, const rf_attention_args *a, int64_t bh,
                               int64_t tile_begin, int64_t tile_end) {
     int64_t b = bh / a->heads, h = bh % a->heads;
-    char *at = cpu_task_memory(dev, thread, sizeof(fwd_scratch) + 64 +
+    char *at = cpu_task_memory(dev, thread, cpu_lines(sizeof(fwd_scratch)) +
                                                 amx_problem_bytes(a->lq, a->lk, a->head_dim, a->value_dim, false));
     if (!at) return false;
     fwd_scratch *w = cpu_carve(&at, sizeof *w);
@@ -652,7 +651,7 @@ static void backward_task(void *p, int64_t t, int thread) {
     const rf_attention_backward_args *a = j->a;
     size_t rowdot_bytes = sizeof(float) * (size_t)(a->lq > 0 ? a->lq : 1);
     size_t packed = j->amx ? amx_problem_bytes(a->lq, a->lk, a->head_dim, a->value_dim, true) : 0;
-    char *at = cpu_task_memory(j->dev, thread, sizeof(bwd_scratch) + rowdot_bytes + packed + 2 * 64);
+    char *at = cpu_task_memory(j->dev, thread, cpu_lines(sizeof(bwd_scratch)) + cpu_lines(rowdot_bytes) + packed);
     if (!at) {
         __atomic_store_n(&j->failed, 1, __ATOMIC_RELAXED);
         return;

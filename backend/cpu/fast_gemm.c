@@ -51,9 +51,9 @@
  * sane bounds. On the AMD Zen 5 where constants were first tuned (48 KiB L1d,
  * 1 MiB L2) this gives KC 384, MC 336, NC 1024; on an Intel Xeon Emerald
  * Rapids (48 KiB, 2 MiB) 384, 672, 2048; on Zen 3 (32 KiB, 512 KiB) 256, 252,
- * 768. Blocking changes no result: every
- * element of C sums over k in the order the KC blocks set, and KC depends
- * on the machine only, so one machine gives the same bits every run. */
+ * 768. Blocking changes no result: every element of C sums over k in the
+ * order the KC blocks set, and KC depends on the machine only, so one
+ * machine gives the same bits every run. */
 static struct {
     int64_t kc, mc, nc;
     long l1d, l2; /* bytes, as read */

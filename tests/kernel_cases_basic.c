@@ -218,6 +218,9 @@ static void nd_cases(kcase *cases, int *n, int max) {
             {"transpose_dst", 2, {45, 37}, {37, 1}, {1, 45}},
             {"permute_201", 3, {6, 20, 33}, {1, 198, 6}, {660, 33, 1}},
             {"permute_201_padded_dst", 3, {6, 20, 33}, {1, 198, 6}, {700, 35, 1}},
+            /* dq, dk, dv (3, N, H, T, D) back into a fused projection's
+             * (N, T, 3, H, D): rows of one head, the row walk's worst case */
+            {"heads_to_tokens", 5, {3, 2, 4, 7, 33}, {1848, 924, 231, 33, 1}, {132, 2772, 33, 396, 1}},
             /* more leading rows than CUDA's 65535 blocks along z: its items
              * stride over the rest */
             {"permute_70001_rows", 3, {70001, 2, 3}, {1, 70001, 140002}, {6, 3, 1}},

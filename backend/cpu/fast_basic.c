@@ -132,30 +132,39 @@ static void walk_init(walk *w, int ndim, const int64_t *shape, int nops, const i
     w->total = rf_nd_count(w->ndim, w->shape);
 }
 
-/* Element offsets of the start of row `o` (row-major over the outer axes). */
-static void walk_offsets(const walk *w, int64_t o, int64_t *off) {
-    for (int k = 0; k < w->nops; k++) off[k] = 0;
-    for (int i = w->ndim - 2; i >= 0; i--) {
-        int64_t q = o / w->shape[i], r = o - q * w->shape[i];
-        for (int k = 0; k < w->nops; k++) off[k] += r * w->stride[k][i];
-        o = q;
-    }
-}
-
 /* Calls seg(ctx, off, len) for the row segments covering flat elements
- * [b, e): off[k] is operand k's offset of the segment's first element. */
+ * [b, e): off[k] is operand k's offset of the segment's first element.
+ * The outer index is divided out once per call and then stepped like an
+ * odometer: head-sized rows (32 floats) made the per-row divisions cost
+ * more than the copy itself. */
 typedef void (*segment_fn)(const void *ctx, const walk *w, const int64_t *off, int64_t len);
 
 static void walk_segments(const walk *w, int64_t b, int64_t e, segment_fn seg, const void *ctx) {
+    if (b >= e) return;
+    int last = w->ndim - 1;
+    int64_t row = b / w->inner, i = b - row * w->inner;
+    int64_t idx[RF_MAX_DIMS] = {0}, off[3] = {0, 0, 0};
+    for (int d = last - 1; d >= 0; d--) {
+        int64_t q = row / w->shape[d];
+        idx[d] = row - q * w->shape[d];
+        row = q;
+        for (int k = 0; k < w->nops; k++) off[k] += idx[d] * w->stride[k][d];
+    }
     int64_t pos = b;
     while (pos < e) {
-        int64_t row = pos / w->inner, i = pos - row * w->inner, len = w->inner - i;
+        int64_t len = w->inner - i;
         if (len > e - pos) len = e - pos;
-        int64_t off[3];
-        walk_offsets(w, row, off);
-        for (int k = 0; k < w->nops; k++) off[k] += i * w->stride[k][w->ndim - 1];
-        seg(ctx, w, off, len);
+        int64_t start[3];
+        for (int k = 0; k < w->nops; k++) start[k] = off[k] + i * w->stride[k][last];
+        seg(ctx, w, start, len);
         pos += len;
+        i = 0;
+        for (int d = last - 1; d >= 0; d--) { /* next row */
+            for (int k = 0; k < w->nops; k++) off[k] += w->stride[k][d];
+            if (++idx[d] < w->shape[d]) break;
+            for (int k = 0; k < w->nops; k++) off[k] -= w->shape[d] * w->stride[k][d];
+            idx[d] = 0;
+        }
     }
 }
 

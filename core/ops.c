@@ -724,11 +724,59 @@ static void view_backward(rf_ctx *ctx, rf_node *node) {
     launch_copy(ctx, y->ndim, y->shape, contiguous_view(y->grad), dst, acc);
 }
 
+static void contiguous_strides(int ndim, const int64_t *shape, int64_t *stride);
+
+/* When x is itself a view of `base`, rewrites y's map into x's gradient
+ * (stride, offset, kind) as a map into base's, so that y's gradient lands
+ * there in one copy instead of passing through every intermediate layout
+ * (the heads of a fused q/k/v projection: slice of a permute of a reshape,
+ * two full copies of the activation per layer). It composes when each of
+ * y's axes steps inside one of x's axes without carrying into the next,
+ * which every permute and slice does; a reshape that merges x's axes does
+ * not, and keeps its own node. */
+static bool compose_view(const rf_tensor *x, const view_params *px, const int64_t *shape, int ndim,
+                         int64_t *stride, int64_t *offset, view_kind *kind) {
+    int64_t xs[RF_MAX_DIMS], digit[RF_MAX_DIMS], reach[RF_MAX_DIMS], rest = *offset;
+    contiguous_strides(x->ndim, x->shape, xs);
+    for (int a = 0; a < x->ndim; a++) {
+        if (x->shape[a] == 0) return false;
+        digit[a] = rest / xs[a];
+        rest -= digit[a] * xs[a];
+        reach[a] = digit[a];
+    }
+    int64_t composed[RF_MAX_DIMS];
+    for (int j = 0; j < ndim; j++) {
+        composed[j] = 0;
+        if (shape[j] == 1 || stride[j] == 0) continue;
+        int a = x->ndim - 1;
+        while (a >= 0 && !(stride[j] >= xs[a] && stride[j] < xs[a] * x->shape[a])) a--;
+        if (a < 0 || stride[j] % xs[a] != 0) return false;
+        int64_t step = stride[j] / xs[a];
+        reach[a] += step * (shape[j] - 1);
+        composed[j] = step * px->stride[a];
+    }
+    int64_t base_offset = px->offset;
+    for (int a = 0; a < x->ndim; a++) {
+        if (reach[a] >= x->shape[a]) return false;
+        base_offset += digit[a] * px->stride[a];
+    }
+    for (int j = 0; j < ndim; j++) stride[j] = composed[j];
+    *offset = base_offset;
+    if (*kind == VIEW_PART || px->kind == VIEW_PART) *kind = VIEW_PART;
+    else if (*kind == VIEW_ALL || px->kind == VIEW_ALL) *kind = VIEW_ALL;
+    return true;
+}
+
 /* Records a view node: `stride`/`offset` map y's index into a contiguous
- * tensor shaped like x. */
+ * tensor shaped like x, or, composed, into the tensor x is a view of. */
 static rf_tensor *record_view(rf_ctx *ctx, const char *name, view_kind kind, rf_tensor *x, rf_tensor *y,
-                              const int64_t *stride, int64_t offset) {
+                              const int64_t *stride_in, int64_t offset) {
     if (!rf_needs_grad(ctx, (rf_tensor *const[]){x}, 1)) return y;
+    int64_t stride[RF_MAX_DIMS];
+    for (int i = 0; i < y->ndim; i++) stride[i] = stride_in[i];
+    if (x->producer && x->producer->backward == view_backward &&
+        compose_view(x, x->producer->params, y->shape, y->ndim, stride, &offset, &kind))
+        x = x->producer->in[0];
     rf_node *node = rf_ctx_record(ctx, name, view_backward, y, (rf_tensor *const[]){x}, 1);
     view_params *p = node ? rf_ctx_host_alloc(ctx, sizeof *p) : NULL;
     if (!p) return NULL;

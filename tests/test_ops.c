@@ -64,6 +64,18 @@ static rf_tensor *b_head_split(rf_ctx *c, rf_tensor **in, const op_test *t) {
     rf_tensor *merged = rf_reshape(c, rf_permute(c, k, (int[]){0, 2, 1, 3}), 2, (int64_t[]){6, 4});
     return rf_mul(c, rf_reshape(c, merged, 4, (int64_t[]){2, 2, 3, 2}), rf_mul(c, k, in[1]));
 }
+/* The decoder's split of one projection into q and k (slice, reshape,
+ * permute), whose gradients go straight into the projection's, with the
+ * slice also used directly: its own gradient takes the longer way. */
+static rf_tensor *b_view_chains(rf_ctx *c, rf_tensor **in, const op_test *t) {
+    int64_t split[4] = {2, 3, 2, 2};
+    int perm[4] = {0, 2, 1, 3};
+    rf_tensor *half = rf_slice(c, in[0], 2, 0, 4);                                           /* (2, 3, 4) */
+    rf_tensor *q = rf_permute(c, rf_reshape(c, half, 4, split), perm);                      /* (2, 2, 3, 2) */
+    rf_tensor *k = rf_permute(c, rf_reshape(c, rf_slice(c, in[0], 2, 4, 8), 4, split), perm);
+    rf_tensor *direct = rf_permute(c, rf_reshape(c, rf_mul(c, half, half), 4, split), perm);
+    return rf_add(c, rf_mul(c, q, k), rf_mul(c, direct, in[1]));
+}
 static rf_tensor *b_concat(rf_ctx *c, rf_tensor **in, const op_test *t) {
     rf_tensor *xs[3] = {in[0], in[1], in[2]};
     return rf_concat(c, xs, 3, t->iparam[0]);
@@ -152,6 +164,7 @@ static int make_tests(op_test *t) {
     t[n++] = (op_test){"permute", 2, {IN(3, 2, 3, 4), IN(3, 4, 2, 3)}, b_permute, EXACT, FD};
     t[n++] = (op_test){"slice transpose reshape", 1, {IN(3, 3, 5, 5)}, b_slice_reshape, EXACT, FD};
     t[n++] = (op_test){"head split reshapes", 2, {IN(3, 2, 3, 12), IN(4, 2, 2, 3, 2)}, b_head_split, EXACT, FD};
+    t[n++] = (op_test){"view chains", 2, {IN(3, 2, 3, 8), IN(4, 2, 2, 3, 2)}, b_view_chains, EXACT, FD};
     t[n++] = (op_test){"concat axis 1", 3, {IN(3, 2, 1, 3), IN(3, 2, 4, 3), IN(3, 2, 2, 3)}, b_concat, EXACT, FD, {1}};
     t[n++] = (op_test){"concat axis -1", 3, {IN(2, 3, 1), IN(2, 3, 2), IN(2, 3, 5)}, b_concat, EXACT, FD, {-1}};
     t[n++] = (op_test){"pad2d", 1, {IN(3, 2, 3, 4)}, b_pad, EXACT, FD};

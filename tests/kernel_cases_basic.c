@@ -387,7 +387,9 @@ static float group_mask_wide[40 * 40];
 static void softmax_cases(kcase *cases, int *n, int max) {
     for (int i = 0; i < 12; i++)
         for (int j = 0; j < 12; j++) group_mask[i * 12 + j] = (i / 4 == j / 4 && i != 11) ? 0.0f : -INFINITY;
-    const int64_t shapes[][2] = {{1, 1}, {7, 33}, {96, 300}, {5, 4097}};
+    /* rows of 2 (the deformable attention's weights, split across
+     * threads) and 5: the cpu's short-row loop */
+    const int64_t shapes[][2] = {{1, 1}, {7, 33}, {96, 300}, {5, 4097}, {40000, 2}, {9, 5}};
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
         for (int large = 0; large < 2; large++) {
             kcase *c = kc_new(cases, n, max, "basic", "softmax", launch_softmax, TOL);
@@ -422,7 +424,7 @@ static void softmax_cases(kcase *cases, int *n, int max) {
     kc_add(c, "mask", KC_IN, KC_F32, 40 * 40, 0, 0)->floats = group_mask_wide;
     snprintf(c->desc, sizeof c->desc, "SOFTMAX(rows=80,cols=40,mask=group_detr_4x10,masked_row)");
     /* Rows shorter and longer than a work-group, and one of 1. */
-    const int64_t back[][2] = {{1, 1}, {3, 300}, {37, 300}};
+    const int64_t back[][2] = {{1, 1}, {3, 300}, {37, 300}, {40000, 2}, {9, 5}};
     for (size_t s = 0; s < sizeof back / sizeof back[0]; s++)
         for (int acc = 0; acc < 2; acc++) {
             c = kc_new(cases, n, max, "basic", "softmax_backward", launch_softmax_backward, TOL);

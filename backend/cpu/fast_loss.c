@@ -20,18 +20,26 @@ bool cpu_fast_bce(rf_device *dev, const rf_bce_args *a) {
     return true;
 }
 
+/* dx (+)= dl (pw (s - 1) + nw s), s = sigmoid(x). Accumulation is chosen
+ * outside the loops and each weight's gradient has a loop of its own: with
+ * a select inside, or both softplus in one loop, GCC left the loops scalar
+ * (4-6 ms per million elements against 0.7-2.7). */
 CPU_CLONES static void bce_backward_loop(int64_t n, const float *x, const float *pw, const float *nw, const float *dl,
                                          float *dx, bool acc, float *dpw, float *dnw) {
-    for (int64_t i = 0; i < n; i++) {
-        float s = rf_sigmoidf(x[i]);
-        float g = dl[i] * (pw[i] * (s - 1.0f) + nw[i] * s);
-        dx[i] = acc ? dx[i] + g : g;
-    }
-    if (dpw)
+    if (acc)
         for (int64_t i = 0; i < n; i++) {
-            dpw[i] += dl[i] * rf_softplusf(-x[i]);
-            dnw[i] += dl[i] * rf_softplusf(x[i]);
+            float s = rf_sigmoidf(x[i]);
+            dx[i] = dx[i] + dl[i] * (pw[i] * (s - 1.0f) + nw[i] * s);
         }
+    else
+        for (int64_t i = 0; i < n; i++) {
+            float s = rf_sigmoidf(x[i]);
+            dx[i] = dl[i] * (pw[i] * (s - 1.0f) + nw[i] * s);
+        }
+    if (dpw) {
+        for (int64_t i = 0; i < n; i++) dpw[i] += dl[i] * rf_softplusf(-x[i]);
+        for (int64_t i = 0; i < n; i++) dnw[i] += dl[i] * rf_softplusf(x[i]);
+    }
 }
 
 static void bce_backward_range(void *p, int64_t b, int64_t e) {

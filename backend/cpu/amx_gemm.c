@@ -85,9 +85,9 @@ AVX512 void rf_cpu_amx_pack_a(bool trans, int64_t m, int64_t k, const float *a, 
     }
     /* A is stored k x m: 16 of its rows (steps of k) by 16 columns (rows of
      * op(A)) turn in registers into 16 rows of op(A), 16 steps each. */
-    for (int64_t i0 = 0; i0 < mp; i0 += 16) {
-        __mmask16 cols = first(m - i0);
-        for (int64_t kk = 0; kk < kp; kk += 16) {
+    for (int64_t kk = 0; kk < kp; kk += 16)
+        for (int64_t i0 = 0; i0 < mp; i0 += 16) {
+            __mmask16 cols = first(m - i0);
             __m512 r[16];
             for (int t = 0; t < 16; t++)
                 r[t] = _mm512_maskz_loadu_ps(kk + t < k ? cols : 0, a + (kk + t) * lda + i0);
@@ -95,47 +95,54 @@ AVX512 void rf_cpu_amx_pack_a(bool trans, int64_t m, int64_t k, const float *a, 
             for (int c = 0; c < 16; c++)
                 _mm256_storeu_si256((__m256i *)(dst + (i0 + c) * kp + kk), _mm512_cvtepi32_epi16(bf16_lanes(r[c])));
         }
-    }
 }
 
 /* dst[panel][pair][column][2]: panel = j / 16, pair = kk / 2; each pair of
  * a column one 32-bit word, k's even element in its low half. */
 AVX512 void rf_cpu_amx_pack_b(bool trans, int64_t k, int64_t n, const float *b, int64_t ldb, uint16_t *dst) {
     int64_t kp = round_up(k, TILE_K), np = round_up(n, BLOCK);
-    __m512i across = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-                                        _mm512_set1_epi32(16));
-    for (int64_t panel = 0; panel < np / 16; panel++) {
-        uint32_t *out = (uint32_t *)dst + panel * (kp / 2) * 16;
-        int64_t j0 = panel * 16;
-        if (!trans) {
-            /* Rows 2p and 2p + 1 of B, 16 columns each, interleaved. */
-            __mmask16 cols = first(n - j0);
-            for (int64_t pair = 0; pair < kp / 2; pair++) {
-                int64_t r = 2 * pair;
+    if (!trans) {
+        /* Rows 2p and 2p + 1 of B, 16 columns each, interleaved; the rows
+         * are read whole, in order (a panel at a time walked B's columns
+         * with a row's stride, and waited on memory). */
+        for (int64_t pair = 0; pair < kp / 2; pair++) {
+            int64_t r = 2 * pair;
+            for (int64_t panel = 0; panel < np / 16; panel++) {
+                int64_t j0 = panel * 16;
+                __mmask16 cols = first(n - j0);
                 __m512 lo = _mm512_maskz_loadu_ps(r < k ? cols : 0, b + r * ldb + j0);
                 __m512 hi = _mm512_maskz_loadu_ps(r + 1 < k ? cols : 0, b + (r + 1) * ldb + j0);
                 __m512i word = _mm512_or_si512(bf16_lanes(lo), _mm512_slli_epi32(bf16_lanes(hi), 16));
-                _mm512_storeu_si512(out + pair * 16, word);
+                _mm512_storeu_si512((uint32_t *)dst + panel * (kp / 2) * 16 + pair * 16, word);
             }
-            continue;
         }
-        /* B transposed: column j of op(B) is row j of B; 16 of its pairs
-         * (32 elements of k) become one word each, scattered 16 words apart. */
-        for (int64_t col = 0; col < 16; col++) {
-            int64_t j = j0 + col;
-            for (int64_t pair = 0; pair < kp / 2; pair += 16) {
-                int64_t kk = 2 * pair;
-                __m512i word = _mm512_setzero_si512();
+        return;
+    }
+    for (int64_t panel = 0; panel < np / 16; panel++) {
+        uint32_t *out = (uint32_t *)dst + panel * (kp / 2) * 16;
+        int64_t j0 = panel * 16;
+        /* B transposed: column j of op(B) is row j of B. 32 elements of k
+         * of each of the panel's 16 rows become 16 words (pairs); the 16 x 16
+         * words then turn in registers, so each store writes one pair's
+         * row of the panel (scattering each word to its place cost more than
+         * the whole product on the projector's convolution gradients). */
+        for (int64_t pair = 0; pair < kp / 2; pair += 16) {
+            int64_t kk = 2 * pair;
+            __m512 w[16];
+            for (int64_t col = 0; col < 16; col++) {
+                int64_t j = j0 + col;
+                w[col] = _mm512_setzero_ps();
                 if (j < n) {
                     __m512 x0 = _mm512_maskz_loadu_ps(first(k - kk), b + j * ldb + kk);
                     __m512 x1 = _mm512_maskz_loadu_ps(first(k - kk - 16), b + j * ldb + kk + 16);
                     /* 32 bf16 in order, as 16 words: element 2q in word q's low half. */
                     __m512i h = _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvtepi32_epi16(bf16_lanes(x0))),
                                                    _mm512_cvtepi32_epi16(bf16_lanes(x1)), 1);
-                    word = h;
+                    w[col] = _mm512_castsi512_ps(h);
                 }
-                _mm512_i32scatter_epi32(out + pair * 16 + col, across, word, 4);
             }
+            transpose16(w);
+            for (int q = 0; q < 16; q++) _mm512_storeu_ps((float *)(out + (pair + q) * 16), w[q]);
         }
     }
 }

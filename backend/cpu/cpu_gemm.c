@@ -66,6 +66,7 @@ typedef struct gemm_job {
     float *const *scratch; /* per thread for the AVX-512 GEMM; NULL: OpenBLAS */
     const float *bias;     /* d->bias's first element, or NULL */
     const void *packed_b;  /* op(B) packed once (all columns; bf16 pairs when bf16), or NULL */
+    const void *packed_a;  /* bf16: op(A) packed once for parts that split the columns, or NULL */
     void *const *operands; /* per thread: bf16 operands, packed */
     bool bf16;             /* bf16 pairs, multiplied on AMX or with vdpbf16ps (amx_gemm.h) */
     bool amx;              /* which of the two */
@@ -133,7 +134,10 @@ static void bf16_gemm(const gemm_job *j, int64_t m, int64_t n, const float *a, c
     const rf_gemm_desc *d = j->d;
     int64_t k = d->k;
     uint16_t *pa = operands, *pb = pa + rf_cpu_amx_packed_a_elements(m, k); /* 2 KiB multiples: aligned */
-    rf_cpu_amx_pack_a(d->trans_a, m, k, a, d->lda, pa);
+    if (j->packed_a)
+        pa = (uint16_t *)j->packed_a;
+    else
+        rf_cpu_amx_pack_a(d->trans_a, m, k, a, d->lda, pa);
     if (packed_b)
         pb = (uint16_t *)packed_b;
     else
@@ -264,7 +268,9 @@ static void round_matrices(const rf_device *dev, round_job *r) {
     cpu_parallel_tasks(dev, r->parts, round_rows, r);
 }
 
-/* The handle's memory for rounded operands, grown to `floats`. */
+/* The handle's operand memory shared by all parts of one product, grown to
+ * `floats`: rounded copies (fp16, or bf16 without bf16 products) or a bf16
+ * operand packed once for every part (shared_bf16_operand). */
 static float *rounded_memory(cpu_state *st, size_t floats) {
     if (floats > st->rounded_floats) {
         free(st->rounded);
@@ -341,6 +347,58 @@ static bool operand_memory(const rf_device *dev, size_t bytes) {
     return true;
 }
 
+/* A bf16 operand that every part reads whole, packed once by all threads
+ * into the handle's shared memory: op(B) when the parts split the rows, op(A)
+ * when they split the columns. Each part used to pack it itself, and
+ * packing reads f32 operands from memory: on tiny's training step it cost
+ * more than the tile products. Slices of 32 rows or columns (the packed
+ * blocks' padding) so that no two tasks write one block. */
+typedef struct shared_pack {
+    const rf_gemm_desc *d;
+    const float *src;
+    uint16_t *dst;
+    bool is_a;
+    int64_t slices, length; /* rows of op(A) or columns of op(B) */
+} shared_pack;
+
+#define SHARED_SLICE 32
+
+static void shared_pack_part(void *p, int64_t t, int thread) {
+    (void)thread;
+    const shared_pack *s = p;
+    const rf_gemm_desc *d = s->d;
+    int64_t blocks = (s->length + SHARED_SLICE - 1) / SHARED_SLICE;
+    int64_t i0 = cpu_part_begin(blocks, s->slices, t) * SHARED_SLICE, i1 = cpu_part_begin(blocks, s->slices, t + 1) * SHARED_SLICE;
+    if (i1 > s->length) i1 = s->length;
+    if (i0 >= i1) return;
+    if (s->is_a) {
+        int64_t kp = (int64_t)rf_cpu_amx_packed_a_elements(1, d->k) / SHARED_SLICE; /* k rounded to the tile */
+        rf_cpu_amx_pack_a(d->trans_a, i1 - i0, d->k, s->src + (d->trans_a ? i0 : i0 * d->lda), d->lda,
+                          s->dst + i0 * kp);
+    } else {
+        int64_t kp = (int64_t)rf_cpu_amx_packed_b_elements(d->k, 1) / SHARED_SLICE;
+        rf_cpu_amx_pack_b(d->trans_b, d->k, i1 - i0, s->src + (d->trans_b ? i0 * d->ldb : i0), d->ldb,
+                          s->dst + i0 * kp);
+    }
+}
+
+static bool shared_bf16_operand(const rf_device *dev, cpu_state *st, gemm_job *j) {
+    const rf_gemm_desc *d = j->d;
+    shared_pack s = {d, j->split == 2 ? j->a : j->b, NULL, j->split == 2, 0, j->split == 2 ? d->m : d->n};
+    size_t elements = s.is_a ? rf_cpu_amx_packed_a_elements(d->m, d->k) : rf_cpu_amx_packed_b_elements(d->k, d->n);
+    float *memory = rounded_memory(st, (elements + 1) / 2);
+    if (!memory) return false; /* each part packs its own, as before */
+    s.dst = (uint16_t *)memory;
+    int64_t blocks = (s.length + SHARED_SLICE - 1) / SHARED_SLICE;
+    s.slices = blocks < rf_cpu_pool_threads(st->pool) ? blocks : rf_cpu_pool_threads(st->pool);
+    cpu_parallel_tasks(dev, s.slices, shared_pack_part, &s);
+    if (s.is_a)
+        j->packed_a = s.dst;
+    else
+        j->packed_b = s.dst;
+    return true;
+}
+
 /* Splits the product into parts for the device's threads and runs them. */
 static void run_gemm(const rf_device *dev, cpu_state *st, gemm_job *j, bool own) {
     const rf_gemm_desc *d = j->d;
@@ -364,6 +422,7 @@ static void run_gemm(const rf_device *dev, cpu_state *st, gemm_job *j, bool own)
         }
     }
     if (j->parts == 1) j->split = 0;
+    if (j->bf16 && j->split != 0 && !(j->split == 1 && j->packed_b)) shared_bf16_operand(dev, st, j);
     if (own) j->scratch = st->gemm_scratch;
     cpu_parallel_tasks(dev, j->parts, gemm_part, j);
 }

@@ -39,7 +39,7 @@ typedef struct cpu_state {
     bool own_gemm;         /* fast_gemm.c's AVX-512 GEMM instead of OpenBLAS */
     rf_cpu_bf16_products bf16_products; /* how bf16 products run (cpu_backend.h) */
     float **gemm_scratch;  /* packing memory per pool thread, allocated on first use */
-    float *rounded;        /* fp16 (and bf16 without AMX) operands rounded into f32 (cpu_gemm.c) */
+    float *rounded;        /* operands shared by a product's parts: rounded f32 copies, or packed bf16 (cpu_gemm.c) */
     size_t rounded_floats;
     char gemm_name[128];   /* rf_cpu_gemm_name */
     cpu_packed_weight *packed; /* packed weights, `n_packed` of `packed_cap` */

@@ -230,12 +230,42 @@ static void grad_add_binary(rf_ctx *ctx, rf_tensor *x, rf_binary_op op, rf_tenso
     grad_add(ctx, x, binary_temp(ctx, op, p, q, y), true);
 }
 
+/* Whether y = a + b may hand dy to both inputs as their gradient, with no
+ * copy: both gradients are still empty, neither input is a leaf (leaves'
+ * gradients outlive the step), and no node between b's producer and this
+ * add reads a or b. Then every later write into a's gradient comes after
+ * b's producer has read b's, the only read it gets. A residual block's add
+ * is the usual case: it copied the residual stream's gradient once per
+ * block, and kept the copy to the end of the step. */
+static bool add_shares_gradient(const rf_ctx *ctx, const rf_node *node, const rf_tensor *a, const rf_tensor *b,
+                                const rf_tensor *dy) {
+    if (a == b || a->grad || b->grad || !a->producer || !b->producer || !rf_tensor_is_contiguous(dy)) return false;
+    int64_t n = rf_tensor_numel(dy);
+    if (rf_tensor_numel(a) != n || rf_tensor_numel(b) != n || a->ndim != dy->ndim || b->ndim != dy->ndim) return false;
+    for (int i = 0; i < dy->ndim; i++)
+        if (a->shape[i] != dy->shape[i] || b->shape[i] != dy->shape[i]) return false;
+    size_t at = ctx->tape_len;
+    while (at > 0 && ctx->tape[at - 1] != node) at--;
+    for (size_t j = at - 1; at > 0 && j-- > 0;) {
+        const rf_node *other = ctx->tape[j];
+        for (int k = 0; k < other->n_in; k++)
+            if (other->in[k] == a || other->in[k] == b) return false;
+        if (other == b->producer) return true;
+    }
+    return false;
+}
+
 static void binary_backward(rf_ctx *ctx, rf_node *node) {
     const binary_params *p = node->params;
     rf_tensor *a = node->in[0], *b = node->in[1], *y = node->out, *dy = y->grad;
     switch (p->op) {
     case RF_BINARY_ADD:
-        grad_add(ctx, a, dy, false);
+        if (a->requires_grad && b->requires_grad && add_shares_gradient(ctx, node, a, b, dy)) {
+            grad_take(ctx, a, dy);
+            grad_take(ctx, b, dy);
+            break;
+        }
+        grad_add(ctx, a, dy, !b->requires_grad);
         grad_add(ctx, b, dy, true);
         break;
     case RF_BINARY_SUB:

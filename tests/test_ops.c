@@ -76,6 +76,19 @@ static rf_tensor *b_view_chains(rf_ctx *c, rf_tensor **in, const op_test *t) {
     rf_tensor *direct = rf_permute(c, rf_reshape(c, rf_mul(c, half, half), 4, split), perm);
     return rf_add(c, rf_mul(c, q, k), rf_mul(c, direct, in[1]));
 }
+/* Residual adds, which hand their gradient to both inputs
+ * (add_shares_gradient in core/ops.c), beside adds that must copy it: one
+ * whose other input's producer reads this input, one whose input is read
+ * again between the other's producer and the add. */
+static rf_tensor *b_residuals(rf_ctx *c, rf_tensor **in, const op_test *t) {
+    rf_tensor *h = rf_linear(c, in[0], in[1], NULL);
+    rf_tensor *y = rf_add(c, h, rf_gelu(c, rf_linear(c, h, in[2], NULL)));
+    y = rf_add(c, y, rf_gelu(c, rf_linear(c, y, in[2], NULL)));
+    rf_tensor *z = rf_add(c, y, rf_gelu(c, y));
+    rf_tensor *branch = rf_gelu(c, rf_linear(c, z, in[2], NULL));
+    rf_tensor *square = rf_mul(c, z, z);
+    return rf_add(c, rf_add(c, z, branch), square);
+}
 static rf_tensor *b_concat(rf_ctx *c, rf_tensor **in, const op_test *t) {
     rf_tensor *xs[3] = {in[0], in[1], in[2]};
     return rf_concat(c, xs, 3, t->iparam[0]);
@@ -174,6 +187,9 @@ static int make_tests(op_test *t) {
     t[n++] = (op_test){"attention group mask", 4,
                        {IN(4, 1, 2, 6, 4), IN(4, 1, 2, 6, 4), IN(4, 1, 2, 6, 3), {.ndim = 2, .shape = {6, 6}, .values = group_mask}},
                        b_attention, GEMM, FD};
+    op_test res = {"residual adds", 3, {IN(2, 6, 8), IN(2, 8, 8), IN(2, 8, 8)}, b_residuals, GEMM, FD};
+    for (int i = 1; i < 3; i++) res.in[i].lo = -0.35f, res.in[i].hi = 0.35f; /* float differences stay honest */
+    t[n++] = res;
     t[n++] = (op_test){"mlp", 5, {IN(2, 6, 8), IN(2, 16, 8), IN(1, 16), IN(2, 3, 16), IN(1, 3)}, b_mlp, GEMM, FD};
     return n;
 }

@@ -382,12 +382,12 @@ static void shared_pack_part(void *p, int64_t t, int thread) {
     }
 }
 
-static bool shared_bf16_operand(const rf_device *dev, cpu_state *st, gemm_job *j) {
+static void shared_bf16_operand(const rf_device *dev, cpu_state *st, gemm_job *j) {
     const rf_gemm_desc *d = j->d;
     shared_pack s = {d, j->split == 2 ? j->a : j->b, NULL, j->split == 2, 0, j->split == 2 ? d->m : d->n};
     size_t elements = s.is_a ? rf_cpu_amx_packed_a_elements(d->m, d->k) : rf_cpu_amx_packed_b_elements(d->k, d->n);
     float *memory = rounded_memory(st, (elements + 1) / 2);
-    if (!memory) return false; /* each part packs its own, as before */
+    if (!memory) return; /* each part packs its own, as before */
     s.dst = (uint16_t *)memory;
     int64_t blocks = (s.length + SHARED_SLICE - 1) / SHARED_SLICE;
     s.slices = blocks < rf_cpu_pool_threads(st->pool) ? blocks : rf_cpu_pool_threads(st->pool);
@@ -396,7 +396,6 @@ static bool shared_bf16_operand(const rf_device *dev, cpu_state *st, gemm_job *j
         j->packed_a = s.dst;
     else
         j->packed_b = s.dst;
-    return true;
 }
 
 /* Splits the product into parts for the device's threads and runs them. */

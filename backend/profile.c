@@ -54,13 +54,36 @@ rf_status rf_kernel_profiled(rf_device *dev, rf_kernel_slot slot, const void *ar
     return finish(dev, (int)slot, t0, launches0, bytes, flops, rf_kernel_run(dev, slot, args));
 }
 
+/* The row of d's shape (a new one while there is room, else the shared one). */
+static rf_kernel_stats *shape_row(struct rf_profile *p, const rf_gemm_desc *d) {
+    for (int i = 0; i < p->shapes; i++) {
+        rf_gemm_shape_stats *r = &p->shape[i];
+        if (r->m == d->m && r->n == d->n && r->k == d->k && r->batch == d->batch && r->trans_a == d->trans_a &&
+            r->trans_b == d->trans_b && r->compute == (int)d->compute)
+            return &r->stats;
+    }
+    if (p->shapes == RF_PROFILE_GEMM_SHAPES) return &p->other_shapes;
+    rf_gemm_shape_stats *r = &p->shape[p->shapes++];
+    *r = (rf_gemm_shape_stats){d->m, d->n, d->k, d->batch, d->trans_a, d->trans_b, (int)d->compute, {0}};
+    return &r->stats;
+}
+
 rf_status rf_gemm_profiled(rf_device *dev, const rf_gemm_desc *d) {
     RF_TRY(quiet_sync(dev));
     double m = (double)d->m, n = (double)d->n, k = (double)d->k, b = (double)d->batch;
     double bytes = 4.0 * (m * k * (d->stride_a ? b : 1) + k * n * (d->stride_b ? b : 1) + m * n * b * (d->beta != 0 ? 2 : 1));
     uint64_t launches0 = dev->counters.kernel_launches;
+    rf_kernel_stats before = dev->profile->kernel[RF_PROFILE_GEMM];
     double t0 = now();
-    return finish(dev, RF_PROFILE_GEMM, t0, launches0, bytes, 2.0 * m * n * k * b, rf_gemm_run(dev, d));
+    rf_status s = finish(dev, RF_PROFILE_GEMM, t0, launches0, bytes, 2.0 * m * n * k * b, rf_gemm_run(dev, d));
+    const rf_kernel_stats *after = &dev->profile->kernel[RF_PROFILE_GEMM];
+    rf_kernel_stats *row = shape_row(dev->profile, d);
+    row->calls++;
+    row->launches += after->launches - before.launches;
+    row->seconds += after->seconds - before.seconds;
+    row->bytes += bytes;
+    row->flops += after->flops - before.flops;
+    return s;
 }
 
 /* ---- compulsory traffic and arithmetic ------------------------------------------ */
@@ -251,6 +274,48 @@ void rf_kernel_cost(rf_kernel_slot slot, const void *args, double *bytes, double
     *flops = f;
 }
 
+static void print_gemm_shapes(const struct rf_profile *p, FILE *out) {
+    if (!p->shapes) return;
+    int order[RF_PROFILE_GEMM_SHAPES];
+    for (int i = 0; i < p->shapes; i++) order[i] = i;
+    for (int i = 1; i < p->shapes; i++) /* longest total time first */
+        for (int j = i; j > 0 && p->shape[order[j]].stats.seconds > p->shape[order[j - 1]].stats.seconds; j--) {
+            int t = order[j];
+            order[j] = order[j - 1];
+            order[j - 1] = t;
+        }
+    double all = p->kernel[RF_PROFILE_GEMM].seconds > 0 ? p->kernel[RF_PROFILE_GEMM].seconds : 1e-12;
+    fprintf(out, "  gemm by shape (C m x n, k; batch; op(A), op(B) transposed; precision), longest first:\n");
+    fprintf(out, "    %-34s %8s %10s %6s %9s\n", "shape", "calls", "time ms", "%", "GFLOP/s");
+    /* The longest rows, then all the others in one. */
+    enum { SHOWN = 20 };
+    rf_kernel_stats rest = p->other_shapes;
+    int rest_shapes = p->shapes == RF_PROFILE_GEMM_SHAPES && rest.calls ? 1 : 0;
+    for (int i = SHOWN; i < p->shapes; i++) {
+        const rf_kernel_stats *s = &p->shape[order[i]].stats;
+        rest.calls += s->calls, rest.launches += s->launches, rest.seconds += s->seconds;
+        rest.bytes += s->bytes, rest.flops += s->flops;
+        rest_shapes++;
+    }
+    int shown = p->shapes < SHOWN ? p->shapes : SHOWN;
+    for (int i = 0; i <= shown; i++) {
+        const rf_kernel_stats *s = i < shown ? &p->shape[order[i]].stats : &rest;
+        if (!s->calls) continue;
+        char name[64];
+        if (i < shown) {
+            const rf_gemm_shape_stats *r = &p->shape[order[i]];
+            snprintf(name, sizeof name, "%lldx%lld k%lld b%lld %c%c %s", (long long)r->m, (long long)r->n, (long long)r->k,
+                     (long long)r->batch, r->trans_a ? 'T' : 'N', r->trans_b ? 'T' : 'N',
+                     rf_precision_name((rf_precision)r->compute));
+        } else {
+            snprintf(name, sizeof name, "%s%d other shapes", p->shapes == RF_PROFILE_GEMM_SHAPES ? ">= " : "", rest_shapes);
+        }
+        double sec = s->seconds > 0 ? s->seconds : 1e-12;
+        fprintf(out, "    %-34s %8llu %10.2f %6.1f %9.2f\n", name, (unsigned long long)s->calls, s->seconds * 1e3,
+                100.0 * s->seconds / all, s->flops / sec / 1e9);
+    }
+}
+
 void rf_device_profile_print(const rf_device *dev, FILE *out) {
     if (!dev->profile) return;
     const rf_kernel_stats *k = dev->profile->kernel;
@@ -282,6 +347,7 @@ void rf_device_profile_print(const rf_device *dev, FILE *out) {
                 (unsigned long long)s->launches, s->seconds * 1e3, total.seconds > 0 ? 100.0 * s->seconds / total.seconds : 0,
                 s->bytes / 1e6, s->flops / 1e9, s->bytes / sec / 1e9, s->flops / sec / 1e9);
     }
+    print_gemm_shapes(dev->profile, out);
 }
 
 /* ---- per step ------------------------------------------------------------------- */

@@ -24,14 +24,28 @@ typedef struct rf_kernel_stats {
     double seconds, bytes, flops;
 } rf_kernel_stats;
 
+/* GEMM time by problem shape: which products are slow, not only that GEMM is. */
+#define RF_PROFILE_GEMM_SHAPES 48 /* distinct shapes kept; the rest share one row */
+
+typedef struct rf_gemm_shape_stats {
+    int64_t m, n, k, batch;
+    bool trans_a, trans_b;
+    int compute; /* rf_precision */
+    rf_kernel_stats stats;
+} rf_gemm_shape_stats;
+
 struct rf_profile {
     rf_kernel_stats kernel[RF_SLOT_COUNT + 1];
+    rf_gemm_shape_stats shape[RF_PROFILE_GEMM_SHAPES];
+    int shapes;
+    rf_kernel_stats other_shapes;
 };
 
 /* Turns the profile on (zeroed) or off (discarded). */
 rf_status rf_device_set_profiling(rf_device *dev, bool on);
 void rf_device_profile_reset(rf_device *dev);
-/* One row per kernel that ran, longest total time first, and the totals. */
+/* One row per kernel that ran, longest total time first, and the totals;
+ * then GEMM by shape, longest first. */
 void rf_device_profile_print(const rf_device *dev, FILE *out);
 
 /* What one training (or inference) step asks of the device, from its

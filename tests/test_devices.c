@@ -3,7 +3,12 @@
  * counters that prove isolation, and error records. */
 #include <stdint.h>
 
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "backend/backend.h"
+#include "backend/profile.h"
 #include "backend/status.h"
 #include "test_util.h"
 
@@ -197,6 +202,69 @@ done:
     rf_device_close(b);
 }
 
+/* The profile's GEMM rows by shape: one row per shape with its calls, and
+ * shapes beyond what it keeps folded into one row, none lost. */
+static void test_profile_shapes(const char *name) {
+    rf_device *dev = NULL;
+    CHECK_OK(rf_device_open(name, &dev));
+    if (!dev) return;
+    rf_buffer *x = NULL, *y = NULL, *z = NULL;
+    CHECK_OK(rf_buffer_alloc(dev, 64 * 64 * sizeof(float), &x));
+    CHECK_OK(rf_buffer_alloc(dev, 64 * 64 * sizeof(float), &y));
+    CHECK_OK(rf_buffer_alloc(dev, 64 * 64 * sizeof(float), &z));
+    CHECK_OK(rf_buffer_fill_u32(x, 0, 64 * 64, 0x3f800000u));
+    CHECK_OK(rf_buffer_fill_u32(y, 0, 64 * 64, 0x3f800000u));
+    CHECK_OK(rf_device_set_profiling(dev, true));
+    rf_gemm_desc d = {.m = 16, .n = 16, .k = 16, .alpha = 1, .a = x, .lda = 16, .b = y, .ldb = 16, .c = z, .ldc = 16, .batch = 1};
+    CHECK_OK(rf_gemm(dev, &d));
+    rf_gemm_desc t = {.m = 8, .n = 12, .k = 16, .alpha = 1, .a = x, .lda = 16, .b = y, .ldb = 16, .c = z, .ldc = 12,
+                      .batch = 1, .trans_b = true};
+    CHECK_OK(rf_gemm(dev, &t));
+    CHECK_OK(rf_gemm(dev, &t));
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    rf_device_profile_print(dev, f);
+    fclose(f);
+    const char *row = text ? strstr(text, "8x12 k16 b1 NT f32") : NULL;
+    unsigned long long calls = 0;
+    CHECK(row && sscanf(row + strlen("8x12 k16 b1 NT f32"), "%llu", &calls) == 1 && calls == 2,
+          "%s: the 8x12 shape's row (2 calls): %s", name, text ? text : "(nothing)");
+    CHECK(text && strstr(text, "16x16 k16 b1 NN f32"), "%s: no row for the 16x16 shape: %s", name, text ? text : "");
+    free(text);
+    /* More shapes than the profile keeps: the rest share a row. */
+    rf_device_profile_reset(dev);
+    int shapes = RF_PROFILE_GEMM_SHAPES + 5;
+    for (int m = 1; m <= shapes; m++) {
+        rf_gemm_desc e = {.m = m, .n = 4, .k = 4, .alpha = 1, .a = x, .lda = 4, .b = y, .ldb = 4, .c = z, .ldc = 4, .batch = 1};
+        CHECK_OK(rf_gemm(dev, &e));
+    }
+    f = open_memstream(&text, &len);
+    rf_device_profile_print(dev, f);
+    fclose(f);
+    /* Rows are "    <shape, 34 wide> <calls> ...", after a header row. */
+    unsigned long long listed = 0, folded = 0;
+    const char *line = text ? strstr(text, "gemm by shape") : NULL;
+    while (line && (line = strchr(line, '\n')) && strncmp(++line, "    ", 4) == 0) {
+        unsigned long long c = 0;
+        const char *eol = strchr(line, '\n'), *other = strstr(line, "other shapes");
+        if (strlen(line) < 38 || sscanf(line + 38, "%llu", &c) != 1) continue; /* the header */
+        if (other && (!eol || other < eol))
+            folded += c;
+        else
+            listed += c;
+    }
+    CHECK(listed + folded == (unsigned long long)shapes && folded > 0,
+          "%s: %d one-call shapes printed as %llu listed + %llu folded: %s", name, shapes, listed, folded,
+          text ? text : "");
+    free(text);
+    CHECK_OK(rf_device_set_profiling(dev, false));
+    rf_buffer_free(x);
+    rf_buffer_free(y);
+    rf_buffer_free(z);
+    rf_device_close(dev);
+}
+
 /* A memory limit refuses what would exceed it, naming the device and sizes. */
 static void test_memory_limit(const char *name) {
     rf_device_options opts = {.memory_limit_bytes = 1 << 20};
@@ -249,6 +317,7 @@ int main(void) {
     int n = test_device_names(names, 16);
     for (int i = 0; i < n; i++) test_memory(names[i]);
     for (int i = 0; i < n; i++) test_memory_limit(names[i]);
+    for (int i = 0; i < n; i++) test_profile_shapes(names[i]);
     /* Isolation between every ordered pair of listed devices. */
     for (int i = 0; i < n; i++)
         for (int j = 0; j < n; j++)

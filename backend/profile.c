@@ -288,7 +288,7 @@ static void print_gemm_shapes(const struct rf_profile *p, FILE *out) {
     fprintf(out, "  gemm by shape (C m x n, k; batch; op(A), op(B) transposed; precision), longest first:\n");
     fprintf(out, "    %-34s %8s %10s %6s %9s\n", "shape", "calls", "time ms", "%", "GFLOP/s");
     /* The longest rows, then all the others in one. */
-    enum { SHOWN = 20 };
+    enum { SHOWN = 24 };
     rf_kernel_stats rest = p->other_shapes;
     int rest_shapes = p->shapes == RF_PROFILE_GEMM_SHAPES && rest.calls ? 1 : 0;
     for (int i = SHOWN; i < p->shapes; i++) {

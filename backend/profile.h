@@ -25,7 +25,7 @@ typedef struct rf_kernel_stats {
 } rf_kernel_stats;
 
 /* GEMM time by problem shape: which products are slow, not only that GEMM is. */
-#define RF_PROFILE_GEMM_SHAPES 256 /* distinct shapes kept (a nano training step has ~80); the rest share one row */
+#define RF_PROFILE_GEMM_SHAPES 256 /* distinct shapes kept (a nano training step has 64); the rest share one row */
 
 typedef struct rf_gemm_shape_stats {
     int64_t m, n, k, batch;

@@ -33,15 +33,21 @@ static double now(void) {
  * run's counters. */
 static rf_status quiet_sync(rf_device *dev) { return dev->ops->synchronize(dev); }
 
-static rf_status finish(rf_device *dev, int row, double t0, uint64_t launches0, double bytes, double flops,
-                        rf_status s) {
+static void add_stats(rf_kernel_stats *to, const rf_kernel_stats *s) {
+    to->calls += s->calls;
+    to->launches += s->launches;
+    to->seconds += s->seconds;
+    to->bytes += s->bytes;
+    to->flops += s->flops;
+}
+
+/* Charges one call to the kernel's row, and to `also` when given (GEMM's shape row). */
+static rf_status finish(rf_device *dev, int row, rf_kernel_stats *also, double t0, uint64_t launches0, double bytes,
+                        double flops, rf_status s) {
     if (s == RF_OK) s = quiet_sync(dev);
-    rf_kernel_stats *k = &dev->profile->kernel[row];
-    k->calls++;
-    k->launches += dev->counters.kernel_launches - launches0;
-    k->seconds += now() - t0;
-    k->bytes += bytes;
-    k->flops += flops;
+    rf_kernel_stats call = {1, dev->counters.kernel_launches - launches0, now() - t0, bytes, flops};
+    add_stats(&dev->profile->kernel[row], &call);
+    if (also) add_stats(also, &call);
     return s;
 }
 
@@ -51,7 +57,7 @@ rf_status rf_kernel_profiled(rf_device *dev, rf_kernel_slot slot, const void *ar
     rf_kernel_cost(slot, args, &bytes, &flops);
     uint64_t launches0 = dev->counters.kernel_launches;
     double t0 = now();
-    return finish(dev, (int)slot, t0, launches0, bytes, flops, rf_kernel_run(dev, slot, args));
+    return finish(dev, (int)slot, NULL, t0, launches0, bytes, flops, rf_kernel_run(dev, slot, args));
 }
 
 /* The row of d's shape (a new one while there is room, else the shared one). */
@@ -72,18 +78,10 @@ rf_status rf_gemm_profiled(rf_device *dev, const rf_gemm_desc *d) {
     RF_TRY(quiet_sync(dev));
     double m = (double)d->m, n = (double)d->n, k = (double)d->k, b = (double)d->batch;
     double bytes = 4.0 * (m * k * (d->stride_a ? b : 1) + k * n * (d->stride_b ? b : 1) + m * n * b * (d->beta != 0 ? 2 : 1));
+    rf_kernel_stats *shape = shape_row(dev->profile, d);
     uint64_t launches0 = dev->counters.kernel_launches;
-    rf_kernel_stats before = dev->profile->kernel[RF_PROFILE_GEMM];
     double t0 = now();
-    rf_status s = finish(dev, RF_PROFILE_GEMM, t0, launches0, bytes, 2.0 * m * n * k * b, rf_gemm_run(dev, d));
-    const rf_kernel_stats *after = &dev->profile->kernel[RF_PROFILE_GEMM];
-    rf_kernel_stats *row = shape_row(dev->profile, d);
-    row->calls++;
-    row->launches += after->launches - before.launches;
-    row->seconds += after->seconds - before.seconds;
-    row->bytes += bytes;
-    row->flops += after->flops - before.flops;
-    return s;
+    return finish(dev, RF_PROFILE_GEMM, shape, t0, launches0, bytes, 2.0 * m * n * k * b, rf_gemm_run(dev, d));
 }
 
 /* ---- compulsory traffic and arithmetic ------------------------------------------ */
@@ -274,16 +272,24 @@ void rf_kernel_cost(rf_kernel_slot slot, const void *args, double *bytes, double
     *flops = f;
 }
 
-static void print_gemm_shapes(const struct rf_profile *p, FILE *out) {
-    if (!p->shapes) return;
-    int order[RF_PROFILE_GEMM_SHAPES];
-    for (int i = 0; i < p->shapes; i++) order[i] = i;
-    for (int i = 1; i < p->shapes; i++) /* longest total time first */
-        for (int j = i; j > 0 && p->shape[order[j]].stats.seconds > p->shape[order[j - 1]].stats.seconds; j--) {
+/* order[0..n) (indices of rows `stride` bytes apart from `first`) sorted
+ * longest total time first. */
+static void longest_first(int *order, int n, const rf_kernel_stats *first, size_t stride) {
+#define SECONDS(i) ((const rf_kernel_stats *)((const char *)first + (size_t)(i) * stride))->seconds
+    for (int i = 1; i < n; i++)
+        for (int j = i; j > 0 && SECONDS(order[j]) > SECONDS(order[j - 1]); j--) {
             int t = order[j];
             order[j] = order[j - 1];
             order[j - 1] = t;
         }
+#undef SECONDS
+}
+
+static void print_gemm_shapes(const struct rf_profile *p, FILE *out) {
+    if (!p->shapes) return;
+    int order[RF_PROFILE_GEMM_SHAPES];
+    for (int i = 0; i < p->shapes; i++) order[i] = i;
+    longest_first(order, p->shapes, &p->shape[0].stats, sizeof p->shape[0]);
     double all = p->kernel[RF_PROFILE_GEMM].seconds > 0 ? p->kernel[RF_PROFILE_GEMM].seconds : 1e-12;
     fprintf(out, "  gemm by shape (C m x n, k; batch; op(A), op(B) transposed; precision), longest first:\n");
     fprintf(out, "    %-34s %8s %10s %6s %9s\n", "shape", "calls", "time ms", "%", "GFLOP/s");
@@ -291,12 +297,7 @@ static void print_gemm_shapes(const struct rf_profile *p, FILE *out) {
     enum { SHOWN = 24 };
     rf_kernel_stats rest = p->other_shapes;
     int rest_shapes = p->shapes == RF_PROFILE_GEMM_SHAPES && rest.calls ? 1 : 0;
-    for (int i = SHOWN; i < p->shapes; i++) {
-        const rf_kernel_stats *s = &p->shape[order[i]].stats;
-        rest.calls += s->calls, rest.launches += s->launches, rest.seconds += s->seconds;
-        rest.bytes += s->bytes, rest.flops += s->flops;
-        rest_shapes++;
-    }
+    for (int i = SHOWN; i < p->shapes; i++, rest_shapes++) add_stats(&rest, &p->shape[order[i]].stats);
     int shown = p->shapes < SHOWN ? p->shapes : SHOWN;
     for (int i = 0; i <= shown; i++) {
         const rf_kernel_stats *s = i < shown ? &p->shape[order[i]].stats : &rest;
@@ -322,20 +323,9 @@ void rf_device_profile_print(const rf_device *dev, FILE *out) {
     int order[RF_SLOT_COUNT + 1], n = 0;
     for (int i = 0; i <= RF_SLOT_COUNT; i++)
         if (k[i].calls) order[n++] = i;
-    for (int i = 1; i < n; i++) /* longest total time first */
-        for (int j = i; j > 0 && k[order[j]].seconds > k[order[j - 1]].seconds; j--) {
-            int t = order[j];
-            order[j] = order[j - 1];
-            order[j - 1] = t;
-        }
+    longest_first(order, n, k, sizeof *k);
     rf_kernel_stats total = {0};
-    for (int i = 0; i < n; i++) {
-        total.calls += k[order[i]].calls;
-        total.launches += k[order[i]].launches;
-        total.seconds += k[order[i]].seconds;
-        total.bytes += k[order[i]].bytes;
-        total.flops += k[order[i]].flops;
-    }
+    for (int i = 0; i < n; i++) add_stats(&total, &k[order[i]]);
     fprintf(out, "kernel profile of %s (each call timed between device synchronizations)\n", dev->info.name);
     fprintf(out, "  %-22s %8s %9s %10s %6s %10s %10s %9s %9s\n", "kernel", "calls", "launches", "time ms", "%",
             "MB moved", "GFLOP", "GB/s", "GFLOP/s");

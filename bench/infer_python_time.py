@@ -34,6 +34,16 @@ except Exception as e:  # noqa: BLE001
     sys.exit(77)
 
 
+def export_onnx(model, res, path):
+    """The model as RF-DETR's exporter writes it (its export mode: tensor
+    input, (boxes, logits) outputs), opset 17, any batch."""
+    model.export()
+    with torch.no_grad():
+        torch.onnx.export(model, (torch.randn(1, 3, res, res),), path, input_names=["input"],
+                          output_names=["dets", "labels"], opset_version=17, dynamo=False,
+                          dynamic_axes={"input": {0: "batch"}, "dets": {0: "batch"}, "labels": {0: "batch"}})
+
+
 def timed(fn, runs, warmup=3):
     for _ in range(warmup):
         fn()
@@ -75,12 +85,8 @@ def main():
     try:
         import onnxruntime as ort
 
-        model.export()  # RF-DETR's export mode: tensor inputs, (boxes, logits) outputs
         path = os.path.join(a.out, a.size + ".onnx")
-        with torch.no_grad():
-            torch.onnx.export(model, (torch.randn(1, 3, res, res),), path, input_names=["input"],
-                              output_names=["dets", "labels"], opset_version=17, dynamo=False,
-                              dynamic_axes={"input": {0: "batch"}, "dets": {0: "batch"}, "labels": {0: "batch"}})
+        export_onnx(model, res, path)
         result["onnxruntime"] = ort.__version__
         for t in threads:
             so = ort.SessionOptions()

@@ -7,7 +7,7 @@ its matrix products with the shapes it saw.
                                  [--threads 1] [--runs 8]
 
 The model is the rfdetr package's (random weights, the same construction
-as bench/infer_python_time.py), exported the same way. A developer's tool:
+as bench/infer_python_time.py), exported by its export_onnx. A developer's tool:
 exit 77 when torch, onnx or onnxruntime cannot be imported.
 """
 
@@ -22,11 +22,13 @@ from collections import defaultdict
 
 warnings.filterwarnings("ignore")
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 try:
     import onnxruntime as ort
     import torch
 
     import model_reference as ref
+    from infer_python_time import export_onnx
 except Exception as e:  # noqa: BLE001 - any missing piece means: skip
     print(f"ort_profile.py: skipped ({e})", file=sys.stderr)
     sys.exit(77)
@@ -61,14 +63,10 @@ def main():
     torch.manual_seed(0)
     cfg, model = ref.build(a.size, a.resolution)
     model.eval()
-    model.export()
     res = cfg["resolution"]
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, a.size + ".onnx")
-        with torch.no_grad():
-            torch.onnx.export(model, (torch.randn(1, 3, res, res),), path, input_names=["input"],
-                              output_names=["dets", "labels"], opset_version=17, dynamo=False,
-                              dynamic_axes={"input": {0: "batch"}, "dets": {0: "batch"}, "labels": {0: "batch"}})
+        export_onnx(model, res, path)
         so = ort.SessionOptions()
         so.intra_op_num_threads = a.threads
         so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL

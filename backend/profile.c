@@ -345,8 +345,11 @@ void rf_device_profile_print(const rf_device *dev, FILE *out) {
 #define STEP_FIELDS(X) X(kernel_launches) X(gemm_calls) X(uploads) X(bytes_uploaded) X(downloads) X(bytes_downloaded) \
     X(synchronizations) X(host_fallbacks)
 
-void rf_step_profile_add(rf_step_profile *p, const rf_device_counters *before, const rf_device_counters *after) {
+void rf_step_profile_add(rf_step_profile *p, const rf_device_counters *before, const rf_device_counters *after,
+                         uint64_t activation_peak) {
     p->steps++;
+    p->max.bytes_peak = after->bytes_peak;
+    if (activation_peak > p->activation_peak) p->activation_peak = activation_peak;
 #define ADD(field)                                                                                                  \
     {                                                                                                               \
         uint64_t d = after->field - before->field;                                                                  \
@@ -364,4 +367,6 @@ void rf_step_profile_print(const rf_step_profile *p, const char *device_name, FI
 #define ROW(field) fprintf(out, "  %-18s %14.1f %12llu\n", #field, (double)p->sum.field / n, (unsigned long long)p->max.field);
     STEP_FIELDS(ROW)
 #undef ROW
+    fprintf(out, "  peak device memory %.1f MB; a step's activations and gradients at their peak %.1f MB\n",
+            p->max.bytes_peak / 1e6, p->activation_peak / 1e6);
 }

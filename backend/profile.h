@@ -54,9 +54,12 @@ void rf_device_profile_print(const rf_device *dev, FILE *out);
 typedef struct rf_step_profile {
     uint64_t steps;
     rf_device_counters sum, max;
+    uint64_t activation_peak; /* bytes: the largest step's activations and gradients (its context's arena) */
 } rf_step_profile;
 
-void rf_step_profile_add(rf_step_profile *p, const rf_device_counters *before, const rf_device_counters *after);
+/* `activation_peak`: rf_ctx_arena_peak_bytes of the step's context. */
+void rf_step_profile_add(rf_step_profile *p, const rf_device_counters *before, const rf_device_counters *after,
+                         uint64_t activation_peak);
 void rf_step_profile_print(const rf_step_profile *p, const char *device_name, FILE *out);
 
 /* Compulsory bytes and FLOPs of one call of `slot` with `args`. */

@@ -162,7 +162,8 @@ int cli_cmd_train(int argc, char **argv) {
          "f32 (default), bf16 or fp16: the precision of matrix products, forward and backward (weights, AdamW, "
          "EMA and losses stay f32; fp16 scales the loss dynamically and skips steps whose gradients overflow)"},
         {"--profile", CLI_FLAG, &profile, NULL,
-         "print each kernel's launches, time, bytes and FLOPs and each step's device traffic (syncs after every kernel: slower)"},
+         "print each kernel's launches, time, bytes and FLOPs, each step's device traffic and the peak device memory "
+         "(syncs after every kernel: slower)"},
         {"--cpu-threads", CLI_INT, &cpu_threads, "N", "threads of a cpu device (default: every core)"},
         {"--comm-timeout", CLI_DOUBLE, &comm_timeout, "S",
          "seconds a device or MPI rank may keep the others waiting before the run stops naming it (default 60; "

@@ -97,6 +97,7 @@ static void grad_take(rf_ctx *ctx, rf_tensor *x, rf_tensor *g) {
         for (int i = 0; i < x->ndim; i++) t->shape[i] = x->shape[i];
         rf_tensor_set_contiguous_strides(t);
         x->grad = t;
+        rf_grad_refer(t);
         return;
     }
     int64_t n = rf_tensor_numel(x);

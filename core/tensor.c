@@ -76,16 +76,38 @@ rf_status rf_tensor_download(const rf_tensor *t, void *host) {
 }
 
 /* ---- device arena --------------------------------------------------------------
- * Chunks of device memory handed out by bumping an offset; reset rewinds all
- * chunks. Chunks are never larger than the device's largest allocation (1 GiB
- * on PoCL), and a tensor bigger than the chunk size gets a chunk of its own. */
+ * Chunks of device memory. The forward pass bumps an offset through them;
+ * backward releases gradients and scratch as soon as nothing reads them
+ * again (rf_backward), which leaves holes that later allocations fill, best
+ * fit first, before bumping. Reset rewinds all chunks. Chunks are never
+ * larger than the device's largest allocation (1 GiB on PoCL), and a tensor
+ * bigger than the chunk size gets a chunk of its own. Devices run a
+ * context's work in order (one queue), so memory released here may be
+ * handed to the next kernel while earlier ones that read it are queued. */
 
 #define ARENA_ALIGN 256 /* bytes: keeps vector loads and GEMM operands aligned */
 
+typedef struct arena_hole {
+    size_t offset, bytes;
+} arena_hole;
+
 typedef struct arena_chunk {
     rf_buffer *buf;
-    size_t used; /* bytes */
+    size_t used;       /* bytes: the bump offset */
+    arena_hole *holes; /* released ranges below `used`, by offset, never adjacent */
+    int hole_count, hole_cap;
 } arena_chunk;
+
+/* One allocation. `refs` counts the gradients (tensor->grad descriptors)
+ * that live in it; backward releases an allocation it made once no
+ * gradient refers to it any more. */
+struct rf_storage {
+    int chunk;
+    size_t offset, bytes;
+    int refs;
+    bool backward; /* made during rf_backward: released when unreferenced */
+    bool released;
+};
 
 struct rf_arena {
     rf_device *dev;
@@ -93,20 +115,55 @@ struct rf_arena {
     arena_chunk *chunks;
     int count, cap, current;
     size_t live, peak, total;
+    /* During rf_backward: the allocations made since it began, in order. */
+    bool in_backward;
+    rf_storage **made;
+    size_t made_len, made_cap;
 };
 
-static rf_status arena_alloc(rf_arena *a, size_t bytes, rf_buffer **buf, size_t *byte_offset) {
+static void arena_take(rf_arena *a, size_t bytes) {
+    a->live += bytes;
+    if (a->live > a->peak) a->peak = a->live;
+}
+
+/* The smallest hole that fits, split from its start. */
+static bool arena_fill_hole(rf_arena *a, size_t bytes, int *chunk, size_t *offset) {
+    int best_chunk = -1, best_hole = -1;
+    size_t best = SIZE_MAX;
+    for (int i = 0; i < a->count; i++)
+        for (int h = 0; h < a->chunks[i].hole_count; h++) {
+            size_t size = a->chunks[i].holes[h].bytes;
+            if (size >= bytes && size < best) best = size, best_chunk = i, best_hole = h;
+        }
+    if (best_chunk < 0) return false;
+    arena_chunk *c = &a->chunks[best_chunk];
+    arena_hole *hole = &c->holes[best_hole];
+    *chunk = best_chunk;
+    *offset = hole->offset;
+    hole->offset += bytes;
+    hole->bytes -= bytes;
+    if (hole->bytes == 0) {
+        memmove(hole, hole + 1, (size_t)(c->hole_count - best_hole - 1) * sizeof *hole);
+        c->hole_count--;
+    }
+    return true;
+}
+
+static rf_status arena_alloc(rf_arena *a, size_t bytes, int *chunk, size_t *byte_offset) {
     bytes = (bytes + ARENA_ALIGN - 1) / ARENA_ALIGN * ARENA_ALIGN;
     if (bytes == 0) bytes = ARENA_ALIGN;
+    if (arena_fill_hole(a, bytes, chunk, byte_offset)) {
+        arena_take(a, bytes);
+        return RF_OK;
+    }
     for (int i = a->current; i < a->count; i++) {
         arena_chunk *c = &a->chunks[i];
         if (c->buf->bytes - c->used >= bytes) {
-            *buf = c->buf;
+            *chunk = i;
             *byte_offset = c->used;
             c->used += bytes;
             a->current = i;
-            a->live += bytes;
-            if (a->live > a->peak) a->peak = a->live;
+            arena_take(a, bytes);
             return RF_OK;
         }
     }
@@ -123,27 +180,75 @@ static rf_status arena_alloc(rf_arena *a, size_t bytes, rf_buffer **buf, size_t 
     if (s != RF_OK)
         return rf_error_prefix(s, "activation arena on %s (%.1f MiB in use, %.1f MiB requested): ", a->dev->info.name,
                                a->total / 1048576.0, size / 1048576.0);
-    a->chunks[a->count] = (arena_chunk){nb, bytes};
-    a->current = a->count;
+    a->chunks[a->count] = (arena_chunk){.buf = nb, .used = bytes};
+    *chunk = a->current = a->count;
     a->count++;
     a->total += size;
-    a->live += bytes;
-    if (a->live > a->peak) a->peak = a->live;
-    *buf = nb;
+    arena_take(a, bytes);
     *byte_offset = 0;
     return RF_OK;
 }
 
+/* Gives [offset, offset + bytes) of chunk i back: the bump offset drops
+ * when it was the last allocation (taking a hole that then ends there with
+ * it), otherwise it becomes a hole merged with its neighbours. */
+static rf_status arena_release(rf_arena *a, int i, size_t offset, size_t bytes) {
+    arena_chunk *c = &a->chunks[i];
+    a->live -= bytes;
+    if (offset + bytes == c->used) {
+        c->used = offset;
+        if (c->hole_count && c->holes[c->hole_count - 1].offset + c->holes[c->hole_count - 1].bytes == c->used)
+            c->used = c->holes[--c->hole_count].offset;
+        if (i < a->current) a->current = i;
+        return RF_OK;
+    }
+    int at = 0;
+    while (at < c->hole_count && c->holes[at].offset < offset) at++;
+    bool joins_prev = at > 0 && c->holes[at - 1].offset + c->holes[at - 1].bytes == offset;
+    bool joins_next = at < c->hole_count && offset + bytes == c->holes[at].offset;
+    if (joins_prev && joins_next) {
+        c->holes[at - 1].bytes += bytes + c->holes[at].bytes;
+        memmove(&c->holes[at], &c->holes[at + 1], (size_t)(c->hole_count - at - 1) * sizeof *c->holes);
+        c->hole_count--;
+    } else if (joins_prev) {
+        c->holes[at - 1].bytes += bytes;
+    } else if (joins_next) {
+        c->holes[at].offset = offset;
+        c->holes[at].bytes += bytes;
+    } else {
+        if (c->hole_count == c->hole_cap) {
+            int cap = c->hole_cap ? c->hole_cap * 2 : 16;
+            arena_hole *grown = realloc(c->holes, (size_t)cap * sizeof *grown);
+            if (!grown) {
+                a->live += bytes; /* kept: the range stays allocated until the reset */
+                return RF_ERROR(RF_ERR_OUT_OF_MEMORY, "out of host memory");
+            }
+            c->holes = grown;
+            c->hole_cap = cap;
+        }
+        memmove(&c->holes[at + 1], &c->holes[at], (size_t)(c->hole_count - at) * sizeof *c->holes);
+        c->holes[at] = (arena_hole){offset, bytes};
+        c->hole_count++;
+    }
+    return RF_OK;
+}
+
 static void arena_reset(rf_arena *a) {
-    for (int i = 0; i < a->count; i++) a->chunks[i].used = 0;
+    for (int i = 0; i < a->count; i++) a->chunks[i].used = 0, a->chunks[i].hole_count = 0;
     a->current = 0;
     a->live = 0;
+    a->in_backward = false;
+    a->made_len = 0;
 }
 
 static void arena_free(rf_arena *a) {
     if (!a) return;
-    for (int i = 0; i < a->count; i++) rf_buffer_free(a->chunks[i].buf);
+    for (int i = 0; i < a->count; i++) {
+        rf_buffer_free(a->chunks[i].buf);
+        free(a->chunks[i].holes);
+    }
     free(a->chunks);
+    free(a->made);
     free(a);
 }
 
@@ -293,11 +398,25 @@ rf_tensor *rf_ctx_tensor(rf_ctx *ctx, rf_dtype dtype, int ndim, const int64_t *s
         t->shape[i] = shape[i];
     }
     rf_tensor_set_contiguous_strides(t);
-    size_t byte_offset = 0;
-    size_t bytes = (size_t)rf_tensor_numel(t) * rf_dtype_size(dtype);
-    rf_status s = arena_alloc(ctx->arena, bytes, &t->buffer, &byte_offset);
+    rf_arena *a = ctx->arena;
+    rf_storage *st = rf_ctx_host_alloc(ctx, sizeof *st);
+    if (!st) return NULL;
+    if (a->in_backward && a->made_len == a->made_cap) {
+        size_t cap = a->made_cap ? a->made_cap * 2 : 256;
+        rf_storage **grown = realloc(a->made, cap * sizeof *grown);
+        if (!grown) return rf_ctx_fail(ctx, RF_ERR_OUT_OF_MEMORY, "out of host memory");
+        a->made = grown;
+        a->made_cap = cap;
+    }
+    rf_status s = arena_alloc(a, (size_t)rf_tensor_numel(t) * rf_dtype_size(dtype), &st->chunk, &st->offset);
     if (s != RF_OK) return rf_ctx_fail_last(ctx, s);
-    t->offset = byte_offset / rf_dtype_size(dtype);
+    st->bytes = ((size_t)rf_tensor_numel(t) * rf_dtype_size(dtype) + ARENA_ALIGN - 1) / ARENA_ALIGN * ARENA_ALIGN;
+    if (st->bytes == 0) st->bytes = ARENA_ALIGN;
+    st->backward = a->in_backward;
+    if (a->in_backward) a->made[a->made_len++] = st;
+    t->storage = st;
+    t->buffer = a->chunks[st->chunk].buf;
+    t->offset = st->offset / rf_dtype_size(dtype);
     return t;
 }
 
@@ -373,12 +492,32 @@ rf_node *rf_ctx_record(rf_ctx *ctx, const char *op, rf_backward_fn backward, rf_
     return node;
 }
 
+void rf_grad_refer(const rf_tensor *grad) {
+    if (grad && grad->storage) grad->storage->refs++;
+}
+
+static void release_storage(rf_arena *a, rf_storage *st) {
+    if (st->released || !st->backward) return;
+    st->released = true;
+    /* A failure to record the hole only keeps the range until the reset. */
+    (void)arena_release(a, st->chunk, st->offset, st->bytes);
+}
+
+/* One gradient fewer lives in grad's allocation: backward's own allocations
+ * go back to the arena with their last. */
+static void release_grad(rf_arena *a, rf_tensor *grad) {
+    rf_storage *st = grad ? grad->storage : NULL;
+    if (!st || st->refs <= 0) return;
+    if (--st->refs == 0) release_storage(a, st);
+}
+
 rf_tensor *rf_grad_of(rf_ctx *ctx, rf_tensor *t) {
     if (!t || ctx->status != RF_OK) return NULL;
     if (!t->grad) {
         /* Gradients are computed with grad recording off; they are never
          * differentiated again. */
         t->grad = rf_ctx_zeros(ctx, t->dtype, t->ndim, t->shape);
+        rf_grad_refer(t->grad);
     }
     return t->grad;
 }
@@ -388,6 +527,7 @@ rf_tensor *rf_grad_for_write(rf_ctx *ctx, rf_tensor *t, bool *accumulate) {
     if (!t || ctx->status != RF_OK) return NULL;
     if (!t->grad) {
         t->grad = rf_ctx_tensor(ctx, t->dtype, t->ndim, t->shape);
+        rf_grad_refer(t->grad);
         *accumulate = false;
     }
     return t->grad;
@@ -411,12 +551,38 @@ rf_status rf_backward(rf_ctx *ctx, rf_tensor *root, const rf_tensor *seed) {
         }
         if (s != RF_OK) rf_ctx_fail_last(ctx, s);
     }
+    rf_arena *a = ctx->arena;
+    a->in_backward = true;
+    a->made_len = 0;
     for (size_t i = ctx->tape_len; i-- > 0 && ctx->status == RF_OK;) {
         rf_node *node = ctx->tape[i];
-        if (node->out->grad) node->backward(ctx, node);
+        rf_tensor *out = node->out;
+        if (!out->grad) continue;
+        size_t first_made = a->made_len;
+        node->backward(ctx, node);
+        /* Every node that reads out's gradient comes after its producer on
+         * the tape, so it is complete and read for the last time here
+         * (unless another node also names out as its output). */
+        if (out->producer == node && !out->retain_grad) {
+            release_grad(a, out->grad);
+            out->grad = NULL;
+        }
+        /* This node's scratch that no gradient took over. */
+        for (size_t m = first_made; m < a->made_len; m++)
+            if (a->made[m]->refs == 0) release_storage(a, a->made[m]);
+        /* Drop the released entries so the list stays the live ones. */
+        size_t kept = first_made;
+        for (size_t m = first_made; m < a->made_len; m++)
+            if (!a->made[m]->released) a->made[kept++] = a->made[m];
+        a->made_len = kept;
     }
+    a->in_backward = false;
     rf_ctx_set_grad(ctx, was);
     return rf_ctx_status(ctx);
+}
+
+void rf_retain_grad(rf_tensor *t) {
+    if (t) t->retain_grad = true;
 }
 
 /* ---- parameters ------------------------------------------------------------------------- */

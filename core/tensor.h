@@ -3,8 +3,9 @@
  *
  * A tensor is a descriptor: device, dtype, shape, strides and (buffer,
  * element offset). It owns no memory: activations live in the context's
- * device arena (bump-allocated, reset every step), parameters, gradients and
- * optimizer moments in one slab each per device (rf_params).
+ * device arena (reset every step; backward gives gradients and scratch back
+ * as it goes), parameters, gradients and optimizer moments in one slab each
+ * per device (rf_params).
  *
  * Ops (core/ops.h) take a context and return a new tensor, or NULL after a
  * failure; the context keeps the first failure (status + message) and every
@@ -26,6 +27,7 @@ const char *rf_dtype_name(rf_dtype dtype);
 
 typedef struct rf_node rf_node;
 typedef struct rf_tensor rf_tensor;
+typedef struct rf_storage rf_storage;
 struct rf_ctx;
 
 struct rf_tensor {
@@ -40,6 +42,12 @@ struct rf_tensor {
     rf_tensor *grad;             /* contiguous, same shape; NULL until needed */
     const char *name;            /* parameters: the official state-dict key */
     rf_node *producer;           /* tape node that made it, NULL for leaves */
+    /* The arena allocation it lives in (views share it); NULL outside the
+     * arena (parameters, slabs). */
+    rf_storage *storage;
+    /* Keep the gradient after backward although the tensor is not a leaf
+     * (rf_retain_grad). */
+    bool retain_grad;
 };
 
 int64_t rf_tensor_numel(const rf_tensor *t);
@@ -133,11 +141,22 @@ rf_tensor *rf_grad_of(rf_ctx *ctx, rf_tensor *t);
  * contribution: the memory is left unfilled, the caller overwrites it).
  * Saves a zero fill and a read of zeros per gradient. */
 rf_tensor *rf_grad_for_write(rf_ctx *ctx, rf_tensor *t, bool *accumulate);
+/* Counts grad (a tensor's new ->grad, or a view of one set as another
+ * tensor's) as living in its allocation: whoever sets a ->grad other than
+ * through rf_grad_of / rf_grad_for_write calls it, so that backward does
+ * not release memory a gradient still uses. */
+void rf_grad_refer(const rf_tensor *grad);
 /* Seeds d(loss)/d(loss) = 1 (or `seed` for a non-scalar root, which must be
  * the root's shape) and replays the tape in reverse. Parameters' gradients
  * accumulate into their slabs, so calling backward for several micro-batches
  * before the optimizer step accumulates gradients. */
 rf_status rf_backward(rf_ctx *ctx, rf_tensor *root, const rf_tensor *seed);
+/* Keeps t's gradient defined after rf_backward although t is not a leaf
+ * (backward otherwise releases a non-leaf's gradient, and the scratch of
+ * each backward function, as soon as its producer has used it, so that the
+ * backward pass's own memory stays a working set rather than a copy of the
+ * forward's). */
+void rf_retain_grad(rf_tensor *t);
 
 /* ---- parameters ---------------------------------------------------------------- */
 /* Parameters of a model on one device: values, gradients and the two AdamW

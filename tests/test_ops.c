@@ -305,6 +305,62 @@ static void test_reshape_views(void) {
     rf_device_close(dev);
 }
 
+/* Backward releases each non-leaf gradient once its producer has used it,
+ * and each backward function's scratch, so a chain's backward needs a few
+ * tensors beside the forward's, not a second copy of them; the leaves' and
+ * retained gradients stay right while that memory is reused (on the GPU
+ * backends, while earlier kernels that read it may still be queued). */
+static void test_backward_releases(void) {
+    char names[16][32];
+    int n_dev = test_device_names(names, 16);
+    enum { LINKS = 16, N = 1 << 18 }; /* 1 MiB per tensor */
+    for (int d = 0; d < n_dev; d++) {
+        rf_device *dev = NULL;
+        rf_ctx *ctx = NULL;
+        CHECK_OK(rf_device_open(names[d], &dev));
+        if (dev) CHECK_OK(rf_ctx_create(dev, 64 << 20, &ctx));
+        if (!ctx) {
+            rf_device_close(dev);
+            continue;
+        }
+        for (int step = 0; step < 2; step++) { /* the second reuses the first's chunks */
+            rf_ctx_reset(ctx);
+            rf_tensor *x = rf_ctx_zeros(ctx, RF_F32, 1, (int64_t[]){N});
+            if (!x) break;
+            x->requires_grad = true;
+            rf_tensor *y = x, *middle = NULL;
+            for (int i = 0; i < LINKS; i++) {
+                y = rf_scale(ctx, y, 2.0f);
+                if (i == LINKS / 2 - 1) middle = y;
+            }
+            rf_retain_grad(middle);
+            /* loss = sum(2^16 x + 2^8 x): d/dx = 65792, d/dmiddle = 2^8 + 1. */
+            rf_tensor *loss = rf_sum_all(ctx, rf_add(ctx, y, middle));
+            size_t forward = rf_ctx_arena_peak_bytes(ctx);
+            CHECK_OK(rf_backward(ctx, loss, NULL));
+            size_t added = rf_ctx_arena_peak_bytes(ctx) - forward;
+            CHECK(added <= 4 * sizeof(float) * N, "%s: backward of a %d-link chain added %.1f MiB to the forward's %.1f MiB",
+                  names[d], LINKS, added / 1048576.0, forward / 1048576.0);
+            CHECK(y->grad == NULL && loss->grad == NULL, "%s: a non-leaf gradient outlived backward", names[d]);
+            float *host = malloc(sizeof(float) * N);
+            if (!host || !x->grad || !middle->grad) {
+                CHECK(x->grad && middle->grad, "%s: the leaf's or the retained gradient is gone", names[d]);
+                free(host);
+                break;
+            }
+            int bad = 0;
+            CHECK_OK(rf_tensor_download(x->grad, host));
+            for (int i = 0; i < N; i++) bad += host[i] != 65792.0f;
+            CHECK_OK(rf_tensor_download(middle->grad, host));
+            for (int i = 0; i < N; i++) bad += host[i] != 257.0f;
+            free(host);
+            CHECK(bad == 0, "%s: %d gradient elements wrong after their memory was reused", names[d], bad);
+        }
+        rf_ctx_free(ctx);
+        rf_device_close(dev);
+    }
+}
+
 int main(int argc, char **argv) {
     static op_test tests[128];
     int n = make_tests(tests);
@@ -312,5 +368,6 @@ int main(int argc, char **argv) {
     test_device_mismatch();
     test_shape_errors();
     test_reshape_views();
+    test_backward_releases();
     return test_finish("test_ops");
 }

@@ -24,6 +24,10 @@ bool rf_op_check_device(rf_ctx *ctx, const char *op, const rf_tensor *t) {
         rf_ctx_fail(ctx, RF_ERR_INVALID_ARGUMENT, "%s: input tensor is NULL", op);
         return false;
     }
+    if (rf_tensor_released(t)) {
+        rf_ctx_fail(ctx, RF_ERR_INTERNAL, "%s: an input's memory was given back (rf_drop_recompute) before this op read it", op);
+        return false;
+    }
     if (t->device != ctx->device) {
         rf_ctx_fail(ctx, RF_ERR_DEVICE_MISMATCH, "%s: a tensor%s%s lives on %s but the op runs on %s", op,
                     t->name ? " " : "", t->name ? t->name : "", t->device ? t->device->info.name : "(none)",
@@ -150,10 +154,25 @@ static void unary_backward(rf_ctx *ctx, rf_node *node) {
     bool acc;
     rf_tensor *dx = rf_grad_for_write(ctx, x, &acc);
     if (!dx) return;
+    /* A dropped output is only ever one whose derivative reads x alone. */
+    rf_tensor *y = node->out->dropped ? x : node->out;
     rf_unary_backward_args a = {.op = p->op, .n = rf_tensor_numel(x), .x = rf_tensor_mem(x),
-                                .y = rf_tensor_mem(node->out), .dy = rf_tensor_mem(node->out->grad),
+                                .y = rf_tensor_mem(y), .dy = rf_tensor_mem(node->out->grad),
                                 .dx = rf_tensor_mem(dx), .alpha = p->alpha, .beta = p->beta, .accumulate = acc};
     rf_op_ok(ctx, rf_kernel_unary_backward(ctx->device, &a));
+}
+
+static void unary_recompute(rf_ctx *ctx, rf_node *node) {
+    const unary_params *p = node->params;
+    rf_unary_args a = {.op = p->op, .n = rf_tensor_numel(node->out), .x = rf_tensor_mem(node->in[0]),
+                       .y = rf_tensor_mem(node->out), .alpha = p->alpha, .beta = p->beta};
+    if (a.n) rf_op_ok(ctx, rf_kernel_unary(ctx->device, &a));
+}
+
+/* Ops whose derivative is a function of x alone (rf_unary_derivative), so
+ * their output may be dropped and computed again. */
+static bool unary_derivative_reads_x(rf_unary_op op) {
+    return op != RF_UNARY_SIGMOID && op != RF_UNARY_EXP && op != RF_UNARY_TANH && op != RF_UNARY_SQRT;
 }
 
 rf_tensor *rf_unary(rf_ctx *ctx, rf_unary_op op, rf_tensor *x, float alpha, float beta) {
@@ -170,6 +189,7 @@ rf_tensor *rf_unary(rf_ctx *ctx, rf_unary_op op, rf_tensor *x, float alpha, floa
         if (!p) return NULL;
         *p = (unary_params){op, alpha, beta};
         node->params = p;
+        if (unary_derivative_reads_x(op)) node->recompute = unary_recompute;
     }
     return y;
 }
@@ -466,6 +486,7 @@ rf_tensor *rf_softmax(rf_ctx *ctx, rf_tensor *x, rf_tensor *mask) {
 
 typedef struct layernorm_params {
     int64_t rows, cols, inner, outer_stride, col_stride;
+    float eps;
 } layernorm_params;
 
 static void layernorm_backward(rf_ctx *ctx, rf_node *node) {
@@ -495,6 +516,24 @@ static void layernorm_backward(rf_ctx *ctx, rf_node *node) {
     rf_op_ok(ctx, rf_kernel_layernorm_backward(ctx->device, &a));
 }
 
+/* The forward kernel again, its statistics into scratch (the node's saved
+ * ones are the same bits). */
+static void layernorm_recompute(rf_ctx *ctx, rf_node *node) {
+    const layernorm_params *p = node->params;
+    rf_tensor *gamma = node->in[1], *beta = node->in[2];
+    rf_tensor *mean = rf_ctx_tensor_like(ctx, node->saved[0]), *rstd = rf_ctx_tensor_like(ctx, node->saved[1]);
+    if (!mean || !rstd) return;
+    rf_layernorm_args a = {.rows = p->rows, .cols = p->cols, .inner = p->inner, .outer_stride = p->outer_stride,
+                           .col_stride = p->col_stride, .eps = p->eps, .x = rf_tensor_mem(node->in[0]),
+                           .y = rf_tensor_mem(node->out), .mean = rf_tensor_mem(mean), .rstd = rf_tensor_mem(rstd),
+                           .has_affine = gamma != NULL};
+    if (gamma) {
+        a.gamma = rf_tensor_mem(gamma);
+        a.beta = rf_tensor_mem(beta);
+    }
+    if (p->rows && p->cols) rf_op_ok(ctx, rf_kernel_layernorm(ctx->device, &a));
+}
+
 static rf_tensor *layernorm_general(rf_ctx *ctx, const char *name, rf_tensor *x, rf_tensor *gamma, rf_tensor *beta,
                                     float eps, bool channel) {
     if (!rf_op_check_f32(ctx, name, x)) return NULL;
@@ -514,9 +553,9 @@ static rf_tensor *layernorm_general(rf_ctx *ctx, const char *name, rf_tensor *x,
     layernorm_params p;
     if (channel) {
         int64_t hw = x->shape[2] * x->shape[3];
-        p = (layernorm_params){x->shape[0] * hw, cols, hw, cols * hw, hw};
+        p = (layernorm_params){x->shape[0] * hw, cols, hw, cols * hw, hw, eps};
     } else {
-        p = (layernorm_params){cols ? rf_tensor_numel(x) / cols : 0, cols, 1, cols, 1};
+        p = (layernorm_params){cols ? rf_tensor_numel(x) / cols : 0, cols, 1, cols, 1, eps};
     }
     int64_t rows_shape[1] = {p.rows};
     rf_tensor *mean = rf_ctx_tensor(ctx, RF_F32, 1, rows_shape), *rstd = rf_ctx_tensor(ctx, RF_F32, 1, rows_shape);
@@ -541,6 +580,7 @@ static rf_tensor *layernorm_general(rf_ctx *ctx, const char *name, rf_tensor *x,
         node->params = saved;
         node->saved[0] = mean;
         node->saved[1] = rstd;
+        node->recompute = layernorm_recompute;
     }
     return y;
 }

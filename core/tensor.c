@@ -107,6 +107,9 @@ struct rf_storage {
     int refs;
     bool backward; /* made during rf_backward: released when unreferenced */
     bool released;
+    /* Recomputed in backward for this dropped tensor: released after its
+     * producer's backward, not with the node that asked for it. */
+    rf_tensor *recomputed;
 };
 
 struct rf_arena {
@@ -385,6 +388,8 @@ void *rf_ctx_host_alloc(rf_ctx *ctx, size_t bytes) {
     return p;
 }
 
+static bool tensor_storage(rf_ctx *ctx, rf_tensor *t);
+
 rf_tensor *rf_ctx_tensor(rf_ctx *ctx, rf_dtype dtype, int ndim, const int64_t *shape) {
     if (ctx->status != RF_OK) return NULL;
     if (ndim < 0 || ndim > RF_MAX_DIMS) return rf_ctx_fail(ctx, RF_ERR_INVALID_ARGUMENT, "tensor rank %d (max %d)", ndim, RF_MAX_DIMS);
@@ -398,18 +403,24 @@ rf_tensor *rf_ctx_tensor(rf_ctx *ctx, rf_dtype dtype, int ndim, const int64_t *s
         t->shape[i] = shape[i];
     }
     rf_tensor_set_contiguous_strides(t);
+    return tensor_storage(ctx, t) ? t : NULL;
+}
+
+/* New arena storage for t (its shape and dtype set); false after a failure. */
+static bool tensor_storage(rf_ctx *ctx, rf_tensor *t) {
+    rf_dtype dtype = t->dtype;
     rf_arena *a = ctx->arena;
     rf_storage *st = rf_ctx_host_alloc(ctx, sizeof *st);
-    if (!st) return NULL;
+    if (!st) return false;
     if (a->in_backward && a->made_len == a->made_cap) {
         size_t cap = a->made_cap ? a->made_cap * 2 : 256;
         rf_storage **grown = realloc(a->made, cap * sizeof *grown);
-        if (!grown) return rf_ctx_fail(ctx, RF_ERR_OUT_OF_MEMORY, "out of host memory");
+        if (!grown) return rf_ctx_fail(ctx, RF_ERR_OUT_OF_MEMORY, "out of host memory"), false;
         a->made = grown;
         a->made_cap = cap;
     }
     rf_status s = arena_alloc(a, (size_t)rf_tensor_numel(t) * rf_dtype_size(dtype), &st->chunk, &st->offset);
-    if (s != RF_OK) return rf_ctx_fail_last(ctx, s);
+    if (s != RF_OK) return rf_ctx_fail_last(ctx, s), false;
     st->bytes = ((size_t)rf_tensor_numel(t) * rf_dtype_size(dtype) + ARENA_ALIGN - 1) / ARENA_ALIGN * ARENA_ALIGN;
     if (st->bytes == 0) st->bytes = ARENA_ALIGN;
     st->backward = a->in_backward;
@@ -417,7 +428,7 @@ rf_tensor *rf_ctx_tensor(rf_ctx *ctx, rf_dtype dtype, int ndim, const int64_t *s
     t->storage = st;
     t->buffer = a->chunks[st->chunk].buf;
     t->offset = st->offset / rf_dtype_size(dtype);
-    return t;
+    return true;
 }
 
 rf_tensor *rf_ctx_tensor_like(rf_ctx *ctx, const rf_tensor *t) {
@@ -533,6 +544,8 @@ rf_tensor *rf_grad_for_write(rf_ctx *ctx, rf_tensor *t, bool *accumulate) {
     return t->grad;
 }
 
+static void recompute(rf_ctx *ctx, rf_tensor *t);
+
 rf_status rf_backward(rf_ctx *ctx, rf_tensor *root, const rf_tensor *seed) {
     if (ctx->status != RF_OK) return rf_ctx_status(ctx);
     if (!root || !root->requires_grad)
@@ -559,7 +572,14 @@ rf_status rf_backward(rf_ctx *ctx, rf_tensor *root, const rf_tensor *seed) {
         rf_tensor *out = node->out;
         if (!out->grad) continue;
         size_t first_made = a->made_len;
+        for (int j = 0; j < node->n_in; j++) recompute(ctx, node->in[j]);
+        for (int j = 0; j < 4; j++) recompute(ctx, node->saved[j]);
+        if (ctx->status != RF_OK) break;
         node->backward(ctx, node);
+        if (out->storage && out->storage->recomputed == out) {
+            release_storage(a, out->storage);
+            out->dropped = true;
+        }
         /* Every node that reads out's gradient comes after its producer on
          * the tape, so it is complete and read for the last time here
          * (unless another node also names out as its output). */
@@ -583,6 +603,56 @@ rf_status rf_backward(rf_ctx *ctx, rf_tensor *root, const rf_tensor *seed) {
 
 void rf_retain_grad(rf_tensor *t) {
     if (t) t->retain_grad = true;
+}
+
+bool rf_tensor_released(const rf_tensor *t) { return t && (t->dropped || (t->storage && t->storage->released)); }
+
+void rf_drop_recompute(rf_ctx *ctx, rf_tensor *t) {
+    if (ctx->status != RF_OK || !t || t->dropped) return;
+    rf_storage *st = t->storage;
+    if (!st || st->released || st->backward || !rf_tensor_is_contiguous(t) || t->offset * rf_dtype_size(t->dtype) != st->offset) {
+        rf_ctx_fail(ctx, RF_ERR_INTERNAL, "drop_recompute: only a tensor that owns its activation memory can be dropped");
+        return;
+    }
+    if (!t->producer) {
+        /* No node wrote it: a recorded node may still read it (the weight
+         * gradient of a layer after a frozen part), and nothing could write
+         * it again. Without recording, nothing reads it later. */
+        if (ctx->grad_enabled) return;
+    } else if (!t->producer->recompute || t->producer->out != t) {
+        rf_ctx_fail(ctx, RF_ERR_INTERNAL, "drop_recompute: a %s output cannot be computed again", t->producer->op);
+        return;
+    }
+    st->released = true;
+    (void)arena_release(ctx->arena, st->chunk, st->offset, st->bytes);
+    t->dropped = true;
+}
+
+/* Writes a dropped tensor again (its producer's inputs first, when they
+ * were dropped too) before a node's backward reads it. */
+static void recompute(rf_ctx *ctx, rf_tensor *t) {
+    if (!t || ctx->status != RF_OK) return;
+    if (!t->dropped) {
+        if (t->storage && t->storage->released)
+            rf_ctx_fail(ctx, RF_ERR_INTERNAL, "backward reads a dropped activation through a view (rf_drop_recompute)");
+        return;
+    }
+    rf_node *p = t->producer;
+    if (!p || !p->recompute) {
+        rf_ctx_fail(ctx, RF_ERR_INTERNAL, "backward needs a dropped activation that nothing can compute again");
+        return;
+    }
+    for (int j = 0; j < p->n_in; j++) recompute(ctx, p->in[j]);
+    rf_arena *a = ctx->arena;
+    bool was = a->in_backward;
+    a->in_backward = false; /* not the asking node's scratch */
+    bool ok = tensor_storage(ctx, t);
+    a->in_backward = was;
+    if (!ok) return;
+    t->storage->backward = true;
+    t->storage->recomputed = t;
+    t->dropped = false;
+    p->recompute(ctx, p);
 }
 
 /* ---- parameters ------------------------------------------------------------------------- */

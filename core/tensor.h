@@ -4,8 +4,8 @@
  * A tensor is a descriptor: device, dtype, shape, strides and (buffer,
  * element offset). It owns no memory: activations live in the context's
  * device arena (reset every step; backward gives gradients and scratch back
- * as it goes), parameters, gradients and optimizer moments in one slab each
- * per device (rf_params).
+ * as it goes, and activations the model drops), parameters, gradients and
+ * optimizer moments in one slab each per device (rf_params).
  *
  * Ops (core/ops.h) take a context and return a new tensor, or NULL after a
  * failure; the context keeps the first failure (status + message) and every
@@ -48,6 +48,9 @@ struct rf_tensor {
     /* Keep the gradient after backward although the tensor is not a leaf
      * (rf_retain_grad). */
     bool retain_grad;
+    /* Its memory went back to the arena (rf_drop_recompute); backward
+     * writes it again from its producer's inputs before a node reads it. */
+    bool dropped;
 };
 
 int64_t rf_tensor_numel(const rf_tensor *t);
@@ -69,6 +72,9 @@ typedef struct rf_host_arena rf_host_arena;
 /* A backward function: reads node->out->grad and accumulates into the
  * gradients of the node's inputs that require them. */
 typedef void (*rf_backward_fn)(struct rf_ctx *ctx, rf_node *node);
+/* Writes node->out again, bit for bit, from the node's inputs, into out's
+ * current storage; for ops whose backward does not read out. */
+typedef void (*rf_recompute_fn)(struct rf_ctx *ctx, rf_node *node);
 
 #define RF_NODE_MAX_INPUTS 6
 
@@ -79,6 +85,7 @@ struct rf_node {
     rf_tensor *in[RF_NODE_MAX_INPUTS];
     int n_in;
     rf_tensor *saved[4];   /* extra tensors the backward pass needs */
+    rf_recompute_fn recompute; /* NULL: out cannot be dropped (rf_drop_recompute) */
     void *params;          /* op-specific, in the host arena */
 };
 
@@ -157,6 +164,19 @@ rf_status rf_backward(rf_ctx *ctx, rf_tensor *root, const rf_tensor *seed);
  * backward pass's own memory stays a working set rather than a copy of the
  * forward's). */
 void rf_retain_grad(rf_tensor *t);
+/* Gives t's memory back to the arena now, for an activation that later ops
+ * of the forward pass no longer read and that is cheap to compute again:
+ * backward recomputes it from its producer's inputs (which stay) when a
+ * node needs it, and releases it again after its producer's backward. t
+ * must be a layer norm's or a recomputable unary op's output, read by the
+ * nodes after it directly, not through a view (an op or a backward that
+ * reads it through a view fails, naming it). Without gradient recording
+ * (inference) it is simply released; a tensor that a recorded node reads
+ * but that no node produced (a frozen part of the model) is kept. */
+void rf_drop_recompute(rf_ctx *ctx, rf_tensor *t);
+/* Whether t's memory was given back (rf_drop_recompute) and not written
+ * again: ops refuse such an input. */
+bool rf_tensor_released(const rf_tensor *t);
 
 /* ---- parameters ---------------------------------------------------------------- */
 /* Parameters of a model on one device: values, gradients and the two AdamW

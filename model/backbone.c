@@ -52,13 +52,23 @@ static rf_tensor *vit_attention(rf_ctx *ctx, const rfdetr_vit_block *k, rf_tenso
 static rf_tensor *vit_block(rf_ctx *ctx, const rfdetr_vit_block *k, rf_tensor *x, int heads, int64_t windows2,
                             bool global) {
     int64_t n = x->shape[0], t = x->shape[1], c = x->shape[2];
-    rf_tensor *h = rfdetr_apply_norm(ctx, x, k->norm1, VIT_EPS);
-    if (global && windows2 > 1) h = rf_reshape(ctx, h, 3, (int64_t[]){n / windows2, windows2 * t, c});
-    h = vit_attention(ctx, k, h, heads);
+    /* The layer norms' and GELU's outputs are read only by the next linear:
+     * they go back to the arena once it has run and backward recomputes
+     * them (a third of the forward's activations). The norm runs on the
+     * global view itself so that the q/k/v linear reads its output as
+     * written, not through a reshape. */
+    rf_tensor *seq = global && windows2 > 1 ? rf_reshape(ctx, x, 3, (int64_t[]){n / windows2, windows2 * t, c}) : x;
+    rf_tensor *normed = rfdetr_apply_norm(ctx, seq, k->norm1, VIT_EPS);
+    rf_tensor *h = vit_attention(ctx, k, normed, heads);
+    rf_drop_recompute(ctx, normed);
     if (global && windows2 > 1) h = rf_reshape(ctx, h, 3, (int64_t[]){n, t, c});
     x = rf_add(ctx, x, rf_mul(ctx, h, k->ls1));
-    h = rfdetr_apply_norm(ctx, x, k->norm2, VIT_EPS);
-    h = rfdetr_apply_linear(ctx, rf_gelu(ctx, rfdetr_apply_linear(ctx, h, k->fc1)), k->fc2);
+    normed = rfdetr_apply_norm(ctx, x, k->norm2, VIT_EPS);
+    h = rfdetr_apply_linear(ctx, normed, k->fc1);
+    rf_drop_recompute(ctx, normed);
+    rf_tensor *act = rf_gelu(ctx, h);
+    h = rfdetr_apply_linear(ctx, act, k->fc2);
+    rf_drop_recompute(ctx, act);
     return rf_add(ctx, x, rf_mul(ctx, h, k->ls2));
 }
 

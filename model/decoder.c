@@ -201,7 +201,9 @@ static rf_tensor *decoder_layer(rf_ctx *ctx, const rfdetr_config *c, const rfdet
     tgt = rfdetr_apply_norm(ctx, rf_add(ctx, tgt, sa), l->norm1, DEC_EPS);
     rf_tensor *ca = cross_attention(ctx, l, dc, rf_add(ctx, tgt, dc->query_pos), memory, c->ca_heads, c->dec_points);
     tgt = rfdetr_apply_norm(ctx, rf_add(ctx, tgt, ca), l->norm2, DEC_EPS);
-    rf_tensor *ffn = rfdetr_apply_linear(ctx, rf_relu(ctx, rfdetr_apply_linear(ctx, tgt, l->linear1)), l->linear2);
+    rf_tensor *act = rf_relu(ctx, rfdetr_apply_linear(ctx, tgt, l->linear1));
+    rf_tensor *ffn = rfdetr_apply_linear(ctx, act, l->linear2);
+    rf_drop_recompute(ctx, act); /* read by linear2 alone: backward recomputes it */
     return rfdetr_apply_norm(ctx, rf_add(ctx, tgt, ffn), l->norm3, DEC_EPS);
 }
 

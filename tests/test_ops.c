@@ -361,6 +361,106 @@ static void test_backward_releases(void) {
     }
 }
 
+/* x (leaf) -> layer norm -> linear -> GELU -> linear -> sum of squares,
+ * with the norm's and GELU's outputs dropped after the linear that reads
+ * them when `drop`. Leaves' gradients go to host arrays. */
+static bool block_grads(rf_ctx *ctx, bool drop, const float *host_in, float *grads[5], size_t *peak_added) {
+    enum { R = 64, C = 32, H = 128 };
+    const int64_t shapes[5][2] = {{R, C}, {H, C}, {H, 0}, {C, H}, {C, 0}};
+    rf_ctx_reset(ctx);
+    rf_tensor *leaf[5];
+    size_t at = 0;
+    for (int i = 0; i < 5; i++) {
+        leaf[i] = rf_ctx_from_host(ctx, RF_F32, shapes[i][1] ? 2 : 1, shapes[i], host_in + at);
+        if (!leaf[i]) return false;
+        leaf[i]->requires_grad = true;
+        at += (size_t)rf_tensor_numel(leaf[i]);
+    }
+    rf_tensor *normed = rf_layernorm(ctx, leaf[0], NULL, NULL, 1e-6f);
+    rf_tensor *h = rf_linear(ctx, normed, leaf[1], leaf[2]);
+    if (drop) rf_drop_recompute(ctx, normed);
+    rf_tensor *act = rf_gelu(ctx, h);
+    rf_tensor *y = rf_linear(ctx, act, leaf[3], leaf[4]);
+    if (drop) {
+        rf_drop_recompute(ctx, act);
+        /* Zeros over the memory given back, so that a backward reading
+         * what was there instead of recomputing it cannot pass. */
+        rf_ctx_zeros(ctx, RF_F32, 2, (int64_t[]){R, H});
+        rf_ctx_zeros(ctx, RF_F32, 2, (int64_t[]){R, C});
+    }
+    rf_tensor *loss = rf_sum_all(ctx, rf_mul(ctx, y, y));
+    size_t forward = rf_ctx_arena_peak_bytes(ctx);
+    if (!loss || rf_backward(ctx, loss, NULL) != RF_OK) return false;
+    *peak_added = rf_ctx_arena_peak_bytes(ctx) - forward;
+    for (int i = 0; i < 5; i++)
+        if (rf_tensor_download(leaf[i]->grad, grads[i]) != RF_OK) return false;
+    return true;
+}
+
+/* Activations dropped after their last forward reader and recomputed in
+ * backward give the same gradient bits as kept ones, on every device; an
+ * op or a backward that reads a dropped tensor fails and says so. */
+static void test_drop_recompute(void) {
+    char names[16][32];
+    int n_dev = test_device_names(names, 16);
+    enum { TOTAL = 64 * 32 + 128 * 32 + 128 + 32 * 128 + 32 };
+    static float in[TOTAL], kept[5][64 * 128], dropped[5][64 * 128];
+    unsigned long long state = 7;
+    for (int i = 0; i < TOTAL; i++) in[i] = test_uniform(&state, -1.0f, 1.0f);
+    const int64_t sizes[5] = {64 * 32, 128 * 32, 128, 32 * 128, 32};
+    for (int d = 0; d < n_dev; d++) {
+        rf_device *dev = NULL;
+        rf_ctx *ctx = NULL;
+        CHECK_OK(rf_device_open(names[d], &dev));
+        if (dev) CHECK_OK(rf_ctx_create(dev, 16 << 20, &ctx));
+        if (!ctx) {
+            rf_device_close(dev);
+            continue;
+        }
+        float *gk[5], *gd[5];
+        for (int i = 0; i < 5; i++) gk[i] = kept[i], gd[i] = dropped[i];
+        size_t added_kept = 0, added_dropped = 0;
+        bool ok = block_grads(ctx, false, in, gk, &added_kept) && block_grads(ctx, true, in, gd, &added_dropped);
+        CHECK(ok, "%s: %s", names[d], rf_last_error());
+        for (int i = 0; ok && i < 5; i++)
+            CHECK(memcmp(kept[i], dropped[i], sizeof(float) * (size_t)sizes[i]) == 0,
+                  "%s: leaf %d's gradient differs when activations are recomputed", names[d], i);
+
+        /* A later op reading a dropped tensor, directly or through a view. */
+        rf_ctx_reset(ctx);
+        rf_tensor *x = rf_ctx_zeros(ctx, RF_F32, 2, (int64_t[]){8, 16});
+        x->requires_grad = true;
+        rf_tensor *g = rf_gelu(ctx, x);
+        rf_tensor *view = rf_reshape(ctx, g, 1, (int64_t[]){128});
+        rf_drop_recompute(ctx, g);
+        CHECK(rf_ctx_status(ctx) == RF_OK, "%s: dropping a GELU output: %s", names[d], rf_last_error());
+        CHECK(rf_add(ctx, view, view) == NULL, "%s: an op read a dropped tensor through a view", names[d]);
+        CHECK(rf_ctx_status(ctx) != RF_OK && strstr(rf_last_error(), "rf_drop_recompute"), "%s: message: %s", names[d],
+              rf_last_error());
+        /* A backward that reads it through a view (the product's gradient
+         * with respect to w is dy times g's reshape). */
+        rf_ctx_reset(ctx);
+        x = rf_ctx_zeros(ctx, RF_F32, 2, (int64_t[]){8, 16});
+        x->requires_grad = true;
+        g = rf_gelu(ctx, x);
+        rf_tensor *w = rf_ctx_zeros(ctx, RF_F32, 1, (int64_t[]){128});
+        w->requires_grad = true;
+        rf_tensor *loss = rf_sum_all(ctx, rf_mul(ctx, rf_reshape(ctx, g, 1, (int64_t[]){128}), w));
+        rf_drop_recompute(ctx, g);
+        CHECK(loss && rf_backward(ctx, loss, NULL) != RF_OK && strstr(rf_last_error(), "view"),
+              "%s: backward read a dropped tensor through a view without failing (%s)", names[d], rf_last_error());
+        /* An output whose backward reads it cannot be dropped. */
+        rf_ctx_reset(ctx);
+        x = rf_ctx_zeros(ctx, RF_F32, 1, (int64_t[]){8});
+        x->requires_grad = true;
+        rf_drop_recompute(ctx, rf_sigmoid(ctx, x));
+        CHECK(rf_ctx_status(ctx) != RF_OK && strstr(rf_last_error(), "cannot be computed again"),
+              "%s: a sigmoid output was dropped (%s)", names[d], rf_last_error());
+        rf_ctx_free(ctx);
+        rf_device_close(dev);
+    }
+}
+
 int main(int argc, char **argv) {
     static op_test tests[128];
     int n = make_tests(tests);
@@ -369,5 +469,6 @@ int main(int argc, char **argv) {
     test_shape_errors();
     test_reshape_views();
     test_backward_releases();
+    test_drop_recompute();
     return test_finish("test_ops");
 }

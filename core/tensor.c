@@ -480,6 +480,11 @@ rf_node *rf_ctx_record(rf_ctx *ctx, const char *op, rf_backward_fn backward, rf_
         rf_ctx_fail(ctx, RF_ERR_INTERNAL, "%s: %d inputs, a node holds %d", op, n, RF_NODE_MAX_INPUTS);
         return NULL;
     }
+    if (out->producer) {
+        /* Backward releases a gradient after its tensor's one producer. */
+        rf_ctx_fail(ctx, RF_ERR_INTERNAL, "%s: its output was already recorded as %s's", op, out->producer->op);
+        return NULL;
+    }
     rf_node *node = rf_ctx_host_alloc(ctx, sizeof *node);
     if (!node) return NULL;
     if (ctx->tape_len == ctx->tape_cap) {
@@ -551,6 +556,9 @@ rf_status rf_backward(rf_ctx *ctx, rf_tensor *root, const rf_tensor *seed) {
     if (!root || !root->requires_grad)
         return RF_ERROR(RF_ERR_INVALID_ARGUMENT, "backward: the root does not depend on any parameter");
     bool was = rf_ctx_set_grad(ctx, false);
+    rf_arena *a = ctx->arena;
+    a->in_backward = true;
+    a->made_len = 0;
     rf_tensor *g = rf_grad_of(ctx, root);
     if (g) {
         rf_status s;
@@ -564,9 +572,7 @@ rf_status rf_backward(rf_ctx *ctx, rf_tensor *root, const rf_tensor *seed) {
         }
         if (s != RF_OK) rf_ctx_fail_last(ctx, s);
     }
-    rf_arena *a = ctx->arena;
-    a->in_backward = true;
-    a->made_len = 0;
+    a->made_len = 0; /* the root's gradient goes with its producer, not as scratch */
     for (size_t i = ctx->tape_len; i-- > 0 && ctx->status == RF_OK;) {
         rf_node *node = ctx->tape[i];
         rf_tensor *out = node->out;
@@ -580,10 +586,10 @@ rf_status rf_backward(rf_ctx *ctx, rf_tensor *root, const rf_tensor *seed) {
             release_storage(a, out->storage);
             out->dropped = true;
         }
-        /* Every node that reads out's gradient comes after its producer on
-         * the tape, so it is complete and read for the last time here
-         * (unless another node also names out as its output). */
-        if (out->producer == node && !out->retain_grad) {
+        /* Every node that adds to out's gradient comes after its one
+         * producer on the tape (rf_ctx_record), so it is complete and read
+         * for the last time here. */
+        if (!out->retain_grad) {
             release_grad(a, out->grad);
             out->grad = NULL;
         }

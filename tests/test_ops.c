@@ -356,6 +356,15 @@ static void test_backward_releases(void) {
             free(host);
             CHECK(bad == 0, "%s: %d gradient elements wrong after their memory was reused", names[d], bad);
         }
+        /* A tensor two nodes claim to produce would lose its gradient at
+         * the later one's release: refused. */
+        rf_ctx_reset(ctx);
+        rf_tensor *a = rf_ctx_zeros(ctx, RF_F32, 1, (int64_t[]){4});
+        a->requires_grad = true;
+        rf_tensor *b = rf_scale(ctx, a, 2.0f);
+        CHECK(b && !rf_ctx_record(ctx, "again", b->producer->backward, b, (rf_tensor *const[]){a}, 1) &&
+                  rf_ctx_status(ctx) == RF_ERR_INTERNAL && strstr(rf_last_error(), "already recorded"),
+              "%s: a second producer of one tensor was recorded (%s)", names[d], rf_last_error());
         rf_ctx_free(ctx);
         rf_device_close(dev);
     }

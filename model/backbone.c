@@ -53,10 +53,9 @@ static rf_tensor *vit_block(rf_ctx *ctx, const rfdetr_vit_block *k, rf_tensor *x
                             bool global) {
     int64_t n = x->shape[0], t = x->shape[1], c = x->shape[2];
     /* The layer norms' and GELU's outputs are read only by the next linear:
-     * they go back to the arena once it has run and backward recomputes
-     * them (a third of the forward's activations). The norm runs on the
-     * global view itself so that the q/k/v linear reads its output as
-     * written, not through a reshape. */
+     * they go back to the arena once it has run, and backward recomputes
+     * them. The norm runs on the global view itself so that the q/k/v
+     * linear reads its output as written, not through a reshape. */
     rf_tensor *seq = global && windows2 > 1 ? rf_reshape(ctx, x, 3, (int64_t[]){n / windows2, windows2 * t, c}) : x;
     rf_tensor *normed = rfdetr_apply_norm(ctx, seq, k->norm1, VIT_EPS);
     rf_tensor *h = vit_attention(ctx, k, normed, heads);

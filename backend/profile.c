@@ -348,7 +348,7 @@ void rf_device_profile_print(const rf_device *dev, FILE *out) {
 void rf_step_profile_add(rf_step_profile *p, const rf_device_counters *before, const rf_device_counters *after,
                          uint64_t activation_peak) {
     p->steps++;
-    p->max.bytes_peak = after->bytes_peak;
+    p->device_peak = after->bytes_peak;
     if (activation_peak > p->activation_peak) p->activation_peak = activation_peak;
 #define ADD(field)                                                                                                  \
     {                                                                                                               \
@@ -368,5 +368,5 @@ void rf_step_profile_print(const rf_step_profile *p, const char *device_name, FI
     STEP_FIELDS(ROW)
 #undef ROW
     fprintf(out, "  peak device memory %.1f MB; a step's activations and gradients at their peak %.1f MB\n",
-            p->max.bytes_peak / 1e6, p->activation_peak / 1e6);
+            p->device_peak / 1e6, p->activation_peak / 1e6);
 }

@@ -54,6 +54,7 @@ void rf_device_profile_print(const rf_device *dev, FILE *out);
 typedef struct rf_step_profile {
     uint64_t steps;
     rf_device_counters sum, max;
+    uint64_t device_peak;     /* bytes: the device's peak so far (rf_device_counters.bytes_peak) */
     uint64_t activation_peak; /* bytes: the largest step's activations and gradients (its context's arena) */
 } rf_step_profile;
 

@@ -152,9 +152,11 @@ static bool arena_fill_hole(rf_arena *a, size_t bytes, int *chunk, size_t *offse
     return true;
 }
 
-static rf_status arena_alloc(rf_arena *a, size_t bytes, int *chunk, size_t *byte_offset) {
-    bytes = (bytes + ARENA_ALIGN - 1) / ARENA_ALIGN * ARENA_ALIGN;
+/* *size_io: the bytes asked for on entry, taken (rounded up to ARENA_ALIGN) on return. */
+static rf_status arena_alloc(rf_arena *a, size_t *size_io, int *chunk, size_t *byte_offset) {
+    size_t bytes = (*size_io + ARENA_ALIGN - 1) / ARENA_ALIGN * ARENA_ALIGN;
     if (bytes == 0) bytes = ARENA_ALIGN;
+    *size_io = bytes;
     if (arena_fill_hole(a, bytes, chunk, byte_offset)) {
         arena_take(a, bytes);
         return RF_OK;
@@ -419,10 +421,9 @@ static bool tensor_storage(rf_ctx *ctx, rf_tensor *t) {
         a->made = grown;
         a->made_cap = cap;
     }
-    rf_status s = arena_alloc(a, (size_t)rf_tensor_numel(t) * rf_dtype_size(dtype), &st->chunk, &st->offset);
+    st->bytes = (size_t)rf_tensor_numel(t) * rf_dtype_size(dtype);
+    rf_status s = arena_alloc(a, &st->bytes, &st->chunk, &st->offset);
     if (s != RF_OK) return rf_ctx_fail_last(ctx, s), false;
-    st->bytes = ((size_t)rf_tensor_numel(t) * rf_dtype_size(dtype) + ARENA_ALIGN - 1) / ARENA_ALIGN * ARENA_ALIGN;
-    if (st->bytes == 0) st->bytes = ARENA_ALIGN;
     st->backward = a->in_backward;
     if (a->in_backward) a->made[a->made_len++] = st;
     t->storage = st;
@@ -512,11 +513,15 @@ void rf_grad_refer(const rf_tensor *grad) {
     if (grad && grad->storage) grad->storage->refs++;
 }
 
-static void release_storage(rf_arena *a, rf_storage *st) {
-    if (st->released || !st->backward) return;
+static void give_back(rf_arena *a, rf_storage *st) {
     st->released = true;
     /* A failure to record the hole only keeps the range until the reset. */
     (void)arena_release(a, st->chunk, st->offset, st->bytes);
+}
+
+/* Backward's own allocations only: the forward's belong to the caller. */
+static void release_storage(rf_arena *a, rf_storage *st) {
+    if (!st->released && st->backward) give_back(a, st);
 }
 
 /* One gradient fewer lives in grad's allocation: backward's own allocations
@@ -629,8 +634,7 @@ void rf_drop_recompute(rf_ctx *ctx, rf_tensor *t) {
         rf_ctx_fail(ctx, RF_ERR_INTERNAL, "drop_recompute: a %s output cannot be computed again", t->producer->op);
         return;
     }
-    st->released = true;
-    (void)arena_release(ctx->arena, st->chunk, st->offset, st->bytes);
+    give_back(ctx->arena, st);
     t->dropped = true;
 }
 

@@ -72,6 +72,19 @@ typedef struct rf_unary_args {
     float alpha, beta;
 } rf_unary_args;
 
+/* Floats to a 16-bit storage format and back (kernels/half.h): n values
+ * packed two to a 32-bit word, value 2i in the low half of word i (the last
+ * word's high half is zero when n is odd); to_half packs src (n floats)
+ * into dst ((n + 1) / 2 words), otherwise unpacks src into dst. format is
+ * RF_PRECISION_BF16 or RF_PRECISION_F16. Activations kept for backward in
+ * half the memory (rf_stash). */
+typedef struct rf_convert_args {
+    int64_t n;
+    rf_precision format;
+    bool to_half;
+    rf_mem src, dst;
+} rf_convert_args;
+
 /* dx (+)= f'(x) * dy. y is f(x) from the forward pass (some derivatives are
  * cheaper from it, e.g. sigmoid); both are given. */
 typedef struct rf_unary_backward_args {

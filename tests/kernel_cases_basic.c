@@ -71,6 +71,69 @@ static void unary_cases(kcase *cases, int *n, int max) {
         }
 }
 
+/* ---- convert: floats to bf16/fp16 pairs and back ---------------------------------- */
+
+typedef struct convert_params {
+    int64_t n;
+    rf_precision format;
+    bool to_half;
+} convert_params;
+
+static rf_status launch_convert(const kcase *c, rf_device *dev, const rf_mem *m) {
+    const convert_params *p = KC_CPARAMS(c, convert_params);
+    rf_convert_args a = {.n = p->n, .format = p->format, .to_half = p->to_half, .src = m[0], .dst = m[1]};
+    return rf_kernel_convert(dev, &a);
+}
+
+/* Values at the formats' edges: signed zeros, fp16's largest finite value
+ * and the first that overflows it, fp16 subnormals and their underflow, bf16
+ * ties (1 + 2^-8 rounds down to even, 1 + 3 * 2^-8 up), infinities, a NaN. */
+static const float convert_edges[16] = {0.0f, -0.0f, 65504.0f, 65520.0f, -65536.0f, 5.9604645e-08f, 2.98e-08f,
+                                        6.1e-05f, 1.00390625f, 1.01171875f, 3.4e38f, -1.0e-40f, 1.0f / 0.0f,
+                                        -1.0f / 0.0f, 0.0f / 0.0f, 0.333333343f};
+/* 16-bit patterns in pairs: zeros, the smallest and largest of each class,
+ * infinities and NaNs of both formats. */
+static const int32_t convert_words_edges[8] = {0x80000000, 0x00017bff, 0x7c00fc00, 0x7e017f80,
+                                               (int32_t)0xff807f7f, 0x03ff0400, 0x3c00bc00, 0x00803f80};
+
+/* Random 32-bit words for unpacking: the harness's random ints come from
+ * floats, whose low bits would be mostly zero. */
+static int32_t convert_random_words[70001];
+
+static void convert_cases(kcase *cases, int *n, int max) {
+    const int64_t sizes[] = {1, 2, 7, 16, 1000, 140001}; /* the last split across threads */
+    uint32_t state = 12345u;
+    for (size_t i = 0; i < sizeof convert_random_words / sizeof convert_random_words[0]; i++) {
+        state = state * 1664525u + 1013904223u;
+        uint32_t hi = state >> 16;
+        state = state * 1664525u + 1013904223u;
+        convert_random_words[i] = (int32_t)((hi << 16) | (state >> 16));
+    }
+    for (int f = 0; f < 2; f++) {
+        rf_precision format = f ? RF_PRECISION_F16 : RF_PRECISION_BF16;
+        const char *name = f ? "f16" : "bf16";
+        for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++)
+            for (int to_half = 0; to_half < 2; to_half++) {
+                int64_t values = sizes[s], words = (values + 1) / 2;
+                kcase *c = kc_new(cases, n, max, "basic", "convert", launch_convert, 0.0);
+                if (!c) return;
+                *KC_PARAMS(c, convert_params) = (convert_params){values, format, to_half};
+                if (to_half) {
+                    kc_buf *x = kc_add(c, "src", KC_IN, KC_F32, (size_t)values, -70000.0f, 70000.0f);
+                    if (values == 16) x->floats = convert_edges;
+                    kc_add(c, "dst", KC_OUT, KC_I32, (size_t)words, 0, 0);
+                } else {
+                    kc_buf *x = kc_add(c, "src", KC_IN, KC_I32, (size_t)words, 0, 0);
+                    x->ints = words == 8 ? convert_words_edges : convert_random_words;
+                    kc_buf *y = kc_add(c, "dst", KC_OUT, KC_F32, (size_t)values, 0, 0);
+                    y->max_nmse = 1e-300; /* exact */
+                }
+                snprintf(c->desc, sizeof c->desc, "CONVERT(%s,%s,n=%lld)", to_half ? "to" : "from", name,
+                         (long long)values);
+            }
+    }
+}
+
 /* ---- binary and copy over N-d strided views --------------------------------------- */
 
 typedef struct nd_params {
@@ -526,6 +589,7 @@ static void layernorm_cases(kcase *cases, int *n, int max) {
 int kc_cases_basic(kcase *cases, int max) {
     int n = 0;
     unary_cases(cases, &n, max);
+    convert_cases(cases, &n, max);
     nd_cases(cases, &n, max);
     reduce_cases(cases, &n, max);
     max_cases(cases, &n, max);

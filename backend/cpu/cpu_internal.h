@@ -105,6 +105,10 @@ void rf_cpu_gemm_forget(cpu_state *st, const rf_buffer *buf);
 /* y[i] = x[i] rounded to p (bf16 or fp16: half.h's bits) and back; f32 copies.
  * x == y is allowed. (fast_round.c) */
 void rf_cpu_round_floats(rf_precision p, const float *x, float *y, int64_t n);
+/* n floats to bf16 / fp16 values, value i in 16-bit slot i, and back
+ * (half.h's bits; AVX-512 where the CPU has it). */
+void rf_cpu_pack_half(rf_precision p, const float *x, uint16_t *y, int64_t n);
+void rf_cpu_unpack_half(rf_precision p, const uint16_t *x, float *y, int64_t n);
 
 /* Elements below which elementwise work stays on one thread (a part costs
  * a few microseconds to hand out). */

@@ -46,6 +46,20 @@ rf_status rf_gpu_unary_backward(rf_device *dev, const rf_unary_backward_args *a)
     return rf_launch_items(&l, a->n);
 }
 
+rf_status rf_gpu_convert(rf_device *dev, const rf_convert_args *a) {
+    if (a->format != RF_PRECISION_BF16 && a->format != RF_PRECISION_F16)
+        return RF_ERROR(RF_ERR_INVALID_ARGUMENT, "%s: convert to a 16-bit format, not precision %d", dev->info.name,
+                        (int)a->format);
+    bool bf16 = a->format == RF_PRECISION_BF16;
+    rf_launch l;
+    rf_launch_begin(&l, dev, PROGRAM,
+                    a->to_half ? (bf16 ? "to_bf16_f32" : "to_f16_f32") : (bf16 ? "from_bf16_f32" : "from_f16_f32"));
+    rf_launch_long(&l, a->n);
+    rf_launch_mem(&l, a->src);
+    rf_launch_mem(&l, a->dst);
+    return rf_launch_items(&l, a->to_half ? (a->n + 1) / 2 : a->n);
+}
+
 /* An operand of a kernel with up to three axes: its buffer and its three
  * strides, the last axis's first. */
 static void view3(rf_launch *l, rf_view v, const int64_t *stride, int ndim) {

@@ -113,6 +113,26 @@ RF_FN rf_long rf_ln_base(rf_long r, rf_long inner, rf_long outer_stride) {
     }
 RF_UNARY_OPS(RF_UNARY_KERNELS, _)
 
+/* Floats to bf16/fp16 pairs and back (rf_convert_args): a work item per
+ * 32-bit word when packing (whole words, no 16-bit stores), per value when
+ * unpacking. */
+#define RF_CONVERT_KERNELS(fmt)                                                                                   \
+    RF_KERNEL to_##fmt##_f32(rf_long n, RF_GLOBAL const float *src, rf_ulong src_off, RF_GLOBAL rf_uint *dst,      \
+                             rf_ulong dst_off) {                                                                   \
+        rf_long w = rf_global_id(0);                                                                              \
+        if (2 * w >= n) return;                                                                                   \
+        rf_uint lo = rf_f32_to_##fmt(src[src_off + 2 * w]);                                                       \
+        rf_uint hi = 2 * w + 1 < n ? rf_f32_to_##fmt(src[src_off + 2 * w + 1]) : 0u;                             \
+        dst[dst_off + w] = (lo & 0xffffu) | (hi << 16);                                                           \
+    }                                                                                                             \
+    RF_KERNEL from_##fmt##_f32(rf_long n, RF_GLOBAL const rf_uint *src, rf_ulong src_off, RF_GLOBAL float *dst,    \
+                               rf_ulong dst_off) {                                                                 \
+        rf_long i = rf_global_id(0);                                                                              \
+        if (i < n) dst[dst_off + i] = rf_##fmt##_to_f32(src[src_off + i / 2] >> (16 * (i % 2)));                  \
+    }
+RF_CONVERT_KERNELS(bf16)
+RF_CONVERT_KERNELS(f16)
+
 /* Binary ops and copies over a collapsed shape of up to three axes run
  * over an rf_launch_nd range with each operand's three strides (last axis
  * first) and one kernel per op; more axes take the _nd kernels, which
@@ -598,6 +618,7 @@ RF_KERNEL layernorm_affine_finish_f32(rf_long cols, rf_long chunks, RF_GLOBAL co
 #define RF_BINARY_ENTRY(X, op, name) X(binary_##name##_f32)
 #define RF_KERNELS_BASIC(X)                                                                                            \
     RF_UNARY_OPS(RF_UNARY_ENTRIES, X) RF_BINARY_OPS(RF_BINARY_ENTRY, X) X(binary_nd_f32) X(copy_f32) X(copy5_f32) X(copy_nd_f32)   \
+    X(to_bf16_f32) X(from_bf16_f32) X(to_f16_f32) X(from_f16_f32)                                                     \
     X(reduce_items_f32) X(reduce_line_f32) X(reduce_groups_f32)                                                                           \
     X(max_last_f32) X(max_last_backward_f32) X(softmax_f32) X(softmax_items_f32) X(softmax_backward_f32) X(softmax_backward_items_f32) X(layernorm_groups_f32)           \
     X(layernorm_items_f32) X(layernorm_backward_groups_f32) X(layernorm_backward_items_f32)                           \

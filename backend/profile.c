@@ -242,6 +242,11 @@ void rf_kernel_cost(rf_kernel_slot slot, const void *args, double *bytes, double
         b = (double)a->n, f = 2.0 * a->n;
         break;
     }
+    case RF_SLOT_convert: {
+        const rf_convert_args *a = args;
+        b = 1.5 * a->n; /* a float and half a word per value */
+        break;
+    }
     case RF_SLOT_ema: {
         const rf_ema_args *a = args;
         b = 3.0 * a->n, f = 3.0 * a->n;
@@ -346,10 +351,11 @@ void rf_device_profile_print(const rf_device *dev, FILE *out) {
     X(synchronizations) X(host_fallbacks)
 
 void rf_step_profile_add(rf_step_profile *p, const rf_device_counters *before, const rf_device_counters *after,
-                         uint64_t activation_peak) {
+                         uint64_t activation_peak, uint64_t saved_peak) {
     p->steps++;
     p->device_peak = after->bytes_peak;
     if (activation_peak > p->activation_peak) p->activation_peak = activation_peak;
+    if (saved_peak > p->saved_peak) p->saved_peak = saved_peak;
 #define ADD(field)                                                                                                  \
     {                                                                                                               \
         uint64_t d = after->field - before->field;                                                                  \
@@ -367,6 +373,8 @@ void rf_step_profile_print(const rf_step_profile *p, const char *device_name, FI
 #define ROW(field) fprintf(out, "  %-18s %14.1f %12llu\n", #field, (double)p->sum.field / n, (unsigned long long)p->max.field);
     STEP_FIELDS(ROW)
 #undef ROW
-    fprintf(out, "  peak device memory %.1f MB; a step's activations and gradients at their peak %.1f MB\n",
-            p->device_peak / 1e6, p->activation_peak / 1e6);
+    fprintf(out,
+            "  peak device memory %.1f MB; activations kept for backward %.1f MB; a step's activations and gradients at "
+            "their peak %.1f MB\n",
+            p->device_peak / 1e6, p->saved_peak / 1e6, p->activation_peak / 1e6);
 }

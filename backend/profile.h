@@ -56,11 +56,13 @@ typedef struct rf_step_profile {
     rf_device_counters sum, max;
     uint64_t device_peak;     /* bytes: the device's peak so far (rf_device_counters.bytes_peak) */
     uint64_t activation_peak; /* bytes: the largest step's activations and gradients (its context's arena) */
+    uint64_t saved_peak;      /* bytes: the most activations a forward pass kept for its backward */
 } rf_step_profile;
 
-/* `activation_peak`: rf_ctx_arena_peak_bytes of the step's context. */
+/* `activation_peak` and `saved_peak`: rf_ctx_arena_peak_bytes and
+ * rf_ctx_saved_bytes of the step's context. */
 void rf_step_profile_add(rf_step_profile *p, const rf_device_counters *before, const rf_device_counters *after,
-                         uint64_t activation_peak);
+                         uint64_t activation_peak, uint64_t saved_peak);
 void rf_step_profile_print(const rf_step_profile *p, const char *device_name, FILE *out);
 
 /* Compulsory bytes and FLOPs of one call of `slot` with `args`. */

@@ -159,15 +159,15 @@ static double measure(const bench_config *bc, const char *device, bool profile, 
         }
         if (s > 0 && s <= steps) times[s - 1] = (bench_now() - t0) * 1e3;
         rf_device_get_counters(dev, &after);
-        if (s > 0 && s <= steps) rf_step_profile_add(&per_step, &before, &after, rf_ctx_arena_peak_bytes(ctx));
+        if (s > 0 && s <= steps) rf_step_profile_add(&per_step, &before, &after, rf_ctx_arena_peak_bytes(ctx), rf_ctx_saved_bytes(ctx));
     }
     double ms = bench_median(times, steps);
     rf_device_counters end;
     rf_device_get_counters(dev, &end);
     printf("%-6s rfdetr.c on %-9s %9.1f ms/step  %7.2f images/s  %s products, peak device memory %.0f MB"
-           " (activations %.0f MB)",
+           " (activations kept %.0f MB, with gradients %.0f MB)",
            bc->size, dev->info.name, ms, batch * 1e3 / ms, rf_precision_name(bc->precision), end.bytes_peak / 1e6,
-           rf_ctx_arena_peak_bytes(ctx) / 1e6);
+           rf_ctx_saved_bytes(ctx) / 1e6, rf_ctx_arena_peak_bytes(ctx) / 1e6);
     if (dev->backend == rf_backend_find("cpu"))
         printf("  (%d threads, GEMM: %s)", rf_cpu_threads(dev), rf_cpu_gemm_name(dev));
     printf("\n");

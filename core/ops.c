@@ -25,7 +25,7 @@ bool rf_op_check_device(rf_ctx *ctx, const char *op, const rf_tensor *t) {
         return false;
     }
     if (rf_tensor_released(t)) {
-        rf_ctx_fail(ctx, RF_ERR_INTERNAL, "%s: an input's memory was given back (rf_drop_recompute) before this op read it", op);
+        rf_ctx_fail(ctx, RF_ERR_INTERNAL, "%s: an input's memory was given back (rf_drop_recompute, rf_stash) before this op read it", op);
         return false;
     }
     if (t->device != ctx->device) {

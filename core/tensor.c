@@ -70,6 +70,8 @@ rf_status rf_tensor_upload(rf_tensor *t, const void *host) {
 }
 
 rf_status rf_tensor_download(const rf_tensor *t, void *host) {
+    if (rf_tensor_released(t))
+        return RF_ERROR(RF_ERR_INTERNAL, "download from a tensor whose memory was given back (rf_drop_recompute, rf_stash)");
     if (!rf_tensor_is_contiguous(t)) return RF_ERROR(RF_ERR_INVALID_ARGUMENT, "download from a non-contiguous tensor");
     size_t es = rf_dtype_size(t->dtype);
     return rf_buffer_download(t->buffer, t->offset * es, host, (size_t)rf_tensor_numel(t) * es);
@@ -107,9 +109,26 @@ struct rf_storage {
     int refs;
     bool backward; /* made during rf_backward: released when unreferenced */
     bool released;
-    /* Recomputed in backward for this dropped tensor: released after its
-     * producer's backward, not with the node that asked for it. */
+    /* The tape's length when it was allocated: every node that reads it
+     * comes at or after that position, so memory backward writes again for
+     * it (a recompute, a stash restored) goes back once backward has passed
+     * the position. */
+    size_t tape_pos;
+    /* Recomputed in backward for this dropped tensor: marked dropped again
+     * when it goes back. */
     rf_tensor *recomputed;
+    /* A stash (rf_stash): the values as 16-bit pairs at (half_chunk,
+     * half_offset) while the f32 memory is given back. */
+    bool stashed;
+    rf_precision half_format;
+    int half_chunk;
+    size_t half_offset, half_bytes;
+    int64_t half_values;
+    /* Restored elsewhere than it was: descriptors made before (moves
+     * behind the storage's) are rebased from old_chunk/old_offset on use. */
+    unsigned moves;
+    int old_chunk;
+    size_t old_offset;
 };
 
 struct rf_arena {
@@ -118,10 +137,15 @@ struct rf_arena {
     arena_chunk *chunks;
     int count, cap, current;
     size_t live, peak, total;
+    size_t saved_peak; /* live as a backward began, at most */
     /* During rf_backward: the allocations made since it began, in order. */
     bool in_backward;
     rf_storage **made;
     size_t made_len, made_cap;
+    /* During rf_backward: forward memory written again (recomputes, stashes
+     * restored), each until backward passes its tape_pos. */
+    rf_storage **rewritten;
+    size_t rewritten_len, rewritten_cap;
 };
 
 static void arena_take(rf_arena *a, size_t bytes) {
@@ -244,6 +268,7 @@ static void arena_reset(rf_arena *a) {
     a->live = 0;
     a->in_backward = false;
     a->made_len = 0;
+    a->rewritten_len = 0;
 }
 
 static void arena_free(rf_arena *a) {
@@ -254,6 +279,7 @@ static void arena_free(rf_arena *a) {
     }
     free(a->chunks);
     free(a->made);
+    free(a->rewritten);
     free(a);
 }
 
@@ -377,6 +403,7 @@ rf_tensor *rf_ctx_fail_last(rf_ctx *ctx, rf_status status) { return rf_ctx_fail(
 
 size_t rf_ctx_arena_bytes(const rf_ctx *ctx) { return ctx->arena->total; }
 size_t rf_ctx_arena_peak_bytes(const rf_ctx *ctx) { return ctx->arena->peak; }
+size_t rf_ctx_saved_bytes(const rf_ctx *ctx) { return ctx->arena->saved_peak; }
 
 bool rf_ctx_set_grad(rf_ctx *ctx, bool enabled) {
     bool previous = ctx->grad_enabled;
@@ -425,6 +452,7 @@ static bool tensor_storage(rf_ctx *ctx, rf_tensor *t) {
     rf_status s = arena_alloc(a, &st->bytes, &st->chunk, &st->offset);
     if (s != RF_OK) return rf_ctx_fail_last(ctx, s), false;
     st->backward = a->in_backward;
+    st->tape_pos = ctx->tape_len;
     if (a->in_backward) a->made[a->made_len++] = st;
     t->storage = st;
     t->buffer = a->chunks[st->chunk].buf;
@@ -556,6 +584,23 @@ rf_tensor *rf_grad_for_write(rf_ctx *ctx, rf_tensor *t, bool *accumulate) {
 
 static void recompute(rf_ctx *ctx, rf_tensor *t);
 
+/* Memory backward wrote again for the forward pass (recomputed or
+ * restored) goes back once the nodes at or after its tape position are
+ * done: after node `pos`'s backward. */
+static void release_rewritten(rf_arena *a, size_t pos, bool recomputed_only) {
+    size_t kept = 0;
+    for (size_t m = 0; m < a->rewritten_len; m++) {
+        rf_storage *st = a->rewritten[m];
+        if (st->tape_pos >= pos && (st->recomputed || !recomputed_only)) {
+            give_back(a, st);
+            if (st->recomputed) st->recomputed->dropped = true;
+        } else {
+            a->rewritten[kept++] = st;
+        }
+    }
+    a->rewritten_len = kept;
+}
+
 rf_status rf_backward(rf_ctx *ctx, rf_tensor *root, const rf_tensor *seed) {
     if (ctx->status != RF_OK) return rf_ctx_status(ctx);
     if (!root || !root->requires_grad)
@@ -564,6 +609,8 @@ rf_status rf_backward(rf_ctx *ctx, rf_tensor *root, const rf_tensor *seed) {
     rf_arena *a = ctx->arena;
     a->in_backward = true;
     a->made_len = 0;
+    a->rewritten_len = 0;
+    if (a->live > a->saved_peak) a->saved_peak = a->live;
     rf_tensor *g = rf_grad_of(ctx, root);
     if (g) {
         rf_status s;
@@ -581,16 +628,22 @@ rf_status rf_backward(rf_ctx *ctx, rf_tensor *root, const rf_tensor *seed) {
     for (size_t i = ctx->tape_len; i-- > 0 && ctx->status == RF_OK;) {
         rf_node *node = ctx->tape[i];
         rf_tensor *out = node->out;
-        if (!out->grad) continue;
+        if (!out->grad) {
+            release_rewritten(a, i, false);
+            continue;
+        }
+        /* A dropped output's producer never reads it (rf_drop_recompute):
+         * it goes back before that backward, not after. */
+        release_rewritten(a, i, true);
         size_t first_made = a->made_len;
         for (int j = 0; j < node->n_in; j++) recompute(ctx, node->in[j]);
         for (int j = 0; j < 4; j++) recompute(ctx, node->saved[j]);
+        /* A stashed output its own backward reads (a sigmoid's). */
+        if (!out->dropped && out->storage && (out->storage->stashed || out->storage_moves != out->storage->moves))
+            recompute(ctx, out);
         if (ctx->status != RF_OK) break;
         node->backward(ctx, node);
-        if (out->storage && out->storage->recomputed == out) {
-            release_storage(a, out->storage);
-            out->dropped = true;
-        }
+        release_rewritten(a, i, false);
         /* Every node that adds to out's gradient comes after its one
          * producer on the tape (rf_ctx_record), so it is complete and read
          * for the last time here. */
@@ -621,6 +674,7 @@ bool rf_tensor_released(const rf_tensor *t) { return t && (t->dropped || (t->sto
 void rf_drop_recompute(rf_ctx *ctx, rf_tensor *t) {
     if (ctx->status != RF_OK || !t || t->dropped) return;
     rf_storage *st = t->storage;
+    if (st && st->stashed) return; /* already half its size until backward */
     if (!st || st->released || st->backward || !rf_tensor_is_contiguous(t) || t->offset * rf_dtype_size(t->dtype) != st->offset) {
         rf_ctx_fail(ctx, RF_ERR_INTERNAL, "drop_recompute: only a tensor that owns its activation memory can be dropped");
         return;
@@ -638,13 +692,122 @@ void rf_drop_recompute(rf_ctx *ctx, rf_tensor *t) {
     t->dropped = true;
 }
 
+/* Counts st among the memory backward wrote again (release_rewritten). */
+static bool rewritten(rf_ctx *ctx, rf_storage *st) {
+    rf_arena *a = ctx->arena;
+    if (a->rewritten_len == a->rewritten_cap) {
+        size_t cap = a->rewritten_cap ? a->rewritten_cap * 2 : 64;
+        rf_storage **grown = realloc(a->rewritten, cap * sizeof *grown);
+        if (!grown) return rf_ctx_fail(ctx, RF_ERR_OUT_OF_MEMORY, "out of host memory"), false;
+        a->rewritten = grown;
+        a->rewritten_cap = cap;
+    }
+    a->rewritten[a->rewritten_len++] = st;
+    st->backward = true;
+    return true;
+}
+
+static rf_status convert(rf_ctx *ctx, const rf_storage *st, bool to_half) {
+    rf_arena *a = ctx->arena;
+    rf_mem f32 = {a->chunks[st->chunk].buf, st->offset / 4}, half = {a->chunks[st->half_chunk].buf, st->half_offset / 4};
+    rf_convert_args c = {.n = st->half_values, .format = st->half_format, .to_half = to_half,
+                         .src = to_half ? f32 : half, .dst = to_half ? half : f32};
+    return rf_kernel_convert(ctx->device, &c);
+}
+
+void rf_stash(rf_ctx *ctx, rf_tensor *t) {
+    if (ctx->status != RF_OK || !t || ctx->precision == RF_PRECISION_F32 || !ctx->grad_enabled || t->dtype != RF_F32 ||
+        t->dropped)
+        return;
+    rf_storage *st = t->storage;
+    if (st && st->stashed) return;
+    if (!st || st->released || st->backward || !rf_tensor_is_contiguous(t) || t->offset * 4 != st->offset) {
+        rf_ctx_fail(ctx, RF_ERR_INTERNAL, "stash: only a tensor that owns its activation memory can be stashed");
+        return;
+    }
+    rf_arena *a = ctx->arena;
+    int64_t n = (int64_t)(st->bytes / 4); /* the whole allocation: every view of it comes back */
+    size_t half_bytes = (size_t)((n + 1) / 2) * 4;
+    rf_status s = arena_alloc(a, &half_bytes, &st->half_chunk, &st->half_offset);
+    if (s != RF_OK) {
+        rf_ctx_fail_last(ctx, s);
+        return;
+    }
+    st->half_bytes = half_bytes;
+    st->half_values = n;
+    st->half_format = RF_PRECISION_BF16;
+    if ((s = convert(ctx, st, true)) != RF_OK) {
+        rf_ctx_fail_last(ctx, s);
+        return;
+    }
+    give_back(a, st);
+    st->stashed = true;
+}
+
+void rf_stash_since(rf_ctx *ctx, size_t tape_mark, rf_tensor *const *keep, int n_keep, size_t min_bytes) {
+    if (ctx->status != RF_OK || ctx->precision == RF_PRECISION_F32 || !ctx->grad_enabled) return;
+    for (size_t i = tape_mark; i < ctx->tape_len; i++) {
+        rf_tensor *t = ctx->tape[i]->out;
+        rf_storage *st = t->storage;
+        if (!st || st->released || st->backward || t->dropped || t->dtype != RF_F32 || !rf_tensor_is_contiguous(t) ||
+            t->offset * 4 != st->offset || (size_t)rf_tensor_numel(t) * 4 < min_bytes)
+            continue;
+        bool kept = false;
+        for (int k = 0; k < n_keep && !kept; k++) kept = keep[k] && keep[k]->storage == st;
+        if (!kept) rf_stash(ctx, t);
+    }
+}
+
+/* Unpacks a stash into fresh memory before backward's first reader. */
+static void restore(rf_ctx *ctx, rf_storage *st) {
+    rf_arena *a = ctx->arena;
+    size_t bytes = st->bytes;
+    int chunk;
+    size_t offset;
+    rf_status s = arena_alloc(a, &bytes, &chunk, &offset);
+    if (s != RF_OK) {
+        rf_ctx_fail_last(ctx, s);
+        return;
+    }
+    st->old_chunk = st->chunk;
+    st->old_offset = st->offset;
+    st->chunk = chunk;
+    st->offset = offset;
+    st->moves++;
+    st->released = false;
+    st->stashed = false;
+    if ((s = convert(ctx, st, false)) != RF_OK) {
+        rf_ctx_fail_last(ctx, s);
+        return;
+    }
+    (void)arena_release(a, st->half_chunk, st->half_offset, st->half_bytes);
+    (void)rewritten(ctx, st);
+}
+
+/* Points a descriptor made before its storage moved at the new place. */
+static void rebase(rf_ctx *ctx, rf_tensor *t) {
+    rf_storage *st = t->storage;
+    size_t es = rf_dtype_size(t->dtype);
+    if (t->storage_moves + 1 != st->moves || t->buffer != ctx->arena->chunks[st->old_chunk].buf ||
+        t->offset * es < st->old_offset) {
+        rf_ctx_fail(ctx, RF_ERR_INTERNAL, "backward: a tensor's memory moved twice (rf_stash)");
+        return;
+    }
+    t->offset = (st->offset + (t->offset * es - st->old_offset)) / es;
+    t->buffer = ctx->arena->chunks[st->chunk].buf;
+    t->storage_moves = st->moves;
+}
+
 /* Writes a dropped tensor again (its producer's inputs first, when they
  * were dropped too) before a node's backward reads it. */
 static void recompute(rf_ctx *ctx, rf_tensor *t) {
     if (!t || ctx->status != RF_OK) return;
     if (!t->dropped) {
-        if (t->storage && t->storage->released)
+        rf_storage *st = t->storage;
+        if (st && st->stashed) restore(ctx, st);
+        else if (st && st->released)
             rf_ctx_fail(ctx, RF_ERR_INTERNAL, "backward reads a dropped activation through a view (rf_drop_recompute)");
+        if (st && t->storage_moves != st->moves) rebase(ctx, t);
         return;
     }
     rf_node *p = t->producer;
@@ -654,12 +817,13 @@ static void recompute(rf_ctx *ctx, rf_tensor *t) {
     }
     for (int j = 0; j < p->n_in; j++) recompute(ctx, p->in[j]);
     rf_arena *a = ctx->arena;
+    size_t tape_pos = t->storage->tape_pos;
     bool was = a->in_backward;
     a->in_backward = false; /* not the asking node's scratch */
-    bool ok = tensor_storage(ctx, t);
+    bool ok = tensor_storage(ctx, t) && rewritten(ctx, t->storage);
     a->in_backward = was;
     if (!ok) return;
-    t->storage->backward = true;
+    t->storage->tape_pos = tape_pos;
     t->storage->recomputed = t;
     t->dropped = false;
     p->recompute(ctx, p);

@@ -51,6 +51,9 @@ struct rf_tensor {
     /* Its memory went back to the arena (rf_drop_recompute); backward
      * writes it again from its producer's inputs before a node reads it. */
     bool dropped;
+    /* Its storage's moves when this descriptor last pointed at it (a stash
+     * restored elsewhere moves it; backward rebases older descriptors). */
+    unsigned storage_moves;
 };
 
 int64_t rf_tensor_numel(const rf_tensor *t);
@@ -119,6 +122,9 @@ rf_tensor *rf_ctx_fail_last(rf_ctx *ctx, rf_status status);
 /* Bytes of device memory the arena holds (for memory reports). */
 size_t rf_ctx_arena_bytes(const rf_ctx *ctx);
 size_t rf_ctx_arena_peak_bytes(const rf_ctx *ctx);
+/* The most arena bytes in use as a backward pass began: the activations
+ * forward passes kept for their backward (and their inputs). */
+size_t rf_ctx_saved_bytes(const rf_ctx *ctx);
 
 /* Turns gradient recording off/on; returns the previous state. */
 bool rf_ctx_set_grad(rf_ctx *ctx, bool enabled);
@@ -174,8 +180,28 @@ void rf_retain_grad(rf_tensor *t);
  * (inference) it is simply released; a tensor that a recorded node reads
  * but that no node produced (a frozen part of the model) is kept. */
 void rf_drop_recompute(rf_ctx *ctx, rf_tensor *t);
-/* Whether t's memory was given back (rf_drop_recompute) and not written
- * again: ops refuse such an input. */
+/* Keeps t for backward in 16 bits: when the context's products are bf16
+ * or fp16 (ctx->precision) and backward records, t's values are packed to
+ * bf16 in half its memory and its f32 memory goes back to the arena;
+ * backward unpacks them into fresh memory before the first node that reads
+ * t or any view of it, and gives that back once it has passed t's
+ * producer. Call it after the forward pass's last read of t (a later op
+ * reading t or a view fails, naming rf_stash). Backward then reads t
+ * rounded to bf16, as PyTorch's autocast keeps activations; a product's
+ * operand in bf16 is rounded the same way, so an activation read only by
+ * products gives the same gradient bits. bf16 for fp16 products too: its
+ * range is f32's, and an activation past fp16's 65504 must not become
+ * infinite. t must own its memory (not a view); f32 products, inference,
+ * and tensors of other dtypes or already stashed or dropped are left as
+ * they are. */
+void rf_stash(rf_ctx *ctx, rf_tensor *t);
+/* rf_stash for every tensor the tape's nodes from position tape_mark on
+ * made and that owns its memory, at least min_bytes of it, except the
+ * `keep` tensors' memory (which later ops of the forward pass read): a
+ * block of the model stashes what it made, keeping its output. */
+void rf_stash_since(rf_ctx *ctx, size_t tape_mark, rf_tensor *const *keep, int n_keep, size_t min_bytes);
+/* Whether t's memory was given back (rf_drop_recompute, rf_stash) and not
+ * written again: ops refuse such an input. */
 bool rf_tensor_released(const rf_tensor *t);
 
 /* ---- parameters ---------------------------------------------------------------- */

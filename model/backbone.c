@@ -136,11 +136,20 @@ rf_tensor *rfdetr_backbone_forward(rfdetr_model *m, rf_ctx *ctx, rf_tensor *imag
     int used = rfdetr_config_blocks_used(c), tap = 0;
     out->num_taps = c->num_taps;
     for (int i = 0; i < used && ctx->status == RF_OK; i++) {
+        size_t mark = ctx->tape_len;
+        rf_tensor *in = x;
         x = vit_block(ctx, &m->blocks[i], x, c->vit_heads, W * W, rfdetr_config_block_is_global(c, i));
         if (tap < c->num_taps && c->out_feature_indexes[tap] == i + 1) {
             rf_tensor *normed = rfdetr_apply_norm(ctx, x, m->vit_norm, VIT_EPS);
             out->taps[tap++] = tap_to_map(ctx, normed, B, gh, gw, W);
         }
+        /* In bf16 or fp16 products, what the block read and made stays for
+         * backward in half the memory, but for its output (the next
+         * block's input) and the taps (read after the loop). */
+        rf_tensor *keep[1 + RFDETR_MAX_TAPS] = {x};
+        for (int j = 0; j < tap; j++) keep[1 + j] = out->taps[j];
+        rf_stash(ctx, in);
+        rf_stash_since(ctx, mark, keep, 1 + tap, STASH_MIN_BYTES);
     }
     if (ctx->status != RF_OK) return NULL;
     rf_tensor *feats = rfdetr_concat_many(ctx, out->taps, c->num_taps, 1);

@@ -8,6 +8,11 @@
 #include "core/ops_vision.h"
 #include "model/model.h"
 
+/* Activations smaller than this are kept as they are (rf_stash): next to
+ * a big model's they weigh little, and each stash is one more pass over
+ * memory (a small model such as tiny then keeps its speed). */
+#define STASH_MIN_BYTES ((size_t)1 << 20)
+
 /* x (..., in) -> (..., out). */
 static inline rf_tensor *rfdetr_apply_linear(rf_ctx *ctx, rf_tensor *x, rfdetr_linear l) {
     return rf_linear(ctx, x, l.w, l.b);

@@ -469,6 +469,136 @@ static void test_drop_recompute(void) {
     }
 }
 
+/* x (leaf) -> linear -> h, read by two products: directly and through a
+ * reshape; with `stash`, h is stashed after its last forward reader and the
+ * memory it gave back is overwritten. In bf16 products, h reaches backward
+ * only as a product's operand, which is rounded to bf16 either way: the
+ * gradients must be the same bits. */
+static bool product_grads(rf_ctx *ctx, bool stash, const float *host_in, float *grads[4]) {
+    enum { R = 64, C = 32, H = 128 };
+    const int64_t shapes[4][2] = {{R, C}, {H, C}, {H / 2, 16}, {H, 8}};
+    rf_ctx_reset(ctx);
+    ctx->precision = RF_PRECISION_BF16;
+    rf_tensor *leaf[4];
+    size_t at = 0;
+    for (int i = 0; i < 4; i++) {
+        leaf[i] = rf_ctx_from_host(ctx, RF_F32, 2, shapes[i], host_in + at);
+        if (!leaf[i]) return false;
+        leaf[i]->requires_grad = true;
+        at += (size_t)rf_tensor_numel(leaf[i]);
+    }
+    rf_tensor *h = rf_linear(ctx, leaf[0], leaf[1], NULL);
+    rf_tensor *a = rf_matmul(ctx, rf_reshape(ctx, h, 2, (int64_t[]){2 * R, H / 2}), leaf[2], false, false);
+    rf_tensor *b = rf_matmul(ctx, h, leaf[3], false, false);
+    if (stash) {
+        rf_stash(ctx, h);
+        rf_ctx_zeros(ctx, RF_F32, 2, (int64_t[]){R, H / 2}); /* over the memory h gave back */
+    }
+    rf_tensor *loss = rf_add(ctx, rf_sum_all(ctx, rf_mul(ctx, a, a)), rf_sum_all(ctx, rf_mul(ctx, b, b)));
+    if (!loss || rf_backward(ctx, loss, NULL) != RF_OK) return false;
+    for (int i = 0; i < 4; i++)
+        if (rf_tensor_download(leaf[i]->grad, grads[i]) != RF_OK) return false;
+    return true;
+}
+
+/* A chain y_i = y_(i-1) * c (c a leaf: its gradient reads every y), peak
+ * memory of the forward and the leaves' gradients, stashing all but the
+ * newest link as it goes when `stash`. x's values and c = 2 keep every y
+ * exact in bf16, so the stash loses nothing. */
+static bool chain_run(rf_ctx *ctx, bool stash, const float *x_host, int64_t n, float *dx, float *dc, size_t peak[2]) {
+    ctx->precision = RF_PRECISION_BF16;
+    rf_tensor *x = rf_ctx_from_host(ctx, RF_F32, 1, (int64_t[]){n}, x_host);
+    rf_tensor *c = rf_ctx_from_host(ctx, RF_F32, 1, (int64_t[]){1}, (const float[]){2.0f});
+    if (!x || !c) return false;
+    x->requires_grad = c->requires_grad = true;
+    size_t mark = ctx->tape_len;
+    rf_tensor *y = x;
+    for (int i = 0; i < 12; i++) {
+        y = rf_mul(ctx, y, c);
+        if (stash) rf_stash_since(ctx, mark, &y, 1, 0);
+    }
+    peak[0] = rf_ctx_arena_peak_bytes(ctx);
+    rf_tensor *loss = rf_sum_all(ctx, y);
+    bool ok = loss && rf_backward(ctx, loss, NULL) == RF_OK && rf_tensor_download(x->grad, dx) == RF_OK &&
+              rf_tensor_download(c->grad, dc) == RF_OK;
+    peak[1] = rf_ctx_saved_bytes(ctx);
+    return ok;
+}
+
+/* peak: the forward's, and what it kept for backward. */
+static bool chain_grads(rf_device *dev, bool stash, const float *x_host, int64_t n, float *dx, float *dc, size_t peak[2]) {
+    rf_ctx *ctx; /* its own, for its own peak */
+    if (rf_ctx_create(dev, 16 << 20, &ctx) != RF_OK) return false;
+    bool ok = chain_run(ctx, stash, x_host, n, dx, dc, peak);
+    rf_ctx_free(ctx);
+    return ok;
+}
+
+/* Activations stashed in bf16 come back where backward reads them, through
+ * views too, in half the memory until then; an op that reads a stashed
+ * tensor fails and says so; f32 products stash nothing. */
+static void test_stash(void) {
+    char names[16][32];
+    int n_dev = test_device_names(names, 16);
+    enum { TOTAL = 64 * 32 + 128 * 32 + 64 * 16 + 128 * 8, N = 1 << 16 };
+    static float in[TOTAL], kept[4][128 * 32], stashed[4][128 * 32], x[N], dx[2][N];
+    const int64_t sizes[4] = {64 * 32, 128 * 32, 64 * 16, 128 * 8};
+    unsigned long long state = 11;
+    for (int i = 0; i < TOTAL; i++) in[i] = test_uniform(&state, -1.0f, 1.0f);
+    for (int i = 0; i < N; i++) x[i] = (float)((i % 251) - 125) / 64.0f; /* exact in bf16 */
+    for (int d = 0; d < n_dev; d++) {
+        rf_device *dev;
+        rf_ctx *ctx;
+        if (!open_with_ctx(names[d], 16 << 20, &dev, &ctx)) continue;
+        float *gk[4], *gs[4];
+        for (int i = 0; i < 4; i++) gk[i] = kept[i], gs[i] = stashed[i];
+        bool ok = product_grads(ctx, false, in, gk) && product_grads(ctx, true, in, gs);
+        CHECK(ok, "%s: %s", names[d], rf_last_error());
+        for (int i = 0; ok && i < 4; i++)
+            CHECK(memcmp(kept[i], stashed[i], sizeof(float) * (size_t)sizes[i]) == 0,
+                  "%s: leaf %d's gradient differs when a product's operand was stashed", names[d], i);
+
+        float dc[2] = {0, 0};
+        size_t plain[2] = {0, 0}, packed[2] = {0, 0}; /* forward peak, kept for backward */
+        ok = chain_grads(dev, false, x, N, dx[0], &dc[0], plain) && chain_grads(dev, true, x, N, dx[1], &dc[1], packed);
+        CHECK(ok, "%s: %s", names[d], rf_last_error());
+        CHECK(ok && memcmp(dx[0], dx[1], sizeof dx[0]) == 0 && dc[0] == dc[1],
+              "%s: a stashed chain's gradients differ (dc %g against %g)", names[d], dc[1], dc[0]);
+        /* Kept: x and 12 links of 256 KiB (3.25 MiB). Stashed: x, the two
+         * newest links and the stash being written, ten halves (2.125). */
+        CHECK(ok && packed[0] * 100 <= plain[0] * 66, "%s: the stashed chain's forward peaked at %.2f MiB, kept %.2f MiB",
+              names[d], packed[0] / 1048576.0, plain[0] / 1048576.0);
+        /* Kept for backward: 3.25 MiB against x, the last link and eleven
+         * halves (1.875). */
+        CHECK(ok && packed[1] * 100 <= plain[1] * 60, "%s: backward began with %.2f MiB stashed, %.2f MiB kept", names[d],
+              packed[1] / 1048576.0, plain[1] / 1048576.0);
+
+        /* A later op reading a stashed tensor; a download of one. */
+        rf_ctx_reset(ctx);
+        ctx->precision = RF_PRECISION_BF16;
+        rf_tensor *leaf = rf_ctx_zeros(ctx, RF_F32, 1, (int64_t[]){N});
+        leaf->requires_grad = true;
+        rf_tensor *t = rf_scale(ctx, leaf, 3.0f);
+        rf_stash(ctx, t);
+        float host[4];
+        CHECK(rf_ctx_status(ctx) == RF_OK && rf_tensor_download(t, host) != RF_OK &&
+                  strstr(rf_last_error(), "rf_stash"),
+              "%s: a stashed tensor was downloaded (%s)", names[d], rf_last_error());
+        CHECK(rf_add(ctx, t, t) == NULL && strstr(rf_last_error(), "rf_stash"),
+              "%s: an op read a stashed tensor (%s)", names[d], rf_last_error());
+        /* f32 products keep activations as they are. */
+        rf_ctx_reset(ctx);
+        ctx->precision = RF_PRECISION_F32;
+        leaf = rf_ctx_zeros(ctx, RF_F32, 1, (int64_t[]){N});
+        leaf->requires_grad = true;
+        t = rf_scale(ctx, leaf, 3.0f);
+        rf_stash(ctx, t);
+        CHECK(rf_add(ctx, t, t) != NULL, "%s: f32 products stashed an activation (%s)", names[d], rf_last_error());
+        rf_ctx_free(ctx);
+        rf_device_close(dev);
+    }
+}
+
 int main(int argc, char **argv) {
     static op_test tests[128];
     int n = make_tests(tests);
@@ -478,5 +608,6 @@ int main(int argc, char **argv) {
     test_reshape_views();
     test_backward_releases();
     test_drop_recompute();
+    test_stash();
     return test_finish("test_ops");
 }

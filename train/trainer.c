@@ -611,8 +611,10 @@ static rf_status train_loop(trainer *t, rf_train_summary *summary) {
             rf_device_get_counters(t->dev, &before);
             s = optimizer_step(t, loader, &r, &epoch_done);
             rf_device_get_counters(t->dev, &after);
-            if (s == RF_OK && c->profile)
-                rf_step_profile_add(&t->steps, &before, &after, rf_ctx_arena_peak_bytes(rf_replicas_at(t->reps, 0)->ctx));
+            if (s == RF_OK && c->profile) {
+                rf_ctx *ctx0 = rf_replicas_at(t->reps, 0)->ctx;
+                rf_step_profile_add(&t->steps, &before, &after, rf_ctx_arena_peak_bytes(ctx0), rf_ctx_saved_bytes(ctx0));
+            }
             if (s == RF_ERR_INTERRUPTED && (t->stop_agreed || (c->stop && *c->stop))) {
                 /* Ctrl-C while the loader was filling the step: nothing was
                  * computed yet; the step restarts on --resume. */

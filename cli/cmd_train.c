@@ -160,7 +160,7 @@ int cli_cmd_train(int argc, char **argv) {
         {"--eval-batch", CLI_INT, &eval_batch, "B", "images per evaluation batch (default 8)"},
         {"--precision", CLI_STRING, &precision, "P",
          "f32 (default), bf16 or fp16: the precision of matrix products, forward and backward (weights, AdamW, "
-         "EMA and losses stay f32; activations kept for backward are held in bf16; fp16 scales the loss "
+         "EMA and losses stay f32; bf16 holds the activations kept for backward in bf16; fp16 scales the loss "
          "dynamically and skips steps whose gradients overflow)"},
         {"--profile", CLI_FLAG, &profile, NULL,
          "print each kernel's launches, time, bytes and FLOPs, each step's device traffic and the peak device memory "

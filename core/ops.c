@@ -189,7 +189,10 @@ rf_tensor *rf_unary(rf_ctx *ctx, rf_unary_op op, rf_tensor *x, float alpha, floa
         if (!p) return NULL;
         *p = (unary_params){op, alpha, beta};
         node->params = p;
-        if (unary_derivative_reads_x(op)) node->recompute = unary_recompute;
+        if (unary_derivative_reads_x(op)) {
+            node->recompute = unary_recompute;
+            node->unread = RF_UNREAD_OUT;
+        }
     }
     return y;
 }
@@ -328,6 +331,12 @@ static rf_tensor *binary(rf_ctx *ctx, const char *name, rf_binary_op op, rf_tens
         if (!p) return NULL;
         p->op = op;
         node->params = p;
+        /* A sum's gradient is dy's for both sides; a product's reads the
+         * factors. */
+        if (op == RF_BINARY_ADD || op == RF_BINARY_SUB)
+            node->unread = RF_UNREAD_IN(0) | RF_UNREAD_IN(1) | RF_UNREAD_OUT;
+        else if (op == RF_BINARY_MUL)
+            node->unread = RF_UNREAD_OUT;
     }
     return y;
 }
@@ -581,6 +590,7 @@ static rf_tensor *layernorm_general(rf_ctx *ctx, const char *name, rf_tensor *x,
         node->saved[0] = mean;
         node->saved[1] = rstd;
         node->recompute = layernorm_recompute;
+        node->unread = RF_UNREAD_OUT;
     }
     return y;
 }
@@ -714,6 +724,7 @@ rf_tensor *rf_matmul(rf_ctx *ctx, rf_tensor *a, rf_tensor *b, bool trans_a, bool
         if (!p) return NULL;
         *p = (matmul_params){trans_a, trans_b, batch_a, batch_b, m, n, ka};
         node->params = p;
+        node->unread = RF_UNREAD_OUT;
     }
     return c;
 }
@@ -758,7 +769,11 @@ rf_tensor *rf_linear(rf_ctx *ctx, rf_tensor *x, rf_tensor *w, rf_tensor *b) {
     /* y = x W^T + b, the bias added as the product is written. */
     if (rows && out && !gemm_bias(ctx, false, true, rows, out, in, x, 0, w, 0, y, 1, 0.0f, b)) return NULL;
     rf_tensor *inputs[3] = {x, w, b};
-    if (rf_needs_grad(ctx, inputs, 3) && !rf_ctx_record(ctx, "linear", linear_backward, y, inputs, 3)) return NULL;
+    if (rf_needs_grad(ctx, inputs, 3)) {
+        rf_node *node = rf_ctx_record(ctx, "linear", linear_backward, y, inputs, 3);
+        if (!node) return NULL;
+        node->unread = RF_UNREAD_IN(2) | RF_UNREAD_OUT; /* dW reads x, dx W; db sums dy */
+    }
     return y;
 }
 
@@ -856,6 +871,7 @@ static rf_tensor *record_view(rf_ctx *ctx, const char *name, view_kind kind, rf_
     p->offset = offset;
     p->kind = kind;
     node->params = p;
+    node->unread = RF_UNREAD_IN(0) | RF_UNREAD_OUT; /* moves gradients only */
     return y;
 }
 
@@ -875,9 +891,11 @@ rf_tensor *rf_contiguous(rf_ctx *ctx, rf_tensor *x) {
     if (rf_tensor_is_contiguous(x)) return x;
     rf_tensor *y = rf_ctx_tensor_like(ctx, x);
     if (!y || !launch_copy(ctx, x->ndim, x->shape, rf_tensor_view(x), rf_tensor_view(y), false)) return NULL;
-    if (rf_needs_grad(ctx, (rf_tensor *const[]){x}, 1) &&
-        !rf_ctx_record(ctx, "contiguous", contiguous_backward, y, (rf_tensor *const[]){x}, 1))
-        return NULL;
+    if (rf_needs_grad(ctx, (rf_tensor *const[]){x}, 1)) {
+        rf_node *node = rf_ctx_record(ctx, "contiguous", contiguous_backward, y, (rf_tensor *const[]){x}, 1);
+        if (!node) return NULL;
+        node->unread = RF_UNREAD_IN(0) | RF_UNREAD_OUT;
+    }
     return y;
 }
 
@@ -1055,6 +1073,8 @@ rf_tensor *rf_concat(rf_ctx *ctx, rf_tensor *const *xs, int n, int dim) {
         if (!p) return NULL;
         p->dim = dim;
         node->params = p;
+        node->unread = RF_UNREAD_OUT;
+        for (int i = 0; i < n; i++) node->unread |= RF_UNREAD_IN(i);
     }
     return y;
 }

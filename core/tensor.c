@@ -117,6 +117,8 @@ struct rf_storage {
     /* Recomputed in backward for this dropped tensor: marked dropped again
      * when it goes back. */
     rf_tensor *recomputed;
+    /* Given back for good: no backward reads it (rf_release_since). */
+    bool unread;
     /* A stash (rf_stash): the values as 16-bit pairs at (half_chunk,
      * half_offset) while the f32 memory is given back. */
     bool stashed;
@@ -636,7 +638,8 @@ rf_status rf_backward(rf_ctx *ctx, rf_tensor *root, const rf_tensor *seed) {
          * it goes back before that backward, not after. */
         release_rewritten(a, i, true);
         size_t first_made = a->made_len;
-        for (int j = 0; j < node->n_in; j++) recompute(ctx, node->in[j]);
+        for (int j = 0; j < node->n_in; j++)
+            if (!(node->unread & RF_UNREAD_IN(j))) recompute(ctx, node->in[j]);
         for (int j = 0; j < 4; j++) recompute(ctx, node->saved[j]);
         /* A stashed output its own backward reads (a sigmoid's). */
         if (!out->dropped && out->storage && (out->storage->stashed || out->storage_moves != out->storage->moves))
@@ -716,11 +719,11 @@ static rf_status convert(rf_ctx *ctx, const rf_storage *st, bool to_half) {
 }
 
 void rf_stash(rf_ctx *ctx, rf_tensor *t) {
-    if (ctx->status != RF_OK || !t || ctx->precision == RF_PRECISION_F32 || !ctx->grad_enabled || t->dtype != RF_F32 ||
+    if (ctx->status != RF_OK || !t || ctx->precision != RF_PRECISION_BF16 || !ctx->grad_enabled || t->dtype != RF_F32 ||
         t->dropped)
         return;
     rf_storage *st = t->storage;
-    if (st && st->stashed) return;
+    if (st && (st->stashed || st->unread)) return; /* half its size already, or no backward reads it */
     if (!st || st->released || st->backward || !rf_tensor_is_contiguous(t) || t->offset * 4 != st->offset) {
         rf_ctx_fail(ctx, RF_ERR_INTERNAL, "stash: only a tensor that owns its activation memory can be stashed");
         return;
@@ -744,17 +747,36 @@ void rf_stash(rf_ctx *ctx, rf_tensor *t) {
     st->stashed = true;
 }
 
-void rf_stash_since(rf_ctx *ctx, size_t tape_mark, rf_tensor *const *keep, int n_keep, size_t min_bytes) {
-    if (ctx->status != RF_OK || ctx->precision == RF_PRECISION_F32 || !ctx->grad_enabled) return;
+/* Whether a recorded node's backward (or a recompute) reads st's values. */
+static bool read_in_backward(const rf_ctx *ctx, const rf_storage *st) {
+    for (size_t i = st->tape_pos; i < ctx->tape_len; i++) {
+        const rf_node *n = ctx->tape[i];
+        if (n->out->storage == st && !(n->unread & RF_UNREAD_OUT)) return true;
+        for (int j = 0; j < n->n_in; j++)
+            if (n->in[j] && n->in[j]->storage == st && (n->recompute || !(n->unread & RF_UNREAD_IN(j)))) return true;
+        for (int j = 0; j < 4; j++)
+            if (n->saved[j] && n->saved[j]->storage == st) return true;
+    }
+    return false;
+}
+
+void rf_release_since(rf_ctx *ctx, size_t tape_mark, rf_tensor *const *keep, int n_keep, size_t min_bytes) {
+    if (ctx->status != RF_OK || !ctx->grad_enabled || ctx->keep_activations) return;
     for (size_t i = tape_mark; i < ctx->tape_len; i++) {
         rf_tensor *t = ctx->tape[i]->out;
         rf_storage *st = t->storage;
         if (!st || st->released || st->backward || t->dropped || t->dtype != RF_F32 || !rf_tensor_is_contiguous(t) ||
-            t->offset * 4 != st->offset || (size_t)rf_tensor_numel(t) * 4 < min_bytes)
+            t->offset * 4 != st->offset)
             continue;
         bool kept = false;
         for (int k = 0; k < n_keep && !kept; k++) kept = keep[k] && keep[k]->storage == st;
-        if (!kept) rf_stash(ctx, t);
+        if (kept) continue;
+        if (!read_in_backward(ctx, st)) {
+            give_back(ctx->arena, st);
+            st->unread = true;
+        } else if ((size_t)rf_tensor_numel(t) * 4 >= min_bytes) {
+            rf_stash(ctx, t);
+        }
     }
 }
 
@@ -805,6 +827,9 @@ static void recompute(rf_ctx *ctx, rf_tensor *t) {
     if (!t->dropped) {
         rf_storage *st = t->storage;
         if (st && st->stashed) restore(ctx, st);
+        else if (st && st->unread)
+            rf_ctx_fail(ctx, RF_ERR_INTERNAL,
+                        "backward reads an activation given back as unread (rf_release_since): a node's unread bits are wrong");
         else if (st && st->released)
             rf_ctx_fail(ctx, RF_ERR_INTERNAL, "backward reads a dropped activation through a view (rf_drop_recompute)");
         if (st && t->storage_moves != st->moves) rebase(ctx, t);

@@ -80,6 +80,8 @@ typedef void (*rf_backward_fn)(struct rf_ctx *ctx, rf_node *node);
 typedef void (*rf_recompute_fn)(struct rf_ctx *ctx, rf_node *node);
 
 #define RF_NODE_MAX_INPUTS 6
+#define RF_UNREAD_IN(j) ((uint8_t)(1u << (j)))
+#define RF_UNREAD_OUT ((uint8_t)0x80u)
 
 struct rf_node {
     const char *op;
@@ -89,6 +91,12 @@ struct rf_node {
     int n_in;
     rf_tensor *saved[4];   /* extra tensors the backward pass needs */
     rf_recompute_fn recompute; /* NULL: out cannot be dropped (rf_drop_recompute) */
+    /* What the backward function never reads the values of (shapes and
+     * gradients only): RF_UNREAD_IN(j) for in[j], RF_UNREAD_OUT for out.
+     * 0, the default, claims every one is read. Memory that no node reads
+     * goes back before backward (rf_release_since); an op that sets a bit
+     * its backward then reads gets freed memory. */
+    uint8_t unread;
     void *params;          /* op-specific, in the host arena */
 };
 
@@ -99,6 +107,9 @@ typedef struct rf_ctx {
     rf_node **tape;
     size_t tape_len, tape_cap;
     bool grad_enabled;
+    /* Keep every activation to the end of the step: rf_release_since does
+     * nothing (a check that releasing changes no gradient; more memory). */
+    bool keep_activations;
     /* The precision of this context's matrix products, forward and backward
      * (rfdetr.h's rf_precision; f32 unless set). */
     rf_precision precision;
@@ -181,25 +192,30 @@ void rf_retain_grad(rf_tensor *t);
  * but that no node produced (a frozen part of the model) is kept. */
 void rf_drop_recompute(rf_ctx *ctx, rf_tensor *t);
 /* Keeps t for backward in 16 bits: when the context's products are bf16
- * or fp16 (ctx->precision) and backward records, t's values are packed to
- * bf16 in half its memory and its f32 memory goes back to the arena;
+ * (ctx->precision) and backward records, t's values are packed to bf16 in
+ * half its memory and its f32 memory goes back to the arena;
  * backward unpacks them into fresh memory before the first node that reads
  * t or any view of it, and gives that back once it has passed t's
  * producer. Call it after the forward pass's last read of t (a later op
  * reading t or a view fails, naming rf_stash). Backward then reads t
  * rounded to bf16, as PyTorch's autocast keeps activations; a product's
  * operand in bf16 is rounded the same way, so an activation read only by
- * products gives the same gradient bits. bf16 for fp16 products too: its
- * range is f32's, and an activation past fp16's 65504 must not become
- * infinite. t must own its memory (not a view); f32 products, inference,
+ * products gives the same gradient bits. fp16 products keep f32
+ * activations: an fp16 stash would turn an activation past 65504 into an
+ * infinity no loss scale repairs, and a bf16 one costs fp16 its extra
+ * precision (tiny on shapes reached AP50 0.476 against f32's 0.509).
+ * t must own its memory (not a view); f32 and fp16 products, inference,
  * and tensors of other dtypes or already stashed or dropped are left as
  * they are. */
 void rf_stash(rf_ctx *ctx, rf_tensor *t);
-/* rf_stash for every tensor the tape's nodes from position tape_mark on
- * made and that owns its memory, at least min_bytes of it, except the
- * `keep` tensors' memory (which later ops of the forward pass read): a
- * block of the model stashes what it made, keeping its output. */
-void rf_stash_since(rf_ctx *ctx, size_t tape_mark, rf_tensor *const *keep, int n_keep, size_t min_bytes);
+/* The forward pass is done with what the tape's nodes from position
+ * tape_mark on made, except the `keep` tensors' memory (which later ops of
+ * the forward pass read): each allocation that no recorded backward reads
+ * (the nodes' unread bits) goes back at once, in every precision; the rest,
+ * with bf16 products, is stashed (rf_stash) when it holds at least
+ * min_bytes. A block of the model calls it at its end, keeping its output.
+ * Only tensors that own their memory are considered. */
+void rf_release_since(rf_ctx *ctx, size_t tape_mark, rf_tensor *const *keep, int n_keep, size_t min_bytes);
 /* Whether t's memory was given back (rf_drop_recompute, rf_stash) and not
  * written again: ops refuse such an input. */
 bool rf_tensor_released(const rf_tensor *t);

@@ -122,6 +122,7 @@ rf_tensor *rfdetr_backbone_forward(rfdetr_model *m, rf_ctx *ctx, rf_tensor *imag
     const rfdetr_config *c = &m->cfg;
     if (ctx->status != RF_OK) return NULL;
     int64_t B = images->shape[0], C = c->vit_width, W = c->num_windows;
+    size_t mark = ctx->tape_len; /* what the next rf_release_since looks at */
     /* Patch embedding: (B, C, gh, gw) -> tokens (B, gh, gw, C) plus positions. */
     rf_tensor *x = rf_conv2d(ctx, images, m->patch.w, m->patch.b, c->patch_size, 0);
     if (!x) return NULL;
@@ -136,20 +137,20 @@ rf_tensor *rfdetr_backbone_forward(rfdetr_model *m, rf_ctx *ctx, rf_tensor *imag
     int used = rfdetr_config_blocks_used(c), tap = 0;
     out->num_taps = c->num_taps;
     for (int i = 0; i < used && ctx->status == RF_OK; i++) {
-        size_t mark = ctx->tape_len;
-        rf_tensor *in = x;
+        size_t block_mark = ctx->tape_len;
         x = vit_block(ctx, &m->blocks[i], x, c->vit_heads, W * W, rfdetr_config_block_is_global(c, i));
         if (tap < c->num_taps && c->out_feature_indexes[tap] == i + 1) {
             rf_tensor *normed = rfdetr_apply_norm(ctx, x, m->vit_norm, VIT_EPS);
             out->taps[tap++] = tap_to_map(ctx, normed, B, gh, gw, W);
         }
-        /* In bf16 or fp16 products, what the block read and made stays for
-         * backward in half the memory, but for its output (the next
-         * block's input) and the taps (read after the loop). */
+        /* The forward pass is done with what this block and the one
+         * before made (that one's output was this one's input), but for
+         * the output and the taps (read after the loop): what backward
+         * never reads goes back, the rest is stashed in bf16 products. */
         rf_tensor *keep[1 + RFDETR_MAX_TAPS] = {x};
         for (int j = 0; j < tap; j++) keep[1 + j] = out->taps[j];
-        rf_stash(ctx, in);
-        rf_stash_since(ctx, mark, keep, 1 + tap, STASH_MIN_BYTES);
+        rf_release_since(ctx, mark, keep, 1 + tap, STASH_MIN_BYTES);
+        mark = block_mark;
     }
     if (ctx->status != RF_OK) return NULL;
     rf_tensor *feats = rfdetr_concat_many(ctx, out->taps, c->num_taps, 1);

@@ -202,9 +202,9 @@ static rf_tensor *decoder_layer(rf_ctx *ctx, const rfdetr_config *c, const rfdet
     tgt = rfdetr_apply_norm(ctx, rf_add(ctx, tgt, sa), l->norm1, DEC_EPS);
     rf_tensor *ca = cross_attention(ctx, l, dc, rf_add(ctx, tgt, dc->query_pos), memory, c->ca_heads, c->dec_points);
     tgt = rfdetr_apply_norm(ctx, rf_add(ctx, tgt, ca), l->norm2, DEC_EPS);
-    /* The attentions' activations, stashed before the FFN's wide ones
-     * (in bf16 or fp16 products; the step's peak is here otherwise). */
-    rf_stash_since(ctx, mark, &tgt, 1, STASH_MIN_BYTES);
+    /* Done with the attentions' activations before the FFN's wide ones
+     * (the step's peak is here otherwise). */
+    rf_release_since(ctx, mark, &tgt, 1, STASH_MIN_BYTES);
     rf_tensor *act = rf_relu(ctx, rfdetr_apply_linear(ctx, tgt, l->linear1));
     rf_tensor *ffn = rfdetr_apply_linear(ctx, act, l->linear2);
     rf_drop_recompute(ctx, act); /* read by linear2 alone: backward recomputes it */
@@ -250,15 +250,15 @@ void rfdetr_transformer_forward(rfdetr_model *m, rf_ctx *ctx, rf_tensor *memory_
     out->queries = R;
     out->classes = c->num_classes;
     out->reference = ref;
+    size_t mark = ctx->tape_len;
     for (int i = 0; i < c->dec_layers && ctx->status == RF_OK; i++) {
-        size_t mark = ctx->tape_len;
-        rf_tensor *in = tgt;
+        size_t layer_mark = ctx->tape_len;
         tgt = decoder_layer(ctx, c, &m->dec[i], &dc, tgt, memory);
-        /* In bf16 or fp16 products, what the layer read and made stays for
-         * backward in half the memory, but for its output. The first
-         * layer's input is the queries broadcast over the batch, a view. */
-        if (i > 0) rf_stash(ctx, in);
-        rf_stash_since(ctx, mark, &tgt, 1, STASH_MIN_BYTES);
+        /* Done with what this layer, the one before and its heads made
+         * (rf_release_since), but for the output and the heads' outputs. */
+        rf_tensor *keep[3] = {tgt, i > 0 ? out->logits[i - 1] : NULL, i > 0 ? out->boxes[i - 1] : NULL};
+        rf_release_since(ctx, mark, keep, 3, STASH_MIN_BYTES);
+        mark = layer_mark;
         rf_tensor *hs = rfdetr_apply_norm(ctx, tgt, m->dec_norm, DEC_EPS);
         out->logits[i] = rfdetr_apply_linear(ctx, hs, m->class_embed);
         out->boxes[i] = rfdetr_box_reparam(ctx, rfdetr_apply_mlp(ctx, hs, &m->bbox_embed), ref);
@@ -286,15 +286,14 @@ rf_status rfdetr_model_forward(rfdetr_model *m, rf_ctx *ctx, rf_tensor *images, 
     rf_tensor *memory = rfdetr_backbone_forward(m, ctx, images, out);
     out->memory = memory;
     rfdetr_transformer_forward(m, ctx, memory, training, out);
-    /* In bf16 or fp16 products, what the backbone and decoder blocks did
-     * not stash themselves (the projector, the proposals, the heads) stays
-     * for backward in half the memory too, but for the outputs. */
+    /* Done with what the blocks did not release themselves (the
+     * projector, the proposals, the heads), but for the outputs. */
     rf_tensor *keep[2 * RFDETR_MAX_DEC_LAYERS + RFDETR_MAX_TAPS + 4] = {out->enc_logits, out->enc_boxes, out->memory,
                                                                          out->reference};
     int n_keep = 4;
     for (int i = 0; i < out->layers; i++) keep[n_keep++] = out->logits[i], keep[n_keep++] = out->boxes[i];
     for (int i = 0; i < out->num_taps; i++) keep[n_keep++] = out->taps[i];
-    rf_stash_since(ctx, mark, keep, n_keep, STASH_MIN_BYTES);
+    rf_release_since(ctx, mark, keep, n_keep, STASH_MIN_BYTES);
     rf_status s = rf_ctx_status(ctx);
     if (s != RF_OK) return RF_ERROR(s, "RF-DETR forward on %s: %s", m->device->info.name, ctx->message);
     return RF_OK;

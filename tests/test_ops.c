@@ -515,7 +515,7 @@ static bool chain_run(rf_ctx *ctx, bool stash, const float *x_host, int64_t n, f
     rf_tensor *y = x;
     for (int i = 0; i < 12; i++) {
         y = rf_mul(ctx, y, c);
-        if (stash) rf_stash_since(ctx, mark, &y, 1, 0);
+        if (stash) rf_release_since(ctx, mark, &y, 1, 0);
     }
     peak[0] = rf_ctx_arena_peak_bytes(ctx);
     rf_tensor *loss = rf_sum_all(ctx, y);
@@ -536,7 +536,7 @@ static bool chain_grads(rf_device *dev, bool stash, const float *x_host, int64_t
 
 /* Activations stashed in bf16 come back where backward reads them, through
  * views too, in half the memory until then; an op that reads a stashed
- * tensor fails and says so; f32 products stash nothing. */
+ * tensor fails and says so; f32 and fp16 products stash nothing. */
 static void test_stash(void) {
     char names[16][32];
     int n_dev = test_device_names(names, 16);
@@ -586,14 +586,17 @@ static void test_stash(void) {
               "%s: a stashed tensor was downloaded (%s)", names[d], rf_last_error());
         CHECK(rf_add(ctx, t, t) == NULL && strstr(rf_last_error(), "rf_stash"),
               "%s: an op read a stashed tensor (%s)", names[d], rf_last_error());
-        /* f32 products keep activations as they are. */
-        rf_ctx_reset(ctx);
-        ctx->precision = RF_PRECISION_F32;
-        leaf = rf_ctx_zeros(ctx, RF_F32, 1, (int64_t[]){N});
-        leaf->requires_grad = true;
-        t = rf_scale(ctx, leaf, 3.0f);
-        rf_stash(ctx, t);
-        CHECK(rf_add(ctx, t, t) != NULL, "%s: f32 products stashed an activation (%s)", names[d], rf_last_error());
+        /* f32 and fp16 products keep activations as they are. */
+        for (int p = 0; p < 2; p++) {
+            rf_ctx_reset(ctx);
+            ctx->precision = p ? RF_PRECISION_F16 : RF_PRECISION_F32;
+            leaf = rf_ctx_zeros(ctx, RF_F32, 1, (int64_t[]){N});
+            leaf->requires_grad = true;
+            t = rf_scale(ctx, leaf, 3.0f);
+            rf_stash(ctx, t);
+            CHECK(rf_add(ctx, t, t) != NULL, "%s: %s products stashed an activation (%s)", names[d],
+                  rf_precision_name(ctx->precision), rf_last_error());
+        }
         rf_ctx_free(ctx);
         rf_device_close(dev);
     }

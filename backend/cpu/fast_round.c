@@ -36,10 +36,16 @@ __attribute__((target("avx512f"))) static void round_avx512(rf_precision p, cons
 }
 #endif
 
+#ifdef HAVE_AVX512_ROUND
+static bool have_avx512(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f");
+}
+#endif
+
 void rf_cpu_round_floats(rf_precision p, const float *x, float *y, int64_t n) {
 #ifdef HAVE_AVX512_ROUND
-    __builtin_cpu_init();
-    if (p != RF_PRECISION_F32 && __builtin_cpu_supports("avx512f")) {
+    if (p != RF_PRECISION_F32 && have_avx512()) {
         round_avx512(p, x, y, n);
         return;
     }
@@ -75,8 +81,7 @@ __attribute__((target("avx512f"))) static int64_t unpack_avx512(rf_precision p, 
 void rf_cpu_pack_half(rf_precision p, const float *x, uint16_t *y, int64_t n) {
     int64_t i = 0;
 #ifdef HAVE_AVX512_ROUND
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f")) i = pack_avx512(p, x, y, n);
+    if (have_avx512()) i = pack_avx512(p, x, y, n);
 #endif
     for (; i < n; i++) y[i] = (uint16_t)(p == RF_PRECISION_BF16 ? rf_f32_to_bf16(x[i]) : rf_f32_to_f16(x[i]));
 }
@@ -84,8 +89,7 @@ void rf_cpu_pack_half(rf_precision p, const float *x, uint16_t *y, int64_t n) {
 void rf_cpu_unpack_half(rf_precision p, const uint16_t *x, float *y, int64_t n) {
     int64_t i = 0;
 #ifdef HAVE_AVX512_ROUND
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f")) i = unpack_avx512(p, x, y, n);
+    if (have_avx512()) i = unpack_avx512(p, x, y, n);
 #endif
     for (; i < n; i++) y[i] = p == RF_PRECISION_BF16 ? rf_bf16_to_f32(x[i]) : rf_f16_to_f32(x[i]);
 }

@@ -122,10 +122,8 @@ struct rf_storage {
     /* A stash (rf_stash): the values as 16-bit pairs at (half_chunk,
      * half_offset) while the f32 memory is given back. */
     bool stashed;
-    rf_precision half_format;
     int half_chunk;
     size_t half_offset, half_bytes;
-    int64_t half_values;
     /* Restored elsewhere than it was: descriptors made before (moves
      * behind the storage's) are rebased from old_chunk/old_offset on use. */
     unsigned moves;
@@ -713,7 +711,8 @@ static bool rewritten(rf_ctx *ctx, rf_storage *st) {
 static rf_status convert(rf_ctx *ctx, const rf_storage *st, bool to_half) {
     rf_arena *a = ctx->arena;
     rf_mem f32 = {a->chunks[st->chunk].buf, st->offset / 4}, half = {a->chunks[st->half_chunk].buf, st->half_offset / 4};
-    rf_convert_args c = {.n = st->half_values, .format = st->half_format, .to_half = to_half,
+    /* The whole allocation: every view of it comes back. */
+    rf_convert_args c = {.n = (int64_t)(st->bytes / 4), .format = RF_PRECISION_BF16, .to_half = to_half,
                          .src = to_half ? f32 : half, .dst = to_half ? half : f32};
     return rf_kernel_convert(ctx->device, &c);
 }
@@ -729,16 +728,13 @@ void rf_stash(rf_ctx *ctx, rf_tensor *t) {
         return;
     }
     rf_arena *a = ctx->arena;
-    int64_t n = (int64_t)(st->bytes / 4); /* the whole allocation: every view of it comes back */
-    size_t half_bytes = (size_t)((n + 1) / 2) * 4;
+    size_t half_bytes = (st->bytes / 4 + 1) / 2 * 4;
     rf_status s = arena_alloc(a, &half_bytes, &st->half_chunk, &st->half_offset);
     if (s != RF_OK) {
         rf_ctx_fail_last(ctx, s);
         return;
     }
     st->half_bytes = half_bytes;
-    st->half_values = n;
-    st->half_format = RF_PRECISION_BF16;
     if ((s = convert(ctx, st, true)) != RF_OK) {
         rf_ctx_fail_last(ctx, s);
         return;
